@@ -1,0 +1,414 @@
+//! Owns the embedded Qdrant backend: one qdrant-edge shard on disk with a dense
+//! (cosine) vector and a BM25 sparse vector (IDF applied by Qdrant) per chunk.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, Utc};
+use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
+use qdrant_edge::external::ordered_float::{NotNan, OrderedFloat};
+use qdrant_edge::{
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
+    EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Fusion, Match, Modifier,
+    NamedQuery, Payload, PayloadFieldSchema, PayloadOps, PayloadSchemaType, PointId, PointInsertOperations,
+    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest,
+    SetPayloadOp, UpdateOperation, ValueVariants, VectorInternal, Vectors, WithPayloadInterface, WithVector,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::payload::{ChunkPayload, INTEGER_FIELDS, KEYWORD_FIELDS, day_number};
+use super::{
+    ChunkRecord, ChunkStore, ScoredChunk, SearchFilter, SearchMode, SearchRequest, StoreError, StoreSettings,
+    StoredChunk, VersionInfo, VersionStatus,
+};
+use crate::document::version_key;
+
+const DENSE: &str = "dense";
+const BM25: &str = "bm25";
+const STORE_INFO_FILE: &str = "reagent-store.json";
+const LOCK_FILE: &str = "reagent.lock";
+const SHARD_DIR: &str = "shard";
+
+/// What the store was built with; checked on every open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoreInfo {
+    schema: u32,
+    dimension: usize,
+    model_id: String,
+}
+
+pub struct EdgeStore {
+    shard: EdgeShard,
+    bm25: EdgeBm25,
+    path: PathBuf,
+    _lock: File,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl EdgeStore {
+    /// Open (or create) the store under `settings.data_dir` for vectors of `dimension`
+    /// made by `model_id`. Holds an exclusive lock on the folder while open.
+    pub fn open(settings: &StoreSettings, dimension: usize, model_id: &str) -> Result<Self, StoreError> {
+        let root = &settings.data_dir;
+        let open_err = |reason: String| StoreError::Open { path: root.display().to_string(), reason };
+        std::fs::create_dir_all(root).map_err(|e| open_err(e.to_string()))?;
+        let lock_path = root.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| open_err(e.to_string()))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(lock_path.display().to_string()));
+        }
+        let wanted = StoreInfo { schema: 1, dimension, model_id: model_id.to_string() };
+        let info_path = root.join(STORE_INFO_FILE);
+        match std::fs::read(&info_path) {
+            Ok(bytes) => {
+                let found: StoreInfo = serde_json::from_slice(&bytes).map_err(|e| open_err(format!("{STORE_INFO_FILE}: {e}")))?;
+                if found.dimension != wanted.dimension || found.model_id != wanted.model_id {
+                    return Err(StoreError::ModelMismatch {
+                        stored: found.dimension,
+                        stored_model: found.model_id,
+                        configured: dimension,
+                        configured_model: model_id.to_string(),
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                write_atomically(&info_path, &serde_json::to_vec_pretty(&wanted).map_err(backend)?)
+                    .map_err(|e| open_err(e.to_string()))?;
+            }
+            Err(e) => return Err(open_err(e.to_string())),
+        }
+        let shard_path = root.join(SHARD_DIR);
+        let fresh = !shard_path.join("edge_config.json").exists();
+        std::fs::create_dir_all(&shard_path).map_err(|e| open_err(e.to_string()))?;
+        let shard = if fresh {
+            EdgeShard::new(&shard_path, shard_config(dimension)).map_err(|e| open_err(e.to_string()))?
+        } else {
+            EdgeShard::load(&shard_path, None).map_err(|e| open_err(e.to_string()))?
+        };
+        let bm25 = EdgeBm25::new(EdgeBm25Config {
+            k: NotNan::new(settings.bm25_k1).map_err(|e| open_err(format!("bm25_k1: {e}")))?,
+            b: NotNan::new(settings.bm25_b).map_err(|e| open_err(format!("bm25_b: {e}")))?,
+            avg_len: NotNan::new(settings.bm25_avg_len).map_err(|e| open_err(format!("bm25_avg_len: {e}")))?,
+            language: Some("english".into()),
+            ..Default::default()
+        })
+        .map_err(|e| open_err(format!("BM25: {e}")))?;
+        let store = Self { shard, bm25, path: root.clone(), _lock: lock };
+        if fresh {
+            store.create_indexes()?;
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn create_indexes(&self) -> Result<(), StoreError> {
+        let fields = KEYWORD_FIELDS
+            .iter()
+            .map(|f| (*f, PayloadSchemaType::Keyword))
+            .chain(INTEGER_FIELDS.iter().map(|f| (*f, PayloadSchemaType::Integer)));
+        for (field, kind) in fields {
+            self.shard
+                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
+                    field_name: field.try_into().map_err(|_| StoreError::Backend(format!("bad field name {field}")))?,
+                    field_schema: Some(PayloadFieldSchema::FieldType(kind)),
+                })))
+                .map_err(backend)?;
+        }
+        self.flush()
+    }
+
+    /// Merge segments and build vector indexes; worth calling after a large ingest.
+    pub fn optimize(&self) -> Result<(), StoreError> {
+        self.shard.optimize().map(|_| ()).map_err(backend)
+    }
+
+    fn set_payload(&self, filter: Filter, payload: serde_json::Value) -> Result<(), StoreError> {
+        let serde_json::Value::Object(map) = payload else {
+            return Err(StoreError::Payload("payload update must be an object".into()));
+        };
+        self.shard
+            .update(UpdateOperation::PayloadOperation(PayloadOps::SetPayload(SetPayloadOp {
+                payload: Payload(map),
+                points: None,
+                filter: Some(filter),
+                key: None,
+            })))
+            .map_err(backend)
+    }
+
+    fn scroll_all(&self, filter: Option<Filter>) -> Result<Vec<ChunkPayload>, StoreError> {
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let (records, next) = self
+                .shard
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(1000),
+                    filter: filter.clone(),
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                })
+                .map_err(backend)?;
+            for r in records {
+                if let Some(p) = r.payload {
+                    out.push(ChunkPayload::from_map(p.0)?);
+                }
+            }
+            match next {
+                Some(n) => offset = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn hits(&self, points: Vec<qdrant_edge::ScoredPoint>) -> Result<Vec<ScoredChunk>, StoreError> {
+        points
+            .into_iter()
+            .filter_map(|p| Some((p.payload?, p.score)))
+            .map(|(payload, score)| Ok(ScoredChunk { record: ChunkPayload::from_map(payload.0)?.into_record(), score }))
+            .collect()
+    }
+}
+
+fn shard_config(dimension: usize) -> EdgeConfig {
+    EdgeConfig {
+        vectors: [(DENSE.to_string(), EdgeVectorParamsBuilder::new(dimension, Distance::Cosine).build())].into(),
+        sparse_vectors: [(
+            BM25.to_string(),
+            EdgeSparseVectorParams { modifier: Some(Modifier::Idf), ..Default::default() },
+        )]
+        .into(),
+        ..Default::default()
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn keyword(field: &str, value: &str) -> Condition {
+    Condition::Field(FieldCondition::new_match(
+        field.try_into().expect("static field names are valid JSON paths"),
+        Match::new_value(ValueVariants::String(value.to_string())),
+    ))
+}
+
+fn int_range(field: &str, range: Range<OrderedFloat<f64>>) -> Condition {
+    Condition::Field(FieldCondition::new_range(
+        field.try_into().expect("static field names are valid JSON paths"),
+        range,
+    ))
+}
+
+fn any_of(field: &str, values: &[String]) -> Option<Condition> {
+    (!values.is_empty()).then(|| {
+        Condition::Filter(Filter {
+            should: Some(values.iter().map(|v| keyword(field, v)).collect()),
+            min_should: None,
+            must: None,
+            must_not: None,
+        })
+    })
+}
+
+fn all_of(conditions: Vec<Condition>) -> Filter {
+    Filter { should: None, min_should: None, must: Some(conditions), must_not: None }
+}
+
+fn version_filter(document_id: &str, version: Option<&str>) -> Filter {
+    match version {
+        Some(v) => all_of(vec![keyword("version_key", &version_key(document_id, v))]),
+        None => all_of(vec![keyword("document_id", document_id)]),
+    }
+}
+
+/// The Qdrant filter for a [`SearchFilter`]; always restricted to active versions.
+fn search_filter(f: &SearchFilter) -> Filter {
+    let mut must = vec![keyword("status", "active")];
+    if let Some(date) = f.as_of {
+        let day = day_number(date) as f64;
+        must.push(int_range("from_day", Range { lte: Some(OrderedFloat(day)), ..Default::default() }));
+        must.push(int_range("to_day", Range { gt: Some(OrderedFloat(day)), ..Default::default() }));
+    }
+    let types: Vec<String> = f.document_types.iter().map(|t| t.as_str().to_string()).collect();
+    must.extend(any_of("jurisdiction", &f.jurisdictions));
+    must.extend(any_of("document_type", &types));
+    must.extend(any_of("document_id", &f.document_ids));
+    all_of(must)
+}
+
+impl ChunkStore for EdgeStore {
+    fn write_pending(&self, chunks: &[StoredChunk]) -> Result<(), StoreError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let points = chunks
+            .iter()
+            .map(|c| {
+                let payload = ChunkPayload::pending(c, now).to_json()?;
+                let vectors = Vectors::new_named([
+                    (DENSE, qdrant_edge::Vector::new_dense(c.dense.clone())),
+                    (BM25, self.bm25.embed_document(&c.lexical_text).into()),
+                ]);
+                Ok(PointStruct::new(PointId::Uuid(c.id), vectors, payload).into())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.shard
+            .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                PointInsertOperations::PointsList(points),
+            )))
+            .map_err(backend)
+    }
+
+    fn activate(&self, document_id: &str, version: &str) -> Result<(), StoreError> {
+        // Pending chunks must be durable before the version claims to be complete.
+        self.flush()?;
+        self.set_payload(version_filter(document_id, Some(version)), serde_json::json!({ "status": "active" }))?;
+        self.flush()
+    }
+
+    fn set_effective_to(&self, document_id: &str, version: &str, effective_to: NaiveDate) -> Result<(), StoreError> {
+        self.set_payload(
+            version_filter(document_id, Some(version)),
+            serde_json::json!({ "effective_to": effective_to, "to_day": day_number(effective_to) }),
+        )?;
+        self.flush()
+    }
+
+    fn delete(&self, document_id: &str, version: Option<&str>) -> Result<usize, StoreError> {
+        let filter = version_filter(document_id, version);
+        let n = self.shard.count(CountRequest { filter: Some(filter.clone()), exact: true }).map_err(backend)?;
+        if n > 0 {
+            self.shard
+                .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(filter)))
+                .map_err(backend)?;
+            self.flush()?;
+        }
+        Ok(n)
+    }
+
+    fn recover(&self) -> Result<usize, StoreError> {
+        let filter = all_of(vec![keyword("status", "pending")]);
+        let n = self.shard.count(CountRequest { filter: Some(filter.clone()), exact: true }).map_err(backend)?;
+        if n > 0 {
+            self.shard
+                .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(filter)))
+                .map_err(backend)?;
+            self.flush()?;
+        }
+        Ok(n)
+    }
+
+    fn versions(&self, document_id: Option<&str>) -> Result<Vec<VersionInfo>, StoreError> {
+        let mut must = vec![int_range(
+            "chunk_index",
+            Range { lte: Some(OrderedFloat(0.0)), gte: Some(OrderedFloat(0.0)), ..Default::default() },
+        )];
+        if let Some(id) = document_id {
+            must.push(keyword("document_id", id));
+        }
+        let mut by_key: BTreeMap<(String, chrono::NaiveDate, String), VersionInfo> = BTreeMap::new();
+        for p in self.scroll_all(Some(all_of(must)))? {
+            by_key.insert((p.document_id.clone(), p.effective_from, p.version.clone()), p.version_info());
+        }
+        Ok(by_key.into_values().collect())
+    }
+
+    fn chunks(&self, document_id: &str, version: &str) -> Result<Vec<ChunkRecord>, StoreError> {
+        let filter = all_of(vec![keyword("version_key", &version_key(document_id, version)), keyword("status", "active")]);
+        let mut records: Vec<ChunkRecord> = self.scroll_all(Some(filter))?.into_iter().map(ChunkPayload::into_record).collect();
+        records.sort_by_key(|r| r.chunk.index);
+        Ok(records)
+    }
+
+    fn get(&self, chunk_id: Uuid) -> Result<Option<ChunkRecord>, StoreError> {
+        let records = self
+            .shard
+            .retrieve(&[PointId::Uuid(chunk_id)], Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(false)))
+            .map_err(backend)?;
+        records
+            .into_iter()
+            .find_map(|r| r.payload)
+            .map(|p| ChunkPayload::from_map(p.0))
+            .transpose()
+            .map(|p| p.filter(|p| p.status == VersionStatus::Active).map(ChunkPayload::into_record))
+    }
+
+    fn search(&self, request: &SearchRequest<'_>) -> Result<Vec<ScoredChunk>, StoreError> {
+        let filter = search_filter(&request.filter);
+        let dense = || -> Result<ScoringQuery, StoreError> {
+            let v = request.dense.ok_or_else(|| StoreError::Backend("dense search needs a query vector".into()))?;
+            Ok(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                query: VectorInternal::from(v.to_vec()),
+                using: Some(DENSE.to_string()),
+            })))
+        };
+        let sparse = || {
+            ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                query: VectorInternal::from(self.bm25.embed_query(request.text)),
+                using: Some(BM25.to_string()),
+            }))
+        };
+        let prefetch = |query: ScoringQuery| Prefetch {
+            prefetches: vec![],
+            query: Some(query),
+            limit: request.candidates.max(request.limit),
+            params: None,
+            filter: Some(filter.clone()),
+            score_threshold: None,
+        };
+        let (prefetches, query) = match request.mode {
+            SearchMode::Dense => (vec![], dense()?),
+            SearchMode::Bm25 => (vec![], sparse()),
+            SearchMode::Rrf { k } => {
+                (vec![prefetch(dense()?), prefetch(sparse())], ScoringQuery::Fusion(Fusion::Rrf { k, weights: None }))
+            }
+        };
+        let points = self
+            .shard
+            .query(QueryRequest {
+                prefetches,
+                query: Some(query),
+                filter: Some(filter.clone()),
+                score_threshold: None,
+                limit: request.limit,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Bool(true),
+            })
+            .map_err(backend)?;
+        self.hits(points)
+    }
+
+    fn count(&self) -> Result<usize, StoreError> {
+        self.shard.count(CountRequest { filter: None, exact: true }).map_err(backend)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // EdgeShard::flush panics if a lock is contended; every caller here holds none.
+        self.shard.flush();
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! Owns configuration: one typed [`Config`] read from `reagent.toml` (optional), then
+//! overridden by `REAGENT_<SECTION>_<KEY>` environment variables, then validated.
+//! `reagent config show` prints the result with secrets masked.
+
+use std::path::{Path, PathBuf};
+
+use reagent_ingest::parse::ParseSettings;
+use reagent_ingest::{ChunkerSettings, DocumentType, EmbedderSettings, StoreSettings};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+/// Settings of ingestion that are not about chunk size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Files larger than this are refused.
+    pub max_file_bytes: u64,
+    /// Document type of files that state none.
+    pub default_document_type: DocumentType,
+    pub default_jurisdiction: String,
+    pub default_issuer: String,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        let p = ParseSettings::default();
+        Self {
+            max_file_bytes: p.max_file_bytes,
+            default_document_type: p.default_document_type,
+            default_jurisdiction: p.default_jurisdiction,
+            default_issuer: p.default_issuer,
+        }
+    }
+}
+
+impl IngestSettings {
+    pub fn parse_settings(&self) -> ParseSettings {
+        ParseSettings {
+            max_file_bytes: self.max_file_bytes,
+            default_document_type: self.default_document_type,
+            default_jurisdiction: self.default_jurisdiction.clone(),
+            default_issuer: self.default_issuer.clone(),
+        }
+    }
+}
+
+/// How retrieval ranks chunks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrievalSettings {
+    /// `hybrid` (dense + BM25 fused by reciprocal rank), `dense` or `bm25`.
+    pub mode: String,
+    /// Chunks returned per query.
+    pub top_k: usize,
+    /// Candidates each retriever contributes before fusion.
+    pub candidates: usize,
+    /// The k of reciprocal rank fusion.
+    pub rrf_k: usize,
+}
+
+impl Default for RetrievalSettings {
+    fn default() -> Self {
+        Self { mode: "hybrid".into(), top_k: 8, candidates: 50, rrf_k: 60 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub store: StoreSettings,
+    pub embedding: EmbedderSettings,
+    pub chunking: ChunkerSettings,
+    pub ingest: IngestSettings,
+    pub retrieval: RetrievalSettings,
+}
+
+/// Environment variables that are not settings.
+const RESERVED_ENV: [&str; 3] = ["REAGENT_CONFIG", "REAGENT_LOG", "REAGENT_CACHE"];
+
+impl Config {
+    /// Load `path` (or `reagent.toml` in the working directory if it exists), apply the
+    /// environment, validate. Relative paths in a file are relative to that file.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(path, &vars)
+    }
+
+    pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let default_file = PathBuf::from("reagent.toml");
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => default_file.is_file().then_some(default_file),
+        };
+        let mut value = toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+            key: "(defaults)".into(),
+            reason: e.to_string(),
+        })?;
+        let mut base_dir = None;
+        if let Some(file) = &file {
+            let err = |reason: String| ConfigError::File { path: file.display().to_string(), reason };
+            let text = std::fs::read_to_string(file).map_err(|e| err(e.to_string()))?;
+            let overlay: toml::Value = text.parse::<toml::Table>().map(toml::Value::Table).map_err(|e| err(e.message().to_string()))?;
+            merge(&mut value, overlay);
+            base_dir = file.parent().map(Path::to_path_buf);
+        }
+        apply_env(&mut value, env)?;
+        let mut config: Config = value.try_into().map_err(|e: toml::de::Error| ConfigError::File {
+            path: file.as_ref().map_or("(environment)".into(), |f| f.display().to_string()),
+            reason: e.message().to_string(),
+        })?;
+        if let Some(dir) = base_dir.filter(|d| !d.as_os_str().is_empty()) {
+            config.rebase_paths(&dir);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn rebase_paths(&mut self, dir: &Path) {
+        for p in [&mut self.store.data_dir, &mut self.embedding.model_dir, &mut self.embedding.ort_dylib_path] {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| Err(ConfigError::Invalid { key: key.into(), reason });
+        if self.chunking.max_tokens < 16 {
+            return invalid("chunking.max_tokens", format!("must be at least 16, got {}", self.chunking.max_tokens));
+        }
+        if self.chunking.overlap_tokens >= self.chunking.max_tokens {
+            return invalid("chunking.overlap_tokens", "must be smaller than chunking.max_tokens".into());
+        }
+        if self.embedding.dimension == 0 {
+            return invalid("embedding.dimension", "must be positive".into());
+        }
+        if self.embedding.batch_size == 0 {
+            return invalid("embedding.batch_size", "must be positive".into());
+        }
+        if self.embedding.max_length < 16 {
+            return invalid("embedding.max_length", "must be at least 16".into());
+        }
+        for (key, v) in [("store.bm25_k1", self.store.bm25_k1), ("store.bm25_avg_len", self.store.bm25_avg_len)] {
+            if !(v.is_finite() && v > 0.0) {
+                return invalid(key, format!("must be a positive number, got {v}"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.store.bm25_b) {
+            return invalid("store.bm25_b", format!("must be within 0..=1, got {}", self.store.bm25_b));
+        }
+        if self.ingest.max_file_bytes == 0 {
+            return invalid("ingest.max_file_bytes", "must be positive".into());
+        }
+        if !["hybrid", "dense", "bm25"].contains(&self.retrieval.mode.as_str()) {
+            return invalid("retrieval.mode", format!("{:?} is not one of hybrid, dense, bm25", self.retrieval.mode));
+        }
+        if !(1..=200).contains(&self.retrieval.top_k) {
+            return invalid("retrieval.top_k", "must be within 1..=200".into());
+        }
+        if self.retrieval.candidates < self.retrieval.top_k {
+            return invalid("retrieval.candidates", "must be at least retrieval.top_k".into());
+        }
+        if self.retrieval.rrf_k == 0 {
+            return invalid("retrieval.rrf_k", "must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut value = toml::Value::try_from(self).unwrap_or(toml::Value::Table(Default::default()));
+        mask_secrets(&mut value);
+        toml::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+fn merge(base: &mut toml::Value, overlay: toml::Value) {
+    match (base, overlay) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// `REAGENT_<SECTION>_<KEY>` replaces `[section] key`, parsed as the setting's type.
+fn apply_env(value: &mut toml::Value, env: &[(String, String)]) -> Result<(), ConfigError> {
+    let toml::Value::Table(root) = value else { return Ok(()) };
+    let mut known = Vec::new();
+    for (section, table) in root.iter_mut() {
+        let toml::Value::Table(table) = table else { continue };
+        for (key, current) in table.iter_mut() {
+            let var = format!("REAGENT_{}_{}", section.to_uppercase(), key.to_uppercase());
+            if let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) {
+                *current = typed_like(current, raw).map_err(|reason| ConfigError::Env { var: var.clone(), reason })?;
+            }
+            known.push(var);
+        }
+    }
+    for (k, _) in env {
+        if k.starts_with("REAGENT_") && !known.contains(k) && !RESERVED_ENV.contains(&k.as_str()) {
+            tracing::warn!("environment variable {k} names no setting; ignored");
+        }
+    }
+    Ok(())
+}
+
+fn typed_like(current: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    Ok(match current {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{raw:?} is not an integer"))?),
+        toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|_| format!("{raw:?} is not a number"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(format!("{raw:?} is not true or false")),
+        }),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+        ),
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+fn mask_secrets(value: &mut toml::Value) {
+    if let toml::Value::Table(t) = value {
+        for (k, v) in t.iter_mut() {
+            let secret = ["key", "secret", "password", "token"].iter().any(|s| k.contains(s));
+            match v {
+                toml::Value::String(s) if secret && !s.is_empty() => *s = "********".into(),
+                _ => mask_secrets(v),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = Config::load_with_env(Some(Path::new("/nonexistent/x.toml")), &[]);
+        assert!(matches!(c, Err(ConfigError::File { .. })));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("reagent.toml");
+        std::fs::write(&f, "").unwrap();
+        let c = Config::load_with_env(Some(&f), &[]).unwrap();
+        assert_eq!(c.chunking.max_tokens, 256);
+        assert_eq!(c.store.data_dir, dir.path().join("data/qdrant"));
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("r.toml");
+        std::fs::write(&f, "[chunking]\nmax_tokens = 128\n[retrieval]\nmode = \"dense\"\n").unwrap();
+        let c = Config::load_with_env(Some(&f), &env(&[("REAGENT_CHUNKING_MAX_TOKENS", "200"), ("REAGENT_STORE_DATA_DIR", "/abs/store")])).unwrap();
+        assert_eq!(c.chunking.max_tokens, 200);
+        assert_eq!(c.retrieval.mode, "dense");
+        assert_eq!(c.store.data_dir, PathBuf::from("/abs/store"));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("r.toml");
+        std::fs::write(&f, "").unwrap();
+        let err = Config::load_with_env(Some(&f), &env(&[("REAGENT_CHUNKING_MAX_TOKENS", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("REAGENT_CHUNKING_MAX_TOKENS"), "{err}");
+        let err = Config::load_with_env(Some(&f), &env(&[("REAGENT_CHUNKING_OVERLAP_TOKENS", "300")])).unwrap_err();
+        assert!(err.to_string().contains("chunking.overlap_tokens"), "{err}");
+        std::fs::write(&f, "[chunking]\nmax_tokenz = 1\n").unwrap();
+        let err = Config::load_with_env(Some(&f), &[]).unwrap_err();
+        assert!(err.to_string().contains("max_tokenz"), "{err}");
+        std::fs::write(&f, "[retrieval]\nmode = \"magic\"\n").unwrap();
+        assert!(Config::load_with_env(Some(&f), &[]).unwrap_err().to_string().contains("retrieval.mode"));
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let mut v: toml::Value = "[llm]\napi_key = \"sk-123\"\nmodel = \"m\"\n".parse::<toml::Table>().map(toml::Value::Table).unwrap();
+        mask_secrets(&mut v);
+        let s = toml::to_string(&v).unwrap();
+        assert!(!s.contains("sk-123") && s.contains("********") && s.contains("\"m\""), "{s}");
+    }
+}

@@ -1,0 +1,324 @@
+//! The `reagent` command: ingestion, document management, retrieval and configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use reagent::config::Config;
+use reagent::services::Services;
+use reagent_ingest::parse::MetadataDefaults;
+use reagent_ingest::pipeline::{IngestOptions, Outcome, Pipeline};
+use reagent_ingest::progress::Reporter;
+use reagent_ingest::store::{SearchFilter, VersionStatus};
+use reagent_ingest::{ChunkStore, DocumentType};
+
+#[derive(Parser)]
+#[command(name = "reagent", version, about = "Cited compliance guidance for bank transactions")]
+struct Cli {
+    /// Configuration file (default: ./reagent.toml if present).
+    #[arg(long, global = true, env = "REAGENT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse, chunk, embed and store documents (files or folders).
+    Ingest(IngestArgs),
+    /// List, show or delete stored documents.
+    #[command(subcommand)]
+    Docs(DocsCommand),
+    /// Retrieve the chunks that best answer a query.
+    Search(SearchArgs),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Files or folders to ingest.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Delete other versions of each document instead of closing them.
+    #[arg(long)]
+    replace: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    meta: MetaArgs,
+}
+
+/// Metadata for files that carry none (no front matter, no manifest entry).
+#[derive(Args)]
+struct MetaArgs {
+    #[arg(long = "id")]
+    document_id: Option<String>,
+    #[arg(long)]
+    title: Option<String>,
+    #[arg(long = "doc-version")]
+    version: Option<String>,
+    /// regulation, guidance, policy, procedure or examination_manual.
+    #[arg(long = "type")]
+    document_type: Option<String>,
+    #[arg(long)]
+    jurisdiction: Option<String>,
+    #[arg(long)]
+    issuer: Option<String>,
+    #[arg(long)]
+    citation: Option<String>,
+    #[arg(long)]
+    effective_from: Option<NaiveDate>,
+    #[arg(long)]
+    effective_to: Option<NaiveDate>,
+}
+
+#[derive(Subcommand)]
+enum DocsCommand {
+    /// Every document with its versions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One document: versions, dates and chunks.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a document, or one version of it.
+    Delete {
+        id: String,
+        #[arg(long = "doc-version")]
+        version: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    query: String,
+    /// Only documents in force on this date (YYYY-MM-DD).
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// hybrid, dense or bm25 (default: retrieval.mode).
+    #[arg(long)]
+    mode: Option<String>,
+    #[arg(long, short)]
+    k: Option<usize>,
+    #[arg(long)]
+    jurisdiction: Vec<String>,
+    #[arg(long = "type")]
+    document_type: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets masked.
+    Show,
+}
+
+/// Exit code when a batch finished but some inputs failed.
+const EXIT_PARTIAL: u8 = 2;
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REAGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn,qdrant_edge=error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    match cli.command {
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", config.to_masked_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest(args) => ingest(config, args),
+        Command::Docs(cmd) => docs(config, cmd),
+        Command::Search(args) => search(config, args),
+    }
+}
+
+fn ingest(config: Config, args: IngestArgs) -> Result<ExitCode> {
+    let defaults = MetadataDefaults {
+        document_id: args.meta.document_id,
+        title: args.meta.title,
+        version: args.meta.version,
+        document_type: args
+            .meta
+            .document_type
+            .map(|t| t.parse::<DocumentType>())
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("--type")?,
+        jurisdiction: args.meta.jurisdiction,
+        issuer: args.meta.issuer,
+        citation: args.meta.citation,
+        effective_from: args.meta.effective_from,
+        effective_to: args.meta.effective_to,
+    };
+    let options = IngestOptions {
+        replace: args.replace,
+        defaults,
+        today: chrono::Utc::now().date_naive(),
+        parse: config.ingest.parse_settings(),
+    };
+    let services = Services::start(config).context("starting")?;
+    let progress = Reporter::new();
+    let pipeline = Pipeline {
+        chunker: &services.chunker,
+        embedder: services.embedder.as_ref(),
+        store: services.store.as_ref(),
+        progress: &progress,
+    };
+    let report = pipeline.run(&args.paths, &options)?;
+    if report.chunks_written > 0 {
+        services.store.optimize().context("optimizing the store")?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for f in &report.files {
+            match &f.outcome {
+                Outcome::Ingested { document_id, version, chunks, closed, deleted } => {
+                    let mut line = format!("ingested   {}  {document_id}@{version}  {chunks} chunks", f.path);
+                    if !closed.is_empty() {
+                        line.push_str(&format!(", closed {}", closed.join(", ")));
+                    }
+                    if *deleted > 0 {
+                        line.push_str(&format!(", deleted {deleted} old chunks"));
+                    }
+                    println!("{line}");
+                }
+                Outcome::Unchanged { document_id, version } => {
+                    println!("unchanged  {}  {document_id}@{version}  nothing written", f.path)
+                }
+                Outcome::Failed { reason } => println!("FAILED     {}  {reason}", f.path),
+            }
+        }
+        let embed_share = if report.seconds_total > 0.0 { 100.0 * report.seconds_embedding / report.seconds_total } else { 0.0 };
+        println!(
+            "{} ingested, {} unchanged, {} failed; {} chunks written in {:.1}s ({:.0}% embedding)",
+            report.ingested(),
+            report.unchanged(),
+            report.failed(),
+            report.chunks_written,
+            report.seconds_total,
+            embed_share
+        );
+    }
+    Ok(if report.failed() > 0 { ExitCode::from(EXIT_PARTIAL) } else { ExitCode::SUCCESS })
+}
+
+fn docs(config: Config, cmd: DocsCommand) -> Result<ExitCode> {
+    let services = Services::start(config).context("starting")?;
+    let store = services.store.as_ref();
+    match cmd {
+        DocsCommand::List { json } => {
+            let versions = store.versions(None)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&versions)?);
+            } else {
+                println!("{:<36} {:<14} {:<18} {:<11} {:<11} {:>6}  title", "document", "version", "type", "from", "to", "chunks");
+                for v in versions.iter().filter(|v| v.status == VersionStatus::Active) {
+                    let m = &v.meta;
+                    println!(
+                        "{:<36} {:<14} {:<18} {:<11} {:<11} {:>6}  {}",
+                        m.document_id,
+                        m.version,
+                        m.document_type.as_str(),
+                        m.effective_from.to_string(),
+                        m.effective_to.map_or("-".to_string(), |d| d.to_string()),
+                        v.chunk_count,
+                        m.title
+                    );
+                }
+            }
+        }
+        DocsCommand::Show { id, json } => {
+            let versions = store.versions(Some(&id))?;
+            if versions.is_empty() {
+                bail!("no document with id {id:?} (see `reagent docs list`)");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&versions)?);
+            } else {
+                for v in &versions {
+                    let m = &v.meta;
+                    println!("{} @ {} ({:?})", m.document_id, m.version, v.status);
+                    println!("  title:        {}", m.title);
+                    println!("  type:         {}  jurisdiction: {}  issuer: {}", m.document_type, m.jurisdiction, m.issuer);
+                    println!("  citation:     {}", m.citation.as_deref().unwrap_or("-"));
+                    println!("  in force:     {} .. {}", m.effective_from, m.effective_to.map_or("open".into(), |d| d.to_string()));
+                    println!("  source:       {}  sha256 {}", m.source_path, &m.content_hash[..16.min(m.content_hash.len())]);
+                    println!("  chunks:       {}  ingested {}", v.chunk_count, v.ingested_at.format("%Y-%m-%d %H:%M:%S UTC"));
+                    for c in store.chunks(&m.document_id, &m.version)?.iter().take(5) {
+                        println!("    [{}] {}  {}", c.chunk.index, c.chunk.citation.as_deref().unwrap_or("-"), c.chunk.section_path.join(" > "));
+                    }
+                }
+            }
+        }
+        DocsCommand::Delete { id, version } => {
+            let n = store.delete(&id, version.as_deref())?;
+            if n == 0 {
+                bail!("nothing to delete: no document {id:?}{}", version.map(|v| format!(" version {v:?}")).unwrap_or_default());
+            }
+            println!("deleted {n} chunks");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
+    let services = Services::start(config).context("starting")?;
+    let filter = SearchFilter {
+        as_of: args.as_of,
+        jurisdictions: args.jurisdiction,
+        document_types: args
+            .document_type
+            .iter()
+            .map(|t| t.parse::<DocumentType>())
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)
+            .context("--type")?,
+        document_ids: vec![],
+    };
+    let hits = services.retriever().search(&args.query, filter, args.mode.as_deref(), args.k)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+    } else {
+        for (rank, h) in hits.iter().enumerate() {
+            let r = &h.record;
+            println!(
+                "{:>2}. {:.4}  {}  [{}@{}]  {}",
+                rank + 1,
+                h.score,
+                r.chunk.citation.as_deref().unwrap_or("-"),
+                r.meta.document_id,
+                r.meta.version,
+                r.chunk.section_path.join(" > ")
+            );
+            let excerpt: String = r.chunk.text.chars().take(160).collect();
+            println!("      {}", excerpt.replace('\n', " "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

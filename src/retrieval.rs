@@ -1,0 +1,65 @@
+//! Owns retrieval: embedding a query and asking the store for the best chunks under a
+//! filter, in the configured mode (hybrid fusion by default).
+
+use std::sync::Arc;
+
+use reagent_ingest::store::{ScoredChunk, SearchFilter, SearchMode, SearchRequest, StoreError};
+use reagent_ingest::{ChunkStore, Embedder};
+use thiserror::Error;
+
+use crate::config::RetrievalSettings;
+
+#[derive(Debug, Error)]
+pub enum RetrievalError {
+    #[error("embedding the query: {0}")]
+    Embed(#[from] reagent_ingest::embed::EmbedError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("unknown retrieval mode {0:?} (expected hybrid, dense or bm25)")]
+    Mode(String),
+}
+
+pub struct Retriever {
+    embedder: Arc<dyn Embedder>,
+    store: Arc<dyn ChunkStore>,
+    settings: RetrievalSettings,
+}
+
+impl Retriever {
+    pub fn new(embedder: Arc<dyn Embedder>, store: Arc<dyn ChunkStore>, settings: RetrievalSettings) -> Self {
+        Self { embedder, store, settings }
+    }
+
+    pub fn mode(&self, name: &str) -> Result<SearchMode, RetrievalError> {
+        match name {
+            "hybrid" | "rrf" => Ok(SearchMode::Rrf { k: self.settings.rrf_k }),
+            "dense" => Ok(SearchMode::Dense),
+            "bm25" => Ok(SearchMode::Bm25),
+            other => Err(RetrievalError::Mode(other.to_string())),
+        }
+    }
+
+    /// The best `limit` chunks (default: `top_k`) for `text` under `filter`.
+    pub fn search(
+        &self,
+        text: &str,
+        filter: SearchFilter,
+        mode: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<ScoredChunk>, RetrievalError> {
+        let mode = self.mode(mode.unwrap_or(&self.settings.mode))?;
+        let dense = match mode {
+            SearchMode::Bm25 => None,
+            _ => self.embedder.embed(&[text])?.pop(),
+        };
+        let limit = limit.unwrap_or(self.settings.top_k);
+        Ok(self.store.search(&SearchRequest {
+            text,
+            dense: dense.as_deref(),
+            filter,
+            mode,
+            limit,
+            candidates: self.settings.candidates.max(limit),
+        })?)
+    }
+}

@@ -1,0 +1,107 @@
+//! Shared set-up for integration tests: the real model (installed by
+//! scripts/setup-models.sh), a store in a temporary folder, and the shared data folder.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use reagent::config::Config;
+use reagent::services::Services;
+use reagent_ingest::parse::MetadataDefaults;
+use reagent_ingest::pipeline::{IngestOptions, IngestReport, Pipeline};
+use reagent_ingest::progress::Silent;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/data/<rel>` if present; otherwise prints why the caller skips.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/data").join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} not found (the shared data folder is not beside this checkout)", p.display());
+        None
+    }
+}
+
+/// Configuration pointing at the installed model and a store under `dir`.
+pub fn config(dir: &Path) -> Config {
+    let cache = std::env::var("REAGENT_CACHE").map(PathBuf::from).unwrap_or_else(|_| repo().join(".cache"));
+    let mut c = Config::default();
+    c.embedding.model_dir = std::env::var("REAGENT_EMBEDDING_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| cache.join("models/all-minilm-l6-v2-int8"));
+    c.embedding.ort_dylib_path = std::env::var("REAGENT_EMBEDDING_ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| cache.join("onnxruntime/libonnxruntime.so"));
+    assert!(
+        c.embedding.model_dir.join("model.onnx").is_file(),
+        "embedding model missing at {}: run scripts/setup-models.sh (scripts/test.sh does)",
+        c.embedding.model_dir.display()
+    );
+    c.store.data_dir = dir.join("store");
+    c
+}
+
+pub fn start(dir: &Path) -> Services {
+    Services::start(config(dir)).expect("services start")
+}
+
+pub fn options() -> IngestOptions {
+    IngestOptions {
+        replace: false,
+        defaults: MetadataDefaults::default(),
+        today: chrono::Utc::now().date_naive(),
+        parse: reagent_ingest::parse::ParseSettings::default(),
+    }
+}
+
+pub fn ingest(services: &Services, paths: &[PathBuf], options: &IngestOptions) -> IngestReport {
+    let pipeline = Pipeline {
+        chunker: &services.chunker,
+        embedder: services.embedder.as_ref(),
+        store: services.store.as_ref(),
+        progress: &Silent,
+    };
+    pipeline.run(paths, options).expect("ingest run")
+}
+
+/// Copy a folder tree (files only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A structurally valid one-page PDF with no text on its page.
+pub fn pdf_without_text() -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << >> /Contents 4 0 R >>",
+        "<< /Length 0 >>\nstream\n\nendstream",
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    out
+}
