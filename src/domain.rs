@@ -1,0 +1,601 @@
+//! The typed request domain: transactions, customers and the rules-engine
+//! input, exactly as they appear on the wire.
+//!
+//! This module owns:
+//! - the serde wire format of a request (`transaction`, `customer`,
+//!   `recent_transactions`), with enums in `SCREAMING_SNAKE_CASE`;
+//! - the [`CountryCode`] (ISO 3166-1 alpha-2, checked against the complete
+//!   list of 249 officially assigned codes) and [`CurrencyCode`] newtypes;
+//! - input validation ([`ValidationError`] names the offending field, e.g.
+//!   `transaction.amount`).
+//!
+//! Deserialization is deliberately lenient about *values* (any string is
+//! accepted as a country or currency code, any number as an amount) so that
+//! [`RuleInput::validate`] can report which field is wrong; callers must run
+//! `validate` before trusting a request. Unknown JSON fields are ignored.
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+/// A request field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// Dotted path of the field, e.g. `transaction.amount` or
+    /// `recent_transactions[2].origin_country`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Kind of transaction. Only `CASH_DEPOSIT` and `CASH_WITHDRAWAL` are
+/// transactions in currency (31 CFR 1010.100(m), 1010.311); only `WIRE` is
+/// treated as a funds transfer for the travel rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TransactionType {
+    Wire,
+    Ach,
+    CashDeposit,
+    CashWithdrawal,
+    Card,
+    Check,
+    Internal,
+}
+
+impl TransactionType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Wire => "WIRE",
+            Self::Ach => "ACH",
+            Self::CashDeposit => "CASH_DEPOSIT",
+            Self::CashWithdrawal => "CASH_WITHDRAWAL",
+            Self::Card => "CARD",
+            Self::Check => "CHECK",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for TransactionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Direction of the funds relative to the institution's customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CustomerType {
+    Individual,
+    Business,
+}
+
+/// The institution's own customer risk rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RiskRating {
+    Low,
+    Medium,
+    High,
+}
+
+impl RiskRating {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "LOW",
+            Self::Medium => "MEDIUM",
+            Self::High => "HIGH",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KycStatus {
+    Complete,
+    Pending,
+    Expired,
+}
+
+impl KycStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "COMPLETE",
+            Self::Pending => "PENDING",
+            Self::Expired => "EXPIRED",
+        }
+    }
+}
+
+/// All 249 officially assigned ISO 3166-1 alpha-2 codes (sorted, so lookups
+/// use binary search). User-assigned codes such as `XK` are not included.
+pub const ISO_3166_1_ALPHA2: [&str; 249] = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// True if `code` is an officially assigned ISO 3166-1 alpha-2 code
+/// (uppercase, exactly as listed).
+pub fn is_iso_country(code: &str) -> bool {
+    ISO_3166_1_ALPHA2.binary_search(&code).is_ok()
+}
+
+/// An ISO 3166-1 alpha-2 country code.
+///
+/// [`CountryCode::parse`] validates; deserialization keeps the raw string so
+/// that [`Transaction::validate`] / [`Customer::validate`] can report the
+/// field. Use [`CountryCode::is_valid`] before relying on a deserialized one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CountryCode(String);
+
+impl CountryCode {
+    /// A validated country code (uppercase alpha-2 from the ISO list).
+    pub fn parse(code: &str) -> Result<Self, ValidationError> {
+        let c = Self(code.to_owned());
+        match c.check() {
+            Ok(()) => Ok(c),
+            Err(message) => Err(ValidationError::new("country", message)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.check().is_ok()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if is_iso_country(&self.0) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?} is not an ISO 3166-1 alpha-2 country code (two uppercase letters, e.g. \"US\")",
+                self.0
+            ))
+        }
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A currency code: three uppercase ASCII letters (ISO 4217 shape; the code
+/// itself is not checked against the ISO 4217 list).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CurrencyCode(String);
+
+impl CurrencyCode {
+    pub fn parse(code: &str) -> Result<Self, ValidationError> {
+        let c = Self(code.to_owned());
+        match c.check() {
+            Ok(()) => Ok(c),
+            Err(message) => Err(ValidationError::new("currency", message)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.check().is_ok()
+    }
+
+    pub fn is_usd(&self) -> bool {
+        self.0 == "USD"
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.0.len() == 3 && self.0.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?} is not a currency code (three uppercase letters, e.g. \"USD\")",
+                self.0
+            ))
+        }
+    }
+}
+
+impl fmt::Display for CurrencyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One transaction, as sent by the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub transaction_id: String,
+    pub customer_id: String,
+    /// Amount in `currency` units. The rules treat non-USD amounts as
+    /// USD-equivalent (the caller is expected to convert).
+    pub amount: f64,
+    pub currency: CurrencyCode,
+    pub transaction_type: TransactionType,
+    pub direction: Direction,
+    pub origin_country: CountryCode,
+    pub destination_country: CountryCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// RFC 3339; the offset is kept.
+    pub timestamp: DateTime<FixedOffset>,
+    /// Upstream risk score in 0..=1, if the caller has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_score: Option<f64>,
+}
+
+impl Transaction {
+    /// Validates this transaction with field names prefixed by `transaction.`.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let mut errors = Vec::new();
+        self.collect_errors("transaction", &mut errors);
+        first(errors)
+    }
+
+    /// Appends every problem found, with field names under `prefix`.
+    pub fn collect_errors(&self, prefix: &str, out: &mut Vec<ValidationError>) {
+        let f = |name: &str| format!("{prefix}.{name}");
+        if self.transaction_id.trim().is_empty() {
+            out.push(ValidationError::new(
+                f("transaction_id"),
+                "must not be empty",
+            ));
+        }
+        if self.customer_id.trim().is_empty() {
+            out.push(ValidationError::new(f("customer_id"), "must not be empty"));
+        }
+        if !self.amount.is_finite() {
+            out.push(ValidationError::new(f("amount"), "must be a finite number"));
+        } else if self.amount <= 0.0 {
+            out.push(ValidationError::new(
+                f("amount"),
+                format!("must be greater than zero (got {})", self.amount),
+            ));
+        } else if self.amount > MAX_AMOUNT {
+            out.push(ValidationError::new(
+                f("amount"),
+                format!("must not exceed {MAX_AMOUNT:e}"),
+            ));
+        }
+        if let Err(m) = self.currency.check() {
+            out.push(ValidationError::new(f("currency"), m));
+        }
+        if let Err(m) = self.origin_country.check() {
+            out.push(ValidationError::new(f("origin_country"), m));
+        }
+        if let Err(m) = self.destination_country.check() {
+            out.push(ValidationError::new(f("destination_country"), m));
+        }
+        if let Some(score) = self.risk_score
+            && !(score.is_finite() && (0.0..=1.0).contains(&score))
+        {
+            out.push(ValidationError::new(
+                f("risk_score"),
+                format!("must be between 0 and 1 inclusive (got {score})"),
+            ));
+        }
+    }
+
+    /// `counterparty_name` if present and not blank.
+    pub fn counterparty(&self) -> Option<&str> {
+        self.counterparty_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// Largest accepted amount (keeps cent arithmetic exact in `i64`).
+pub const MAX_AMOUNT: f64 = 1e13;
+
+/// The institution's customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub customer_id: String,
+    pub name: String,
+    pub customer_type: CustomerType,
+    pub risk_rating: RiskRating,
+    pub kyc_status: KycStatus,
+    pub is_pep: bool,
+    pub country: CountryCode,
+}
+
+impl Customer {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let mut errors = Vec::new();
+        self.collect_errors("customer", &mut errors);
+        first(errors)
+    }
+
+    pub fn collect_errors(&self, prefix: &str, out: &mut Vec<ValidationError>) {
+        if self.customer_id.trim().is_empty() {
+            out.push(ValidationError::new(
+                format!("{prefix}.customer_id"),
+                "must not be empty",
+            ));
+        }
+        if self.name.trim().is_empty() {
+            out.push(ValidationError::new(
+                format!("{prefix}.name"),
+                "must not be empty",
+            ));
+        }
+        if let Err(m) = self.country.check() {
+            out.push(ValidationError::new(format!("{prefix}.country"), m));
+        }
+    }
+}
+
+/// Input of the rules engine; also the body of the analyze request.
+///
+/// `recent_transactions` are the same customer's earlier transactions, used
+/// for same-business-day aggregation (CTR) and pattern rules (structuring).
+/// Entries for another customer, or repeating the current
+/// `transaction_id`, are ignored by the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleInput {
+    pub transaction: Transaction,
+    pub customer: Customer,
+    #[serde(default)]
+    pub recent_transactions: Vec<Transaction>,
+}
+
+impl RuleInput {
+    /// The first problem found, if any.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        first(self.validation_errors())
+    }
+
+    /// Every problem found (empty when the input is valid).
+    pub fn validation_errors(&self) -> Vec<ValidationError> {
+        let mut out = Vec::new();
+        self.transaction.collect_errors("transaction", &mut out);
+        self.customer.collect_errors("customer", &mut out);
+        if !self.transaction.customer_id.trim().is_empty()
+            && !self.customer.customer_id.trim().is_empty()
+            && self.transaction.customer_id != self.customer.customer_id
+        {
+            out.push(ValidationError::new(
+                "transaction.customer_id",
+                format!(
+                    "{:?} does not match customer.customer_id {:?}",
+                    self.transaction.customer_id, self.customer.customer_id
+                ),
+            ));
+        }
+        for (i, t) in self.recent_transactions.iter().enumerate() {
+            t.collect_errors(&format!("recent_transactions[{i}]"), &mut out);
+        }
+        out
+    }
+}
+
+fn first(errors: Vec<ValidationError>) -> Result<(), ValidationError> {
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_json() -> serde_json::Value {
+        serde_json::json!({
+            "transaction": {
+                "transaction_id": "T1", "customer_id": "C1", "amount": 15000,
+                "currency": "USD", "transaction_type": "CASH_DEPOSIT", "direction": "INBOUND",
+                "origin_country": "US", "destination_country": "US", "description": "",
+                "timestamp": "2026-03-10T14:20:00Z", "risk_score": 0.1
+            },
+            "customer": {
+                "customer_id": "C1", "name": "Jane Doe", "customer_type": "INDIVIDUAL",
+                "risk_rating": "LOW", "kyc_status": "COMPLETE", "is_pep": false, "country": "US"
+            }
+        })
+    }
+
+    fn sample() -> RuleInput {
+        match serde_json::from_value(sample_json()) {
+            Ok(v) => v,
+            Err(e) => panic!("sample must deserialize: {e}"),
+        }
+    }
+
+    #[test]
+    fn iso_list_is_sorted_unique_and_complete() {
+        assert!(ISO_3166_1_ALPHA2.windows(2).all(|w| w[0] < w[1]));
+        for c in [
+            "US", "UA", "CU", "IR", "KP", "SY", "MM", "AX", "SS", "ZW", "BQ",
+        ] {
+            assert!(is_iso_country(c), "{c}");
+        }
+        for c in ["XK", "UK", "us", "USA", "", "ZZ"] {
+            assert!(!is_iso_country(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn wire_format_round_trips() {
+        let input = sample();
+        assert_eq!(
+            input.transaction.transaction_type,
+            TransactionType::CashDeposit
+        );
+        assert!(input.recent_transactions.is_empty());
+        assert_eq!(input.transaction.counterparty_name, None);
+        let back =
+            serde_json::to_value(&input).map(|v| v["transaction"]["transaction_type"].clone());
+        assert_eq!(back.ok(), Some(serde_json::json!("CASH_DEPOSIT")));
+        assert!(input.validate().is_ok());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            (
+                "/transaction/amount",
+                serde_json::json!(-5),
+                "transaction.amount",
+            ),
+            (
+                "/transaction/amount",
+                serde_json::json!(0),
+                "transaction.amount",
+            ),
+            (
+                "/transaction/currency",
+                serde_json::json!("usd"),
+                "transaction.currency",
+            ),
+            (
+                "/transaction/currency",
+                serde_json::json!("US"),
+                "transaction.currency",
+            ),
+            (
+                "/transaction/origin_country",
+                serde_json::json!("XX"),
+                "transaction.origin_country",
+            ),
+            (
+                "/transaction/destination_country",
+                serde_json::json!("UK"),
+                "transaction.destination_country",
+            ),
+            (
+                "/transaction/risk_score",
+                serde_json::json!(1.5),
+                "transaction.risk_score",
+            ),
+            (
+                "/transaction/risk_score",
+                serde_json::json!(-0.1),
+                "transaction.risk_score",
+            ),
+            (
+                "/transaction/transaction_id",
+                serde_json::json!("  "),
+                "transaction.transaction_id",
+            ),
+            (
+                "/customer/customer_id",
+                serde_json::json!(""),
+                "customer.customer_id",
+            ),
+            (
+                "/customer/country",
+                serde_json::json!("ABC"),
+                "customer.country",
+            ),
+        ];
+        for (ptr, value, field) in cases {
+            let mut v = sample_json();
+            if let Some(slot) = v.pointer_mut(ptr) {
+                *slot = value.clone();
+            }
+            let input: RuleInput = match serde_json::from_value(v) {
+                Ok(i) => i,
+                Err(e) => panic!("{ptr}={value}: {e}"),
+            };
+            let err = input.validate().err();
+            assert_eq!(
+                err.map(|e| e.field),
+                Some(field.to_owned()),
+                "{ptr}={value}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_finite_amount_and_mismatched_customer_are_rejected() {
+        let mut input = sample();
+        input.transaction.amount = f64::NAN;
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("transaction.amount")
+        );
+        input.transaction.amount = f64::INFINITY;
+        assert!(input.validate().is_err());
+        let mut input = sample();
+        input.customer.customer_id = "C2".into();
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("transaction.customer_id")
+        );
+        let mut input = sample();
+        let mut bad = input.transaction.clone();
+        bad.amount = -1.0;
+        input.recent_transactions.push(bad);
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("recent_transactions[0].amount")
+        );
+    }
+
+    #[test]
+    fn bad_enum_or_timestamp_fails_to_deserialize() {
+        let mut v = sample_json();
+        if let Some(slot) = v.pointer_mut("/transaction/transaction_type") {
+            *slot = serde_json::json!("BITCOIN");
+        }
+        assert!(serde_json::from_value::<RuleInput>(v).is_err());
+        let mut v = sample_json();
+        if let Some(slot) = v.pointer_mut("/transaction/timestamp") {
+            *slot = serde_json::json!("10/03/2026");
+        }
+        assert!(serde_json::from_value::<RuleInput>(v).is_err());
+    }
+
+    #[test]
+    fn parse_constructors_validate() {
+        assert!(CountryCode::parse("IT").is_ok());
+        assert!(CountryCode::parse("it").is_err());
+        assert!(CurrencyCode::parse("EUR").is_ok());
+        assert!(CurrencyCode::parse("EURO").is_err());
+    }
+}

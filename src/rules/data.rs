@@ -1,0 +1,933 @@
+//! Loading and validating the rules engine's data: `rules/rules.toml`
+//! ([`RulesConfig`]) and the sanctions list in OFAC's SDN.CSV layout
+//! ([`SanctionsList`]).
+//!
+//! This is the only part of the rules engine that does I/O, and only when
+//! asked to (`load`); [`RulesConfig::builtin`] and
+//! [`SanctionsList::builtin_fixture`] parse copies embedded at compile time,
+//! so defaults and tests do not depend on the working directory.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::domain::{KycStatus, RiskRating, TransactionType, is_iso_country};
+
+use super::ActionCode;
+
+/// The embedded copy of `rules/rules.toml`.
+pub const BUILTIN_RULES_TOML: &str = include_str!("../../rules/rules.toml");
+/// The embedded copy of `rules/sdn_fixture.csv` (fictional names).
+pub const BUILTIN_SDN_FIXTURE_CSV: &str = include_str!("../../rules/sdn_fixture.csv");
+
+/// Errors loading or validating rules data.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot parse rules file {path}: {source}")]
+    Toml {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid rules data at `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("cannot parse sanctions list {path}: {source}")]
+    Csv {
+        path: String,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("invalid sanctions list {path}, record {record}: {message}")]
+    SanctionsRecord {
+        path: String,
+        record: u64,
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> RulesError {
+    RulesError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// An IANA time zone name, parsed when the config is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TimeZone(pub Tz);
+
+impl TryFrom<String> for TimeZone {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Tz::from_str(&s)
+            .map(TimeZone)
+            .map_err(|_| format!("unknown IANA time zone {s:?}"))
+    }
+}
+
+/// A parameter set that is in force from `effective_from` (inclusive) to
+/// `effective_to` (exclusive, open-ended if `None`).
+pub trait Effective {
+    fn effective_from(&self) -> NaiveDate;
+    fn effective_to(&self) -> Option<NaiveDate>;
+    fn in_force_on(&self, date: NaiveDate) -> bool {
+        date >= self.effective_from() && self.effective_to().is_none_or(|to| date < to)
+    }
+}
+
+macro_rules! effective {
+    ($($t:ty),*) => {$(
+        impl Effective for $t {
+            fn effective_from(&self) -> NaiveDate { self.effective_from }
+            fn effective_to(&self) -> Option<NaiveDate> { self.effective_to }
+        }
+    )*};
+}
+
+/// The version of a family in force on `date`, if any.
+pub fn in_force<T: Effective>(versions: &[T], date: NaiveDate) -> Option<&T> {
+    versions.iter().find(|v| v.in_force_on(date))
+}
+
+/// The whole of `rules/rules.toml`; see the comments in that file for the
+/// meaning of every key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    pub schema_version: u32,
+    pub institution: InstitutionConfig,
+    pub ctr: Vec<CtrParams>,
+    pub structuring: Vec<StructuringParams>,
+    pub travel_rule: Vec<TravelRuleParams>,
+    pub ofac: OfacConfig,
+    pub edd: EddConfig,
+    pub kyc: KycConfig,
+    pub risk: RiskConfig,
+    pub review: ReviewConfig,
+    /// Directory relative paths in the file are resolved against (the
+    /// directory of the loaded file; `None` for the builtin copy).
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstitutionConfig {
+    pub time_zone: TimeZone,
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+}
+
+/// CTR_FILING parameters (31 CFR 1010.311, 1010.313, 1010.306).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CtrParams {
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    pub threshold_usd: f64,
+    pub filing_deadline_days: u32,
+}
+
+/// SAR_REVIEW parameters (31 CFR 1010.314, 1020.320).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StructuringParams {
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    pub look_back_days: u32,
+    pub band_min_usd: f64,
+    pub band_max_usd: f64,
+    pub min_near_threshold_days: u32,
+    pub split_min_pieces: u32,
+    pub split_min_near_band_pieces: u32,
+    pub rapid_enabled: bool,
+    pub rapid_out_types: Vec<TransactionType>,
+    pub rapid_window_days: u32,
+    pub rapid_min_cash_pieces: u32,
+    pub rapid_min_ratio: f64,
+    pub sar_min_amount_usd: f64,
+    pub filing_deadline_days: u32,
+}
+
+/// TRAVEL_RULE_RECORDS parameters (31 CFR 1010.410, 1020.410).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TravelRuleParams {
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    pub threshold_usd: f64,
+    pub transaction_types: Vec<TransactionType>,
+}
+
+effective!(
+    CtrParams,
+    StructuringParams,
+    TravelRuleParams,
+    SanctionedJurisdiction,
+    SanctionedRegion,
+    FatfJurisdiction
+);
+
+/// OFAC_BLOCK_OR_REJECT data (31 CFR Part 501 and program parts).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfacConfig {
+    pub report_deadline_business_days: u32,
+    pub sdn_list_path: PathBuf,
+    pub name_match_threshold: f64,
+    pub min_name_chars: usize,
+    #[serde(default)]
+    pub ignored_name_tokens: Vec<String>,
+    pub screen_customer_name: bool,
+    pub screen_counterparty_name: bool,
+    #[serde(default)]
+    pub jurisdictions: Vec<SanctionedJurisdiction>,
+    #[serde(default)]
+    pub regions: Vec<SanctionedRegion>,
+    #[serde(default)]
+    pub sdn_programs: Vec<SdnProgram>,
+}
+
+/// A comprehensively sanctioned country.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SanctionedJurisdiction {
+    pub country: String,
+    pub name: String,
+    pub program: String,
+    pub regulation: String,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+}
+
+/// A sanctioned region without its own country code (e.g. Crimea).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SanctionedRegion {
+    pub name: String,
+    pub program: String,
+    pub regulation: String,
+    pub countries: Vec<String>,
+    pub terms: Vec<String>,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+}
+
+/// SDN program tag → cited regulation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdnProgram {
+    pub tag: String,
+    pub regulation: String,
+}
+
+/// ENHANCED_DUE_DILIGENCE data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EddConfig {
+    pub pep: bool,
+    pub trigger_risk_ratings: Vec<RiskRating>,
+    #[serde(default)]
+    pub fatf_call_for_action: Vec<FatfJurisdiction>,
+}
+
+/// A FATF call-for-action jurisdiction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FatfJurisdiction {
+    pub country: String,
+    pub name: String,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+}
+
+/// KYC_REMEDIATION data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KycConfig {
+    pub trigger_statuses: Vec<KycStatus>,
+}
+
+/// Risk-score weights (see `risk.rs` and rules.toml for the formula).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    pub pep_points: f64,
+    pub sanctioned_jurisdiction_points: f64,
+    pub fatf_jurisdiction_points: f64,
+    pub sanctions_name_match_points: f64,
+    pub kyc_incomplete_points: f64,
+    pub input_score_weight: f64,
+    pub level_medium_from: f64,
+    pub level_high_from: f64,
+    pub rating_points: RatingPoints,
+    pub amount_tiers: Vec<AmountTier>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingPoints {
+    pub low: f64,
+    pub medium: f64,
+    pub high: f64,
+}
+
+impl RatingPoints {
+    pub fn for_rating(&self, r: RiskRating) -> f64 {
+        match r {
+            RiskRating::Low => self.low,
+            RiskRating::Medium => self.medium,
+            RiskRating::High => self.high,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmountTier {
+    pub from_usd: f64,
+    pub points: f64,
+}
+
+/// When `requires_review` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewConfig {
+    pub amount_over_usd: f64,
+    pub risk_score_over: f64,
+    pub input_risk_score_over: f64,
+    pub on_pep: bool,
+    pub on_high_risk_jurisdiction: bool,
+    pub on_kyc_incomplete: bool,
+    pub on_actions: Vec<ActionCode>,
+}
+
+impl RulesConfig {
+    /// Reads and validates a rules file. Relative paths inside it (the
+    /// sanctions list) are resolved against the file's directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, RulesError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Self::from_toml_str(&text, &path.display().to_string())?;
+        cfg.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(cfg)
+    }
+
+    /// Parses the copy of `rules/rules.toml` embedded at compile time.
+    pub fn builtin() -> Result<Self, RulesError> {
+        Self::from_toml_str(BUILTIN_RULES_TOML, "<builtin rules/rules.toml>")
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, RulesError> {
+        let cfg: RulesConfig = toml::from_str(text).map_err(|source| RulesError::Toml {
+            path: origin.to_owned(),
+            source,
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The sanctions list path, resolved against the config file's directory.
+    pub fn sdn_list_path(&self) -> PathBuf {
+        match &self.base_dir {
+            Some(dir) if self.ofac.sdn_list_path.is_relative() => {
+                dir.join(&self.ofac.sdn_list_path)
+            }
+            _ => self.ofac.sdn_list_path.clone(),
+        }
+    }
+
+    /// Loads the sanctions list this config points to.
+    pub fn load_sanctions(&self) -> Result<SanctionsList, RulesError> {
+        SanctionsList::load(self.sdn_list_path())
+    }
+
+    /// The institution's time zone.
+    pub fn time_zone(&self) -> Tz {
+        self.institution.time_zone.0
+    }
+
+    /// Checks ranges and consistency; called by every constructor.
+    pub fn validate(&self) -> Result<(), RulesError> {
+        if self.schema_version != 1 {
+            return Err(invalid(
+                "schema_version",
+                format!("unsupported version {}, expected 1", self.schema_version),
+            ));
+        }
+        for (i, p) in self.ctr.iter().enumerate() {
+            let k = format!("ctr[{i}]");
+            positive_money(&format!("{k}.threshold_usd"), p.threshold_usd)?;
+            positive_days(&format!("{k}.filing_deadline_days"), p.filing_deadline_days)?;
+        }
+        check_versions("ctr", &self.ctr)?;
+
+        for (i, p) in self.structuring.iter().enumerate() {
+            let k = format!("structuring[{i}]");
+            positive_days(&format!("{k}.look_back_days"), p.look_back_days)?;
+            positive_money(&format!("{k}.band_min_usd"), p.band_min_usd)?;
+            positive_money(&format!("{k}.band_max_usd"), p.band_max_usd)?;
+            if p.band_min_usd > p.band_max_usd {
+                return Err(invalid(
+                    format!("{k}.band_min_usd"),
+                    "must not exceed band_max_usd",
+                ));
+            }
+            // The band must lie at or below the CTR threshold in force when
+            // the structuring version starts.
+            if let Some(ctr) = in_force(&self.ctr, p.effective_from)
+                && p.band_max_usd > ctr.threshold_usd
+            {
+                return Err(invalid(
+                    format!("{k}.band_max_usd"),
+                    "must not exceed the CTR threshold",
+                ));
+            }
+            positive_days(
+                &format!("{k}.min_near_threshold_days"),
+                p.min_near_threshold_days,
+            )?;
+            if p.split_min_pieces < 2 {
+                return Err(invalid(
+                    format!("{k}.split_min_pieces"),
+                    "must be at least 2",
+                ));
+            }
+            if p.split_min_near_band_pieces < 2 {
+                return Err(invalid(
+                    format!("{k}.split_min_near_band_pieces"),
+                    "must be at least 2",
+                ));
+            }
+            positive_days(&format!("{k}.rapid_window_days"), p.rapid_window_days)?;
+            positive_days(
+                &format!("{k}.rapid_min_cash_pieces"),
+                p.rapid_min_cash_pieces,
+            )?;
+            if !(p.rapid_min_ratio > 0.0 && p.rapid_min_ratio <= 1.0) {
+                return Err(invalid(format!("{k}.rapid_min_ratio"), "must be in (0, 1]"));
+            }
+            positive_money(&format!("{k}.sar_min_amount_usd"), p.sar_min_amount_usd)?;
+            positive_days(&format!("{k}.filing_deadline_days"), p.filing_deadline_days)?;
+        }
+        check_versions("structuring", &self.structuring)?;
+
+        for (i, p) in self.travel_rule.iter().enumerate() {
+            let k = format!("travel_rule[{i}]");
+            positive_money(&format!("{k}.threshold_usd"), p.threshold_usd)?;
+            if p.transaction_types.is_empty() {
+                return Err(invalid(
+                    format!("{k}.transaction_types"),
+                    "must not be empty",
+                ));
+            }
+        }
+        check_versions("travel_rule", &self.travel_rule)?;
+
+        let o = &self.ofac;
+        positive_days(
+            "ofac.report_deadline_business_days",
+            o.report_deadline_business_days,
+        )?;
+        if o.sdn_list_path.as_os_str().is_empty() {
+            return Err(invalid("ofac.sdn_list_path", "must not be empty"));
+        }
+        if !(o.name_match_threshold > 0.0 && o.name_match_threshold <= 1.0) {
+            return Err(invalid("ofac.name_match_threshold", "must be in (0, 1]"));
+        }
+        for (i, t) in o.ignored_name_tokens.iter().enumerate() {
+            lowercase_word(&format!("ofac.ignored_name_tokens[{i}]"), t)?;
+        }
+        for (i, j) in o.jurisdictions.iter().enumerate() {
+            let k = format!("ofac.jurisdictions[{i}]");
+            country(&format!("{k}.country"), &j.country)?;
+            non_empty(&format!("{k}.regulation"), &j.regulation)?;
+            period(&k, j)?;
+        }
+        for (i, r) in o.regions.iter().enumerate() {
+            let k = format!("ofac.regions[{i}]");
+            if r.countries.is_empty() {
+                return Err(invalid(format!("{k}.countries"), "must not be empty"));
+            }
+            for (n, c) in r.countries.iter().enumerate() {
+                country(&format!("{k}.countries[{n}]"), c)?;
+            }
+            if r.terms.is_empty() {
+                return Err(invalid(format!("{k}.terms"), "must not be empty"));
+            }
+            for (n, t) in r.terms.iter().enumerate() {
+                lowercase_word(&format!("{k}.terms[{n}]"), t)?;
+            }
+            non_empty(&format!("{k}.regulation"), &r.regulation)?;
+            period(&k, r)?;
+        }
+        for (i, p) in o.sdn_programs.iter().enumerate() {
+            non_empty(&format!("ofac.sdn_programs[{i}].tag"), &p.tag)?;
+            non_empty(&format!("ofac.sdn_programs[{i}].regulation"), &p.regulation)?;
+        }
+
+        for (i, f) in self.edd.fatf_call_for_action.iter().enumerate() {
+            let k = format!("edd.fatf_call_for_action[{i}]");
+            country(&format!("{k}.country"), &f.country)?;
+            period(&k, f)?;
+        }
+
+        let r = &self.risk;
+        for (key, v) in [
+            ("risk.pep_points", r.pep_points),
+            (
+                "risk.sanctioned_jurisdiction_points",
+                r.sanctioned_jurisdiction_points,
+            ),
+            ("risk.fatf_jurisdiction_points", r.fatf_jurisdiction_points),
+            (
+                "risk.sanctions_name_match_points",
+                r.sanctions_name_match_points,
+            ),
+            ("risk.kyc_incomplete_points", r.kyc_incomplete_points),
+            ("risk.input_score_weight", r.input_score_weight),
+            ("risk.rating_points.low", r.rating_points.low),
+            ("risk.rating_points.medium", r.rating_points.medium),
+            ("risk.rating_points.high", r.rating_points.high),
+        ] {
+            unit(key, v)?;
+        }
+        if !(r.level_medium_from > 0.0
+            && r.level_medium_from < r.level_high_from
+            && r.level_high_from <= 1.0)
+        {
+            return Err(invalid(
+                "risk.level_medium_from",
+                "levels must satisfy 0 < level_medium_from < level_high_from <= 1",
+            ));
+        }
+        match r.amount_tiers.first() {
+            Some(t) if t.from_usd == 0.0 => {}
+            _ => {
+                return Err(invalid(
+                    "risk.amount_tiers",
+                    "the first tier must have from_usd = 0",
+                ));
+            }
+        }
+        for (i, t) in r.amount_tiers.iter().enumerate() {
+            unit(&format!("risk.amount_tiers[{i}].points"), t.points)?;
+            if !t.from_usd.is_finite() {
+                return Err(invalid(
+                    format!("risk.amount_tiers[{i}].from_usd"),
+                    "must be finite",
+                ));
+            }
+        }
+        if r.amount_tiers
+            .windows(2)
+            .any(|w| w[0].from_usd >= w[1].from_usd)
+        {
+            return Err(invalid(
+                "risk.amount_tiers",
+                "from_usd must be strictly ascending",
+            ));
+        }
+
+        let v = &self.review;
+        positive_money("review.amount_over_usd", v.amount_over_usd)?;
+        unit("review.risk_score_over", v.risk_score_over)?;
+        unit("review.input_risk_score_over", v.input_risk_score_over)?;
+        Ok(())
+    }
+}
+
+fn positive_money(key: &str, v: f64) -> Result<(), RulesError> {
+    if v.is_finite() && v > 0.0 && v <= crate::domain::MAX_AMOUNT {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("must be a positive amount (got {v})")))
+    }
+}
+
+fn positive_days(key: &str, v: u32) -> Result<(), RulesError> {
+    if v > 0 {
+        Ok(())
+    } else {
+        Err(invalid(key, "must be at least 1"))
+    }
+}
+
+fn unit(key: &str, v: f64) -> Result<(), RulesError> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("must be between 0 and 1 (got {v})")))
+    }
+}
+
+fn country(key: &str, code: &str) -> Result<(), RulesError> {
+    if is_iso_country(code) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("{code:?} is not an ISO 3166-1 alpha-2 code"),
+        ))
+    }
+}
+
+fn non_empty(key: &str, v: &str) -> Result<(), RulesError> {
+    if v.trim().is_empty() {
+        Err(invalid(key, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn lowercase_word(key: &str, v: &str) -> Result<(), RulesError> {
+    if !v.is_empty() && v.chars().all(|c| c.is_alphanumeric() && !c.is_uppercase()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("{v:?} must be a single lowercase word"),
+        ))
+    }
+}
+
+fn period<T: Effective>(key: &str, v: &T) -> Result<(), RulesError> {
+    match v.effective_to() {
+        Some(to) if to <= v.effective_from() => Err(invalid(
+            format!("{key}.effective_to"),
+            "must be after effective_from",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_versions<T: Effective>(family: &str, versions: &[T]) -> Result<(), RulesError> {
+    for (i, v) in versions.iter().enumerate() {
+        period(&format!("{family}[{i}]"), v)?;
+    }
+    let mut sorted: Vec<&T> = versions.iter().collect();
+    sorted.sort_by_key(|v| v.effective_from());
+    for w in sorted.windows(2) {
+        match w[0].effective_to() {
+            Some(to) if to <= w[1].effective_from() => {}
+            _ => {
+                return Err(invalid(
+                    family,
+                    format!(
+                        "versions overlap: the one from {} has no effective_to before {}",
+                        w[0].effective_from(),
+                        w[1].effective_from()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Sanctions list
+
+/// One entry of a sanctions list in OFAC's SDN.CSV layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdnEntry {
+    pub ent_num: String,
+    pub name: String,
+    /// `individual`, `vessel`, `aircraft`, or `None` (entities are `-0-`).
+    pub sdn_type: Option<String>,
+    /// Program tags, e.g. `["CUBA"]` or `["SDGT", "IRGC"]`.
+    pub programs: Vec<String>,
+    pub remarks: Option<String>,
+    /// Names given in the remarks as `a.k.a. '...'` or `f.k.a. '...'`.
+    pub aliases: Vec<String>,
+}
+
+/// A sanctions list (specially designated nationals and blocked persons).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SanctionsList {
+    pub entries: Vec<SdnEntry>,
+    /// Where it was read from (for messages).
+    pub source: String,
+}
+
+const SDN_EMPTY: &str = "-0-";
+
+impl SanctionsList {
+    /// A list with no entries (name screening finds nothing).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Reads a file in SDN.CSV layout. Bytes that are not UTF-8 are replaced.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, RulesError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| RulesError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_csv_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Parses the fictional fixture embedded at compile time.
+    pub fn builtin_fixture() -> Result<Self, RulesError> {
+        Self::from_csv_bytes(
+            BUILTIN_SDN_FIXTURE_CSV.as_bytes(),
+            "<builtin rules/sdn_fixture.csv>",
+        )
+    }
+
+    /// Parses SDN.CSV-layout bytes (no header row). Blank records and the
+    /// trailing end-of-file marker (`\x1a`) of the real file are skipped.
+    pub fn from_csv_bytes(bytes: &[u8], source: &str) -> Result<Self, RulesError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        let mut entries = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, rec) in reader.byte_records().enumerate() {
+            let rec = rec.map_err(|source_err| RulesError::Csv {
+                path: source.to_owned(),
+                source: source_err,
+            })?;
+            let record = rec.position().map_or(i as u64 + 1, |p| p.record() + 1);
+            let field = |n: usize| -> Option<String> {
+                rec.get(n).and_then(|b| {
+                    let s = String::from_utf8_lossy(b);
+                    let s = s.trim().trim_matches('\u{1a}').trim();
+                    (!s.is_empty() && s != SDN_EMPTY).then(|| s.to_owned())
+                })
+            };
+            let Some(ent_num) = field(0) else {
+                if (1..rec.len()).all(|n| field(n).is_none()) {
+                    continue; // blank line or EOF marker
+                }
+                return Err(RulesError::SanctionsRecord {
+                    path: source.to_owned(),
+                    record,
+                    message: "missing ent_num".into(),
+                });
+            };
+            let Some(name) = field(1) else {
+                return Err(RulesError::SanctionsRecord {
+                    path: source.to_owned(),
+                    record,
+                    message: format!("entry {ent_num} has no SDN_Name"),
+                });
+            };
+            if !seen.insert(ent_num.clone()) {
+                return Err(RulesError::SanctionsRecord {
+                    path: source.to_owned(),
+                    record,
+                    message: format!("duplicate ent_num {ent_num}"),
+                });
+            }
+            let programs = field(3)
+                .map(|p| {
+                    p.split(['[', ']'])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let remarks = field(11);
+            let aliases = remarks.as_deref().map(parse_aliases).unwrap_or_default();
+            entries.push(SdnEntry {
+                ent_num,
+                name,
+                sdn_type: field(2),
+                programs,
+                remarks,
+                aliases,
+            });
+        }
+        Ok(Self {
+            entries,
+            source: source.to_owned(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Extracts `a.k.a. 'NAME'` / `f.k.a. 'NAME'` names from SDN remarks.
+fn parse_aliases(remarks: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let lower = remarks.to_ascii_lowercase();
+    for marker in ["a.k.a. '", "f.k.a. '"] {
+        let mut from = 0;
+        while let Some(pos) = lower.get(from..).and_then(|s| s.find(marker)) {
+            let start = from + pos + marker.len();
+            let Some(len) = remarks.get(start..).and_then(|s| s.find('\'')) else {
+                break;
+            };
+            if let Some(alias) = remarks.get(start..start + len) {
+                let alias = alias.trim();
+                if !alias.is_empty() {
+                    out.push(alias.to_owned());
+                }
+            }
+            from = start + len + 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_config_parses_and_validates() {
+        let cfg = RulesConfig::builtin();
+        assert!(cfg.is_ok(), "{:?}", cfg.err());
+    }
+
+    #[test]
+    fn builtin_fixture_parses() {
+        let list = SanctionsList::builtin_fixture();
+        assert!(list.is_ok(), "{:?}", list.err());
+        let list = list.unwrap_or_default();
+        assert!(list.len() >= 15, "{}", list.len());
+        assert!(list.entries.iter().all(|e| !e.programs.is_empty()));
+    }
+
+    #[test]
+    fn sdn_layout_details() {
+        let csv = "36,\"AEROCARIBBEAN AIRLINES\",-0-,\"CUBA\",-0-,-0-,-0-,-0-,-0-,-0-,-0-,\"Havana, Cuba.\"\n\
+                   7,\"QUX, Zed\",\"individual\",\"SDGT] [IRGC\",-0-,-0-,-0-,-0-,-0-,-0-,-0-,\"a.k.a. 'ZED QUUX'; f.k.a. 'Z. Q.'; DOB 1970.\"\n\
+                   \x1a\n";
+        let list = SanctionsList::from_csv_bytes(csv.as_bytes(), "t");
+        let list = match list {
+            Ok(l) => l,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(list.len(), 2);
+        assert_eq!(list.entries[0].sdn_type, None);
+        assert_eq!(list.entries[1].programs, vec!["SDGT", "IRGC"]);
+        assert_eq!(list.entries[1].aliases, vec!["ZED QUUX", "Z. Q."]);
+    }
+
+    #[test]
+    fn sdn_errors_are_reported_not_panicked() {
+        assert!(SanctionsList::from_csv_bytes(b"1,-0-,x\n", "t").is_err());
+        assert!(SanctionsList::from_csv_bytes(b"1,A\n1,B\n", "t").is_err());
+        assert!(SanctionsList::load("/nonexistent/sdn.csv").is_err());
+    }
+
+    fn modified(from: &str, to: &str) -> Result<RulesConfig, RulesError> {
+        assert!(BUILTIN_RULES_TOML.contains(from), "{from}");
+        RulesConfig::from_toml_str(&BUILTIN_RULES_TOML.replacen(from, to, 1), "t")
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_with_key() {
+        let key = |r: Result<RulesConfig, RulesError>| match r {
+            Err(RulesError::Invalid { key, .. }) => key,
+            Err(e) => format!("other error: {e}"),
+            Ok(_) => "accepted".into(),
+        };
+        assert_eq!(
+            key(modified("threshold_usd = 10000.0", "threshold_usd = -1.0")),
+            "ctr[0].threshold_usd"
+        );
+        assert_eq!(
+            key(modified("band_max_usd = 10000.0", "band_max_usd = 10500.0")),
+            "structuring[0].band_max_usd"
+        );
+        assert_eq!(
+            key(modified(
+                "name_match_threshold = 0.92",
+                "name_match_threshold = 1.5"
+            )),
+            "ofac.name_match_threshold"
+        );
+        assert_eq!(
+            key(modified("country = \"CU\"", "country = \"XX\"")),
+            "ofac.jurisdictions[0].country"
+        );
+        assert_eq!(
+            key(modified(
+                "effective_to = \"2025-07-01\"",
+                "effective_to = \"2010-01-01\""
+            )),
+            "ofac.jurisdictions[3].effective_to"
+        );
+        assert_eq!(
+            key(modified("level_high_from = 0.7", "level_high_from = 0.3")),
+            "risk.level_medium_from"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_bad_zone_and_overlaps_are_rejected() {
+        assert!(matches!(
+            modified(
+                "threshold_usd = 10000.0",
+                "threshold_usd = 10000.0\nthreshhold = 1"
+            ),
+            Err(RulesError::Toml { .. })
+        ));
+        assert!(matches!(
+            modified("time_zone = \"UTC\"", "time_zone = \"Mars/Olympus\""),
+            Err(RulesError::Toml { .. })
+        ));
+        let overlapping = "\n[[ctr]]\neffective_from = \"2020-01-01\"\nthreshold_usd = 5000.0\nfiling_deadline_days = 15\n\n[[ctr]]\n";
+        assert!(matches!(
+            modified("\n[[ctr]]\n", overlapping),
+            Err(RulesError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn versions_select_by_date() {
+        let two = "\n[[ctr]]\neffective_from = \"2030-01-01\"\nthreshold_usd = 20000.0\nfiling_deadline_days = 15\n\n[[ctr]]\neffective_to = \"2030-01-01\"\n";
+        let cfg = match modified("\n[[ctr]]\n", two) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let at = |s: &str| {
+            d(s).and_then(|d| in_force(&cfg.ctr, d))
+                .map(|p| p.threshold_usd)
+        };
+        assert_eq!(at("2029-12-31"), Some(10000.0));
+        assert_eq!(at("2030-01-01"), Some(20000.0));
+        assert_eq!(at("1960-01-01"), None);
+    }
+
+    #[test]
+    fn load_resolves_sdn_path_next_to_file() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let cfg = RulesConfig::load(dir.join("rules.toml"));
+        let cfg = match cfg {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(cfg.sdn_list_path(), dir.join("sdn_fixture.csv"));
+        let list = cfg.load_sanctions();
+        assert!(list.is_ok_and(|l| !l.is_empty()));
+    }
+}

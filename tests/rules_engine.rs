@@ -1,0 +1,689 @@
+//! Black-box tests of the rules engine at and around every threshold.
+//! Test names start with `rules::` so `cargo test -p reagent rules` runs them.
+
+mod rules {
+    use reagent::domain::{RuleInput, Transaction};
+    use reagent::rules::data::BUILTIN_RULES_TOML;
+    use reagent::rules::{
+        ActionCode, RiskLevel, RuleOutcome, RulesConfig, RulesEngine, SanctionsList,
+    };
+    use serde_json::{Value, json};
+
+    use ActionCode::*;
+
+    fn engine() -> RulesEngine {
+        RulesEngine::builtin().expect("builtin rules and fixture load")
+    }
+
+    /// An engine whose rules.toml has `from` replaced by `to`.
+    fn engine_with(from: &str, to: &str) -> RulesEngine {
+        assert!(BUILTIN_RULES_TOML.contains(from), "{from}");
+        let cfg = RulesConfig::from_toml_str(&BUILTIN_RULES_TOML.replacen(from, to, 1), "test")
+            .expect("modified config");
+        RulesEngine::new(cfg, SanctionsList::builtin_fixture().expect("fixture"))
+    }
+
+    fn tx(id: &str, ty: &str, dir: &str, amount: f64, ts: &str) -> Value {
+        json!({
+            "transaction_id": id, "customer_id": "C1", "amount": amount, "currency": "USD",
+            "transaction_type": ty, "direction": dir, "origin_country": "US",
+            "destination_country": "US", "description": "", "timestamp": ts, "risk_score": 0.1
+        })
+    }
+
+    fn cash_in(id: &str, amount: f64, ts: &str) -> Value {
+        tx(id, "CASH_DEPOSIT", "INBOUND", amount, ts)
+    }
+
+    fn cash_out(id: &str, amount: f64, ts: &str) -> Value {
+        tx(id, "CASH_WITHDRAWAL", "OUTBOUND", amount, ts)
+    }
+
+    fn wire(id: &str, amount: f64, dest: &str, ts: &str) -> Value {
+        let mut t = tx(id, "WIRE", "OUTBOUND", amount, ts);
+        t["destination_country"] = json!(dest);
+        t
+    }
+
+    fn customer() -> Value {
+        json!({
+            "customer_id": "C1", "name": "Jane Doe", "customer_type": "INDIVIDUAL",
+            "risk_rating": "LOW", "kyc_status": "COMPLETE", "is_pep": false, "country": "US"
+        })
+    }
+
+    fn input_with(t: Value, c: Value, recent: Vec<Value>) -> RuleInput {
+        let v = json!({ "transaction": t, "customer": c, "recent_transactions": recent });
+        let input: RuleInput = serde_json::from_value(v).expect("test input deserializes");
+        input.validate().expect("test input is valid");
+        input
+    }
+
+    fn run(t: Value, recent: Vec<Value>) -> RuleOutcome {
+        engine().evaluate(&input_with(t, customer(), recent))
+    }
+
+    fn run_c(t: Value, c: Value) -> RuleOutcome {
+        engine().evaluate(&input_with(t, c, vec![]))
+    }
+
+    fn codes(o: &RuleOutcome) -> Vec<ActionCode> {
+        let mut c = o.actions();
+        c.sort();
+        c
+    }
+
+    const DAY: &str = "2026-03-10T14:20:00Z";
+
+    mod ctr {
+        use super::*;
+
+        #[test]
+        fn threshold_is_strictly_more_than_10000() {
+            assert!(!run(cash_in("T", 10_000.00, DAY), vec![]).has(CtrFiling));
+            assert!(!run(cash_in("T", 9_999.99, DAY), vec![]).has(CtrFiling));
+            let o = run(cash_in("T", 10_000.01, DAY), vec![]);
+            assert_eq!(codes(&o), vec![CtrFiling]);
+            let f = o.finding(CtrFiling).expect("ctr");
+            assert!(f.description.contains("$10,000.01"), "{}", f.description);
+            assert_eq!(
+                f.deadline.as_deref(),
+                Some("within 15 calendar days of 2026-03-10 (by 2026-03-25)")
+            );
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.311"));
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.313"));
+            assert!(f.retrieval_query.contains("currency transaction report"));
+        }
+
+        #[test]
+        fn cash_withdrawal_is_currency_too() {
+            assert!(run(cash_out("T", 10_000.01, DAY), vec![]).has(CtrFiling));
+            assert!(!run(cash_out("T", 10_000.00, DAY), vec![]).has(CtrFiling));
+        }
+
+        #[test]
+        fn same_business_day_cash_is_aggregated() {
+            let o = run(
+                cash_in("T2", 6_000.0, "2026-03-10T16:00:00Z"),
+                vec![cash_in("T1", 6_000.0, "2026-03-10T09:00:00Z")],
+            );
+            assert!(o.has(CtrFiling));
+            let d = &o.finding(CtrFiling).expect("ctr").description;
+            assert!(
+                d.contains("T1") && d.contains("T2") && d.contains("$12,000.00"),
+                "{d}"
+            );
+            // 5,000 + 5,000 is exactly the threshold: no report.
+            let o = run(
+                cash_in("T2", 5_000.0, DAY),
+                vec![cash_in("T1", 5_000.0, "2026-03-10T09:00:00Z")],
+            );
+            assert!(!o.has(CtrFiling));
+        }
+
+        #[test]
+        fn different_business_days_are_not_aggregated() {
+            let o = run(
+                cash_in("T2", 6_000.0, "2026-03-10T09:00:00Z"),
+                vec![cash_in("T1", 6_000.0, "2026-03-09T23:59:59Z")],
+            );
+            assert!(!o.has(CtrFiling));
+            assert!(!o.has(SarReview));
+        }
+
+        #[test]
+        fn cash_in_and_cash_out_are_totalled_separately() {
+            let o = run(
+                cash_out("T2", 6_000.0, DAY),
+                vec![cash_in("T1", 6_000.0, "2026-03-10T09:00:00Z")],
+            );
+            assert!(!o.has(CtrFiling));
+            let o = run(
+                cash_in("T2", 6_000.0, DAY),
+                vec![cash_out("T1", 6_000.0, "2026-03-10T09:00:00Z")],
+            );
+            assert!(!o.has(CtrFiling));
+        }
+
+        #[test]
+        fn non_cash_types_are_never_currency() {
+            for ty in ["WIRE", "ACH", "CARD", "CHECK", "INTERNAL"] {
+                for dir in ["INBOUND", "OUTBOUND"] {
+                    let o = run(tx("T", ty, dir, 50_000.0, DAY), vec![]);
+                    assert!(!o.has(CtrFiling), "{ty} {dir}");
+                }
+            }
+            // a same-day wire does not count toward cash aggregation either
+            let o = run(
+                cash_in("T2", 6_000.0, DAY),
+                vec![tx("T1", "WIRE", "INBOUND", 6_000.0, "2026-03-10T09:00:00Z")],
+            );
+            assert!(!o.has(CtrFiling));
+        }
+
+        #[test]
+        fn other_customers_and_duplicate_ids_are_not_counted() {
+            let mut other = cash_in("T1", 6_000.0, "2026-03-10T09:00:00Z");
+            other["customer_id"] = json!("C2");
+            assert!(!run(cash_in("T2", 6_000.0, DAY), vec![other]).has(CtrFiling));
+            // the current transaction repeated in history is counted once
+            let o = run(
+                cash_in("T2", 6_000.0, DAY),
+                vec![cash_in("T2", 6_000.0, DAY)],
+            );
+            assert!(!o.has(CtrFiling));
+        }
+
+        #[test]
+        fn business_day_follows_the_configured_time_zone() {
+            let t = cash_in("T2", 6_000.0, "2026-03-11T02:00:00Z"); // 03-10 22:00 in New York
+            let recent = vec![cash_in("T1", 6_000.0, "2026-03-10T15:00:00Z")];
+            let utc = engine().evaluate(&input_with(t.clone(), customer(), recent.clone()));
+            assert!(!utc.has(CtrFiling));
+            assert_eq!(utc.as_of.to_string(), "2026-03-11");
+            let ny = engine_with("time_zone = \"UTC\"", "time_zone = \"America/New_York\"")
+                .evaluate(&input_with(t, customer(), recent));
+            assert!(ny.has(CtrFiling));
+            assert_eq!(ny.as_of.to_string(), "2026-03-10");
+        }
+
+        #[test]
+        fn non_usd_is_treated_as_usd_equivalent() {
+            let mut t = cash_in("T", 12_000.0, DAY);
+            t["currency"] = json!("EUR");
+            let o = run(t, vec![]);
+            let f = o.finding(CtrFiling).expect("ctr");
+            assert!(f.description.contains("EUR"), "{}", f.description);
+            assert!(
+                f.description.contains("USD equivalent"),
+                "{}",
+                f.description
+            );
+        }
+
+        #[test]
+        fn threshold_comes_from_data() {
+            let e = engine_with("threshold_usd = 10000.0", "threshold_usd = 12000.0");
+            let o = e.evaluate(&input_with(cash_in("T", 11_000.0, DAY), customer(), vec![]));
+            assert!(!o.has(CtrFiling));
+            assert!(run(cash_in("T", 11_000.0, DAY), vec![]).has(CtrFiling));
+        }
+    }
+
+    mod sar {
+        use super::*;
+
+        #[test]
+        fn near_threshold_deposits_on_consecutive_days_are_structuring() {
+            let o = run(
+                cash_in("T2", 9_900.0, "2026-04-02T10:00:00Z"),
+                vec![cash_in("T1", 9_600.0, "2026-04-01T10:00:00Z")],
+            );
+            assert_eq!(codes(&o), vec![SarReview]);
+            assert!(o.requires_review);
+            let f = o.finding(SarReview).expect("sar");
+            assert!(f.description.contains("T1") && f.description.contains("T2"));
+            assert!(f.description.contains("$19,500.00"), "{}", f.description);
+            assert_eq!(
+                f.deadline.as_deref(),
+                Some("within 30 calendar days of initial detection on 2026-04-02 (by 2026-05-02)")
+            );
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.314"));
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1020.320"));
+        }
+
+        #[test]
+        fn single_transactions_are_not_sar() {
+            let o = run(cash_in("T", 9_900.0, DAY), vec![]);
+            assert!(o.findings.is_empty(), "{:?}", o.actions());
+            assert!(!o.requires_review);
+            let o = run(cash_in("T", 15_000.0, DAY), vec![]);
+            assert_eq!(codes(&o), vec![CtrFiling]);
+        }
+
+        #[test]
+        fn band_edges() {
+            let at = |prev: f64, cur: f64| {
+                run(
+                    cash_in("T2", cur, "2026-04-02T10:00:00Z"),
+                    vec![cash_in("T1", prev, "2026-04-01T10:00:00Z")],
+                )
+                .has(SarReview)
+            };
+            assert!(at(8_000.0, 9_900.0));
+            assert!(!at(7_999.99, 9_900.0));
+            assert!(at(9_900.0, 10_000.0));
+            assert!(!at(9_900.0, 10_000.01)); // current is a CTR, not below the threshold
+            assert!(!at(9_900.0, 7_999.99)); // current not part of the pattern
+        }
+
+        #[test]
+        fn look_back_window_limits_history() {
+            let near = |prev_ts: &str| {
+                run(
+                    cash_in("T2", 9_500.0, "2026-04-02T10:00:00Z"),
+                    vec![cash_in("T1", 9_500.0, prev_ts)],
+                )
+                .has(SarReview)
+            };
+            assert!(near("2026-03-03T10:00:00Z")); // 30 days before
+            assert!(!near("2026-03-02T10:00:00Z")); // 31 days before
+            assert!(!near("2026-04-05T10:00:00Z")); // after the current one
+        }
+
+        #[test]
+        fn deposits_and_withdrawals_are_separate_patterns() {
+            let o = run(
+                cash_out("T2", 9_500.0, "2026-04-02T10:00:00Z"),
+                vec![cash_in("T1", 9_500.0, "2026-04-01T10:00:00Z")],
+            );
+            assert!(!o.has(SarReview));
+            let o = run(
+                cash_out("T2", 9_500.0, "2026-04-02T10:00:00Z"),
+                vec![cash_out("T1", 9_500.0, "2026-04-01T10:00:00Z")],
+            );
+            assert!(o.has(SarReview));
+        }
+
+        #[test]
+        fn same_day_splits() {
+            // two ordinary pieces: CTR by aggregation only
+            let o = run(
+                cash_in("T2", 6_000.0, DAY),
+                vec![cash_in("T1", 6_000.0, "2026-03-10T09:00:00Z")],
+            );
+            assert_eq!(codes(&o), vec![CtrFiling]);
+            assert!(!o.requires_review);
+            // three pieces below the threshold totalling more
+            let o = run(
+                cash_in("T3", 4_000.0, DAY),
+                vec![
+                    cash_in("T1", 4_000.0, "2026-03-10T09:00:00Z"),
+                    cash_in("T2", 4_000.0, "2026-03-10T11:00:00Z"),
+                ],
+            );
+            assert_eq!(codes(&o), vec![CtrFiling, SarReview]);
+            // two near-threshold pieces on one day
+            let o = run(
+                cash_in("T2", 9_000.0, DAY),
+                vec![cash_in("T1", 9_000.0, "2026-03-10T09:00:00Z")],
+            );
+            assert_eq!(codes(&o), vec![CtrFiling, SarReview]);
+            // three pieces not exceeding the threshold in total
+            let o = run(
+                cash_in("T3", 3_000.0, DAY),
+                vec![
+                    cash_in("T1", 3_000.0, "2026-03-10T09:00:00Z"),
+                    cash_in("T2", 4_000.0, "2026-03-10T11:00:00Z"),
+                ],
+            );
+            assert!(o.findings.is_empty(), "{:?}", o.actions());
+        }
+
+        #[test]
+        fn rapid_cash_in_wire_out() {
+            let recent = vec![
+                cash_in("T1", 4_500.0, "2026-04-01T10:00:00Z"),
+                cash_in("T2", 4_800.0, "2026-04-02T10:00:00Z"),
+            ];
+            let o = run(
+                wire("W", 9_000.0, "DE", "2026-04-03T10:00:00Z"),
+                recent.clone(),
+            );
+            assert_eq!(codes(&o), vec![SarReview, TravelRuleRecords]);
+            let f = o.finding(SarReview).expect("sar");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1020.320"));
+            // out amount far from the cash in: no
+            let o = run(
+                wire("W", 20_000.0, "DE", "2026-04-03T10:00:00Z"),
+                recent.clone(),
+            );
+            assert!(!o.has(SarReview));
+            // a single deposit before the wire: no
+            let o = run(
+                wire("W", 9_000.0, "DE", "2026-04-03T10:00:00Z"),
+                recent[..1].to_vec(),
+            );
+            assert!(!o.has(SarReview));
+            // outside the window: no
+            let o = run(wire("W", 9_000.0, "DE", "2026-04-09T10:00:00Z"), recent);
+            assert!(!o.has(SarReview));
+        }
+    }
+
+    mod travel_rule {
+        use super::*;
+
+        #[test]
+        fn threshold_is_3000_inclusive() {
+            assert!(!run(wire("W", 2_999.99, "IT", DAY), vec![]).has(TravelRuleRecords));
+            let o = run(wire("W", 3_000.0, "IT", DAY), vec![]);
+            assert_eq!(codes(&o), vec![TravelRuleRecords]);
+            let f = o.finding(TravelRuleRecords).expect("travel");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.410"));
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1020.410"));
+            let mut inbound = tx("W", "WIRE", "INBOUND", 3_000.0, DAY);
+            inbound["origin_country"] = json!("IT");
+            assert!(run(inbound, vec![]).has(TravelRuleRecords));
+        }
+
+        #[test]
+        fn only_wires_are_funds_transfers() {
+            for ty in ["ACH", "CASH_DEPOSIT", "CARD", "CHECK", "INTERNAL"] {
+                let o = run(tx("T", ty, "OUTBOUND", 5_000.0, DAY), vec![]);
+                assert!(!o.has(TravelRuleRecords), "{ty}");
+            }
+        }
+
+        #[test]
+        fn wire_to_italy_is_routine() {
+            let o = run(wire("W", 5_000.0, "IT", DAY), vec![]);
+            assert_eq!(codes(&o), vec![TravelRuleRecords]);
+            assert!(!o.requires_review);
+            assert_eq!(o.risk_level, RiskLevel::Low);
+        }
+
+        #[test]
+        fn ach_250_gets_nothing() {
+            let o = run(tx("T", "ACH", "OUTBOUND", 250.0, DAY), vec![]);
+            assert!(o.findings.is_empty());
+            assert!(!o.requires_review);
+            assert!(o.review_reasons.is_empty());
+        }
+    }
+
+    mod ofac {
+        use super::*;
+
+        #[test]
+        fn cuba_wire_is_blocked_or_rejected() {
+            let o = run(wire("W", 9_000.0, "CU", DAY), vec![]);
+            assert_eq!(codes(&o), vec![TravelRuleRecords, OfacBlockOrReject]);
+            assert!(o.requires_review);
+            let f = o.finding(OfacBlockOrReject).expect("ofac");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR Part 501"));
+            assert!(f.regulations.iter().any(|r| r == "31 CFR Part 515"));
+            // 2026-03-10 is a Tuesday: 10 business days later is 2026-03-24
+            assert!(
+                f.deadline
+                    .as_deref()
+                    .is_some_and(|d| d.contains("by 2026-03-24")),
+                "{:?}",
+                f.deadline
+            );
+            assert_eq!(o.findings[0].code, OfacBlockOrReject, "most severe first");
+        }
+
+        #[test]
+        fn syria_is_sanctioned_only_before_2025_07_01() {
+            let syria = |ts: &str| run(wire("W", 500.0, "SY", ts), vec![]);
+            let o = syria("2025-03-15T10:00:00Z");
+            assert!(o.has(OfacBlockOrReject));
+            let f = o.finding(OfacBlockOrReject).expect("ofac");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR Part 542"));
+            assert!(syria("2025-06-30T23:59:59Z").has(OfacBlockOrReject));
+            assert!(!syria("2025-07-01T00:00:00Z").has(OfacBlockOrReject));
+            let later = syria("2026-03-15T10:00:00Z");
+            assert!(later.findings.is_empty(), "{:?}", later.actions());
+            assert!(!later.requires_review);
+        }
+
+        #[test]
+        fn ukraine_alone_is_not_sanctioned() {
+            let o = run(wire("W", 500.0, "UA", DAY), vec![]);
+            assert!(!o.has(OfacBlockOrReject));
+            let mut t = wire("W", 500.0, "UA", DAY);
+            t["description"] = json!("Invoice 42, Kyiv office supplies");
+            assert!(!run(t, vec![]).has(OfacBlockOrReject));
+        }
+
+        #[test]
+        fn ukraine_with_sanctioned_region_terms_is() {
+            for (field, text) in [
+                ("description", "Payment for goods shipped from Crimea"),
+                ("description", "Rent, ul. Lenina 5, Sevastopol"),
+                ("counterparty_name", "Simferopol Agro LLC"),
+                ("description", "Donetsk People's Republic supplier"),
+                ("counterparty_name", "Lugansk Coal"),
+            ] {
+                let mut t = wire("W", 500.0, "UA", DAY);
+                t[field] = json!(text);
+                let o = run(t, vec![]);
+                assert!(o.has(OfacBlockOrReject), "{text}");
+                let f = o.finding(OfacBlockOrReject).expect("ofac");
+                assert!(
+                    f.regulations.iter().any(|r| r == "31 CFR Part 589"),
+                    "{text}"
+                );
+            }
+            // Russia as origin with a Crimea address also counts
+            let mut t = tx("W", "WIRE", "INBOUND", 500.0, DAY);
+            t["origin_country"] = json!("RU");
+            t["description"] = json!("from Crimean branch");
+            assert!(run(t, vec![]).has(OfacBlockOrReject));
+            // the region words with unrelated countries do not
+            let mut t = wire("W", 500.0, "DE", DAY);
+            t["description"] = json!("Crimea travel guide book");
+            assert!(!run(t, vec![]).has(OfacBlockOrReject));
+        }
+
+        #[test]
+        fn customer_country_counts() {
+            let mut c = customer();
+            c["country"] = json!("IR");
+            let o = run_c(tx("T", "ACH", "OUTBOUND", 100.0, DAY), c);
+            assert!(o.has(OfacBlockOrReject));
+            assert!(
+                o.has(EnhancedDueDiligence),
+                "Iran is also a FATF call-for-action country"
+            );
+        }
+
+        #[test]
+        fn fuzzy_sdn_match_on_reordered_misspelt_name() {
+            for name in [
+                "Mirelda Quorlant",
+                "Mirelda Vaskova Quorlandt",
+                "QUORLANDT MIRELDA VASKOVA",
+                "Oskarine Grymsholt",
+                "Vantoriq Shipping",
+            ] {
+                let mut t = wire("W", 500.0, "DE", DAY);
+                t["counterparty_name"] = json!(name);
+                let o = run(t, vec![]);
+                assert!(o.has(OfacBlockOrReject), "{name}");
+                assert!(o.requires_review, "{name}");
+            }
+            let mut t = wire("W", 500.0, "DE", DAY);
+            t["counterparty_name"] = json!("Mirelda Quorlant");
+            let f = run(t, vec![])
+                .finding(OfacBlockOrReject)
+                .cloned()
+                .expect("ofac");
+            assert!(f.description.contains("900001"), "{}", f.description);
+            assert!(
+                f.regulations.iter().any(|r| r == "31 CFR Part 515"),
+                "CUBA program"
+            );
+        }
+
+        #[test]
+        fn unrelated_names_do_not_match() {
+            for name in [
+                "Acme Widgets Inc",
+                "Maria Garcia",
+                "Quentin Blake",
+                "Hugo Boss AG",
+            ] {
+                let mut t = wire("W", 500.0, "DE", DAY);
+                t["counterparty_name"] = json!(name);
+                assert!(!run(t, vec![]).has(OfacBlockOrReject), "{name}");
+            }
+        }
+
+        #[test]
+        fn customer_name_is_screened() {
+            let mut c = customer();
+            c["name"] = json!("Tavish Numbrellix");
+            assert!(run_c(tx("T", "ACH", "OUTBOUND", 100.0, DAY), c).has(OfacBlockOrReject));
+        }
+
+        #[test]
+        fn empty_sanctions_list_matches_nothing() {
+            let e = RulesEngine::new(RulesConfig::builtin().expect("cfg"), SanctionsList::empty());
+            let mut t = wire("W", 500.0, "DE", DAY);
+            t["counterparty_name"] = json!("Mirelda Quorlant");
+            assert!(
+                !e.evaluate(&input_with(t, customer(), vec![]))
+                    .has(OfacBlockOrReject)
+            );
+        }
+    }
+
+    mod edd {
+        use super::*;
+
+        #[test]
+        fn pep_gets_edd() {
+            let mut c = customer();
+            c["is_pep"] = json!(true);
+            let o = run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c);
+            assert_eq!(codes(&o), vec![EnhancedDueDiligence]);
+            assert!(o.requires_review);
+            let f = o.finding(EnhancedDueDiligence).expect("edd");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.620"));
+        }
+
+        #[test]
+        fn high_risk_rating_gets_edd() {
+            let mut c = customer();
+            c["risk_rating"] = json!("HIGH");
+            assert!(run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c).has(EnhancedDueDiligence));
+            let mut c = customer();
+            c["risk_rating"] = json!("MEDIUM");
+            assert!(!run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c).has(EnhancedDueDiligence));
+        }
+
+        #[test]
+        fn myanmar_is_edd_not_ofac() {
+            let o = run(wire("W", 1_000.0, "MM", DAY), vec![]);
+            assert_eq!(codes(&o), vec![EnhancedDueDiligence]);
+            assert!(o.requires_review);
+            let f = o.finding(EnhancedDueDiligence).expect("edd");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.610"));
+            // before the FATF listing (2022-10-21) it is not flagged
+            let before = run(wire("W", 1_000.0, "MM", "2022-10-20T12:00:00Z"), vec![]);
+            assert!(before.findings.is_empty(), "{:?}", before.actions());
+        }
+    }
+
+    mod kyc {
+        use super::*;
+
+        #[test]
+        fn pending_and_expired_need_remediation() {
+            for status in ["PENDING", "EXPIRED"] {
+                let mut c = customer();
+                c["kyc_status"] = json!(status);
+                let o = run_c(tx("T", "CARD", "OUTBOUND", 200.0, DAY), c);
+                assert_eq!(codes(&o), vec![KycRemediation], "{status}");
+                assert!(o.requires_review);
+                let f = o.finding(KycRemediation).expect("kyc");
+                assert!(f.regulations.iter().any(|r| r == "31 CFR 1020.220"));
+            }
+            assert!(!run(tx("T", "CARD", "OUTBOUND", 200.0, DAY), vec![]).has(KycRemediation));
+        }
+    }
+
+    mod review {
+        use super::*;
+
+        #[test]
+        fn plain_15000_cash_deposit_is_ctr_without_review() {
+            let o = run(cash_in("T", 15_000.0, DAY), vec![]);
+            assert_eq!(codes(&o), vec![CtrFiling]);
+            assert!(!o.requires_review, "{:?}", o.review_reasons);
+            assert_eq!(o.risk_level, RiskLevel::Low);
+        }
+
+        #[test]
+        fn large_amount_needs_review() {
+            assert!(!run(tx("T", "ACH", "OUTBOUND", 50_000.0, DAY), vec![]).requires_review);
+            let o = run(tx("T", "ACH", "OUTBOUND", 50_000.01, DAY), vec![]);
+            assert!(o.requires_review);
+            assert!(o.findings.is_empty());
+        }
+
+        #[test]
+        fn high_input_risk_score_needs_review() {
+            let mut t = tx("T", "ACH", "OUTBOUND", 100.0, DAY);
+            t["risk_score"] = json!(0.9);
+            assert!(run(t.clone(), vec![]).requires_review);
+            t["risk_score"] = json!(0.7);
+            assert!(!run(t, vec![]).requires_review);
+        }
+
+        #[test]
+        fn score_is_bounded_and_levels_follow_cutoffs() {
+            let mut c = customer();
+            c["is_pep"] = json!(true);
+            c["risk_rating"] = json!("HIGH");
+            c["kyc_status"] = json!("EXPIRED");
+            c["name"] = json!("Mirelda Quorlandt");
+            let mut t = wire("W", 900_000.0, "IR", DAY);
+            t["risk_score"] = json!(1.0);
+            let o = run_c(t, c);
+            assert!((0.0..=1.0).contains(&o.risk_score));
+            assert_eq!(o.risk_score, 1.0);
+            assert_eq!(o.risk_level, RiskLevel::High);
+            // medium: a HIGH-rated customer's $20,000 wire
+            let mut c = customer();
+            c["risk_rating"] = json!("HIGH");
+            let o = run_c(wire("W", 20_000.0, "DE", DAY), c);
+            assert_eq!(o.risk_level, RiskLevel::Medium, "score {}", o.risk_score);
+        }
+
+        #[test]
+        fn evaluation_is_deterministic_and_order_independent() {
+            let recent = vec![
+                cash_in("T1", 4_000.0, "2026-03-10T09:00:00Z"),
+                cash_in("T2", 4_000.0, "2026-03-10T11:00:00Z"),
+                wire("W0", 3_500.0, "CU", "2026-03-08T11:00:00Z"),
+            ];
+            let mut reversed = recent.clone();
+            reversed.reverse();
+            let a = run(cash_in("T3", 4_000.0, DAY), recent.clone());
+            let b = run(cash_in("T3", 4_000.0, DAY), recent);
+            let c = run(cash_in("T3", 4_000.0, DAY), reversed);
+            assert_eq!(a, b);
+            assert_eq!(a, c);
+        }
+
+        #[test]
+        fn evaluate_checked_rejects_invalid_input() {
+            let mut input = input_with(cash_in("T", 100.0, DAY), customer(), vec![]);
+            input.transaction.amount = -1.0;
+            let err = engine().evaluate_checked(&input).expect_err("invalid");
+            assert_eq!(err.field, "transaction.amount");
+            // and plain evaluate does not panic on it
+            let _ = engine().evaluate(&input);
+            let mut nan = input.clone();
+            nan.transaction.amount = f64::NAN;
+            nan.recent_transactions.push(Transaction {
+                amount: f64::INFINITY,
+                ..input.transaction.clone()
+            });
+            let _ = engine().evaluate(&nan);
+        }
+
+        #[test]
+        fn outcome_serializes_with_wire_codes() {
+            let o = run(cash_in("T", 15_000.0, DAY), vec![]);
+            let v = serde_json::to_value(&o).expect("serialize");
+            assert_eq!(v["findings"][0]["code"], json!("CTR_FILING"));
+            assert_eq!(v["findings"][0]["severity"], json!("MEDIUM"));
+            assert_eq!(v["risk_level"], json!("LOW"));
+            assert_eq!(v["as_of"], json!("2026-03-10"));
+        }
+    }
+}
