@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::sync::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Utc};
@@ -30,6 +31,9 @@ const BM25: &str = "bm25";
 const STORE_INFO_FILE: &str = "reagent-store.json";
 const LOCK_FILE: &str = "reagent.lock";
 const SHARD_DIR: &str = "shard";
+/// Present while a process has the store open; found at open, it means the last
+/// process died without closing it.
+const DIRTY_FILE: &str = "reagent.open";
 
 /// What the store was built with; checked on every open.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +45,9 @@ struct StoreInfo {
 
 pub struct EdgeStore {
     shard: EdgeShard,
+    /// Serialises writes and flushes: qdrant-edge's flush panics if it meets a
+    /// concurrent update, so every mutation goes through this lock.
+    writer: Mutex<()>,
     bm25: EdgeBm25,
     path: PathBuf,
     _lock: File,
@@ -103,10 +110,17 @@ impl EdgeStore {
             ..Default::default()
         })
         .map_err(|e| open_err(format!("BM25: {e}")))?;
-        let store = Self { shard, bm25, path: root.clone(), _lock: lock };
+        let store = Self { shard, bm25, writer: Mutex::new(()), path: root.clone(), _lock: lock };
+        let dirty = root.join(DIRTY_FILE);
         if fresh {
-            store.create_indexes()?;
+            store.create_indexes(false)?;
+        } else if dirty.exists() {
+            // qdrant-edge does not replay its WAL on load, so after a crash the payload
+            // indexes may disagree with the payloads they index: rebuild them.
+            tracing::warn!("store {} was not closed cleanly; rebuilding payload indexes", root.display());
+            store.create_indexes(true)?;
         }
+        File::create(&dirty).map_err(|e| open_err(e.to_string()))?;
         Ok(store)
     }
 
@@ -114,12 +128,30 @@ impl EdgeStore {
         &self.path
     }
 
-    fn create_indexes(&self) -> Result<(), StoreError> {
+    fn exclusive(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Flush while holding the writer lock.
+    fn flush_locked(&self, _writer: &MutexGuard<'_, ()>) {
+        self.shard.flush();
+    }
+
+    /// Create the payload indexes; `rebuild` drops existing ones first.
+    fn create_indexes(&self, rebuild: bool) -> Result<(), StoreError> {
+        let writer = self.exclusive();
         let fields = KEYWORD_FIELDS
             .iter()
             .map(|f| (*f, PayloadSchemaType::Keyword))
             .chain(INTEGER_FIELDS.iter().map(|f| (*f, PayloadSchemaType::Integer)));
         for (field, kind) in fields {
+            if rebuild {
+                self.shard
+                    .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::DeleteIndex(
+                        field.try_into().map_err(|_| StoreError::Backend(format!("bad field name {field}")))?,
+                    )))
+                    .map_err(backend)?;
+            }
             self.shard
                 .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
                     field_name: field.try_into().map_err(|_| StoreError::Backend(format!("bad field name {field}")))?,
@@ -127,12 +159,29 @@ impl EdgeStore {
                 })))
                 .map_err(backend)?;
         }
-        self.flush()
+        self.flush_locked(&writer);
+        Ok(())
     }
 
     /// Merge segments and build vector indexes; worth calling after a large ingest.
     pub fn optimize(&self) -> Result<(), StoreError> {
-        self.shard.optimize().map(|_| ()).map_err(backend)
+        let writer = self.exclusive();
+        self.shard.optimize().map_err(backend)?;
+        self.flush_locked(&writer);
+        Ok(())
+    }
+
+    /// Delete every point `filter` matches, durably; returns how many.
+    fn delete_matching(&self, filter: Filter) -> Result<usize, StoreError> {
+        let writer = self.exclusive();
+        let n = self.shard.count(CountRequest { filter: Some(filter.clone()), exact: true }).map_err(backend)?;
+        if n > 0 {
+            self.shard
+                .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(filter)))
+                .map_err(backend)?;
+            self.flush_locked(&writer);
+        }
+        Ok(n)
     }
 
     fn set_payload(&self, filter: Filter, payload: serde_json::Value) -> Result<(), StoreError> {
@@ -182,6 +231,15 @@ impl EdgeStore {
             .filter_map(|p| Some((p.payload?, p.score)))
             .map(|(payload, score)| Ok(ScoredChunk { record: ChunkPayload::from_map(payload.0)?.into_record(), score }))
             .collect()
+    }
+}
+
+impl Drop for EdgeStore {
+    fn drop(&mut self) {
+        let writer = self.exclusive();
+        self.flush_locked(&writer);
+        drop(writer);
+        let _ = std::fs::remove_file(self.path.join(DIRTY_FILE));
     }
 }
 
@@ -274,6 +332,7 @@ impl ChunkStore for EdgeStore {
                 Ok(PointStruct::new(PointId::Uuid(c.id), vectors, payload).into())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let _writer = self.exclusive();
         self.shard
             .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
                 PointInsertOperations::PointsList(points),
@@ -282,42 +341,30 @@ impl ChunkStore for EdgeStore {
     }
 
     fn activate(&self, document_id: &str, version: &str) -> Result<(), StoreError> {
+        let writer = self.exclusive();
         // Pending chunks must be durable before the version claims to be complete.
-        self.flush()?;
+        self.flush_locked(&writer);
         self.set_payload(version_filter(document_id, Some(version)), serde_json::json!({ "status": "active" }))?;
-        self.flush()
+        self.flush_locked(&writer);
+        Ok(())
     }
 
     fn set_effective_to(&self, document_id: &str, version: &str, effective_to: NaiveDate) -> Result<(), StoreError> {
+        let writer = self.exclusive();
         self.set_payload(
             version_filter(document_id, Some(version)),
             serde_json::json!({ "effective_to": effective_to, "to_day": day_number(effective_to) }),
         )?;
-        self.flush()
+        self.flush_locked(&writer);
+        Ok(())
     }
 
     fn delete(&self, document_id: &str, version: Option<&str>) -> Result<usize, StoreError> {
-        let filter = version_filter(document_id, version);
-        let n = self.shard.count(CountRequest { filter: Some(filter.clone()), exact: true }).map_err(backend)?;
-        if n > 0 {
-            self.shard
-                .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(filter)))
-                .map_err(backend)?;
-            self.flush()?;
-        }
-        Ok(n)
+        self.delete_matching(version_filter(document_id, version))
     }
 
     fn recover(&self) -> Result<usize, StoreError> {
-        let filter = all_of(vec![keyword("status", "pending")]);
-        let n = self.shard.count(CountRequest { filter: Some(filter.clone()), exact: true }).map_err(backend)?;
-        if n > 0 {
-            self.shard
-                .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(filter)))
-                .map_err(backend)?;
-            self.flush()?;
-        }
-        Ok(n)
+        self.delete_matching(all_of(vec![keyword("status", "pending")]))
     }
 
     fn versions(&self, document_id: Option<&str>) -> Result<Vec<VersionInfo>, StoreError> {
@@ -407,8 +454,8 @@ impl ChunkStore for EdgeStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        // EdgeShard::flush panics if a lock is contended; every caller here holds none.
-        self.shard.flush();
+        let writer = self.exclusive();
+        self.flush_locked(&writer);
         Ok(())
     }
 }
