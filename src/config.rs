@@ -66,12 +66,31 @@ pub struct RetrievalSettings {
     pub candidates: usize,
     /// The k of reciprocal rank fusion.
     pub rrf_k: usize,
+    /// Jurisdictions whose documents analyses may cite (empty: any).
+    pub jurisdictions: Vec<String>,
+    /// Most chunks handed to the generator for one analysis.
+    pub evidence_limit: usize,
 }
 
 impl Default for RetrievalSettings {
     fn default() -> Self {
-        Self { mode: "hybrid".into(), top_k: 8, candidates: 50, rrf_k: 60 }
+        Self {
+            mode: "hybrid".into(),
+            top_k: 8,
+            candidates: 50,
+            rrf_k: 60,
+            jurisdictions: vec!["US".into()],
+            evidence_limit: 24,
+        }
     }
+}
+
+/// Where the rules engine's data comes from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSettings {
+    /// A rules.toml in the layout of rules/rules.toml; empty: the built-in copy.
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -82,6 +101,10 @@ pub struct Config {
     pub chunking: ChunkerSettings,
     pub ingest: IngestSettings,
     pub retrieval: RetrievalSettings,
+    pub rules: RulesSettings,
+    pub server: crate::service::ServerSettings,
+    pub llm: crate::generation::LlmSettings,
+    pub database: crate::db::DatabaseSettings,
 }
 
 /// Environment variables that are not settings.
@@ -126,6 +149,9 @@ impl Config {
     }
 
     fn rebase_paths(&mut self, dir: &Path) {
+        if !self.rules.file.is_empty() && Path::new(&self.rules.file).is_relative() {
+            self.rules.file = dir.join(&self.rules.file).display().to_string();
+        }
         for p in [&mut self.store.data_dir, &mut self.embedding.model_dir, &mut self.embedding.ort_dylib_path] {
             if p.is_relative() {
                 *p = dir.join(&*p);
@@ -135,6 +161,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, reason: String| Err(ConfigError::Invalid { key: key.into(), reason });
+        self.llm.validate().map_err(|e| ConfigError::Invalid { key: format!("llm.{}", e.key), reason: e.reason })?;
         if self.chunking.max_tokens < 16 {
             return invalid("chunking.max_tokens", format!("must be at least 16, got {}", self.chunking.max_tokens));
         }
@@ -169,6 +196,21 @@ impl Config {
         }
         if self.retrieval.candidates < self.retrieval.top_k {
             return invalid("retrieval.candidates", "must be at least retrieval.top_k".into());
+        }
+        if let Err(reason) = self.database.validate() {
+            return invalid("database.url", reason);
+        }
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return invalid("server.bind", format!("{:?} is not an address like 127.0.0.1:8080", self.server.bind));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return invalid("server.body_limit_bytes", "must be at least 1024".into());
+        }
+        if !(0..=366).contains(&self.server.lookback_days) {
+            return invalid("server.lookback_days", "must be within 0..=366".into());
+        }
+        if self.retrieval.evidence_limit == 0 {
+            return invalid("retrieval.evidence_limit", "must be positive".into());
         }
         if self.retrieval.rrf_k == 0 {
             return invalid("retrieval.rrf_k", "must be positive".into());

@@ -5,8 +5,17 @@
 //! document side (parse → chunk → embed → store) lives in the `reagent-ingest` crate.
 //! `config` and `services` wire both sides together at start-up.
 
+// The hand-written OpenAPI document is one deep json! literal.
+#![recursion_limit = "512"]
+
+pub mod analysis;
 pub mod config;
+pub mod db;
 pub mod domain;
+pub mod guidance;
+pub mod query;
 pub mod retrieval;
 pub mod rules;
+pub mod service;
 pub mod services;
+pub mod generation;

@@ -36,6 +36,42 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the HTTP service.
+    Serve {
+        /// Listen address (default: server.bind).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Analyze one transaction and print the cited guidance.
+    Analyze(AnalyzeArgs),
+    /// Database tasks.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// A stored transaction (see `reagent db seed`).
+    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    transaction_id: Option<String>,
+    /// A JSON request body as for POST /api/v1/analyze.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// A question about the transaction.
+    #[arg(long)]
+    question: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply migrations and load the demo customers and transactions (idempotent).
+    Seed {
+        /// A seed file in the layout of seed/demo.json (default: the built-in demo).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -154,7 +190,93 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => ingest(config, args),
         Command::Docs(cmd) => docs(config, cmd),
         Command::Search(args) => search(config, args),
+        Command::Serve { bind } => runtime()?.block_on(serve(config, bind)),
+        Command::Analyze(args) => runtime()?.block_on(analyze(config, args)),
+        Command::Db(DbCommand::Seed { file }) => runtime()?.block_on(seed(config, file)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
+    let addr: std::net::SocketAddr = bind
+        .as_deref()
+        .unwrap_or(&config.server.bind)
+        .parse()
+        .context("--bind must be an address like 127.0.0.1:8080")?;
+    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let services = Services::start(config).context("starting")?;
+    let analyzer = services.analyzer().context("starting the analyzer")?;
+    if !analyzer.llm_configured() {
+        tracing::info!("no LLM configured (llm.enabled = false): guidance comes from the rules generator");
+    }
+    let state = std::sync::Arc::new(reagent::service::AppState {
+        analyzer,
+        db,
+        store: services.store.clone(),
+        metrics: Default::default(),
+        settings: services.config.server.clone(),
+        model_id: reagent_ingest::Embedder::model_id(services.embedder.as_ref()).to_string(),
+    });
+    reagent::service::serve(state, addr).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn analyze(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
+    let input = match (&args.transaction_id, &args.file) {
+        (Some(id), _) => {
+            let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+            db.transaction_context(id, config.server.lookback_days)
+                .await?
+                .with_context(|| format!("no transaction {id:?} in the database (run `reagent db seed`)"))?
+        }
+        (None, Some(file)) => {
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            reagent::service::decode::<reagent::domain::RuleInput>(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {}{}", file.display(), e.message, e.field.map(|f| format!(" (field {f})")).unwrap_or_default()))?
+        }
+        (None, None) => bail!("give --transaction-id or --file"),
+    };
+    let services = Services::start(config).context("starting")?;
+    let analyzer = services.analyzer()?;
+    let (analysis, _) = analyzer.analyze(input, args.question).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&analysis)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("transaction {}: risk {:?} ({:.2}), review {}", analysis.transaction_id, analysis.risk_level, analysis.risk_score,
+        if analysis.requires_review { "REQUIRED" } else { "not required" });
+    println!("generator: {:?}{}", analysis.generator.kind,
+        analysis.generator.degraded_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+    for a in &analysis.required_actions {
+        println!("\n[{}] {}", a.code.as_str(), a.title);
+        println!("  {}", a.description);
+        if let Some(d) = &a.deadline {
+            println!("  deadline: {d}");
+        }
+        for c in &a.citations {
+            println!("  cites {} — {} @ {}", c.citation.as_deref().unwrap_or("-"), c.document_title, c.version);
+        }
+    }
+    if analysis.required_actions.is_empty() {
+        println!("no obligations triggered");
+    }
+    if let Some(answer) = &analysis.answer {
+        println!("\nanswer: {answer}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn seed(config: Config, file: Option<PathBuf>) -> Result<ExitCode> {
+    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let report = match file {
+        Some(f) => db.seed_from(&f).await?,
+        None => db.seed_demo().await?,
+    };
+    println!("{report:?}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn ingest(config: Config, args: IngestArgs) -> Result<ExitCode> {

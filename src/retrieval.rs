@@ -1,7 +1,8 @@
 //! Owns retrieval: embedding a query and asking the store for the best chunks under a
 //! filter, in the configured mode (hybrid fusion by default).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use reagent_ingest::store::{ScoredChunk, SearchFilter, SearchMode, SearchRequest, StoreError};
 use reagent_ingest::{ChunkStore, Embedder};
@@ -23,11 +24,16 @@ pub struct Retriever {
     embedder: Arc<dyn Embedder>,
     store: Arc<dyn ChunkStore>,
     settings: RetrievalSettings,
+    /// Query vectors by text. Analysis queries come from templates, so most repeat.
+    cache: Mutex<HashMap<String, Arc<Vec<f32>>>>,
 }
+
+/// Query vectors kept before the cache starts over.
+const CACHE_ENTRIES: usize = 4096;
 
 impl Retriever {
     pub fn new(embedder: Arc<dyn Embedder>, store: Arc<dyn ChunkStore>, settings: RetrievalSettings) -> Self {
-        Self { embedder, store, settings }
+        Self { embedder, store, settings, cache: Mutex::new(HashMap::new()) }
     }
 
     pub fn mode(&self, name: &str) -> Result<SearchMode, RetrievalError> {
@@ -37,6 +43,23 @@ impl Retriever {
             "bm25" => Ok(SearchMode::Bm25),
             other => Err(RetrievalError::Mode(other.to_string())),
         }
+    }
+
+    pub fn settings(&self) -> &RetrievalSettings {
+        &self.settings
+    }
+
+    fn query_vector(&self, text: &str) -> Result<Arc<Vec<f32>>, RetrievalError> {
+        if let Some(v) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(text) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(self.embedder.embed(&[text])?.pop().unwrap_or_default());
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(text.to_string(), v.clone());
+        Ok(v)
     }
 
     /// The best `limit` chunks (default: `top_k`) for `text` under `filter`.
@@ -50,12 +73,12 @@ impl Retriever {
         let mode = self.mode(mode.unwrap_or(&self.settings.mode))?;
         let dense = match mode {
             SearchMode::Bm25 => None,
-            _ => self.embedder.embed(&[text])?.pop(),
+            _ => Some(self.query_vector(text)?),
         };
         let limit = limit.unwrap_or(self.settings.top_k);
         Ok(self.store.search(&SearchRequest {
             text,
-            dense: dense.as_deref(),
+            dense: dense.as_deref().map(Vec::as_slice),
             filter,
             mode,
             limit,

@@ -9,11 +9,18 @@ use reagent_ingest::store::StoreError;
 use reagent_ingest::{Chunker, EdgeStore, Embedder, OnnxEmbedder};
 use thiserror::Error;
 
+use crate::analysis::Analyzer;
 use crate::config::Config;
+use crate::generation::LlmGenerator;
+use crate::rules::RulesEngine;
 use crate::retrieval::Retriever;
 
 #[derive(Debug, Error)]
 pub enum StartError {
+    #[error("rules: {0}")]
+    Rules(#[from] crate::rules::RulesError),
+    #[error("LLM client: {0}")]
+    Llm(String),
     #[error(transparent)]
     Embedder(#[from] EmbedError),
     #[error(transparent)]
@@ -40,5 +47,20 @@ impl Services {
 
     pub fn retriever(&self) -> Retriever {
         Retriever::new(self.embedder.clone(), self.store.clone(), self.config.retrieval.clone())
+    }
+
+    /// The rules engine from `rules.file` (or the built-in rules).
+    pub fn rules_engine(&self) -> Result<RulesEngine, StartError> {
+        Ok(if self.config.rules.file.is_empty() {
+            RulesEngine::builtin()?
+        } else {
+            RulesEngine::from_config_file(&self.config.rules.file)?
+        })
+    }
+
+    /// Rules, retrieval and (when `llm.enabled`) the LLM client, ready to analyze.
+    pub fn analyzer(&self) -> Result<Analyzer, StartError> {
+        let llm = LlmGenerator::from_settings(&self.config.llm).map_err(|e| StartError::Llm(e.to_string()))?;
+        Ok(Analyzer::new(Arc::new(self.rules_engine()?), Arc::new(self.retriever()), llm.map(Arc::new)))
     }
 }

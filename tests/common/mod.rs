@@ -2,6 +2,8 @@
 //! scripts/setup-models.sh), a store in a temporary folder, and the shared data folder.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 
 use reagent::config::Config;

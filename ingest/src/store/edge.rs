@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
 
@@ -44,7 +46,8 @@ struct StoreInfo {
 }
 
 pub struct EdgeStore {
-    shard: EdgeShard,
+    /// Dropped by hand in `Drop`, so that a failing final flush cannot panic out of it.
+    shard: ManuallyDrop<EdgeShard>,
     /// Serialises writes and flushes: qdrant-edge's flush panics if it meets a
     /// concurrent update, so every mutation goes through this lock.
     writer: Mutex<()>,
@@ -110,7 +113,7 @@ impl EdgeStore {
             ..Default::default()
         })
         .map_err(|e| open_err(format!("BM25: {e}")))?;
-        let store = Self { shard, bm25, writer: Mutex::new(()), path: root.clone(), _lock: lock };
+        let store = Self { shard: ManuallyDrop::new(shard), bm25, writer: Mutex::new(()), path: root.clone(), _lock: lock };
         let dirty = root.join(DIRTY_FILE);
         if fresh {
             store.create_indexes(false)?;
@@ -236,9 +239,13 @@ impl EdgeStore {
 
 impl Drop for EdgeStore {
     fn drop(&mut self) {
-        let writer = self.exclusive();
-        self.flush_locked(&writer);
-        drop(writer);
+        // SAFETY: `shard` is taken exactly once, here, and not used afterwards.
+        let shard = unsafe { ManuallyDrop::take(&mut self.shard) };
+        // qdrant-edge flushes on drop and panics if that fails (say, the folder is gone).
+        if std::panic::catch_unwind(AssertUnwindSafe(move || drop(shard))).is_err() {
+            tracing::error!("closing the store at {} failed; the next open rebuilds its indexes", self.path.display());
+            return;
+        }
         let _ = std::fs::remove_file(self.path.join(DIRTY_FILE));
     }
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults: fetch the model, build, ingest the corpus (and the
+# US regulations when ../shared is present), seed the demo database, print the guidance
+# for the demo transaction TXN003, then serve the API on server.bind (127.0.0.1:8080).
+#   scripts/run.sh            everything, then serve until Ctrl-C
+#   scripts/run.sh --no-serve stop after the demo analysis
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+
+scripts/setup-models.sh
+cargo build --release --locked --bin reagent
+reagent="$root/target/release/reagent"
+
+sources=(corpus)
+if [ -d ../shared/data/us-regulations ]; then
+  sources+=(../shared/data/us-regulations)
+else
+  echo "run: ../shared/data/us-regulations not found; ingesting corpus/ only" >&2
+fi
+# Exit code 2 means some files failed; they are listed above it and the rest is stored.
+"$reagent" ingest "${sources[@]}" || [ $? -eq 2 ]
+"$reagent" db seed
+"$reagent" analyze --transaction-id TXN003
+if [ "${1:-}" != "--no-serve" ]; then
+  exec "$reagent" serve
+fi

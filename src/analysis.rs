@@ -1,0 +1,189 @@
+//! Owns one analysis end to end: validate → rules → queries → retrieval (as of the
+//! transaction's business date) → generation → cited [`Analysis`]. Also answers free
+//! questions, with or without a transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{NaiveDate, Utc};
+use reagent_ingest::store::SearchFilter;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::domain::{RuleInput, ValidationError};
+use crate::generation::{self, EvidenceChunk, GenerationInput, LlmGenerator};
+use crate::guidance::{Analysis, Citation, GeneratorInfo, RetrievalTrace, RetrievedChunkRef};
+use crate::query::{RetrievalQuery, build_queries};
+use crate::retrieval::{RetrievalError, Retriever};
+use crate::rules::RulesEngine;
+
+#[derive(Debug, Error)]
+pub enum AnalyzeError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("retrieval failed: {0}")]
+    Retrieval(#[from] RetrievalError),
+    #[error("retrieval task failed: {0}")]
+    Task(String),
+}
+
+/// The answer to `POST /api/v1/ask`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub answer_id: Uuid,
+    pub question: String,
+    pub transaction_id: Option<String>,
+    pub answer: String,
+    pub citations: Vec<Citation>,
+    pub generator: GeneratorInfo,
+    pub retrieval: RetrievalTrace,
+    pub processing_time_ms: u64,
+    pub answered_at: chrono::DateTime<Utc>,
+    pub prompt_version: String,
+}
+
+/// Where the time of one analysis went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub retrieval: std::time::Duration,
+    pub generation: std::time::Duration,
+}
+
+pub struct Analyzer {
+    engine: Arc<RulesEngine>,
+    retriever: Arc<Retriever>,
+    llm: Option<Arc<LlmGenerator>>,
+}
+
+/// Evidence and the trace of how it was found.
+struct Evidence {
+    chunks: Vec<EvidenceChunk>,
+    trace: RetrievalTrace,
+}
+
+impl Analyzer {
+    pub fn new(engine: Arc<RulesEngine>, retriever: Arc<Retriever>, llm: Option<Arc<LlmGenerator>>) -> Self {
+        Self { engine, retriever, llm }
+    }
+
+    pub fn engine(&self) -> &RulesEngine {
+        &self.engine
+    }
+
+    pub fn llm_configured(&self) -> bool {
+        self.llm.is_some()
+    }
+
+    pub async fn analyze(&self, input: RuleInput, question: Option<String>) -> Result<(Analysis, Timings), AnalyzeError> {
+        let started = Instant::now();
+        let outcome = self.engine.evaluate_checked(&input)?;
+        let question = question.filter(|q| !q.trim().is_empty());
+        let queries = build_queries(Some(&input), Some(&outcome), question.as_deref());
+        let evidence = self.retrieve(queries, outcome.as_of).await?;
+        let retrieved = Instant::now();
+        let generation_input = GenerationInput {
+            request: Some(&input),
+            outcome: Some(&outcome),
+            evidence: &evidence.chunks,
+            question: question.as_deref(),
+        };
+        let prompt_version = generation::prompt_version(&generation_input);
+        let guidance = generation::generate_guidance(self.llm.as_deref(), &generation_input).await;
+        let timings = Timings { retrieval: retrieved - started, generation: retrieved.elapsed() };
+        let analysis = Analysis {
+            analysis_id: Uuid::new_v4(),
+            transaction_id: input.transaction.transaction_id.clone(),
+            risk_level: outcome.risk_level,
+            risk_score: outcome.risk_score,
+            requires_review: outcome.requires_review,
+            required_actions: guidance.required_actions,
+            compliance_issues: guidance.compliance_issues,
+            recommendations: guidance.recommendations,
+            answer: guidance.answer,
+            answer_citations: guidance.answer_citations,
+            generator: guidance.generator,
+            retrieval: evidence.trace,
+            processing_time_ms: started.elapsed().as_millis() as u64,
+            analyzed_at: Utc::now(),
+            prompt_version: prompt_version.to_string(),
+        };
+        Ok((analysis, timings))
+    }
+
+    pub async fn ask(&self, input: Option<RuleInput>, question: String, as_of: Option<NaiveDate>) -> Result<Answer, AnalyzeError> {
+        let started = Instant::now();
+        if question.trim().is_empty() {
+            return Err(ValidationError::new("question", "must not be empty").into());
+        }
+        let outcome = input.as_ref().map(|i| self.engine.evaluate_checked(i)).transpose()?;
+        let as_of = as_of.or(outcome.as_ref().map(|o| o.as_of)).unwrap_or_else(|| Utc::now().date_naive());
+        let queries = build_queries(input.as_ref(), outcome.as_ref(), Some(&question));
+        let evidence = self.retrieve(queries, as_of).await?;
+        let generation_input = GenerationInput {
+            request: input.as_ref(),
+            outcome: outcome.as_ref(),
+            evidence: &evidence.chunks,
+            question: Some(&question),
+        };
+        let prompt_version = generation::prompt_version(&generation_input);
+        let guidance = generation::generate_guidance(self.llm.as_deref(), &generation_input).await;
+        Ok(Answer {
+            answer_id: Uuid::new_v4(),
+            question,
+            transaction_id: input.map(|i| i.transaction.transaction_id),
+            answer: guidance.answer.unwrap_or_else(|| "No answer could be drawn from the retrieved sources.".into()),
+            citations: guidance.answer_citations,
+            generator: guidance.generator,
+            retrieval: evidence.trace,
+            processing_time_ms: started.elapsed().as_millis() as u64,
+            answered_at: Utc::now(),
+            prompt_version: prompt_version.to_string(),
+        })
+    }
+
+    /// Run every query (off the async runtime: embedding and search are CPU work) and
+    /// merge the hits: one entry per chunk, its best score, every action it serves.
+    async fn retrieve(&self, queries: Vec<RetrievalQuery>, as_of: NaiveDate) -> Result<Evidence, AnalyzeError> {
+        let retriever = self.retriever.clone();
+        tokio::task::spawn_blocking(move || {
+            let settings = retriever.settings();
+            let filter = SearchFilter { as_of: Some(as_of), jurisdictions: settings.jurisdictions.clone(), ..Default::default() };
+            let limit = settings.evidence_limit;
+            let mut merged: Vec<EvidenceChunk> = Vec::new();
+            let mut index: HashMap<Uuid, usize> = HashMap::new();
+            for q in &queries {
+                for hit in retriever.search(&q.text, filter.clone(), None, None)? {
+                    let id = hit.record.chunk_id;
+                    let slot = *index.entry(id).or_insert_with(|| {
+                        merged.push(EvidenceChunk { hit: hit.clone(), for_actions: vec![] });
+                        merged.len() - 1
+                    });
+                    let entry = &mut merged[slot];
+                    if hit.score > entry.hit.score {
+                        entry.hit.score = hit.score;
+                    }
+                    if let Some(code) = q.for_action
+                        && !entry.for_actions.contains(&code)
+                    {
+                        entry.for_actions.push(code);
+                    }
+                }
+            }
+            // Keep chunks that serve a finding first, then the best of the rest.
+            merged.sort_by(|a, b| {
+                a.for_actions.is_empty().cmp(&b.for_actions.is_empty()).then(b.hit.score.total_cmp(&a.hit.score))
+            });
+            merged.truncate(limit.max(queries.len()));
+            let trace = RetrievalTrace {
+                queries: queries.iter().map(|q| q.text.clone()).collect(),
+                filters: filter,
+                chunks: merged.iter().map(|e| RetrievedChunkRef { chunk_id: e.hit.record.chunk_id, score: e.hit.score }).collect(),
+            };
+            Ok(Evidence { chunks: merged, trace })
+        })
+        .await
+        .map_err(|e| AnalyzeError::Task(e.to_string()))?
+    }
+}

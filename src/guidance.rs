@@ -1,0 +1,144 @@
+//! Owns the shape of what an officer receives: cited guidance for one transaction
+//! (or one question). Every generator (LLM or rules) produces [`Guidance`]; the
+//! analysis step wraps it into an [`Analysis`] with the risk verdict and the trace.
+
+use chrono::{DateTime, Utc};
+use reagent_ingest::store::{ScoredChunk, SearchFilter};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::rules::{ActionCode, RiskLevel, Severity};
+
+/// A pointer from a claim to the chunk it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    pub chunk_id: Uuid,
+    pub document_id: String,
+    pub document_title: String,
+    pub version: String,
+    /// E.g. `31 CFR 1010.311(a)` or `AML 4.2`.
+    pub citation: Option<String>,
+    pub section_path: Vec<String>,
+    /// First and last page, for paginated sources.
+    pub pages: Option<(u32, u32)>,
+    pub excerpt: String,
+}
+
+/// Longest excerpt quoted in a citation, in characters.
+pub const EXCERPT_CHARS: usize = 400;
+
+impl Citation {
+    pub fn from_chunk(hit: &ScoredChunk) -> Self {
+        let r = &hit.record;
+        Self {
+            chunk_id: r.chunk_id,
+            document_id: r.meta.document_id.clone(),
+            document_title: r.meta.title.clone(),
+            version: r.meta.version.clone(),
+            citation: r.chunk.citation.clone(),
+            section_path: r.chunk.section_path.clone(),
+            pages: r.chunk.pages,
+            excerpt: excerpt(&r.chunk.text),
+        }
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= EXCERPT_CHARS {
+        return flat;
+    }
+    let cut: String = flat.chars().take(EXCERPT_CHARS).collect();
+    format!("{}…", cut.trim_end())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequiredAction {
+    pub code: ActionCode,
+    pub title: String,
+    pub description: String,
+    pub deadline: Option<String>,
+    pub citations: Vec<Citation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComplianceIssue {
+    pub title: String,
+    pub severity: Severity,
+    pub explanation: String,
+    pub citations: Vec<Citation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub text: String,
+    pub citations: Vec<Citation>,
+}
+
+/// Which generator wrote the guidance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeneratorKind {
+    Llm,
+    Rules,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorInfo {
+    pub kind: GeneratorKind,
+    pub model: Option<String>,
+    /// Why the rules generator answered although an LLM is configured.
+    pub degraded_reason: Option<String>,
+    /// Citations the LLM gave that were not retrieved chunks, and were dropped.
+    #[serde(default)]
+    pub dropped_citations: usize,
+}
+
+/// The written part of an analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Guidance {
+    pub required_actions: Vec<RequiredAction>,
+    pub compliance_issues: Vec<ComplianceIssue>,
+    pub recommendations: Vec<Recommendation>,
+    pub answer: Option<String>,
+    /// Citations supporting `answer`.
+    #[serde(default)]
+    pub answer_citations: Vec<Citation>,
+    pub generator: GeneratorInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrievedChunkRef {
+    pub chunk_id: Uuid,
+    pub score: f32,
+}
+
+/// How evidence was found, for audit and debugging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalTrace {
+    pub queries: Vec<String>,
+    pub filters: SearchFilter,
+    pub chunks: Vec<RetrievedChunkRef>,
+}
+
+/// The full answer to `POST /api/v1/analyze`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub analysis_id: Uuid,
+    pub transaction_id: String,
+    pub risk_level: RiskLevel,
+    pub risk_score: f64,
+    pub requires_review: bool,
+    pub required_actions: Vec<RequiredAction>,
+    pub compliance_issues: Vec<ComplianceIssue>,
+    pub recommendations: Vec<Recommendation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_citations: Vec<Citation>,
+    pub generator: GeneratorInfo,
+    pub retrieval: RetrievalTrace,
+    pub processing_time_ms: u64,
+    pub analyzed_at: DateTime<Utc>,
+    pub prompt_version: String,
+}

@@ -1,0 +1,189 @@
+//! Owns how failures look on the wire: an HTTP status and a JSON body
+//! `{"error": {"code", "message", "field"?}}`, and the JSON body extractor that turns
+//! malformed input into such errors (400 bad syntax, 413 too large, 415 not JSON,
+//! 422 a field with a wrong value) instead of panics or plain-text rejections.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::analysis::AnalyzeError;
+use crate::domain::ValidationError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: Inner { code: self.code, message: &self.message, field: self.field.as_deref() } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.message.clone()).field(e.field)
+    }
+}
+
+impl From<AnalyzeError> for ApiError {
+    fn from(e: AnalyzeError) -> Self {
+        match e {
+            AnalyzeError::Invalid(v) => v.into(),
+            AnalyzeError::Retrieval(r) => {
+                tracing::error!("retrieval: {r}");
+                ApiError::unavailable(format!("evidence retrieval failed: {r}"))
+            }
+            AnalyzeError::Task(t) => ApiError::internal(t),
+        }
+    }
+}
+
+/// A JSON request body, decoded with the failing field's path in every error.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body exceeds the size limit")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
+            }
+        })?;
+        decode(&bytes).map(ApiJson)
+    }
+}
+
+/// Decode JSON, naming the field that failed.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    if value.is_ok()
+        && let Err(e) = de.end()
+    {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {e}")));
+    }
+    value.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner();
+        use serde_json::error::Category;
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {inner}"))
+            }
+            Category::Data => {
+                let root = path == "." || path.is_empty();
+                let field = match (missing_field(&inner.to_string()), root) {
+                    (Some(name), true) => Some(name),
+                    (Some(name), false) => Some(format!("{path}.{name}")),
+                    (None, true) => None,
+                    (None, false) => Some(path),
+                };
+                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", inner.to_string());
+                err.field = field;
+                err
+            }
+        }
+    })
+}
+
+/// serde reports a missing field at its parent's path; pull the name out of the message.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: InnerT,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct InnerT {
+        kind: Kind,
+        n: u32,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    enum Kind {
+        A,
+    }
+
+    #[test]
+    fn errors_name_fields() {
+        let e = decode::<Outer>(br#"{"inner": {"kind": "B", "n": 1}}"#).unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("inner.kind")));
+        let e = decode::<Outer>(br#"{"inner": {"kind": "A"}}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("inner.n"), "{e:?}");
+        let e = decode::<Outer>(br#"{"inner": {"kind": "A", "n": -1}}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("inner.n"));
+        let e = decode::<Outer>(br#"{"inner": "#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = decode::<Outer>(br#"{"inner": {"kind": "A", "n": 1}} trailing"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,225 @@
+//! Owns the HTTP service (`reagent serve`): state, routes and handlers. Handlers stay
+//! thin: decode and resolve the request, call [`Analyzer`], store, answer.
+
+mod error;
+pub mod metrics;
+mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use reagent_ingest::ChunkStore;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::analysis::Analyzer;
+use crate::db::Database;
+use crate::domain::{Customer, RuleInput, Transaction};
+pub use error::{ApiError, ApiJson, decode};
+use metrics::Metrics;
+
+/// Settings of `reagent serve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub bind: String,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Days of a customer's history loaded with a stored transaction.
+    pub lookback_days: i64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:8080".into(), body_limit_bytes: 1024 * 1024, lookback_days: 30 }
+    }
+}
+
+pub struct AppState {
+    pub analyzer: Analyzer,
+    pub db: Database,
+    pub store: Arc<dyn ChunkStore>,
+    pub metrics: Metrics,
+    pub settings: ServerSettings,
+    pub model_id: String,
+}
+
+/// `POST /api/v1/analyze` and `/api/v1/ask` accept a stored transaction by id or an
+/// inline one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionRequest {
+    pub transaction_id: Option<String>,
+    pub transaction: Option<Transaction>,
+    pub customer: Option<Customer>,
+    #[serde(default)]
+    pub recent_transactions: Vec<Transaction>,
+    pub question: Option<String>,
+    /// `/ask` only: the date whose documents apply when no transaction is given.
+    pub as_of: Option<NaiveDate>,
+}
+
+impl AppState {
+    /// The rule input a request names, if any.
+    async fn resolve(&self, req: TransactionRequest) -> Result<Option<RuleInput>, ApiError> {
+        match (req.transaction_id, req.transaction, req.customer) {
+            (Some(_), Some(_), _) => Err(ApiError::from(crate::domain::ValidationError::new(
+                "transaction_id",
+                "give either transaction_id or an inline transaction, not both",
+            ))),
+            (Some(id), None, _) => {
+                let input = self
+                    .db
+                    .transaction_context(&id, self.settings.lookback_days)
+                    .await
+                    .map_err(|e| ApiError::internal(format!("database: {e}")))?;
+                input.map(Some).ok_or_else(|| ApiError::not_found(format!("no transaction {id:?}")).field("transaction_id"))
+            }
+            (None, Some(transaction), Some(customer)) => {
+                Ok(Some(RuleInput { transaction, customer, recent_transactions: req.recent_transactions }))
+            }
+            (None, Some(_), None) => {
+                Err(crate::domain::ValidationError::new("customer", "an inline transaction needs its customer").into())
+            }
+            (None, None, _) => Ok(None),
+        }
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.settings.body_limit_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/analyze", post(analyze))
+        .route("/api/v1/ask", post(ask))
+        .route("/api/v1/analyses/{id}", get(get_analysis))
+        .route("/api/v1/chunks/{id}", get(get_chunk))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Count and time every request by its route template.
+async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    state.metrics.request(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let store = state.store.count().map_err(|e| e.to_string());
+    let db = state.db.ping().await.map_err(|e| e.to_string());
+    let ok = store.is_ok() && db.is_ok();
+    let body = serde_json::json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "store": match &store { Ok(n) => serde_json::json!({"ok": true, "chunks": n}), Err(e) => serde_json::json!({"ok": false, "error": e}) },
+        "database": match &db { Ok(()) => serde_json::json!({"ok": true}), Err(e) => serde_json::json!({"ok": false, "error": e}) },
+        "embedding_model": state.model_id,
+        "llm_configured": state.analyzer.llm_configured(),
+    });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn analyze(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<TransactionRequest>) -> Result<Response, ApiError> {
+    if req.as_of.is_some() {
+        return Err(crate::domain::ValidationError::new("as_of", "only /api/v1/ask takes as_of; analyses use the transaction's date").into());
+    }
+    let question = req.question.clone();
+    let request_json = serde_json::json!({
+        "transaction_id": req.transaction_id,
+        "inline": req.transaction.is_some(),
+        "question": question,
+    });
+    let input = state
+        .resolve(req)
+        .await?
+        .ok_or_else(|| ApiError::from(crate::domain::ValidationError::new("transaction", "give transaction_id or an inline transaction with its customer")))?;
+    let mut stored_request = request_json;
+    stored_request["request"] = serde_json::to_value(&input).unwrap_or_default();
+    let (analysis, timings) = state.analyzer.analyze(input, question).await?;
+    state.metrics.retrieval(timings.retrieval);
+    let kind = match analysis.generator.kind {
+        crate::guidance::GeneratorKind::Llm => "llm",
+        crate::guidance::GeneratorKind::Rules => "rules",
+    };
+    state.metrics.generation(kind, analysis.generator.degraded_reason.is_some(), timings.generation);
+    state
+        .db
+        .save_analysis(&analysis, &stored_request)
+        .await
+        .map_err(|e| ApiError::internal(format!("storing the analysis failed: {e}")))?;
+    Ok(Json(analysis).into_response())
+}
+
+async fn ask(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<TransactionRequest>) -> Result<Response, ApiError> {
+    let question = req.question.clone().unwrap_or_default();
+    let as_of = req.as_of;
+    let input = state.resolve(req).await?;
+    let answer = state.analyzer.ask(input, question, as_of).await?;
+    Ok(Json(answer).into_response())
+}
+
+async fn get_analysis(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "analysis id must be a UUID").field("id"))?;
+    let analysis = state.db.get_analysis(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
+    analysis.map(|a| Json(a).into_response()).ok_or_else(|| ApiError::not_found(format!("no analysis {id}")))
+}
+
+async fn get_chunk(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "chunk id must be a UUID").field("id"))?;
+    let store = state.store.clone();
+    let record = tokio::task::spawn_blocking(move || store.get(id))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    record.map(|r| Json(r).into_response()).ok_or_else(|| ApiError::not_found(format!("no chunk {id}")))
+}
+
+/// Serve until SIGINT/SIGTERM, letting in-flight requests finish.
+pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
