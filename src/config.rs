@@ -286,9 +286,27 @@ fn mask_secrets(value: &mut toml::Value) {
             let secret = ["key", "secret", "password", "token"].iter().any(|s| k.contains(s));
             match v {
                 toml::Value::String(s) if secret && !s.is_empty() => *s = "********".into(),
+                toml::Value::String(s) => *s = mask_url_password(s),
                 _ => mask_secrets(v),
             }
         }
+    }
+}
+
+/// `scheme://user:password@host` → `scheme://user:********@host`; other text unchanged.
+fn mask_url_password(value: &str) -> String {
+    let Some(scheme_end) = value.find("://") else { return value.to_string() };
+    let rest = &value[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:********{}",
+            &value[..scheme_end + 3],
+            &authority[..colon],
+            &value[scheme_end + 3 + at..]
+        ),
+        _ => value.to_string(),
     }
 }
 
@@ -340,10 +358,24 @@ mod tests {
     }
 
     #[test]
+    fn example_file_documents_every_default() {
+        let example: toml::Value = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/reagent.example.toml"))
+            .unwrap()
+            .parse::<toml::Table>()
+            .map(toml::Value::Table)
+            .unwrap();
+        let defaults = toml::Value::try_from(Config::default()).unwrap();
+        assert_eq!(example, defaults, "reagent.example.toml and Config::default() disagree");
+    }
+
+    #[test]
     fn secrets_are_masked() {
         let mut v: toml::Value = "[llm]\napi_key = \"sk-123\"\nmodel = \"m\"\n".parse::<toml::Table>().map(toml::Value::Table).unwrap();
         mask_secrets(&mut v);
         let s = toml::to_string(&v).unwrap();
         assert!(!s.contains("sk-123") && s.contains("********") && s.contains("\"m\""), "{s}");
+        assert_eq!(mask_url_password("postgres://reagent:hunter2@db:5432/x"), "postgres://reagent:********@db:5432/x");
+        assert_eq!(mask_url_password("sqlite://data/reagent.db?mode=rwc"), "sqlite://data/reagent.db?mode=rwc");
+        assert_eq!(mask_url_password("http://127.0.0.1:8088/v1"), "http://127.0.0.1:8088/v1");
     }
 }

@@ -228,7 +228,8 @@ async fn analyze(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
     let input = match (&args.transaction_id, &args.file) {
         (Some(id), _) => {
             let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
-            db.transaction_context(id, config.server.lookback_days)
+            let engine = Services::rules_engine_for(&config)?;
+            db.transaction_context_in(id, config.server.lookback_days, engine.config().time_zone())
                 .await?
                 .with_context(|| format!("no transaction {id:?} in the database (run `reagent db seed`)"))?
         }

@@ -51,10 +51,14 @@ impl Services {
 
     /// The rules engine from `rules.file` (or the built-in rules).
     pub fn rules_engine(&self) -> Result<RulesEngine, StartError> {
-        Ok(if self.config.rules.file.is_empty() {
+        Self::rules_engine_for(&self.config)
+    }
+
+    pub fn rules_engine_for(config: &Config) -> Result<RulesEngine, StartError> {
+        Ok(if config.rules.file.is_empty() {
             RulesEngine::builtin()?
         } else {
-            RulesEngine::from_config_file(&self.config.rules.file)?
+            RulesEngine::from_config_file(&config.rules.file)?
         })
     }
 

@@ -609,5 +609,5 @@ async fn auto_mode_switches_to_json_object_when_json_schema_is_rejected() {
     let types: Vec<Value> = fake.requests().iter().map(|r| r["response_format"]["type"].clone()).collect();
     assert_eq!(types, vec![json!("json_schema"), json!("json_object"), json!("json_object")]);
     let r = &fake.requests()[1];
-    assert_eq!(r["response_format"]["schema"]["properties"]["recommendations"]["maxItems"], 6);
+    assert_eq!(r["response_format"]["schema"]["properties"]["recommendations"]["maxItems"], 4);
 }

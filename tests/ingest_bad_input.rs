@@ -96,3 +96,30 @@ fn cli_reports_failures_in_its_exit_code_and_keeps_the_store() {
     let services = reagent::services::Services::start(config).unwrap();
     assert_eq!(services.store.versions(Some("good-doc")).unwrap().len(), 1);
 }
+
+#[test]
+fn any_model_directory_works_and_a_broken_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::config(dir.path());
+    // The same model under another name and place: what a bank's approved model looks like.
+    let other = dir.path().join("approved-model");
+    common::copy_tree(&base.embedding.model_dir, &other);
+    let mut config = base.clone();
+    config.embedding.model_dir = other.clone();
+    let services = reagent::services::Services::start(config).expect("a copied model directory works");
+    assert!(reagent_ingest::Embedder::model_id(services.embedder.as_ref()).starts_with("approved-model:"));
+    drop(services);
+
+    std::fs::remove_file(other.join("tokenizer.json")).unwrap();
+    let mut broken = base.clone();
+    broken.embedding.model_dir = other;
+    broken.store.data_dir = dir.path().join("store2");
+    let err = reagent::services::Services::start(broken).err().expect("missing tokenizer must fail").to_string();
+    assert!(err.contains("tokenizer.json") && err.contains("setup-models"), "{err}");
+
+    let mut wrong_dim = base;
+    wrong_dim.embedding.dimension = 768;
+    wrong_dim.store.data_dir = dir.path().join("store3");
+    let err = reagent::services::Services::start(wrong_dim).err().expect("dimension mismatch must fail").to_string();
+    assert!(err.contains("384") && err.contains("768"), "{err}");
+}

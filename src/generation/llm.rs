@@ -104,7 +104,7 @@ impl Default for LlmSettings {
     fn default() -> Self {
         Self {
             enabled: false,
-            base_url: "http://127.0.0.1:8080/v1".into(),
+            base_url: "http://127.0.0.1:8088/v1".into(),
             api_key: String::new(),
             model: "smollm2-135m-instruct".into(),
             timeout_secs: 30,

@@ -262,8 +262,9 @@ pub(crate) fn ask_question(input: &GenerationInput<'_>) -> String {
 }
 
 /// The JSON schema of the answer. Citation ids are an `enum` of exactly `ids` (which
-/// must not be empty). `limits` adds `maxItems` bounds (for grammar-constrained local
-/// servers; OpenAI's strict mode is left to its own subset).
+/// must not be empty). `limits` adds `maxItems`/`maxLength` bounds (for grammar-constrained
+/// local servers, where they keep a small model from rambling until `max_tokens`; OpenAI's
+/// strict mode is left to its own subset).
 pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
     let citations = |max: usize| {
         let mut v = json!({"type": "array", "items": {"type": "string", "enum": ids}});
@@ -279,6 +280,13 @@ pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
         }
         v
     };
+    let text = |max: usize| {
+        let mut v = json!({"type": "string"});
+        if limits {
+            v["maxLength"] = json!(max);
+        }
+        v
+    };
     let codes: Vec<&str> = ActionCode::ALL.iter().map(|c| c.as_str()).collect();
     let action = json!({
         "type": "object",
@@ -286,9 +294,9 @@ pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
         "required": ["code", "title", "description", "citations"],
         "properties": {
             "code": {"type": "string", "enum": codes},
-            "title": {"type": "string"},
-            "description": {"type": "string"},
-            "citations": citations(4),
+            "title": text(120),
+            "description": text(600),
+            "citations": citations(3),
         }
     });
     let issue = json!({
@@ -296,10 +304,10 @@ pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
         "additionalProperties": false,
         "required": ["title", "severity", "explanation", "citations"],
         "properties": {
-            "title": {"type": "string"},
+            "title": text(120),
             "severity": {"type": "string", "enum": ["LOW", "MEDIUM", "HIGH", "CRITICAL"]},
-            "explanation": {"type": "string"},
-            "citations": citations(4),
+            "explanation": text(600),
+            "citations": citations(3),
         }
     });
     let rec = json!({
@@ -307,20 +315,24 @@ pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
         "additionalProperties": false,
         "required": ["text", "citations"],
         "properties": {
-            "text": {"type": "string"},
-            "citations": citations(4),
+            "text": text(600),
+            "citations": citations(3),
         }
     });
+    let mut answer = json!({"type": ["string", "null"]});
+    if limits {
+        answer["maxLength"] = json!(1200);
+    }
     json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["required_actions", "compliance_issues", "recommendations", "answer", "answer_citations"],
         "properties": {
             "required_actions": list(action, 6),
-            "compliance_issues": list(issue, 6),
-            "recommendations": list(rec, 6),
-            "answer": {"type": ["string", "null"]},
-            "answer_citations": citations(4),
+            "compliance_issues": list(issue, 4),
+            "recommendations": list(rec, 4),
+            "answer": answer,
+            "answer_citations": citations(3),
         }
     })
 }
@@ -381,6 +393,9 @@ mod tests {
         assert_eq!(e, &json!(["C1", "C2"]));
         assert_eq!(s["properties"]["required_actions"]["items"]["properties"]["code"]["enum"].as_array().map(Vec::len), Some(6));
         assert!(s["properties"]["recommendations"].get("maxItems").is_none());
-        assert_eq!(output_schema(&ids, true)["properties"]["recommendations"]["maxItems"], 6);
+        let limited = output_schema(&ids, true);
+        assert_eq!(limited["properties"]["recommendations"]["maxItems"], 4);
+        assert_eq!(limited["properties"]["recommendations"]["items"]["properties"]["text"]["maxLength"], 600);
+        assert!(s["properties"]["recommendations"]["items"]["properties"]["text"].get("maxLength").is_none());
     }
 }

@@ -79,7 +79,7 @@ impl AppState {
             (Some(id), None, _) => {
                 let input = self
                     .db
-                    .transaction_context(&id, self.settings.lookback_days)
+                    .transaction_context_in(&id, self.settings.lookback_days, self.analyzer.engine().config().time_zone())
                     .await
                     .map_err(|e| ApiError::internal(format!("database: {e}")))?;
                 input.map(Some).ok_or_else(|| ApiError::not_found(format!("no transaction {id:?}")).field("transaction_id"))

@@ -1,0 +1,87 @@
+//! Analyze throughput through HTTP with the rules generator: an in-process server over
+//! the demo corpus (and the US regulations when present), 32 concurrent clients on
+//! loopback for a fixed time, each posting inline transactions of varied shapes.
+//!
+//! `cargo bench --bench analyze_http [-- --clients 32 --seconds 20]`. Prints figures.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A handful of transaction shapes that trigger different rules.
+fn request(i: u64) -> Value {
+    let (kind, amount, dest, pep, kyc) = match i % 6 {
+        0 => ("CASH_DEPOSIT", 15_000.0, "US", false, "COMPLETE"),
+        1 => ("WIRE", 5_000.0, "IT", false, "COMPLETE"),
+        2 => ("WIRE", 9_000.0, "CU", false, "COMPLETE"),
+        3 => ("ACH", 300.0, "US", true, "COMPLETE"),
+        4 => ("CARD", 200.0, "US", false, "PENDING"),
+        _ => ("ACH", 250.0, "US", false, "COMPLETE"),
+    };
+    json!({
+        "transaction": {"transaction_id": format!("LOAD{i}"), "customer_id": format!("LC{}", i % 50), "amount": amount,
+            "currency": "USD", "transaction_type": kind, "direction": "OUTBOUND", "origin_country": "US",
+            "destination_country": dest, "timestamp": "2026-03-10T14:20:00Z"},
+        "customer": {"customer_id": format!("LC{}", i % 50), "name": "Load Tester", "customer_type": "INDIVIDUAL",
+            "risk_rating": "LOW", "kyc_status": kyc, "is_pep": pep, "country": "US"}
+    })
+}
+
+fn main() {
+    let clients = arg("--clients", 32);
+    let seconds = arg("--seconds", 20);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let server = common::server::start(&common::server::sources(&common::repo()), |_| {}).await;
+        let client = reqwest::Client::builder().pool_max_idle_per_host(clients as usize).build().expect("client");
+        let url = server.url("/api/v1/analyze");
+        // Warm-up: fills the query-vector cache the way a running service has it.
+        for i in 0..12 {
+            client.post(&url).header("content-type", "application/json").body(request(i).to_string()).send().await.expect("warm-up");
+        }
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (client, url) = (client.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let (mut lat, mut errors, mut i) = (Vec::new(), 0u64, c * 1_000_000);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let res = client.post(&url).header("content-type", "application/json").body(request(i).to_string()).send().await;
+                    match res {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        _ => errors += 1,
+                    }
+                    i += 1;
+                }
+                (lat, errors)
+            }));
+        }
+        let (mut lat, mut errors) = (Vec::new(), 0);
+        for t in tasks {
+            let (l, e) = t.await.expect("client task");
+            lat.extend(l);
+            errors += e;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        let pct = |p: f64| lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(f64::NAN);
+        println!("== analyze via HTTP, rules generator, {clients} clients, {seconds} s");
+        println!("requests ok              {} ({errors} errors)", lat.len());
+        println!("throughput               {:.0} analyses/s", lat.len() as f64 / wall);
+        println!("latency                  p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms", pct(0.5), pct(0.95), pct(0.99));
+    });
+}
