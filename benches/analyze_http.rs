@@ -5,7 +5,6 @@
 //! `cargo bench --bench analyze_http [-- --clients 32 --seconds 20]`. Prints figures.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};
