@@ -29,9 +29,10 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestSystemMessageContent,
-    ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest,
-    ResponseFormat, ResponseFormatJsonSchema,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+    ChatCompletionRequestSystemMessageContent, ChatCompletionRequestUserMessage,
+    ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest, ResponseFormat,
+    ResponseFormatJsonSchema,
 };
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -41,9 +42,10 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 
 use super::prompt::{self, EvidenceIds, PromptSet};
+use super::rules_generator::unsupported_reference;
 use super::{
-    ASK_PROMPT_VERSION, ANALYSIS_PROMPT_VERSION, GenerationError, GenerationInput, Generator, LlmDraft, RulesGenerator,
-    best_for_action, merge, rank_evidence,
+    ANALYSIS_PROMPT_VERSION, ASK_PROMPT_VERSION, GenerationError, GenerationInput, Generator,
+    LlmDraft, RulesGenerator, best_for_action, merge, rank_evidence,
 };
 use crate::guidance::{Citation, ComplianceIssue, Guidance, Recommendation, RequiredAction};
 use crate::rules::{ActionCode, Severity};
@@ -124,7 +126,14 @@ impl std::fmt::Debug for LlmSettings {
         f.debug_struct("LlmSettings")
             .field("enabled", &self.enabled)
             .field("base_url", &self.base_url)
-            .field("api_key", &if self.api_key.is_empty() { "" } else { "********" })
+            .field(
+                "api_key",
+                &if self.api_key.is_empty() {
+                    ""
+                } else {
+                    "********"
+                },
+            )
             .field("model", &self.model)
             .field("timeout_secs", &self.timeout_secs)
             .field("max_retries", &self.max_retries)
@@ -148,13 +157,26 @@ pub struct LlmSettingsError {
 
 impl LlmSettings {
     pub fn validate(&self) -> Result<(), LlmSettingsError> {
-        let bad = |key: &str, reason: String| Err(LlmSettingsError { key: key.into(), reason });
+        let bad = |key: &str, reason: String| {
+            Err(LlmSettingsError {
+                key: key.into(),
+                reason,
+            })
+        };
         let url = self.base_url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
-            return bad("base_url", format!("{:?} is not an http(s) URL", self.base_url));
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.len() <= "https://".len()
+        {
+            return bad(
+                "base_url",
+                format!("{:?} is not an http(s) URL", self.base_url),
+            );
         }
         if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return bad("base_url", "must not contain spaces or control characters".into());
+            return bad(
+                "base_url",
+                "must not contain spaces or control characters".into(),
+            );
         }
         if !self.api_key.chars().all(|c| c.is_ascii_graphic()) {
             return bad("api_key", "must be printable ASCII without spaces".into());
@@ -163,22 +185,40 @@ impl LlmSettings {
             return bad("model", "must not be empty".into());
         }
         if !(1..=600).contains(&self.timeout_secs) {
-            return bad("timeout_secs", format!("must be within 1..=600, got {}", self.timeout_secs));
+            return bad(
+                "timeout_secs",
+                format!("must be within 1..=600, got {}", self.timeout_secs),
+            );
         }
         if self.max_retries > 10 {
-            return bad("max_retries", format!("must be at most 10, got {}", self.max_retries));
+            return bad(
+                "max_retries",
+                format!("must be at most 10, got {}", self.max_retries),
+            );
         }
         if !(16..=32768).contains(&self.max_tokens) {
-            return bad("max_tokens", format!("must be within 16..=32768, got {}", self.max_tokens));
+            return bad(
+                "max_tokens",
+                format!("must be within 16..=32768, got {}", self.max_tokens),
+            );
         }
         if !(self.temperature.is_finite() && (0.0..=2.0).contains(&self.temperature)) {
-            return bad("temperature", format!("must be within 0..=2, got {}", self.temperature));
+            return bad(
+                "temperature",
+                format!("must be within 0..=2, got {}", self.temperature),
+            );
         }
         if !(1..=256).contains(&self.max_concurrency) {
-            return bad("max_concurrency", format!("must be within 1..=256, got {}", self.max_concurrency));
+            return bad(
+                "max_concurrency",
+                format!("must be within 1..=256, got {}", self.max_concurrency),
+            );
         }
         if self.max_evidence_chars < 200 {
-            return bad("max_evidence_chars", format!("must be at least 200, got {}", self.max_evidence_chars));
+            return bad(
+                "max_evidence_chars",
+                format!("must be at least 200, got {}", self.max_evidence_chars),
+            );
         }
         Ok(())
     }
@@ -197,6 +237,9 @@ pub struct LlmRun {
     pub dropped_items: usize,
     /// Items without a valid citation that received the best chunk for their action.
     pub filled_citations: usize,
+    /// CFR references the model wrote that neither the findings nor the evidence contain;
+    /// the items naming them were dropped (and counted in `dropped_items`).
+    pub unsupported_references: Vec<String>,
     pub latency: Duration,
     /// The model's last message, as received (for diagnostics).
     pub raw_output: String,
@@ -214,14 +257,20 @@ pub struct LlmGenerator {
 
 impl std::fmt::Debug for LlmGenerator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmGenerator").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("LlmGenerator")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl LlmGenerator {
     /// `Some(generator)` when `settings.enabled`, `None` when the LLM is off.
     pub fn from_settings(settings: &LlmSettings) -> Result<Option<Self>, GenerationError> {
-        if settings.enabled { Self::new(settings.clone()).map(Some) } else { Ok(None) }
+        if settings.enabled {
+            Self::new(settings.clone()).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Validates `settings`, loads the prompt templates and builds the HTTP client
@@ -242,11 +291,20 @@ impl LlmGenerator {
             .with_api_key(settings.api_key.clone())
             .with_org_id("")
             .with_project_id("");
-        let transport =
-            CappedTransport { client: http.clone(), max_retries: settings.max_retries, max_body: MAX_RESPONSE_BYTES };
+        let transport = CappedTransport {
+            client: http.clone(),
+            max_retries: settings.max_retries,
+            max_body: MAX_RESPONSE_BYTES,
+        };
         let client = Client::build(http, config).with_http_service(transport);
         let slots = Arc::new(Semaphore::new(settings.max_concurrency));
-        Ok(Self { settings, client, prompts, slots, json_object_only: AtomicBool::new(false) })
+        Ok(Self {
+            settings,
+            client,
+            prompts,
+            slots,
+            json_object_only: AtomicBool::new(false),
+        })
     }
 
     pub fn settings(&self) -> &LlmSettings {
@@ -260,21 +318,42 @@ impl LlmGenerator {
         if ranked.is_empty() {
             return Err(GenerationError::NoEvidence);
         }
-        let ids = EvidenceIds::assign(&ranked, self.settings.max_evidence_chars, CHUNK_PROMPT_CHARS);
+        let ids = EvidenceIds::assign(
+            &ranked,
+            self.settings.max_evidence_chars,
+            CHUNK_PROMPT_CHARS,
+        );
         let (version, system, user) = self.messages(input, &ids);
+        // Grammar-constrained servers get a bound on actions: one per finding (none for a
+        // question alone, where obligations cannot arise).
+        let max_actions = if input.is_ask() {
+            0
+        } else {
+            input.outcome.map_or(0, |o| o.findings.len()).clamp(1, 6)
+        };
 
         let secs = self.settings.timeout_secs;
         let limit = Duration::from_secs(secs);
         let _permit = match tokio::time::timeout(limit, self.slots.acquire()).await {
             Ok(Ok(p)) => p,
-            Ok(Err(_)) | Err(_) => return Err(GenerationError::Busy { slots: self.settings.max_concurrency, secs }),
+            Ok(Err(_)) | Err(_) => {
+                return Err(GenerationError::Busy {
+                    slots: self.settings.max_concurrency,
+                    secs,
+                });
+            }
         };
 
         let mut attempts = 0u32;
         let mut last_reason = String::new();
         while attempts < 2 {
             attempts += 1;
-            let content = match tokio::time::timeout(limit, self.complete(&system, &user, &ids.ids())).await {
+            let content = match tokio::time::timeout(
+                limit,
+                self.complete(&system, &user, &ids.ids(), max_actions),
+            )
+            .await
+            {
                 Err(_) => return Err(GenerationError::Timeout { secs }),
                 Ok(Err(Failure::Malformed(reason))) => {
                     tracing::warn!(attempt = attempts, %reason, "LLM response malformed");
@@ -286,7 +365,22 @@ impl LlmGenerator {
             };
             match parse_output(&content) {
                 Ok(raw) => {
-                    let mut run = validate(raw, &ids, &ranked, self.settings.model.clone());
+                    let regulations: Vec<String> = input
+                        .outcome
+                        .map(|o| {
+                            o.findings
+                                .iter()
+                                .flat_map(|f| f.regulations.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let mut run = validate(
+                        raw,
+                        &ids,
+                        &ranked,
+                        &regulations,
+                        self.settings.model.clone(),
+                    );
                     run.prompt_version = version;
                     run.attempts = attempts;
                     run.latency = started.elapsed();
@@ -295,7 +389,8 @@ impl LlmGenerator {
                         tracing::warn!(
                             dropped_citations = run.draft.dropped_citations,
                             dropped_items = run.dropped_items,
-                            "LLM output cited chunks that were not retrieved"
+                            unsupported = ?run.unsupported_references,
+                            "LLM output had unsupported citations or claims; they were removed"
                         );
                     }
                     return Ok(run);
@@ -306,14 +401,24 @@ impl LlmGenerator {
                 }
             }
         }
-        Err(GenerationError::Malformed { attempts, reason: last_reason })
+        Err(GenerationError::Malformed {
+            attempts,
+            reason: last_reason,
+        })
     }
 
-    fn messages(&self, input: &GenerationInput<'_>, ids: &EvidenceIds<'_>) -> (&'static str, String, String) {
+    fn messages(
+        &self,
+        input: &GenerationInput<'_>,
+        ids: &EvidenceIds<'_>,
+    ) -> (&'static str, String, String) {
         let evidence = ids.render(CHUNK_PROMPT_CHARS);
         if input.is_ask() {
             let question = prompt::ask_question(input);
-            let user = prompt::render(&self.prompts.ask_user, &[("evidence", &evidence), ("question", &question)]);
+            let user = prompt::render(
+                &self.prompts.ask_user,
+                &[("evidence", &evidence), ("question", &question)],
+            );
             (ASK_PROMPT_VERSION, self.prompts.ask_system.clone(), user)
         } else {
             let findings = prompt::findings_json(input);
@@ -321,14 +426,30 @@ impl LlmGenerator {
             let question = prompt::analysis_question_block(input);
             let user = prompt::render(
                 &self.prompts.analysis_user,
-                &[("findings", &findings), ("evidence", &evidence), ("transaction_data", &data), ("question", &question)],
+                &[
+                    ("findings", &findings),
+                    ("evidence", &evidence),
+                    ("transaction_data", &data),
+                    ("question", &question),
+                ],
             );
-            (ANALYSIS_PROMPT_VERSION, self.prompts.analysis_system.clone(), user)
+            (
+                ANALYSIS_PROMPT_VERSION,
+                self.prompts.analysis_system.clone(),
+                user,
+            )
         }
     }
 
-    fn request(&self, system: &str, user: &str, ids: &[String], json_object: bool) -> Value {
-        let schema = prompt::output_schema(ids, json_object);
+    fn request(
+        &self,
+        system: &str,
+        user: &str,
+        ids: &[String],
+        max_actions: usize,
+        json_object: bool,
+    ) -> Value {
+        let schema = prompt::output_schema(ids, json_object, max_actions);
         let request = CreateChatCompletionRequest {
             model: self.settings.model.clone(),
             messages: vec![
@@ -359,9 +480,15 @@ impl LlmGenerator {
             map.insert("max_tokens".into(), json!(self.settings.max_tokens));
             map.insert("stream".into(), json!(false));
             if json_object {
-                map.insert("response_format".into(), json!({"type": "json_object", "schema": schema}));
+                map.insert(
+                    "response_format".into(),
+                    json!({"type": "json_object", "schema": schema}),
+                );
             } else {
-                map.insert("max_completion_tokens".into(), json!(self.settings.max_tokens));
+                map.insert(
+                    "max_completion_tokens".into(),
+                    json!(self.settings.max_tokens),
+                );
             }
         }
         value
@@ -376,29 +503,49 @@ impl LlmGenerator {
     }
 
     /// One chat completion (HTTP retries inside); the assistant message's content.
-    async fn complete(&self, system: &str, user: &str, ids: &[String]) -> Result<String, Failure> {
+    async fn complete(
+        &self,
+        system: &str,
+        user: &str,
+        ids: &[String],
+        max_actions: usize,
+    ) -> Result<String, Failure> {
         let json_object = self.wants_json_object();
-        match self.send(self.request(system, user, ids, json_object)).await {
+        match self
+            .send(self.request(system, user, ids, max_actions, json_object))
+            .await
+        {
             Err(Failure::Fatal(GenerationError::Http { status, message }))
                 if self.settings.response_format == ResponseFormatMode::Auto
                     && !json_object
                     && rejects_response_format(&message) =>
             {
-                tracing::info!(status, "endpoint rejects json_schema response_format; using json_object with a schema");
+                tracing::info!(
+                    status,
+                    "endpoint rejects json_schema response_format; using json_object with a schema"
+                );
                 self.json_object_only.store(true, Ordering::Relaxed);
-                self.send(self.request(system, user, ids, true)).await
+                self.send(self.request(system, user, ids, max_actions, true))
+                    .await
             }
             other => other,
         }
     }
 
     async fn send(&self, request: Value) -> Result<String, Failure> {
-        let response: ChatResponse = self.client.chat().create_byot(request).await.map_err(map_openai_error)?;
+        let response: ChatResponse = self
+            .client
+            .chat()
+            .create_byot(request)
+            .await
+            .map_err(map_openai_error)?;
         let Some(choice) = response.choices.into_iter().next() else {
             return Err(Failure::Malformed("the response has no choices".into()));
         };
         if let Some(refusal) = choice.message.refusal.filter(|r| !r.trim().is_empty()) {
-            return Err(Failure::Fatal(GenerationError::Refused(truncate(&refusal, 300))));
+            return Err(Failure::Fatal(GenerationError::Refused(truncate(
+                &refusal, 300,
+            ))));
         }
         if choice.finish_reason.as_deref() == Some("length") {
             return Err(Failure::Malformed(format!(
@@ -440,17 +587,21 @@ fn map_openai_error(e: OpenAIError) -> Failure {
         OpenAIError::Boxed(inner) => match inner.downcast::<TransportError>() {
             Ok(t) => Failure::Fatal(match *t {
                 TransportError::TooLarge { limit } => GenerationError::TooLarge { limit },
-                TransportError::Status { status, message } => GenerationError::Http { status, message },
+                TransportError::Status { status, message } => {
+                    GenerationError::Http { status, message }
+                }
                 TransportError::Http(m) => GenerationError::Transport(m),
             }),
             Err(other) => Failure::Fatal(GenerationError::Transport(other.to_string())),
         },
-        OpenAIError::JSONDeserialize(err, body) => {
-            Failure::Malformed(format!("the response is not a chat completion ({err}): {}", snippet(&body)))
-        }
-        OpenAIError::ApiError(api) => {
-            Failure::Fatal(GenerationError::Http { status: api.status_code.as_u16(), message: truncate(&api.api_error.message, 500) })
-        }
+        OpenAIError::JSONDeserialize(err, body) => Failure::Malformed(format!(
+            "the response is not a chat completion ({err}): {}",
+            snippet(&body)
+        )),
+        OpenAIError::ApiError(api) => Failure::Fatal(GenerationError::Http {
+            status: api.status_code.as_u16(),
+            message: truncate(&api.api_error.message, 500),
+        }),
         OpenAIError::Reqwest(e) => Failure::Fatal(GenerationError::Transport(e.to_string())),
         other => Failure::Fatal(GenerationError::Transport(other.to_string())),
     }
@@ -458,11 +609,19 @@ fn map_openai_error(e: OpenAIError) -> Failure {
 
 fn snippet(s: &str) -> String {
     let s = s.trim();
-    if s.chars().count() <= 200 { s.to_string() } else { format!("{}…", s.chars().take(200).collect::<String>()) }
+    if s.chars().count() <= 200 {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_string() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -485,7 +644,8 @@ struct CappedTransport {
     max_body: usize,
 }
 
-type TransportFuture = Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send + 'static>>;
+type TransportFuture =
+    Pin<Box<dyn Future<Output = Result<reqwest::Response, OpenAIError>> + Send + 'static>>;
 
 impl tower::Service<HttpRequestFactory> for CappedTransport {
     type Response = reqwest::Response;
@@ -520,13 +680,20 @@ impl CappedTransport {
                     let status = response.status();
                     if (status.as_u16() == 429 || status.is_server_error()) && retry_left {
                         let wait = retry_after(&response).unwrap_or(backoff).min(MAX_BACKOFF);
-                        tracing::debug!(status = status.as_u16(), attempt, "LLM endpoint busy or failing; retrying");
+                        tracing::debug!(
+                            status = status.as_u16(),
+                            attempt,
+                            "LLM endpoint busy or failing; retrying"
+                        );
                         drop(response);
                         tokio::time::sleep(wait).await;
                     } else if !status.is_success() {
                         let (_, body) = read_capped(response, 8 * 1024).await;
                         let message = truncate(&error_message(&body), 500);
-                        return Err(boxed(TransportError::Status { status: status.as_u16(), message }));
+                        return Err(boxed(TransportError::Status {
+                            status: status.as_u16(),
+                            message,
+                        }));
                     } else {
                         return self.capped(response).await.map_err(boxed);
                     }
@@ -537,12 +704,17 @@ impl CappedTransport {
     }
 
     /// The response with its body read into memory, refusing more than `max_body` bytes.
-    async fn capped(&self, response: reqwest::Response) -> Result<reqwest::Response, TransportError> {
+    async fn capped(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, TransportError> {
         let limit = self.max_body;
         if response.content_length().is_some_and(|n| n > limit as u64) {
             return Err(TransportError::TooLarge { limit });
         }
-        let mut builder = http::Response::builder().status(response.status()).version(response.version());
+        let mut builder = http::Response::builder()
+            .status(response.status())
+            .version(response.version());
         if let Some(headers) = builder.headers_mut() {
             *headers = response.headers().clone();
         }
@@ -552,13 +724,18 @@ impl CappedTransport {
             Ok(false) => return Err(TransportError::TooLarge { limit }),
             Err(e) => return Err(TransportError::Http(format!("reading the response: {e}"))),
         }
-        let response = builder.body(body).map_err(|e| TransportError::Http(e.to_string()))?;
+        let response = builder
+            .body(body)
+            .map_err(|e| TransportError::Http(e.to_string()))?;
         Ok(reqwest::Response::from(response))
     }
 }
 
 /// Reads at most `limit` bytes; `Ok(false)` if the body was longer (the rest is not read).
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> (Result<bool, reqwest::Error>, Bytes) {
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> (Result<bool, reqwest::Error>, Bytes) {
     let mut buf = BytesMut::new();
     loop {
         match response.chunk().await {
@@ -577,7 +754,11 @@ async fn read_capped(mut response: reqwest::Response, limit: usize) -> (Result<b
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let v = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let v = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
@@ -587,10 +768,13 @@ fn error_message(body: &[u8]) -> String {
     serde_json::from_str::<Value>(&text)
         .ok()
         .and_then(|v| {
-            v.pointer("/error/message").or_else(|| v.get("detail")).or_else(|| v.get("message")).map(|m| match m {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
+            v.pointer("/error/message")
+                .or_else(|| v.get("detail"))
+                .or_else(|| v.get("message"))
+                .map(|m| match m {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
         })
         .unwrap_or_else(|| text.trim().to_string())
 }
@@ -672,10 +856,27 @@ pub(crate) fn validate(
     raw: RawOutput,
     ids: &EvidenceIds<'_>,
     ranked: &[super::Ranked<'_>],
+    regulations: &[String],
     model: String,
 ) -> LlmRun {
     let mut dropped_citations = 0usize;
     let mut dropped_items = 0usize;
+    let mut unsupported: Vec<String> = Vec::new();
+    let mut invented = 0usize;
+    // An item naming a CFR section that neither the rules nor the evidence contain is an
+    // invented regulation: the whole item goes.
+    let mut invents = |texts: &[&str]| -> bool {
+        match texts
+            .iter()
+            .find_map(|t| unsupported_reference(t, ranked, regulations))
+        {
+            Some(r) => {
+                unsupported.push(r);
+                true
+            }
+            None => false,
+        }
+    };
     let mut filled = 0usize;
     let mut resolve = |list: &[String]| -> Vec<Citation> {
         let mut out: Vec<Citation> = Vec::new();
@@ -691,25 +892,33 @@ pub(crate) fn validate(
         }
         out
     };
-    let mut fill = |mut citations: Vec<Citation>, code: Option<ActionCode>| -> Option<Vec<Citation>> {
-        if citations.is_empty() {
-            match code.and_then(|c| best_for_action(ranked, c)) {
-                Some(best) => {
-                    filled += 1;
-                    citations.push(best.citation());
-                }
-                None => {
-                    dropped_items += 1;
-                    return None;
+    let mut fill =
+        |mut citations: Vec<Citation>, code: Option<ActionCode>| -> Option<Vec<Citation>> {
+            if citations.is_empty() {
+                match code.and_then(|c| best_for_action(ranked, c)) {
+                    Some(best) => {
+                        filled += 1;
+                        citations.push(best.citation());
+                    }
+                    None => {
+                        dropped_items += 1;
+                        return None;
+                    }
                 }
             }
-        }
-        Some(citations)
-    };
+            Some(citations)
+        };
 
-    let mut draft = LlmDraft { model: Some(model), ..LlmDraft::default() };
+    let mut draft = LlmDraft {
+        model: Some(model),
+        ..LlmDraft::default()
+    };
     for a in raw.required_actions.into_iter().take(MAX_ITEMS) {
         let cites = resolve(&a.citations);
+        if invents(&[&a.title, &a.description]) {
+            invented += 1;
+            continue;
+        }
         if let Some(citations) = fill(cites, Some(a.code)) {
             draft.required_actions.push(RequiredAction {
                 code: a.code,
@@ -722,6 +931,10 @@ pub(crate) fn validate(
     }
     for i in raw.compliance_issues.into_iter().take(MAX_ITEMS) {
         let cites = resolve(&i.citations);
+        if invents(&[&i.title, &i.explanation]) {
+            invented += 1;
+            continue;
+        }
         if let Some(citations) = fill(cites, None) {
             draft.compliance_issues.push(ComplianceIssue {
                 title: truncate(i.title.trim(), MAX_FIELD_CHARS),
@@ -736,12 +949,20 @@ pub(crate) fn validate(
         if r.text.trim().is_empty() {
             continue;
         }
+        if invents(&[&r.text]) {
+            invented += 1;
+            continue;
+        }
         if let Some(citations) = fill(cites, None) {
-            draft.recommendations.push(Recommendation { text: truncate(r.text.trim(), MAX_FIELD_CHARS), citations });
+            draft.recommendations.push(Recommendation {
+                text: truncate(r.text.trim(), MAX_FIELD_CHARS),
+                citations,
+            });
         }
     }
     let answer_citations = resolve(&raw.answer_citations);
     match raw.answer.filter(|a| !a.trim().is_empty()) {
+        Some(answer) if invents(&[&answer]) => invented += 1,
         Some(answer) if !answer_citations.is_empty() => {
             draft.answer = Some(truncate(answer.trim(), MAX_FIELD_CHARS));
             draft.answer_citations = answer_citations;
@@ -750,12 +971,14 @@ pub(crate) fn validate(
         None => {}
     }
     draft.dropped_citations = dropped_citations;
+    let dropped_items = dropped_items + invented;
     LlmRun {
         draft,
         prompt_version: ANALYSIS_PROMPT_VERSION,
         attempts: 1,
         dropped_items,
         filled_citations: filled,
+        unsupported_references: unsupported,
         latency: Duration::ZERO,
         raw_output: String::new(),
     }
@@ -773,30 +996,92 @@ mod tests {
     fn defaults_validate_and_bad_values_name_the_key() {
         assert!(LlmSettings::default().validate().is_ok());
         let cases: Vec<(&str, LlmSettings)> = vec![
-            ("base_url", LlmSettings { base_url: "ftp://x".into(), ..Default::default() }),
-            ("api_key", LlmSettings { api_key: "sk 1\n".into(), ..Default::default() }),
-            ("model", LlmSettings { model: " ".into(), ..Default::default() }),
-            ("timeout_secs", LlmSettings { timeout_secs: 0, ..Default::default() }),
-            ("max_retries", LlmSettings { max_retries: 11, ..Default::default() }),
-            ("max_tokens", LlmSettings { max_tokens: 0, ..Default::default() }),
-            ("temperature", LlmSettings { temperature: f64::NAN, ..Default::default() }),
-            ("max_concurrency", LlmSettings { max_concurrency: 0, ..Default::default() }),
-            ("max_evidence_chars", LlmSettings { max_evidence_chars: 10, ..Default::default() }),
+            (
+                "base_url",
+                LlmSettings {
+                    base_url: "ftp://x".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "api_key",
+                LlmSettings {
+                    api_key: "sk 1\n".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "model",
+                LlmSettings {
+                    model: " ".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "timeout_secs",
+                LlmSettings {
+                    timeout_secs: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_retries",
+                LlmSettings {
+                    max_retries: 11,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_tokens",
+                LlmSettings {
+                    max_tokens: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "temperature",
+                LlmSettings {
+                    temperature: f64::NAN,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_concurrency",
+                LlmSettings {
+                    max_concurrency: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_evidence_chars",
+                LlmSettings {
+                    max_evidence_chars: 10,
+                    ..Default::default()
+                },
+            ),
         ];
         for (key, s) in cases {
-            assert_eq!(s.validate().err().map(|e| e.key), Some(key.to_string()), "{key}");
+            assert_eq!(
+                s.validate().err().map(|e| e.key),
+                Some(key.to_string()),
+                "{key}"
+            );
         }
     }
 
     #[test]
     fn settings_deserialize_strictly_and_hide_the_key() {
-        let s: Result<LlmSettings, _> = toml::from_str("enabled = true\nresponse_format = \"json_object\"\n");
+        let s: Result<LlmSettings, _> =
+            toml::from_str("enabled = true\nresponse_format = \"json_object\"\n");
         let s = s.unwrap_or_else(|e| panic!("{e}"));
         assert!(s.enabled);
         assert_eq!(s.response_format, ResponseFormatMode::JsonObject);
         assert_eq!(s.timeout_secs, 30);
         assert!(toml::from_str::<LlmSettings>("enable = true\n").is_err());
-        let s = LlmSettings { api_key: "sk-secret".into(), ..Default::default() };
+        let s = LlmSettings {
+            api_key: "sk-secret".into(),
+            ..Default::default()
+        };
         assert!(!format!("{s:?}").contains("sk-secret"));
     }
 
@@ -806,9 +1091,17 @@ mod tests {
 {"required_actions":[],"compliance_issues":[],"recommendations":[],"answer":null,"answer_citations":[]}
 ```"#;
         assert!(parse_output(ok).is_ok());
-        assert!(parse_output(r#"{"required_actions":[],"compliance_issues":[],"recommendations":[]}"#).is_ok());
+        assert!(
+            parse_output(r#"{"required_actions":[],"compliance_issues":[],"recommendations":[]}"#)
+                .is_ok()
+        );
         assert!(parse_output(r#"{"required_actions":[{"code":"WIRE_IT","title":"","description":"","citations":[]}],"compliance_issues":[],"recommendations":[]}"#).is_err());
-        assert!(parse_output(r#"{"required_actions":[],"compliance_issues":[],"recommendations":[],"extra":1}"#).is_err());
+        assert!(
+            parse_output(
+                r#"{"required_actions":[],"compliance_issues":[],"recommendations":[],"extra":1}"#
+            )
+            .is_err()
+        );
         assert!(parse_output(r#"{"required_actions":["#).is_err());
         assert!(parse_output("Sure! Here is the JSON").is_err());
     }
@@ -816,8 +1109,22 @@ mod tests {
     #[test]
     fn unknown_ids_are_dropped_and_uncited_items_filled_or_dropped() {
         let ev = vec![
-            chunk(1, Regulation, Some("31 CFR 1010.311"), "ctr", 0.9, &[ActionCode::CtrFiling]),
-            chunk(2, Regulation, Some("31 CFR 1020.320"), "sar", 0.8, &[ActionCode::SarReview]),
+            chunk(
+                1,
+                Regulation,
+                Some("31 CFR 1010.311"),
+                "ctr",
+                0.9,
+                &[ActionCode::CtrFiling],
+            ),
+            chunk(
+                2,
+                Regulation,
+                Some("31 CFR 1020.320"),
+                "sar",
+                0.8,
+                &[ActionCode::SarReview],
+            ),
         ];
         let ranked = rank_evidence(&ev);
         let ids = EvidenceIds::assign(&ranked, 10_000, 1000);
@@ -832,12 +1139,23 @@ mod tests {
                 "answer":"a","answer_citations":["nope"]}"#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let run = validate(raw, &ids, &ranked, "m".into());
+        let run = validate(raw, &ids, &ranked, &[], "m".into());
         let d = &run.draft;
         assert_eq!(d.dropped_citations, 4, "C9, X1, C77, nope");
-        assert_eq!(d.required_actions.len(), 2, "KYC had no citation and no evidence: dropped");
-        assert_eq!(d.required_actions[0].citations[0].chunk_id, Uuid::from_u128(1));
-        assert_eq!(d.required_actions[1].citations[0].chunk_id, Uuid::from_u128(2), "filled with SAR's best chunk");
+        assert_eq!(
+            d.required_actions.len(),
+            2,
+            "KYC had no citation and no evidence: dropped"
+        );
+        assert_eq!(
+            d.required_actions[0].citations[0].chunk_id,
+            Uuid::from_u128(1)
+        );
+        assert_eq!(
+            d.required_actions[1].citations[0].chunk_id,
+            Uuid::from_u128(2),
+            "filled with SAR's best chunk"
+        );
         assert!(d.compliance_issues.is_empty());
         assert_eq!(d.recommendations[0].citations.len(), 1);
         assert_eq!(d.answer, None);
@@ -846,10 +1164,64 @@ mod tests {
     }
 
     #[test]
-    fn evidence_budget_limits_the_ids() {
-        let ev: Vec<_> = (1..=5).map(|n| chunk(n, Regulation, None, &"x".repeat(500), 1.0 - n as f32 / 10.0, &[])).collect();
+    fn items_naming_invented_regulations_are_dropped() {
+        let ev = vec![chunk(
+            1,
+            Regulation,
+            Some("31 CFR 1010.311"),
+            "ctr",
+            0.9,
+            &[ActionCode::CtrFiling],
+        )];
         let ranked = rank_evidence(&ev);
-        assert_eq!(EvidenceIds::assign(&ranked, 1200, 1000).ids(), vec!["C1", "C2"]);
-        assert_eq!(EvidenceIds::assign(&ranked, 10, 1000).ids(), vec!["C1"], "always at least one");
+        let ids = EvidenceIds::assign(&ranked, 10_000, 1000);
+        let raw = parse_output(
+            r#"{"required_actions":[{"code":"CTR_FILING","title":"t","description":"Required by 102.5 CFR 2025.","citations":["C1"]}],
+                "compliance_issues":[{"title":"i","severity":"LOW","explanation":"Per 31 CFR 1010.311 and 31 CFR 1010.313.","citations":["C1"]}],
+                "recommendations":[{"text":"File per 31 CFR 1010.311(a).","citations":["C1"]}],
+                "answer":"Under 4 CFR 1.1, yes.","answer_citations":["C1"]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let regs = vec!["31 CFR 1010.313".to_string()];
+        let run = validate(raw, &ids, &ranked, &regs, "m".into());
+        assert!(run.draft.required_actions.is_empty());
+        assert_eq!(
+            run.draft.compliance_issues.len(),
+            1,
+            "1010.313 is a finding's regulation"
+        );
+        assert_eq!(run.draft.recommendations.len(), 1);
+        assert_eq!(run.draft.answer, None);
+        assert_eq!(
+            run.unsupported_references,
+            vec!["102.5 CFR Part 2025", "4 CFR 1.1"]
+        );
+        assert_eq!(run.dropped_items, 2);
+    }
+
+    #[test]
+    fn evidence_budget_limits_the_ids() {
+        let ev: Vec<_> = (1..=5)
+            .map(|n| {
+                chunk(
+                    n,
+                    Regulation,
+                    None,
+                    &"x".repeat(500),
+                    1.0 - n as f32 / 10.0,
+                    &[],
+                )
+            })
+            .collect();
+        let ranked = rank_evidence(&ev);
+        assert_eq!(
+            EvidenceIds::assign(&ranked, 1200, 1000).ids(),
+            vec!["C1", "C2"]
+        );
+        assert_eq!(
+            EvidenceIds::assign(&ranked, 10, 1000).ids(),
+            vec!["C1"],
+            "always at least one"
+        );
     }
 }

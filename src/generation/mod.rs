@@ -18,7 +18,9 @@
 //!   recommendation);
 //! - every citation is a retrieved chunk; ids the model invents are dropped and counted
 //!   in `generator.dropped_citations`; model items left with no valid citation are
-//!   dropped.
+//!   dropped;
+//! - a model item that names a CFR section found neither in the findings nor in the
+//!   retrieved chunks (an invented regulation) is dropped.
 
 mod llm;
 mod prompt;
@@ -32,10 +34,14 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::domain::RuleInput;
-use crate::guidance::{Citation, GeneratorInfo, GeneratorKind, Guidance, Recommendation, RequiredAction};
+use crate::guidance::{
+    Citation, GeneratorInfo, GeneratorKind, Guidance, Recommendation, RequiredAction,
+};
 use crate::rules::{ActionCode, RuleOutcome};
 
-pub use llm::{LlmGenerator, LlmRun, LlmSettings, LlmSettingsError, ResponseFormatMode, MAX_RESPONSE_BYTES};
+pub use llm::{
+    LlmGenerator, LlmRun, LlmSettings, LlmSettingsError, MAX_RESPONSE_BYTES, ResponseFormatMode,
+};
 pub use prompt::PromptSet;
 pub use rules_generator::RulesGenerator;
 
@@ -49,7 +55,11 @@ pub const PROMPT_VERSION: &str = ANALYSIS_PROMPT_VERSION;
 /// The prompt version used for `input`: `ask.v1` for a question with no transaction,
 /// otherwise `analysis.v1`. Record it in the response next to the guidance.
 pub fn prompt_version(input: &GenerationInput<'_>) -> &'static str {
-    if input.is_ask() { ASK_PROMPT_VERSION } else { ANALYSIS_PROMPT_VERSION }
+    if input.is_ask() {
+        ASK_PROMPT_VERSION
+    } else {
+        ANALYSIS_PROMPT_VERSION
+    }
 }
 
 /// A retrieved chunk and the findings whose retrieval queries found it.
@@ -115,7 +125,10 @@ pub trait Generator: Send + Sync {
 /// generator's. With no LLM configured the rules answer with `degraded_reason: None`;
 /// when the LLM fails (timeout, HTTP error, malformed output twice, no evidence …) the
 /// rules answer with `generator.kind = rules` and the reason in `degraded_reason`.
-pub async fn generate_guidance(llm: Option<&LlmGenerator>, input: &GenerationInput<'_>) -> Guidance {
+pub async fn generate_guidance(
+    llm: Option<&LlmGenerator>,
+    input: &GenerationInput<'_>,
+) -> Guidance {
     let Some(llm) = llm else {
         return RulesGenerator::new().build(input);
     };
@@ -174,7 +187,8 @@ pub fn merge(rules: &Guidance, draft: LlmDraft) -> Guidance {
         for extra in by_code.remove(&rule.code).unwrap_or_default() {
             let text = extra.description.trim();
             if !text.is_empty() && !action.description.contains(text) {
-                action.description = format!("{}\n\n{LLM_EXPLANATION_LABEL} {text}", action.description);
+                action.description =
+                    format!("{}\n\n{LLM_EXPLANATION_LABEL} {text}", action.description);
             }
             extend_unique(&mut action.citations, extra.citations);
         }
@@ -199,8 +213,13 @@ pub fn merge(rules: &Guidance, draft: LlmDraft) -> Guidance {
             if !description.is_empty() {
                 text.push_str(&format!(": {description}"));
             }
-            text.push_str(". The rules engine did not find this obligation; it is not a required action.");
-            recommendations.push(Recommendation { text, citations: extra.citations });
+            text.push_str(
+                ". The rules engine did not find this obligation; it is not a required action.",
+            );
+            recommendations.push(Recommendation {
+                text,
+                citations: extra.citations,
+            });
         }
     }
     recommendations.extend(draft.recommendations);
@@ -261,7 +280,11 @@ pub(crate) fn rank_evidence(evidence: &[EvidenceChunk]) -> Vec<Ranked<'_>> {
     let mut out: Vec<Ranked<'_>> = Vec::with_capacity(evidence.len());
     let mut index: HashMap<Uuid, usize> = HashMap::new();
     for e in evidence {
-        let score = if e.hit.score.is_nan() { f32::NEG_INFINITY } else { e.hit.score };
+        let score = if e.hit.score.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            e.hit.score
+        };
         match index.get(&e.hit.record.chunk_id) {
             Some(&i) => {
                 let r = &mut out[i];
@@ -277,7 +300,11 @@ pub(crate) fn rank_evidence(evidence: &[EvidenceChunk]) -> Vec<Ranked<'_>> {
             }
             None => {
                 index.insert(e.hit.record.chunk_id, out.len());
-                out.push(Ranked { hit: &e.hit, score, for_actions: e.for_actions.clone() });
+                out.push(Ranked {
+                    hit: &e.hit,
+                    score,
+                    for_actions: e.for_actions.clone(),
+                });
             }
         }
     }
@@ -286,7 +313,10 @@ pub(crate) fn rank_evidence(evidence: &[EvidenceChunk]) -> Vec<Ranked<'_>> {
 }
 
 /// The best-scored chunk retrieved for `code`, if any.
-pub(crate) fn best_for_action<'a>(ranked: &'a [Ranked<'a>], code: ActionCode) -> Option<&'a Ranked<'a>> {
+pub(crate) fn best_for_action<'a>(
+    ranked: &'a [Ranked<'a>],
+    code: ActionCode,
+) -> Option<&'a Ranked<'a>> {
     ranked.iter().find(|r| r.retrieved_for(code))
 }
 
@@ -333,7 +363,14 @@ pub(crate) mod test_support {
             token_count: text.split_whitespace().count(),
         };
         EvidenceChunk {
-            hit: ScoredChunk { record: ChunkRecord { chunk_id: Uuid::from_u128(n), meta, chunk }, score },
+            hit: ScoredChunk {
+                record: ChunkRecord {
+                    chunk_id: Uuid::from_u128(n),
+                    meta,
+                    chunk,
+                },
+                score,
+            },
             for_actions: for_actions.to_vec(),
         }
     }
@@ -396,18 +433,28 @@ mod tests {
     #[test]
     fn merge_keeps_every_rule_action_when_the_llm_omits_them() {
         let rules = rules_guidance();
-        let draft = LlmDraft { model: Some("m".into()), ..LlmDraft::default() };
+        let draft = LlmDraft {
+            model: Some("m".into()),
+            ..LlmDraft::default()
+        };
         let g = merge(&rules, draft);
         assert_eq!(g.required_actions, rules.required_actions);
         assert_eq!(g.generator.kind, GeneratorKind::Llm);
-        assert_eq!(g.answer, rules.answer, "no LLM answer: the extractive one stays");
+        assert_eq!(
+            g.answer, rules.answer,
+            "no LLM answer: the extractive one stays"
+        );
     }
 
     #[test]
     fn merge_appends_llm_explanation_but_keeps_rule_code_deadline_and_citations() {
         let rules = rules_guidance();
         let draft = LlmDraft {
-            required_actions: vec![llm_action(ActionCode::CtrFiling, "Because cash exceeded $10,000.", &[3, 1])],
+            required_actions: vec![llm_action(
+                ActionCode::CtrFiling,
+                "Because cash exceeded $10,000.",
+                &[3, 1],
+            )],
             ..LlmDraft::default()
         };
         let g = merge(&rules, draft);
@@ -416,9 +463,16 @@ mod tests {
         assert_eq!(ctr.title, "File a CTR");
         assert_eq!(ctr.deadline.as_deref(), Some("by 2026-03-25"));
         assert!(ctr.description.starts_with("Cash of $15,000."));
-        assert!(ctr.description.contains("Explanation (LLM): Because cash exceeded $10,000."));
+        assert!(
+            ctr.description
+                .contains("Explanation (LLM): Because cash exceeded $10,000.")
+        );
         let ids: Vec<_> = ctr.citations.iter().map(|c| c.chunk_id).collect();
-        assert_eq!(ids, vec![Uuid::from_u128(1), Uuid::from_u128(3)], "rules' citations first, no duplicates");
+        assert_eq!(
+            ids,
+            vec![Uuid::from_u128(1), Uuid::from_u128(3)],
+            "rules' citations first, no duplicates"
+        );
         assert_eq!(g.required_actions[1], rules.required_actions[1]);
     }
 
@@ -437,7 +491,12 @@ mod tests {
         assert_eq!(codes, vec![ActionCode::CtrFiling, ActionCode::SarReview]);
         assert_eq!(g.recommendations.len(), 1, "{:?}", g.recommendations);
         let rec = &g.recommendations[0];
-        assert!(rec.text.starts_with("LLM suggests considering OFAC_BLOCK_OR_REJECT"), "{}", rec.text);
+        assert!(
+            rec.text
+                .starts_with("LLM suggests considering OFAC_BLOCK_OR_REJECT"),
+            "{}",
+            rec.text
+        );
         assert!(rec.text.contains("not a required action"));
         assert_eq!(rec.citations[0].chunk_id, Uuid::from_u128(4));
     }
@@ -452,7 +511,10 @@ mod tests {
                 explanation: "Several deposits just under the threshold.".into(),
                 citations: vec![cite(2)],
             }],
-            recommendations: vec![Recommendation { text: "Interview the teller.".into(), citations: vec![cite(1)] }],
+            recommendations: vec![Recommendation {
+                text: "Interview the teller.".into(),
+                citations: vec![cite(1)],
+            }],
             answer: Some("Yes, file within 15 days.".into()),
             answer_citations: vec![cite(1)],
             dropped_citations: 2,
@@ -468,7 +530,10 @@ mod tests {
     #[test]
     fn merge_ignores_an_uncited_answer() {
         let rules = rules_guidance();
-        let draft = LlmDraft { answer: Some("Trust me.".into()), ..LlmDraft::default() };
+        let draft = LlmDraft {
+            answer: Some("Trust me.".into()),
+            ..LlmDraft::default()
+        };
         let g = merge(&rules, draft);
         assert_eq!(g.answer, rules.answer);
         assert_eq!(g.answer_citations, rules.answer_citations);
@@ -477,24 +542,62 @@ mod tests {
     #[test]
     fn evidence_is_deduplicated_and_ranked() {
         let ev = vec![
-            chunk(1, DocumentType::Regulation, None, "a", 0.2, &[ActionCode::CtrFiling]),
-            chunk(2, DocumentType::Regulation, None, "b", 0.9, &[ActionCode::SarReview]),
-            chunk(1, DocumentType::Regulation, None, "a", 0.5, &[ActionCode::SarReview]),
+            chunk(
+                1,
+                DocumentType::Regulation,
+                None,
+                "a",
+                0.2,
+                &[ActionCode::CtrFiling],
+            ),
+            chunk(
+                2,
+                DocumentType::Regulation,
+                None,
+                "b",
+                0.9,
+                &[ActionCode::SarReview],
+            ),
+            chunk(
+                1,
+                DocumentType::Regulation,
+                None,
+                "a",
+                0.5,
+                &[ActionCode::SarReview],
+            ),
             chunk(3, DocumentType::Regulation, None, "c", f32::NAN, &[]),
         ];
         let r = rank_evidence(&ev);
         let ids: Vec<_> = r.iter().map(|x| x.chunk_id()).collect();
-        assert_eq!(ids, vec![Uuid::from_u128(2), Uuid::from_u128(1), Uuid::from_u128(3)]);
+        assert_eq!(
+            ids,
+            vec![Uuid::from_u128(2), Uuid::from_u128(1), Uuid::from_u128(3)]
+        );
         assert_eq!(r[1].score, 0.5);
-        assert_eq!(r[1].for_actions, vec![ActionCode::CtrFiling, ActionCode::SarReview]);
-        assert_eq!(best_for_action(&r, ActionCode::SarReview).map(|x| x.chunk_id()), Some(Uuid::from_u128(2)));
+        assert_eq!(
+            r[1].for_actions,
+            vec![ActionCode::CtrFiling, ActionCode::SarReview]
+        );
+        assert_eq!(
+            best_for_action(&r, ActionCode::SarReview).map(|x| x.chunk_id()),
+            Some(Uuid::from_u128(2))
+        );
     }
 
     #[test]
     fn prompt_version_follows_the_input() {
-        let ask = GenerationInput { request: None, outcome: None, evidence: &[], question: Some("What is a CTR?") };
+        let ask = GenerationInput {
+            request: None,
+            outcome: None,
+            evidence: &[],
+            question: Some("What is a CTR?"),
+        };
         assert_eq!(prompt_version(&ask), "ask.v1");
-        let blank = GenerationInput { question: Some("  "), ..ask };
+        let blank = GenerationInput {
+            question: Some("  "),
+            ..ask
+        };
         assert_eq!(prompt_version(&blank), "analysis.v1");
     }
 }

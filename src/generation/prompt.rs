@@ -25,7 +25,10 @@ pub struct PromptSet {
 
 const FILES: [(&str, &[&str]); 4] = [
     ("analysis.v1.system.md", &[]),
-    ("analysis.v1.user.md", &["findings", "evidence", "transaction_data", "question"]),
+    (
+        "analysis.v1.user.md",
+        &["findings", "evidence", "transaction_data", "question"],
+    ),
     ("ask.v1.system.md", &[]),
     ("ask.v1.user.md", &["evidence", "question"]),
 ];
@@ -49,7 +52,8 @@ impl PromptSet {
             Some(dir) => {
                 let read = |name: &str| {
                     let path = dir.join(name);
-                    std::fs::read_to_string(&path).map_err(|e| GenerationError::Prompt(format!("{}: {e}", path.display())))
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| GenerationError::Prompt(format!("{}: {e}", path.display())))
                 };
                 Self {
                     analysis_system: read(FILES[0].0)?,
@@ -64,14 +68,23 @@ impl PromptSet {
     }
 
     fn check(&self) -> Result<(), GenerationError> {
-        let texts = [&self.analysis_system, &self.analysis_user, &self.ask_system, &self.ask_user];
+        let texts = [
+            &self.analysis_system,
+            &self.analysis_user,
+            &self.ask_system,
+            &self.ask_user,
+        ];
         for ((name, required), text) in FILES.iter().zip(texts) {
             let found = placeholders(text);
             if let Some(unknown) = found.iter().find(|p| !required.contains(&p.as_str())) {
-                return Err(GenerationError::Prompt(format!("{name}: unknown placeholder {{{{{unknown}}}}}")));
+                return Err(GenerationError::Prompt(format!(
+                    "{name}: unknown placeholder {{{{{unknown}}}}}"
+                )));
             }
             if let Some(missing) = required.iter().find(|r| !found.iter().any(|f| f == *r)) {
-                return Err(GenerationError::Prompt(format!("{name}: missing placeholder {{{{{missing}}}}}")));
+                return Err(GenerationError::Prompt(format!(
+                    "{name}: missing placeholder {{{{{missing}}}}}"
+                )));
             }
         }
         Ok(())
@@ -93,7 +106,8 @@ fn placeholders(template: &str) -> Vec<String> {
 /// Substitutes `{{name}}` in one pass: substituted text is never scanned again, so data
 /// containing `{{…}}` stays literal.
 pub(crate) fn render(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() + vars.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(template.len() + vars.iter().map(|(_, v)| v.len()).sum::<usize>());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
@@ -120,7 +134,9 @@ pub(crate) fn data_json(value: &Value) -> String {
 }
 
 fn escape_angles(s: &str) -> String {
-    s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 /// The evidence shown to the model, with its short ids.
@@ -152,8 +168,15 @@ impl<'a> EvidenceIds<'a> {
 
     /// The chunk of `id`, tolerating `[C1]`, `c1` and surrounding spaces.
     pub fn resolve(&self, id: &str) -> Option<&'a Ranked<'a>> {
-        let id = id.trim().trim_start_matches('[').trim_end_matches(']').trim();
-        self.entries.iter().find(|(k, _)| k.eq_ignore_ascii_case(id)).map(|(_, r)| *r)
+        let id = id
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim();
+        self.entries
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(id))
+            .map(|(_, r)| *r)
     }
 
     /// The `<evidence>` block body: one entry per chunk, its text as a JSON string.
@@ -165,7 +188,12 @@ impl<'a> EvidenceIds<'a> {
             if let Some(c) = &rec.chunk.citation {
                 head.push_str(&format!(" {c} |"));
             }
-            head.push_str(&format!(" {} ({}, {})", rec.meta.title, rec.meta.document_type.as_str(), rec.meta.version));
+            head.push_str(&format!(
+                " {} ({}, {})",
+                rec.meta.title,
+                rec.meta.document_type.as_str(),
+                rec.meta.version
+            ));
             if !rec.chunk.section_path.is_empty() {
                 head.push_str(&format!(" | {}", rec.chunk.section_path.join(" > ")));
             }
@@ -173,7 +201,12 @@ impl<'a> EvidenceIds<'a> {
                 let codes: Vec<&str> = r.for_actions.iter().map(|a| a.as_str()).collect();
                 head.push_str(&format!(" | retrieved for {}", codes.join(", ")));
             }
-            let flat = rec.chunk.text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let flat = rec
+                .chunk
+                .text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             let text: String = flat.chars().take(per_chunk).collect();
             let quoted = escape_angles(&Value::String(text).to_string());
             out.push_str(&escape_angles(&head));
@@ -258,17 +291,22 @@ pub(crate) fn analysis_question_block(input: &GenerationInput<'_>) -> String {
 
 /// The question as the ask prompt's `<question>` body.
 pub(crate) fn ask_question(input: &GenerationInput<'_>) -> String {
-    data_json(&Value::String(input.question().unwrap_or_default().to_string()))
+    data_json(&Value::String(
+        input.question().unwrap_or_default().to_string(),
+    ))
 }
 
 /// The JSON schema of the answer. Citation ids are an `enum` of exactly `ids` (which
-/// must not be empty). `limits` adds `maxItems`/`maxLength` bounds (for grammar-constrained
-/// local servers, where they keep a small model from rambling until `max_tokens`; OpenAI's
-/// strict mode is left to its own subset).
-pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
-    let citations = |max: usize| {
+/// must not be empty). `limits` adds `minItems`/`maxItems`/`maxLength` bounds (for
+/// grammar-constrained local servers, where they keep a small model from rambling until
+/// `max_tokens` and make it cite; at most `max_actions` actions). OpenAI's strict mode is
+/// left to its own subset.
+pub(crate) fn output_schema(ids: &[String], limits: bool, max_actions: usize) -> Value {
+    // `min`: an item's own citations must not be empty; the answer's may be.
+    let citations = |min: usize, max: usize| {
         let mut v = json!({"type": "array", "items": {"type": "string", "enum": ids}});
         if limits {
+            v["minItems"] = json!(min);
             v["maxItems"] = json!(max);
         }
         v
@@ -294,9 +332,9 @@ pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
         "required": ["code", "title", "description", "citations"],
         "properties": {
             "code": {"type": "string", "enum": codes},
-            "title": text(120),
-            "description": text(600),
-            "citations": citations(3),
+            "title": text(100),
+            "description": text(400),
+            "citations": citations(1, 3),
         }
     });
     let issue = json!({
@@ -304,10 +342,10 @@ pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
         "additionalProperties": false,
         "required": ["title", "severity", "explanation", "citations"],
         "properties": {
-            "title": text(120),
+            "title": text(100),
             "severity": {"type": "string", "enum": ["LOW", "MEDIUM", "HIGH", "CRITICAL"]},
-            "explanation": text(600),
-            "citations": citations(3),
+            "explanation": text(400),
+            "citations": citations(1, 3),
         }
     });
     let rec = json!({
@@ -315,24 +353,24 @@ pub(crate) fn output_schema(ids: &[String], limits: bool) -> Value {
         "additionalProperties": false,
         "required": ["text", "citations"],
         "properties": {
-            "text": text(600),
-            "citations": citations(3),
+            "text": text(300),
+            "citations": citations(1, 3),
         }
     });
     let mut answer = json!({"type": ["string", "null"]});
     if limits {
-        answer["maxLength"] = json!(1200);
+        answer["maxLength"] = json!(800);
     }
     json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["required_actions", "compliance_issues", "recommendations", "answer", "answer_citations"],
         "properties": {
-            "required_actions": list(action, 6),
-            "compliance_issues": list(issue, 4),
-            "recommendations": list(rec, 4),
+            "required_actions": list(action, max_actions),
+            "compliance_issues": list(issue, 3),
+            "recommendations": list(rec, 3),
             "answer": answer,
-            "answer_citations": citations(3),
+            "answer_citations": citations(0, 3),
         }
     })
 }
@@ -354,7 +392,9 @@ mod tests {
     fn loading_from_a_folder_checks_placeholders() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let b = PromptSet::builtin();
-        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"))
+        };
         write("analysis.v1.system.md", "S");
         write("analysis.v1.user.md", &b.analysis_user);
         write("ask.v1.system.md", &b.ask_system);
@@ -362,10 +402,16 @@ mod tests {
         let p = PromptSet::load(Some(dir.path())).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.analysis_system, "S");
         write("ask.v1.user.md", "{{evidence}} {{bogus}} {{question}}");
-        let e = PromptSet::load(Some(dir.path())).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = PromptSet::load(Some(dir.path()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("unknown placeholder {{bogus}}"), "{e}");
         write("ask.v1.user.md", "{{evidence}}");
-        let e = PromptSet::load(Some(dir.path())).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = PromptSet::load(Some(dir.path()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("missing placeholder {{question}}"), "{e}");
         std::fs::remove_file(dir.path().join("ask.v1.user.md")).unwrap_or_else(|e| panic!("{e}"));
         assert!(PromptSet::load(Some(dir.path())).is_err());
@@ -388,14 +434,31 @@ mod tests {
     #[test]
     fn schema_enumerates_exactly_the_ids() {
         let ids = vec!["C1".to_string(), "C2".to_string()];
-        let s = output_schema(&ids, false);
+        let s = output_schema(&ids, false, 6);
         let e = &s["properties"]["required_actions"]["items"]["properties"]["citations"]["items"]["enum"];
         assert_eq!(e, &json!(["C1", "C2"]));
-        assert_eq!(s["properties"]["required_actions"]["items"]["properties"]["code"]["enum"].as_array().map(Vec::len), Some(6));
+        assert_eq!(
+            s["properties"]["required_actions"]["items"]["properties"]["code"]["enum"]
+                .as_array()
+                .map(Vec::len),
+            Some(6)
+        );
         assert!(s["properties"]["recommendations"].get("maxItems").is_none());
-        let limited = output_schema(&ids, true);
-        assert_eq!(limited["properties"]["recommendations"]["maxItems"], 4);
-        assert_eq!(limited["properties"]["recommendations"]["items"]["properties"]["text"]["maxLength"], 600);
-        assert!(s["properties"]["recommendations"]["items"]["properties"]["text"].get("maxLength").is_none());
+        let limited = output_schema(&ids, true, 2);
+        assert_eq!(limited["properties"]["required_actions"]["maxItems"], 2);
+        assert_eq!(limited["properties"]["recommendations"]["maxItems"], 3);
+        assert_eq!(
+            limited["properties"]["recommendations"]["items"]["properties"]["citations"]["minItems"],
+            1
+        );
+        assert_eq!(
+            limited["properties"]["recommendations"]["items"]["properties"]["text"]["maxLength"],
+            300
+        );
+        assert!(
+            s["properties"]["recommendations"]["items"]["properties"]["text"]
+                .get("maxLength")
+                .is_none()
+        );
     }
 }

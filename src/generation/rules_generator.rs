@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use reagent_ingest::DocumentType;
 
 use super::{GenerationError, GenerationInput, Generator, Ranked, best_for_action, rank_evidence};
-use crate::guidance::{Citation, ComplianceIssue, GeneratorInfo, GeneratorKind, Guidance, Recommendation, RequiredAction};
+use crate::guidance::{
+    Citation, ComplianceIssue, GeneratorInfo, GeneratorKind, Guidance, Recommendation,
+    RequiredAction,
+};
 use crate::rules::{ActionCode, Finding, Severity};
 
 /// Most citations attached to one action.
@@ -45,7 +48,10 @@ impl RulesGenerator {
                 explanation: issue_explanation(finding),
                 citations: citations.clone(),
             });
-            recommendations.push(Recommendation { text: recommendation_for(finding.code).into(), citations: citations.clone() });
+            recommendations.push(Recommendation {
+                text: recommendation_for(finding.code).into(),
+                citations: citations.clone(),
+            });
             required_actions.push(RequiredAction {
                 code: finding.code,
                 title: finding.title.clone(),
@@ -59,7 +65,12 @@ impl RulesGenerator {
             && outcome.requires_review
             && !outcome.review_reasons.is_empty()
         {
-            let severity = findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Medium).max(Severity::Medium);
+            let severity = findings
+                .iter()
+                .map(|f| f.severity)
+                .max()
+                .unwrap_or(Severity::Medium)
+                .max(Severity::Medium);
             let mut citations: Vec<Citation> = Vec::new();
             for a in &required_actions {
                 if let Some(c) = a.citations.first()
@@ -72,13 +83,19 @@ impl RulesGenerator {
             compliance_issues.push(ComplianceIssue {
                 title: "Transaction requires compliance review".into(),
                 severity,
-                explanation: format!("The rules engine flagged this transaction for review: {}.", outcome.review_reasons.join("; ")),
+                explanation: format!(
+                    "The rules engine flagged this transaction for review: {}.",
+                    outcome.review_reasons.join("; ")
+                ),
                 citations,
             });
         }
 
         if !findings.is_empty() {
-            let best = ranked.iter().find(|r| !r.for_actions.is_empty()).or(ranked.first());
+            let best = ranked
+                .iter()
+                .find(|r| !r.for_actions.is_empty())
+                .or(ranked.first());
             recommendations.push(Recommendation {
                 text: "Document the review of this transaction in the case file: the facts considered, the sources \
                        consulted, each decision taken and who approved it."
@@ -105,7 +122,12 @@ impl RulesGenerator {
             recommendations,
             answer,
             answer_citations,
-            generator: GeneratorInfo { kind: GeneratorKind::Rules, model: None, degraded_reason: None, dropped_citations: 0 },
+            generator: GeneratorInfo {
+                kind: GeneratorKind::Rules,
+                model: None,
+                degraded_reason: None,
+                dropped_citations: 0,
+            },
         }
     }
 }
@@ -116,7 +138,10 @@ fn issue_explanation(finding: &Finding) -> String {
         if !s.is_empty() && !s.ends_with('.') {
             s.push('.');
         }
-        s.push_str(&format!(" Applicable rules: {}.", finding.regulations.join(", ")));
+        s.push_str(&format!(
+            " Applicable rules: {}.",
+            finding.regulations.join(", ")
+        ));
     }
     s.trim().to_string()
 }
@@ -153,7 +178,11 @@ fn recommendation_for(code: ActionCode) -> &'static str {
 
 /// Quotes the best passages; interprets nothing.
 fn extractive_answer(ranked: &[Ranked<'_>]) -> (Option<String>, Vec<Citation>) {
-    let top: Vec<Citation> = ranked.iter().take(ANSWER_PASSAGES).map(Ranked::citation).collect();
+    let top: Vec<Citation> = ranked
+        .iter()
+        .take(ANSWER_PASSAGES)
+        .map(Ranked::citation)
+        .collect();
     if top.is_empty() {
         return (
             Some("No retrieved source addresses this question, so no answer can be given from the corpus.".into()),
@@ -180,18 +209,40 @@ fn extractive_answer(ranked: &[Ranked<'_>]) -> (Option<String>, Vec<Citation>) {
 /// 3. if neither found anything: the best-scored chunk retrieved for the action, else a
 ///    chunk retrieved for another query whose citation is one of the regulations.
 pub(crate) fn citations_for_finding(finding: &Finding, ranked: &[Ranked<'_>]) -> Vec<Citation> {
-    let regs: Vec<CfrRef> = finding.regulations.iter().filter_map(|r| CfrRef::parse(r)).collect();
+    let regs: Vec<CfrRef> = finding
+        .regulations
+        .iter()
+        .filter_map(|r| CfrRef::parse(r))
+        .collect();
     let cites_reg = |r: &Ranked<'_>| {
-        r.hit.record.chunk.citation.as_deref().and_then(CfrRef::parse).is_some_and(|c| regs.iter().any(|f| f.covers(&c)))
+        r.hit
+            .record
+            .chunk
+            .citation
+            .as_deref()
+            .and_then(CfrRef::parse)
+            .is_some_and(|c| regs.iter().any(|f| f.covers(&c)))
     };
     let is_policy = |r: &Ranked<'_>| {
-        matches!(r.hit.record.meta.document_type, DocumentType::Policy | DocumentType::Procedure)
+        matches!(
+            r.hit.record.meta.document_type,
+            DocumentType::Policy | DocumentType::Procedure
+        )
     };
-    let mentions_reg = |r: &Ranked<'_>| regs.iter().any(|f| f.mentioned_in(&r.hit.record.chunk.text));
+    let mentions_reg = |r: &Ranked<'_>| {
+        regs.iter()
+            .any(|f| f.mentioned_in(&r.hit.record.chunk.text))
+    };
 
-    let for_action: Vec<&Ranked<'_>> = ranked.iter().filter(|r| r.retrieved_for(finding.code)).collect();
+    let for_action: Vec<&Ranked<'_>> = ranked
+        .iter()
+        .filter(|r| r.retrieved_for(finding.code))
+        .collect();
     let tier1 = for_action.iter().copied().filter(|r| cites_reg(r));
-    let tier2 = for_action.iter().copied().filter(|r| is_policy(r) && !cites_reg(r) && mentions_reg(r));
+    let tier2 = for_action
+        .iter()
+        .copied()
+        .filter(|r| is_policy(r) && !cites_reg(r) && mentions_reg(r));
     let mut chosen: Vec<&Ranked<'_>> = Vec::new();
     for r in tier1.chain(tier2) {
         add(&mut chosen, r);
@@ -229,7 +280,9 @@ impl CfrRef {
         let tokens: Vec<&str> = s.split_whitespace().collect();
         let at = tokens.iter().position(|t| {
             let t = t.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '.');
-            t.eq_ignore_ascii_case("CFR") || t.eq_ignore_ascii_case("C.F.R.") || t.eq_ignore_ascii_case("C.F.R")
+            t.eq_ignore_ascii_case("CFR")
+                || t.eq_ignore_ascii_case("C.F.R.")
+                || t.eq_ignore_ascii_case("C.F.R")
         })?;
         let title = at
             .checked_sub(1)
@@ -238,20 +291,31 @@ impl CfrRef {
             .map(str::to_string);
         let mut rest = tokens[at + 1..].iter().copied();
         let mut number = rest.next()?;
-        while number.eq_ignore_ascii_case("part") || number.starts_with('§') && number.trim_start_matches('§').is_empty() {
+        while number.eq_ignore_ascii_case("part")
+            || number.starts_with('§') && number.trim_start_matches('§').is_empty()
+        {
             number = rest.next()?;
         }
         let number = number.trim_start_matches('§');
-        let digits: String = number.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let digits: String = number
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
         let digits = digits.trim_end_matches('.');
         if digits.is_empty() || !digits.starts_with(|c: char| c.is_ascii_digit()) {
             return None;
         }
         match digits.split_once('.') {
-            Some((part, sec)) if !sec.is_empty() => {
-                Some(Self { title, part: part.to_string(), section: Some(format!("{part}.{sec}")) })
-            }
-            _ => Some(Self { title, part: digits.to_string(), section: None }),
+            Some((part, sec)) if !sec.is_empty() => Some(Self {
+                title,
+                part: part.to_string(),
+                section: Some(format!("{part}.{sec}")),
+            }),
+            _ => Some(Self {
+                title,
+                part: digits.to_string(),
+                section: None,
+            }),
         }
     }
 
@@ -277,12 +341,72 @@ impl CfrRef {
                 let part = &self.part;
                 contains_number(text, &format!("Part {part}"))
                     || contains_number(text, &format!("part {part}"))
-                    || text.match_indices(&format!("CFR {part}.")).any(|(i, m)| {
-                        text[i + m.len()..].starts_with(|c: char| c.is_ascii_digit())
-                    })
+                    || text
+                        .match_indices(&format!("CFR {part}."))
+                        .any(|(i, m)| text[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
             }
         }
     }
+}
+
+impl std::fmt::Display for CfrRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(t) = &self.title {
+            write!(f, "{t} ")?;
+        }
+        match &self.section {
+            Some(s) => write!(f, "CFR {s}"),
+            None => write!(f, "CFR Part {}", self.part),
+        }
+    }
+}
+
+/// The CFR references written in `text` (`31 CFR 1010.311(a)`, `12 C.F.R. Part 21`, …).
+pub(crate) fn cfr_references(text: &str) -> Vec<CfrRef> {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let core = t.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '.');
+        if core.eq_ignore_ascii_case("CFR")
+            || core.eq_ignore_ascii_case("C.F.R.")
+            || core.eq_ignore_ascii_case("C.F.R")
+        {
+            let window = tokens[i.saturating_sub(1)..(i + 4).min(tokens.len())].join(" ");
+            if let Some(r) = CfrRef::parse(&window) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// The first CFR reference in `text` that neither the findings' `regulations` nor any
+/// retrieved chunk (its citation or its text) supports: a regulation the model made up.
+pub(crate) fn unsupported_reference(
+    text: &str,
+    ranked: &[Ranked<'_>],
+    regulations: &[String],
+) -> Option<String> {
+    let known: Vec<CfrRef> = regulations
+        .iter()
+        .filter_map(|r| CfrRef::parse(r))
+        .collect();
+    cfr_references(text)
+        .into_iter()
+        .find(|r| {
+            let by_rules = known.iter().any(|k| k.covers(r) || r.covers(k));
+            let by_evidence = ranked.iter().any(|c| {
+                let chunk = &c.hit.record.chunk;
+                chunk
+                    .citation
+                    .as_deref()
+                    .and_then(CfrRef::parse)
+                    .is_some_and(|cc| r.covers(&cc) || cc.covers(r))
+                    || r.mentioned_in(&chunk.text)
+            });
+            !(by_rules || by_evidence)
+        })
+        .map(|r| r.to_string())
 }
 
 /// `needle` occurs in `text` not glued to other digits (so `1010.31` is not found in
@@ -344,10 +468,19 @@ mod tests {
     #[test]
     fn parses_cfr_references() {
         let r = CfrRef::parse("31 CFR 1010.311(a)").unwrap();
-        assert_eq!((r.title.as_deref(), r.part.as_str(), r.section.as_deref()), (Some("31"), "1010", Some("1010.311")));
+        assert_eq!(
+            (r.title.as_deref(), r.part.as_str(), r.section.as_deref()),
+            (Some("31"), "1010", Some("1010.311"))
+        );
         let p = CfrRef::parse("31 CFR Part 515").unwrap();
         assert_eq!((p.part.as_str(), p.section), ("515", None));
-        assert_eq!(CfrRef::parse("31 C.F.R. § 1020.320").unwrap().section.as_deref(), Some("1020.320"));
+        assert_eq!(
+            CfrRef::parse("31 C.F.R. § 1020.320")
+                .unwrap()
+                .section
+                .as_deref(),
+            Some("1020.320")
+        );
         assert_eq!(CfrRef::parse("AML 4.2"), None);
         assert_eq!(CfrRef::parse("CFR"), None);
         assert_eq!(CfrRef::parse("31 CFR Part"), None);
@@ -377,26 +510,118 @@ mod tests {
     }
 
     #[test]
+    fn invented_cfr_references_are_detected() {
+        let ev = vec![
+            chunk(
+                1,
+                Regulation,
+                Some("31 CFR 1010.311"),
+                "file a report ... (see 31 CFR 1010.306(a)(1))",
+                0.9,
+                &[],
+            ),
+            chunk(
+                2,
+                Policy,
+                Some("AML 4.3"),
+                "the teller verifies identity (31 CFR 1010.312).",
+                0.5,
+                &[],
+            ),
+        ];
+        let ranked = rank_evidence(&ev);
+        let regs = vec!["31 CFR 1010.313".to_string()];
+        let ok = |t: &str| unsupported_reference(t, &ranked, &regs);
+        assert_eq!(
+            ok("File under 31 CFR 1010.311(a) within 15 days (31 CFR 1010.306)."),
+            None
+        );
+        assert_eq!(
+            ok("Aggregate per 31 CFR 1010.313; verify identity per 31 C.F.R. § 1010.312."),
+            None
+        );
+        assert_eq!(ok("No regulation named here."), None);
+        assert_eq!(
+            ok("A report required by 102.5 CFR 2025 is due.").as_deref(),
+            Some("102.5 CFR Part 2025")
+        );
+        assert_eq!(
+            ok("See 31 CFR 1010.314 too.").as_deref(),
+            Some("31 CFR 1010.314")
+        );
+        assert_eq!(
+            ok("Under 12 CFR 21.11 banks file SARs.").as_deref(),
+            Some("12 CFR 21.11")
+        );
+    }
+
+    #[test]
     fn prefers_matching_regulation_then_policy_citing_it_then_best_chunk() {
         let ctr = ActionCode::CtrFiling;
         let f = finding(ctr, &["31 CFR 1010.311", "31 CFR 1010.313"]);
         let ev = vec![
             // Best score, retrieved for the action, but another regulation.
-            chunk(1, Regulation, Some("31 CFR 1010.100(m)"), "definitions", 0.95, &[ctr]),
+            chunk(
+                1,
+                Regulation,
+                Some("31 CFR 1010.100(m)"),
+                "definitions",
+                0.95,
+                &[ctr],
+            ),
             // Policy that cites the regulation in its text.
-            chunk(2, Policy, Some("AML 4.1"), "File a CTR for cash over $10,000 (31 CFR 1010.311).", 0.9, &[ctr]),
+            chunk(
+                2,
+                Policy,
+                Some("AML 4.1"),
+                "File a CTR for cash over $10,000 (31 CFR 1010.311).",
+                0.9,
+                &[ctr],
+            ),
             // The regulation itself, paragraph-level citation.
-            chunk(3, Regulation, Some("31 CFR 1010.311(a)"), "Each financial institution shall file", 0.5, &[ctr]),
+            chunk(
+                3,
+                Regulation,
+                Some("31 CFR 1010.311(a)"),
+                "Each financial institution shall file",
+                0.5,
+                &[ctr],
+            ),
             // Matching regulation, but not retrieved for this action.
-            chunk(4, Regulation, Some("31 CFR 1010.313"), "aggregation", 0.99, &[ActionCode::SarReview]),
+            chunk(
+                4,
+                Regulation,
+                Some("31 CFR 1010.313"),
+                "aggregation",
+                0.99,
+                &[ActionCode::SarReview],
+            ),
             // Aggregation rule, retrieved for the action.
-            chunk(5, Regulation, Some("31 CFR 1010.313(b)"), "multiple transactions", 0.4, &[ctr]),
+            chunk(
+                5,
+                Regulation,
+                Some("31 CFR 1010.313(b)"),
+                "multiple transactions",
+                0.4,
+                &[ctr],
+            ),
             // Procedure citing it in text, but a fourth choice: capped out.
-            chunk(6, Procedure, Some("CASH 2"), "per 31 CFR 1010.313", 0.3, &[ctr]),
+            chunk(
+                6,
+                Procedure,
+                Some("CASH 2"),
+                "per 31 CFR 1010.313",
+                0.3,
+                &[ctr],
+            ),
         ];
         let ranked = rank_evidence(&ev);
         let got = citations_for_finding(&f, &ranked);
-        assert_eq!(ids(&got), vec![3, 5, 2], "regulation chunks by score, then the policy; at most 3");
+        assert_eq!(
+            ids(&got),
+            vec![3, 5, 2],
+            "regulation chunks by score, then the policy; at most 3"
+        );
     }
 
     #[test]
@@ -406,7 +631,14 @@ mod tests {
         let ev = vec![
             chunk(1, Regulation, Some("31 CFR 560.201"), "Iran", 0.9, &[ofac]),
             chunk(2, Regulation, Some("31 CFR 515.201"), "Cuba", 0.6, &[ofac]),
-            chunk(3, Regulation, Some("31 CFR Part 515"), "Cuban Assets Control Regulations", 0.5, &[ofac]),
+            chunk(
+                3,
+                Regulation,
+                Some("31 CFR Part 515"),
+                "Cuban Assets Control Regulations",
+                0.5,
+                &[ofac],
+            ),
         ];
         let got = citations_for_finding(&f, &rank_evidence(&ev));
         assert_eq!(ids(&got), vec![2, 3]);
@@ -417,18 +649,52 @@ mod tests {
         let kyc = ActionCode::KycRemediation;
         let f = finding(kyc, &["31 CFR 1020.220"]);
         let ev = vec![
-            chunk(1, Gd, Some("FFIEC CIP"), "customer identification", 0.3, &[kyc]),
+            chunk(
+                1,
+                Gd,
+                Some("FFIEC CIP"),
+                "customer identification",
+                0.3,
+                &[kyc],
+            ),
             chunk(2, Gd, Some("FFIEC CIP 2"), "verification", 0.7, &[kyc]),
-            chunk(3, Regulation, Some("31 CFR 1010.311"), "ctr", 0.99, &[ActionCode::CtrFiling]),
+            chunk(
+                3,
+                Regulation,
+                Some("31 CFR 1010.311"),
+                "ctr",
+                0.99,
+                &[ActionCode::CtrFiling],
+            ),
         ];
-        assert_eq!(ids(&citations_for_finding(&f, &rank_evidence(&ev))), vec![2]);
+        assert_eq!(
+            ids(&citations_for_finding(&f, &rank_evidence(&ev))),
+            vec![2]
+        );
 
         // Nothing retrieved for the action: a chunk citing the regulation found by another query.
         let ev = vec![
-            chunk(1, Regulation, Some("31 CFR 1020.220(a)(2)"), "CIP", 0.2, &[ActionCode::EnhancedDueDiligence]),
-            chunk(2, Regulation, Some("31 CFR 1010.311"), "ctr", 0.99, &[ActionCode::CtrFiling]),
+            chunk(
+                1,
+                Regulation,
+                Some("31 CFR 1020.220(a)(2)"),
+                "CIP",
+                0.2,
+                &[ActionCode::EnhancedDueDiligence],
+            ),
+            chunk(
+                2,
+                Regulation,
+                Some("31 CFR 1010.311"),
+                "ctr",
+                0.99,
+                &[ActionCode::CtrFiling],
+            ),
         ];
-        assert_eq!(ids(&citations_for_finding(&f, &rank_evidence(&ev))), vec![1]);
+        assert_eq!(
+            ids(&citations_for_finding(&f, &rank_evidence(&ev))),
+            vec![1]
+        );
         // Nothing at all: no citation rather than an invented one.
         assert!(citations_for_finding(&f, &rank_evidence(&[])).is_empty());
     }
@@ -438,26 +704,63 @@ mod tests {
         let f1 = finding(ActionCode::CtrFiling, &["31 CFR 1010.311"]);
         let f2 = finding(ActionCode::SarReview, &["31 CFR 1020.320"]);
         let ev = vec![
-            chunk(1, Regulation, Some("31 CFR 1010.311"), "ctr", 0.8, &[ActionCode::CtrFiling]),
-            chunk(2, Regulation, Some("31 CFR 1020.320(a)"), "sar", 0.7, &[ActionCode::SarReview]),
+            chunk(
+                1,
+                Regulation,
+                Some("31 CFR 1010.311"),
+                "ctr",
+                0.8,
+                &[ActionCode::CtrFiling],
+            ),
+            chunk(
+                2,
+                Regulation,
+                Some("31 CFR 1020.320(a)"),
+                "sar",
+                0.7,
+                &[ActionCode::SarReview],
+            ),
         ];
         let mut o = outcome(vec![f1, f2]);
         o.requires_review = true;
         o.review_reasons = vec!["structuring pattern".into()];
-        let input = GenerationInput { request: None, outcome: Some(&o), evidence: &ev, question: None };
+        let input = GenerationInput {
+            request: None,
+            outcome: Some(&o),
+            evidence: &ev,
+            question: None,
+        };
         let g = RulesGenerator::new().build(&input);
         assert_eq!(g.generator.kind, GeneratorKind::Rules);
         assert_eq!(g.generator.degraded_reason, None);
         assert_eq!(g.required_actions.len(), 2);
-        assert_eq!(g.required_actions[0].deadline.as_deref(), Some("within 15 days"));
+        assert_eq!(
+            g.required_actions[0].deadline.as_deref(),
+            Some("within 15 days")
+        );
         assert_eq!(ids(&g.required_actions[0].citations), vec![1]);
         assert_eq!(ids(&g.required_actions[1].citations), vec![2]);
-        assert_eq!(g.compliance_issues.len(), 3, "one per finding plus the review flag");
-        assert!(g.compliance_issues[2].explanation.contains("structuring pattern"));
-        assert!(g.recommendations.iter().any(|r| r.text.starts_with("Document the review")));
+        assert_eq!(
+            g.compliance_issues.len(),
+            3,
+            "one per finding plus the review flag"
+        );
+        assert!(
+            g.compliance_issues[2]
+                .explanation
+                .contains("structuring pattern")
+        );
+        assert!(
+            g.recommendations
+                .iter()
+                .any(|r| r.text.starts_with("Document the review"))
+        );
         assert!(g.recommendations.iter().all(|r| !r.citations.is_empty()));
         assert_eq!(g.answer, None);
-        let known: Vec<Uuid> = ev.iter().map(|e: &EvidenceChunk| e.hit.record.chunk_id).collect();
+        let known: Vec<Uuid> = ev
+            .iter()
+            .map(|e: &EvidenceChunk| e.hit.record.chunk_id)
+            .collect();
         for c in g.required_actions.iter().flat_map(|a| &a.citations) {
             assert!(known.contains(&c.chunk_id));
         }
@@ -466,20 +769,48 @@ mod tests {
     #[test]
     fn no_findings_and_no_question_says_no_obligations() {
         let o = outcome(vec![]);
-        let input = GenerationInput { request: None, outcome: Some(&o), evidence: &[], question: None };
+        let input = GenerationInput {
+            request: None,
+            outcome: Some(&o),
+            evidence: &[],
+            question: None,
+        };
         let g = RulesGenerator::new().build(&input);
         assert!(g.required_actions.is_empty());
         assert_eq!(g.recommendations.len(), 1);
-        assert!(g.recommendations[0].text.starts_with("No obligations triggered"));
+        assert!(
+            g.recommendations[0]
+                .text
+                .starts_with("No obligations triggered")
+        );
     }
 
     #[test]
     fn question_gets_an_extractive_answer() {
         let ev = vec![
-            chunk(1, Regulation, Some("31 CFR 1010.311"), "Each financial institution shall file a report.", 0.4, &[]),
-            chunk(2, Policy, Some("AML 4.4"), "File within 15 calendar days.", 0.9, &[]),
+            chunk(
+                1,
+                Regulation,
+                Some("31 CFR 1010.311"),
+                "Each financial institution shall file a report.",
+                0.4,
+                &[],
+            ),
+            chunk(
+                2,
+                Policy,
+                Some("AML 4.4"),
+                "File within 15 calendar days.",
+                0.9,
+                &[],
+            ),
         ];
-        let input = GenerationInput { request: None, outcome: None, evidence: &ev, question: Some("When is a CTR due?") };
+        let input = GenerationInput {
+            request: None,
+            outcome: None,
+            evidence: &ev,
+            question: Some("When is a CTR due?"),
+        };
         let g = RulesGenerator::new().build(&input);
         let a = g.answer.unwrap_or_default();
         assert!(a.starts_with("The retrieved sources say:"), "{a}");
@@ -487,9 +818,16 @@ mod tests {
         assert_eq!(ids(&g.answer_citations), vec![2, 1]);
         assert!(g.recommendations.is_empty());
 
-        let none = GenerationInput { evidence: &[], ..input };
+        let none = GenerationInput {
+            evidence: &[],
+            ..input
+        };
         let g = RulesGenerator::new().build(&none);
-        assert!(g.answer.unwrap_or_default().starts_with("No retrieved source"));
+        assert!(
+            g.answer
+                .unwrap_or_default()
+                .starts_with("No retrieved source")
+        );
         assert!(g.answer_citations.is_empty());
     }
 }

@@ -46,20 +46,6 @@ pub enum ParseError {
     Metadata(String),
 }
 
-/// Metadata given on the command line; applies to files that say nothing themselves.
-#[derive(Debug, Clone, Default)]
-pub struct MetadataDefaults {
-    pub document_id: Option<String>,
-    pub title: Option<String>,
-    pub version: Option<String>,
-    pub document_type: Option<DocumentType>,
-    pub jurisdiction: Option<String>,
-    pub issuer: Option<String>,
-    pub citation: Option<String>,
-    pub effective_from: Option<NaiveDate>,
-    pub effective_to: Option<NaiveDate>,
-}
-
 /// Metadata as found in one source (front matter, manifest entry, CLI), all optional.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawMeta {
@@ -85,21 +71,8 @@ impl RawMeta {
     }
 }
 
-impl From<&MetadataDefaults> for RawMeta {
-    fn from(d: &MetadataDefaults) -> Self {
-        RawMeta {
-            document_id: d.document_id.clone(),
-            title: d.title.clone(),
-            version: d.version.clone(),
-            document_type: d.document_type,
-            jurisdiction: d.jurisdiction.clone(),
-            issuer: d.issuer.clone(),
-            citation: d.citation.clone(),
-            effective_from: d.effective_from,
-            effective_to: d.effective_to,
-        }
-    }
-}
+/// Metadata given on the command line; applies to files that say nothing themselves.
+pub type MetadataDefaults = RawMeta;
 
 /// Limits and fallbacks for parsing.
 #[derive(Debug, Clone)]
@@ -163,7 +136,7 @@ pub fn parse_file(
         .and_then(|m| m.entry_for(path))
         .cloned()
         .unwrap_or_default();
-    let fallback = from_manifest.or(&RawMeta::from(cli));
+    let fallback = from_manifest.or(cli);
     parse_bytes(&bytes, &ext, &source_path, &fallback, settings)
 }
 
