@@ -78,8 +78,9 @@ fn main() -> anyhow::Result<()> {
         .as_array()
         .map(|a| a.iter().filter_map(|q| q["Question"].as_str().map(String::from)).take(queries).collect())
         .unwrap_or_default();
-    let retriever = services.retriever();
     for mode in ["hybrid", "dense", "bm25"] {
+        // A fresh retriever per mode: its query-vector cache must not carry over.
+        let retriever = services.retriever();
         let mut lat = Vec::with_capacity(questions.len());
         for q in &questions {
             let t = Instant::now();

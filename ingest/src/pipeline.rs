@@ -244,24 +244,29 @@ impl Pipeline<'_> {
         let meta = &p.document.meta;
         // A stale copy of this very version (replaced content) goes first.
         let mut deleted = self.store.delete(&meta.document_id, Some(&meta.version))?;
-        let batch = 64;
-        for group in p.chunks.chunks(batch) {
-            let texts: Vec<String> = group.iter().map(|c| c.embedding_text(meta)).collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        // Embed shortest first: neighbours in a batch have similar lengths, so the model
+        // pads little. Storage order does not matter; ids are positional.
+        let texts: Vec<String> = p.chunks.iter().map(|c| c.embedding_text(meta)).collect();
+        let mut order: Vec<usize> = (0..p.chunks.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        for group in order.chunks(64) {
+            let refs: Vec<&str> = group.iter().map(|&i| texts[i].as_str()).collect();
             let t = Instant::now();
             let vectors = self.embedder.embed(&refs).map_err(|e| PipelineError::Path { path: p.path.clone(), reason: e.to_string() })?;
             *embedding += t.elapsed();
             let stored: Vec<StoredChunk> = group
                 .iter()
                 .zip(vectors)
-                .zip(texts)
-                .map(|((chunk, dense), lexical_text)| StoredChunk {
-                    id: chunk_id(&meta.document_id, &meta.version, chunk.index, &meta.content_hash),
-                    meta: meta.clone(),
-                    chunk: chunk.clone(),
-                    dense,
-                    lexical_text,
-                    version_chunks: p.chunks.len(),
+                .map(|(&i, dense)| {
+                    let chunk = &p.chunks[i];
+                    StoredChunk {
+                        id: chunk_id(&meta.document_id, &meta.version, chunk.index, &meta.content_hash),
+                        meta: meta.clone(),
+                        chunk: chunk.clone(),
+                        dense,
+                        lexical_text: texts[i].clone(),
+                        version_chunks: p.chunks.len(),
+                    }
                 })
                 .collect();
             self.store.write_pending(&stored)?;
