@@ -1,6 +1,6 @@
 //! Benchmark on the ObliQA corpus (../shared/data/obliqa): ingest the 13,012 non-empty
-//! passages through the real pipeline into a fresh embedded store, then time hybrid
-//! top-10 queries (query embedding included) for dev questions.
+//! passages through the real pipeline into a fresh embedded store, then time top-10
+//! queries of each retrieval mode (query embedding included) for dev questions.
 //!
 //! `cargo bench --bench obliqa [-- --queries N]`. Prints figures; asserts nothing.
 
@@ -78,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         .as_array()
         .map(|a| a.iter().filter_map(|q| q["Question"].as_str().map(String::from)).take(queries).collect())
         .unwrap_or_default();
-    for mode in ["hybrid", "dense", "bm25"] {
+    for mode in ["fusion", "hybrid", "dense", "bm25"] {
         // A fresh retriever per mode: its query-vector cache must not carry over.
         let retriever = services.retriever();
         let mut lat = Vec::with_capacity(questions.len());

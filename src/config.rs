@@ -58,7 +58,9 @@ impl IngestSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrievalSettings {
-    /// `hybrid` (dense + BM25 fused by reciprocal rank), `dense` or `bm25`.
+    /// `hybrid` (dense + BM25 fused by reciprocal rank inside Qdrant), `fusion` (dense +
+    /// BM25 fused by min-max normalised score beside Qdrant), `dbsf` (Qdrant's
+    /// distribution-based score fusion), `dense` or `bm25`.
     pub mode: String,
     /// Chunks returned per query.
     pub top_k: usize,
@@ -66,6 +68,8 @@ pub struct RetrievalSettings {
     pub candidates: usize,
     /// The k of reciprocal rank fusion.
     pub rrf_k: usize,
+    /// Weight of the dense score in `fusion` mode (BM25 gets the rest), within 0..=1.
+    pub fusion_dense_weight: f64,
     /// Jurisdictions whose documents analyses may cite (empty: any).
     pub jurisdictions: Vec<String>,
     /// Most chunks handed to the generator for one analysis.
@@ -75,10 +79,11 @@ pub struct RetrievalSettings {
 impl Default for RetrievalSettings {
     fn default() -> Self {
         Self {
-            mode: "hybrid".into(),
+            mode: "fusion".into(),
             top_k: 8,
             candidates: 50,
             rrf_k: 60,
+            fusion_dense_weight: 0.5,
             jurisdictions: vec!["US".into()],
             evidence_limit: 24,
         }
@@ -108,7 +113,8 @@ pub struct Config {
 }
 
 /// Environment variables that are not settings.
-const RESERVED_ENV: [&str; 3] = ["REAGENT_CONFIG", "REAGENT_LOG", "REAGENT_CACHE"];
+/// (`REAGENT_API_KEY` is the key `reagent eval guidance --server` sends.)
+const RESERVED_ENV: [&str; 4] = ["REAGENT_CONFIG", "REAGENT_LOG", "REAGENT_CACHE", "REAGENT_API_KEY"];
 
 impl Config {
     /// Load `path` (or `reagent.toml` in the working directory if it exists), apply the
@@ -188,8 +194,14 @@ impl Config {
         if self.ingest.max_file_bytes == 0 {
             return invalid("ingest.max_file_bytes", "must be positive".into());
         }
-        if !["hybrid", "dense", "bm25"].contains(&self.retrieval.mode.as_str()) {
-            return invalid("retrieval.mode", format!("{:?} is not one of hybrid, dense, bm25", self.retrieval.mode));
+        if !crate::retrieval::MODES.contains(&self.retrieval.mode.as_str()) {
+            return invalid(
+                "retrieval.mode",
+                format!("{:?} is not one of {}", self.retrieval.mode, crate::retrieval::MODES.join(", ")),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.retrieval.fusion_dense_weight) {
+            return invalid("retrieval.fusion_dense_weight", format!("must be within 0..=1, got {}", self.retrieval.fusion_dense_weight));
         }
         if !(1..=200).contains(&self.retrieval.top_k) {
             return invalid("retrieval.top_k", "must be within 1..=200".into());

@@ -1,5 +1,5 @@
 //! Owns retrieval: embedding a query and asking the store for the best chunks under a
-//! filter, in the configured mode (hybrid fusion by default).
+//! filter, in the configured mode (by default, dense and BM25 fused by normalised score).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,9 +16,12 @@ pub enum RetrievalError {
     Embed(#[from] reagent_ingest::embed::EmbedError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("unknown retrieval mode {0:?} (expected hybrid, dense or bm25)")]
+    #[error("unknown retrieval mode {0:?} (expected one of: hybrid, fusion, dbsf, dense, bm25)")]
     Mode(String),
 }
+
+/// Mode names `retrieval.mode` and `--mode` accept (`rrf` is another name of `hybrid`).
+pub const MODES: [&str; 6] = ["hybrid", "rrf", "fusion", "dbsf", "dense", "bm25"];
 
 pub struct Retriever {
     embedder: Arc<dyn Embedder>,
@@ -39,6 +42,8 @@ impl Retriever {
     pub fn mode(&self, name: &str) -> Result<SearchMode, RetrievalError> {
         match name {
             "hybrid" | "rrf" => Ok(SearchMode::Rrf { k: self.settings.rrf_k }),
+            "fusion" => Ok(SearchMode::Fusion { dense_weight: self.settings.fusion_dense_weight as f32 }),
+            "dbsf" => Ok(SearchMode::Dbsf),
             "dense" => Ok(SearchMode::Dense),
             "bm25" => Ok(SearchMode::Bm25),
             other => Err(RetrievalError::Mode(other.to_string())),

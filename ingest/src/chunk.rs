@@ -49,8 +49,16 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    /// What the embedding models see: where the chunk sits, then its text.
-    pub fn embedding_text(&self, meta: &DocumentMeta) -> String {
+    /// What the dense model embeds: the chunk's own words. Putting the heading path and
+    /// citation first (as for BM25) cost the small sentence model 7 points of Recall@10
+    /// on ObliQA: numbers and rulebook titles crowd out the passage in 256 tokens.
+    pub fn dense_text(&self) -> &str {
+        &self.text
+    }
+
+    /// What BM25 indexes: where the chunk sits (citation, heading path or title), then
+    /// its text, so a query naming a section or rule number finds it.
+    pub fn lexical_text(&self, meta: &DocumentMeta) -> String {
         let context = if self.section_path.is_empty() {
             meta.title.clone()
         } else {

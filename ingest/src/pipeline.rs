@@ -246,11 +246,10 @@ impl Pipeline<'_> {
         let mut deleted = self.store.delete(&meta.document_id, Some(&meta.version))?;
         // Embed shortest first: neighbours in a batch have similar lengths, so the model
         // pads little. Storage order does not matter; ids are positional.
-        let texts: Vec<String> = p.chunks.iter().map(|c| c.embedding_text(meta)).collect();
         let mut order: Vec<usize> = (0..p.chunks.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
+        order.sort_by_key(|&i| p.chunks[i].dense_text().len());
         for group in order.chunks(64) {
-            let refs: Vec<&str> = group.iter().map(|&i| texts[i].as_str()).collect();
+            let refs: Vec<&str> = group.iter().map(|&i| p.chunks[i].dense_text()).collect();
             let t = Instant::now();
             let vectors = self.embedder.embed(&refs).map_err(|e| PipelineError::Path { path: p.path.clone(), reason: e.to_string() })?;
             *embedding += t.elapsed();
@@ -264,7 +263,7 @@ impl Pipeline<'_> {
                         meta: meta.clone(),
                         chunk: chunk.clone(),
                         dense,
-                        lexical_text: texts[i].clone(),
+                        lexical_text: chunk.lexical_text(meta),
                         version_chunks: p.chunks.len(),
                     }
                 })

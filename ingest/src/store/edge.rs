@@ -237,6 +237,117 @@ impl EdgeStore {
     }
 }
 
+/// Min-max normalisation over `scores`; a flat list maps to 1 (if positive) or 0.
+fn min_max(scores: &[f32]) -> impl Fn(f32) -> f32 + use<> {
+    let (lo, hi) = scores.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+    move |s: f32| {
+        if hi - lo > f32::EPSILON {
+            (s - lo) / (hi - lo)
+        } else if hi > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Weighted sum of min-max normalised dense and BM25 scores per point, best first.
+/// A point absent from `sparse` has no query term in common: its BM25 score is 0.
+pub(super) fn fuse_scores(
+    dense: &[(PointId, f32)],
+    sparse: &[(PointId, f32)],
+    dense_weight: f32,
+) -> Vec<(PointId, f32)> {
+    let sparse_by_id: std::collections::HashMap<PointId, f32> = sparse.iter().copied().collect();
+    let mut ids: Vec<PointId> = dense.iter().map(|(id, _)| *id).collect();
+    let dense_by_id: std::collections::HashMap<PointId, f32> = dense.iter().copied().collect();
+    ids.extend(sparse.iter().map(|(id, _)| *id).filter(|id| !dense_by_id.contains_key(id)));
+    let d: Vec<f32> = ids.iter().map(|id| dense_by_id.get(id).copied().unwrap_or(0.0)).collect();
+    let s: Vec<f32> = ids.iter().map(|id| sparse_by_id.get(id).copied().unwrap_or(0.0)).collect();
+    let (nd, ns) = (min_max(&d), min_max(&s));
+    let mut fused: Vec<(PointId, f32)> = ids
+        .iter()
+        .zip(d.iter().zip(&s))
+        .map(|(id, (&d, &s))| (*id, dense_weight * nd(d) + (1.0 - dense_weight) * ns(s)))
+        .collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1));
+    fused
+}
+
+impl EdgeStore {
+    /// Ids and scores of the best `limit` points for `query` under `filter`.
+    fn scored_ids(&self, query: ScoringQuery, filter: Filter, limit: usize) -> Result<Vec<(PointId, f32)>, StoreError> {
+        if limit == 0 {
+            return Ok(vec![]);
+        }
+        let points = self
+            .shard
+            .query(QueryRequest {
+                prefetches: vec![],
+                query: Some(query),
+                filter: Some(filter),
+                score_threshold: None,
+                limit,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Bool(false),
+            })
+            .map_err(backend)?;
+        Ok(points.into_iter().map(|p| (p.id, p.score)).collect())
+    }
+
+    /// [`SearchMode::Fusion`]: both candidate lists, each completed with the other's
+    /// points, fused by normalised score.
+    fn score_fusion(
+        &self,
+        dense: ScoringQuery,
+        sparse: ScoringQuery,
+        filter: &Filter,
+        request: &SearchRequest<'_>,
+        dense_weight: f32,
+    ) -> Result<Vec<(PointId, f32)>, StoreError> {
+        let n = request.candidates.max(request.limit);
+        let mut dense_hits = self.scored_ids(dense.clone(), filter.clone(), n)?;
+        let mut sparse_hits = self.scored_ids(sparse.clone(), filter.clone(), n)?;
+        let only = |ids: &[(PointId, f32)], other: &[(PointId, f32)]| -> Vec<PointId> {
+            let have: std::collections::HashSet<PointId> = other.iter().map(|(id, _)| *id).collect();
+            ids.iter().map(|(id, _)| *id).filter(|id| !have.contains(id)).collect()
+        };
+        let restricted = |ids: Vec<PointId>| {
+            let mut f = filter.clone();
+            f.must.get_or_insert_with(Vec::new).push(Condition::HasId(ids.into_iter().collect()));
+            f
+        };
+        let missing_dense = only(&sparse_hits, &dense_hits);
+        let missing_sparse = only(&dense_hits, &sparse_hits);
+        let (nd, ns) = (missing_dense.len(), missing_sparse.len());
+        if nd > 0 {
+            dense_hits.extend(self.scored_ids(dense, restricted(missing_dense), nd)?);
+        }
+        if ns > 0 {
+            sparse_hits.extend(self.scored_ids(sparse, restricted(missing_sparse), ns)?);
+        }
+        Ok(fuse_scores(&dense_hits, &sparse_hits, dense_weight))
+    }
+
+
+    /// Payloads of `scored` points, in the given order, with the given scores.
+    fn records_in_order(&self, scored: Vec<(PointId, f32)>) -> Result<Vec<ScoredChunk>, StoreError> {
+        let ids: Vec<PointId> = scored.iter().map(|(id, _)| *id).collect();
+        let records = self
+            .shard
+            .retrieve(&ids, Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(false)))
+            .map_err(backend)?;
+        let mut by_id: std::collections::HashMap<PointId, ChunkRecord> = records
+            .into_iter()
+            .filter_map(|r| Some((r.id, r.payload?)))
+            .map(|(id, p)| Ok((id, ChunkPayload::from_map(p.0)?.into_record())))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(scored.into_iter().filter_map(|(id, score)| Some(ScoredChunk { record: by_id.remove(&id)?, score })).collect())
+    }
+}
+
 impl Drop for EdgeStore {
     fn drop(&mut self) {
         // SAFETY: `shard` is taken exactly once, here, and not used afterwards.
@@ -438,6 +549,12 @@ impl ChunkStore for EdgeStore {
             SearchMode::Rrf { k } => {
                 (vec![prefetch(dense()?), prefetch(sparse())], ScoringQuery::Fusion(Fusion::Rrf { k, weights: None }))
             }
+            SearchMode::Dbsf => (vec![prefetch(dense()?), prefetch(sparse())], ScoringQuery::Fusion(Fusion::Dbsf)),
+            SearchMode::Fusion { dense_weight } => {
+                let mut fused = self.score_fusion(dense()?, sparse(), &filter, request, dense_weight)?;
+                fused.truncate(request.limit);
+                return self.records_in_order(fused);
+            }
         };
         let points = self
             .shard
@@ -465,4 +582,31 @@ impl ChunkStore for EdgeStore {
         self.flush_locked(&writer);
         Ok(())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_fusion_normalises_each_side_over_the_union() {
+        let id = PointId::NumId;
+        let dense = [(id(1), 0.9), (id(2), 0.5), (id(3), 0.1)];
+        // Point 2 shares no term with the query: BM25 0.
+        let sparse = [(id(3), 10.0), (id(1), 5.0)];
+        // dense → 1, 0.5, 0; BM25 over the union (5, 0, 10) → 0.5, 0, 1.
+        let fused = fuse_scores(&dense, &sparse, 0.4);
+        let order: Vec<PointId> = fused.iter().map(|(p, _)| *p).collect();
+        assert_eq!(order, vec![id(1), id(3), id(2)]);
+        let expected = [0.4 * 1.0 + 0.6 * 0.5, 0.6 * 1.0, 0.4 * 0.5];
+        for ((_, got), want) in fused.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        // All weight on one side reproduces that side's order.
+        let bm25_only: Vec<PointId> = fuse_scores(&dense, &sparse, 0.0).iter().map(|(p, _)| *p).collect();
+        assert_eq!(bm25_only, vec![id(3), id(1), id(2)]);
+        assert!(fuse_scores(&[], &[], 0.5).is_empty());
+    }
+
+
 }

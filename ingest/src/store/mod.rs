@@ -116,6 +116,15 @@ pub enum SearchMode {
     Bm25,
     /// Reciprocal rank fusion of dense and BM25 candidates, inside Qdrant's query API.
     Rrf { k: usize },
+    /// Qdrant's distribution-based score fusion (each side's scores normalised by their
+    /// mean ± 3 standard deviations, then summed), inside Qdrant's query API.
+    Dbsf,
+    /// Score-level fusion right beside Qdrant: the dense and BM25 candidate lists are
+    /// united, every candidate gets both its cosine and its BM25 score (a candidate
+    /// missing from one list is scored on that side by a second query restricted to the
+    /// missing ids), each side is min-max normalised over the union, and the result is
+    /// `dense_weight · dense + (1 − dense_weight) · bm25`.
+    Fusion { dense_weight: f32 },
 }
 
 #[derive(Debug, Clone)]
