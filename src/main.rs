@@ -14,6 +14,8 @@ use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::{SearchFilter, VersionStatus};
 use reagent_ingest::{ChunkStore, DocumentType};
 
+mod cli_eval;
+
 #[derive(Parser)]
 #[command(name = "reagent", version, about = "Cited compliance guidance for bank transactions")]
 struct Cli {
@@ -47,6 +49,9 @@ enum Command {
     /// Database tasks.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Benchmarks: retrieval quality on a labelled passage set, guidance on labelled scenarios (see eval/README.md).
+    #[command(subcommand)]
+    Eval(cli_eval::EvalCommand),
 }
 
 #[derive(Args)]
@@ -140,7 +145,7 @@ struct SearchArgs {
     /// Only documents in force on this date (YYYY-MM-DD).
     #[arg(long)]
     as_of: Option<NaiveDate>,
-    /// hybrid, dense or bm25 (default: retrieval.mode).
+    /// fusion, hybrid, dbsf, dense or bm25 (default: retrieval.mode).
     #[arg(long)]
     mode: Option<String>,
     #[arg(long, short)]
@@ -193,6 +198,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve { bind } => runtime()?.block_on(serve(config, bind)),
         Command::Analyze(args) => runtime()?.block_on(analyze(config, args)),
         Command::Db(DbCommand::Seed { file }) => runtime()?.block_on(seed(config, file)),
+        Command::Eval(cmd) => cli_eval::run(config, cmd),
     }
 }
 

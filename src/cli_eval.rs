@@ -1,0 +1,398 @@
+//! `reagent eval …`: measuring retrieval on a labelled benchmark and guidance on labelled
+//! transaction scenarios (see eval/README.md).
+//! The corpus goes through the production ingest pipeline into a cached embedded store;
+//! every mode is run through the production [`Retriever`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use reagent::config::{Config, RetrievalSettings};
+use reagent::retrieval::Retriever;
+use reagent_eval::dataset::{self, Dataset};
+use reagent_eval::index::{self, IndexSettings};
+use reagent_eval::report::{self, DatasetInfo};
+use reagent_eval::run::{self, ModeSpec, Searcher};
+use reagent_eval::thresholds::Thresholds;
+use reagent_ingest::progress::Reporter;
+use reagent_ingest::store::{ScoredChunk, SearchFilter};
+use reagent_ingest::{ChunkStore, Chunker, Embedder, OnnxEmbedder};
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Retrieval quality (Recall, MAP, nDCG, MRR at 1/5/10/20) and latency per mode.
+    Retrieval(RetrievalArgs),
+    /// Labelled transaction scenarios through the analyze path: required-action recall,
+    /// false positives, requires_review accuracy, citation hit rate, latency.
+    Guidance(GuidanceArgs),
+}
+
+#[derive(Args)]
+pub struct GuidanceArgs {
+    /// Scenario file (layout of ../shared/data/scenarios/examples.json).
+    #[arg(long, default_value = "../shared/data/scenarios/examples.json")]
+    scenarios: PathBuf,
+    /// Base URL of a running `reagent serve` (e.g. http://127.0.0.1:8080); without it the
+    /// analyses run in this process against the configured store.
+    #[arg(long)]
+    server: Option<String>,
+    /// API key for --server, sent as `Authorization: Bearer …`.
+    #[arg(long, env = "REAGENT_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Output folder (default: eval/reports/<UTC timestamp>); writes guidance.json and guidance.md.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Floors file: its [guidance] table (eval/thresholds.toml layout). Flags below override it.
+    #[arg(long)]
+    thresholds: Option<PathBuf>,
+    #[arg(long)]
+    min_action_recall: Option<f64>,
+    #[arg(long)]
+    max_false_positives: Option<usize>,
+    #[arg(long)]
+    min_review_accuracy: Option<f64>,
+    #[arg(long)]
+    min_citation_hit_rate: Option<f64>,
+    /// Fewest all-correct cases (a value in (0, 1] is a fraction of the cases).
+    #[arg(long)]
+    min_all_correct: Option<f64>,
+}
+
+#[derive(Args)]
+pub struct RetrievalArgs {
+    /// ObliQA folder: documents/*.json and ObliQA_dev.json.
+    #[arg(long, conflicts_with_all = ["corpus", "queries", "qrels"], required_unless_present = "corpus")]
+    obliqa: Option<PathBuf>,
+    /// Question file in the ObliQA layout (default: <obliqa>/ObliQA_dev.json).
+    #[arg(long, requires = "obliqa")]
+    questions: Option<PathBuf>,
+    /// Generic layout: corpus JSONL, lines {"id", "text", "metadata"}.
+    #[arg(long, requires_all = ["queries", "qrels"])]
+    corpus: Option<PathBuf>,
+    /// Generic layout: query JSONL, lines {"id", "text"}.
+    #[arg(long)]
+    queries: Option<PathBuf>,
+    /// Generic layout: judgement JSONL, lines {"query_id", "doc_id", "relevance"}.
+    #[arg(long)]
+    qrels: Option<PathBuf>,
+    /// Comma-separated modes, each `name[:setting=value]...` with a name of hybrid, fusion,
+    /// dbsf, dense, bm25 and settings of [retrieval] (candidates, rrf_k,
+    /// fusion_dense_weight), e.g. `fusion:fusion_dense_weight=0.3`. `default` is
+    /// retrieval.mode.
+    #[arg(long, value_delimiter = ',', default_value = "dense,bm25,hybrid,dbsf,fusion")]
+    modes: Vec<String>,
+    /// Skip this many questions.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Run at most this many questions (after --offset).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output folder (default: eval/reports/<UTC timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where built indexes and passage vectors are cached (default: $REAGENT_CACHE/eval-index,
+    /// else .cache/eval-index).
+    #[arg(long)]
+    index_cache: Option<PathBuf>,
+    /// Build the index again even if a cached one matches.
+    #[arg(long)]
+    rebuild: bool,
+    /// BM25 k1 for the index (default: store.bm25_k1).
+    #[arg(long)]
+    bm25_k1: Option<f64>,
+    /// BM25 b for the index (default: store.bm25_b).
+    #[arg(long)]
+    bm25_b: Option<f64>,
+    /// BM25 average length for the index (default: store.bm25_avg_len).
+    #[arg(long)]
+    bm25_avg_len: Option<f64>,
+    /// Index only the passages judged for the selected questions plus this fraction
+    /// (0..=1) of the others, chosen by a hash of their id: a quick run whose figures
+    /// are higher than on the full corpus (CI uses it).
+    #[arg(long)]
+    corpus_sample: Option<f64>,
+    /// Floors file (eval/thresholds.toml layout): exit 3 when a floor is missed.
+    #[arg(long)]
+    thresholds: Option<PathBuf>,
+}
+
+/// Exit code when a metric is below its floor.
+const EXIT_BELOW_FLOOR: u8 = 3;
+
+pub fn run(config: Config, cmd: EvalCommand) -> Result<ExitCode> {
+    match cmd {
+        EvalCommand::Retrieval(args) => retrieval(config, args),
+        EvalCommand::Guidance(args) => {
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(guidance(config, args))
+        }
+    }
+}
+
+/// One mode wired to the production retriever.
+struct RetrieverSearcher {
+    retriever: Retriever,
+    mode: String,
+    parameters: serde_json::Value,
+}
+
+impl Searcher for RetrieverSearcher {
+    fn search(&self, text: &str, limit: usize) -> Result<Vec<ScoredChunk>, String> {
+        self.retriever.search(text, SearchFilter::default(), Some(&self.mode), Some(limit)).map_err(|e| e.to_string())
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        self.parameters.clone()
+    }
+}
+
+/// `settings` with a mode's overrides applied, each checked against the setting's type.
+fn with_overrides(settings: &RetrievalSettings, spec: &ModeSpec) -> Result<RetrievalSettings> {
+    let mut value = serde_json::to_value(settings)?;
+    let object = value.as_object_mut().context("retrieval settings are a table")?;
+    for (key, raw) in &spec.params {
+        let Some(current) = object.get(key) else {
+            bail!("mode {}: {key:?} is not a [retrieval] setting", spec.label);
+        };
+        let parsed = match current {
+            serde_json::Value::Number(_) => serde_json::Value::Number(
+                raw.parse::<serde_json::Number>().map_err(|_| anyhow::anyhow!("mode {}: {key} = {raw:?} is not a number", spec.label))?,
+            ),
+            _ => serde_json::Value::String(raw.clone()),
+        };
+        object.insert(key.clone(), parsed);
+    }
+    serde_json::from_value(value).with_context(|| format!("mode {}", spec.label))
+}
+
+/// The parameters that shape a mode's ranking.
+fn mode_parameters(mode: &str, s: &RetrievalSettings) -> serde_json::Value {
+    let mut p = serde_json::json!({ "mode": mode, "candidates": s.candidates });
+    match mode {
+        "hybrid" | "rrf" => p["rrf_k"] = s.rrf_k.into(),
+        "fusion" => {
+            p["fusion_dense_weight"] = s.fusion_dense_weight.into();
+            p["normalisation"] = "min-max over the union of both candidate lists".into();
+        }
+        "dbsf" => p["normalisation"] = "mean ± 3σ per side (Qdrant DBSF)".into(),
+        _ => {
+            p.as_object_mut().map(|o| o.remove("candidates"));
+        }
+    }
+    p
+}
+
+fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
+    let dataset: Dataset = match (&args.obliqa, &args.corpus, &args.queries, &args.qrels) {
+        (Some(dir), _, _, _) => dataset::load_obliqa(dir, args.questions.as_deref())?,
+        (None, Some(c), Some(q), Some(r)) => dataset::load_jsonl(c, q, r)?,
+        _ => bail!("give --obliqa DIR, or --corpus, --queries and --qrels"),
+    };
+    let thresholds = args.thresholds.as_deref().map(Thresholds::load).transpose()?;
+    if let Some(k1) = args.bm25_k1 {
+        config.store.bm25_k1 = k1;
+    }
+    if let Some(b) = args.bm25_b {
+        config.store.bm25_b = b;
+    }
+    if let Some(avg) = args.bm25_avg_len {
+        config.store.bm25_avg_len = avg;
+    }
+    config.validate()?;
+    let specs: Vec<ModeSpec> = args
+        .modes
+        .iter()
+        .map(|m| {
+            let m = if m.trim() == "default" { config.retrieval.mode.clone() } else { m.clone() };
+            m.parse::<ModeSpec>().map_err(anyhow::Error::msg)
+        })
+        .collect::<Result<_>>()?;
+    if dataset.select(args.offset, args.limit).is_empty() {
+        bail!("no questions to run (offset {} of {})", args.offset, dataset.queries.len());
+    }
+    let dataset = match args.corpus_sample {
+        Some(f) if !(0.0..=1.0).contains(&f) => bail!("--corpus-sample must be within 0..=1, got {f}"),
+        Some(f) => dataset.sample_corpus(dataset.select(args.offset, args.limit), f)?,
+        None => dataset,
+    };
+    let queries = dataset.select(args.offset, args.limit);
+    let cache_root = args.index_cache.clone().unwrap_or_else(|| {
+        std::env::var_os("REAGENT_CACHE").map_or_else(|| PathBuf::from(".cache"), PathBuf::from).join("eval-index")
+    });
+    let out = args.out.clone().unwrap_or_else(|| report::default_out_dir(Path::new(".")));
+
+    let embedder = Arc::new(OnnxEmbedder::load(&config.embedding).context("loading the embedding model")?);
+    let chunker = Chunker::new(embedder.tokenizer().clone(), &config.chunking)?;
+    let index_settings = IndexSettings {
+        chunking: config.chunking.clone(),
+        store: config.store.clone(),
+        embedding_max_length: config.embedding.max_length,
+    };
+    let progress = Reporter::new();
+    let built = index::open_or_build(&dataset, &cache_root, embedder.as_ref(), &chunker, &index_settings, args.rebuild, &progress)?;
+    let info = built.info;
+    eprintln!(
+        "index {} ({} chunks): {}",
+        info.dir,
+        info.chunks,
+        if info.reused { "reused".to_string() } else { format!("built in {:.1} s", info.build_seconds) }
+    );
+    let store: Arc<dyn ChunkStore> = Arc::new(built.store);
+    let mut runs = Vec::new();
+    for spec in &specs {
+        let settings = with_overrides(&config.retrieval, spec)?;
+        let retriever = Retriever::new(embedder.clone(), store.clone(), settings.clone());
+        retriever.mode(&spec.name)?;
+        let searcher = RetrieverSearcher { parameters: mode_parameters(&spec.name, &settings), retriever, mode: spec.name.clone() };
+        runs.push(run::run_mode(&dataset, queries, spec, &searcher, &progress)?);
+    }
+    let qrels: Vec<(String, Vec<(String, u32)>)> = queries
+        .iter()
+        .map(|q| {
+            let mut docs: Vec<(String, u32)> = dataset.qrels.get(&q.id).map(|j| j.iter().map(|(d, r)| (d.clone(), *r)).collect()).unwrap_or_default();
+            docs.sort();
+            (q.id.clone(), docs)
+        })
+        .collect();
+    let settings = serde_json::json!({
+        "model_id": embedder.model_id(),
+        "embedding_max_length": config.embedding.max_length,
+        "chunking": config.chunking,
+        "store_bm25": { "k1": config.store.bm25_k1, "b": config.store.bm25_b, "avg_len": config.store.bm25_avg_len },
+        "retrieval_default_mode": config.retrieval.mode,
+    });
+    let info_dataset = DatasetInfo {
+        layout: dataset.layout.clone(),
+        sources: dataset.sources.clone(),
+        corpus_passages: dataset.corpus_passages,
+        queries_total: dataset.queries.len(),
+        offset: args.offset,
+        limit: args.limit,
+        queries_run: queries.len(),
+    };
+    let report = report::write_all(&out, info_dataset, info, settings, &runs, &qrels)?;
+    println!("{:<44} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}", "mode", "R@10", "MAP@10", "nDCG@10", "MRR@10", "p50 ms", "p95 ms");
+    for m in &report.modes {
+        let g = |k: &str| m.metrics.get(k).copied().unwrap_or(f64::NAN);
+        println!(
+            "{:<44} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8.2} {:>8.2}",
+            m.spec.label,
+            g("recall@10"),
+            g("map@10"),
+            g("ndcg@10"),
+            g("mrr@10"),
+            m.latency_ms.p50,
+            m.latency_ms.p95
+        );
+    }
+    println!("report: {}", out.join("report.md").display());
+    if let Some(t) = thresholds {
+        let missed = t.violations(&report);
+        if !missed.is_empty() {
+            for v in &missed {
+                eprintln!("below floor: {v}");
+            }
+            return Ok(ExitCode::from(EXIT_BELOW_FLOOR));
+        }
+        println!("all floors in {} met", args.thresholds.as_deref().unwrap_or(Path::new("")).display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where each scenario's request goes.
+enum Target {
+    InProcess(reagent::analysis::Analyzer),
+    Server { client: reqwest::Client, url: String, api_key: Option<String> },
+}
+
+impl Target {
+    /// The analysis for one request body, as the analyze endpoint would return it.
+    async fn analyze(&self, request: &serde_json::Value) -> Result<serde_json::Value, String> {
+        match self {
+            Target::InProcess(analyzer) => {
+                let input: reagent::domain::RuleInput = reagent::service::decode(request.to_string().as_bytes())
+                    .map_err(|e| format!("{}{}", e.message, e.field.map(|f| format!(" (field {f})")).unwrap_or_default()))?;
+                let (analysis, _) = analyzer.analyze(input, None).await.map_err(|e| e.to_string())?;
+                serde_json::to_value(&analysis).map_err(|e| e.to_string())
+            }
+            Target::Server { client, url, api_key } => {
+                let mut req = client.post(url).header("content-type", "application/json").body(request.to_string());
+                if let Some(key) = api_key {
+                    req = req.header("authorization", format!("Bearer {key}"));
+                }
+                let res = req.send().await.map_err(|e| e.to_string())?;
+                let status = res.status();
+                let text = res.text().await.map_err(|e| e.to_string())?;
+                if !status.is_success() {
+                    return Err(format!("HTTP {}: {}", status.as_u16(), text.chars().take(300).collect::<String>()));
+                }
+                serde_json::from_str(&text).map_err(|e| format!("answer is not JSON: {e}"))
+            }
+        }
+    }
+}
+
+async fn guidance(config: Config, args: GuidanceArgs) -> Result<ExitCode> {
+    use reagent_eval::guidance::{self, CaseResult, GuidanceFloors, GuidanceReport};
+    let cases = guidance::load_scenarios(&args.scenarios)?;
+    let mut floors = match &args.thresholds {
+        Some(path) => Thresholds::load(path)?.guidance,
+        None => GuidanceFloors::default(),
+    };
+    floors.min_action_recall = args.min_action_recall.or(floors.min_action_recall);
+    floors.max_false_positives = args.max_false_positives.or(floors.max_false_positives);
+    floors.min_review_accuracy = args.min_review_accuracy.or(floors.min_review_accuracy);
+    floors.min_citation_hit_rate = args.min_citation_hit_rate.or(floors.min_citation_hit_rate);
+    floors.min_all_correct = args.min_all_correct.or(floors.min_all_correct);
+    let target = match &args.server {
+        Some(base) => Target::Server {
+            client: reqwest::Client::builder().timeout(std::time::Duration::from_secs(300)).build()?,
+            url: format!("{}/api/v1/analyze", base.trim_end_matches('/')),
+            api_key: args.api_key.clone(),
+        },
+        None => {
+            let services = reagent::services::Services::start(config).context("starting")?;
+            if services.store.count()? == 0 {
+                eprintln!("warning: the store is empty; citations will miss (ingest corpus/ and the regulations first)");
+            }
+            Target::InProcess(services.analyzer()?)
+        }
+    };
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let bar = indicatif::ProgressBar::new(cases.len() as u64)
+        .with_style(indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_message("scenarios");
+    let mut results = Vec::with_capacity(cases.len());
+    for case in &cases {
+        let t = std::time::Instant::now();
+        let answer = target.analyze(&case.request).await;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        results.push(match answer {
+            Ok(analysis) => guidance::score(case, &analysis, ms),
+            Err(e) => CaseResult::failed(&case.id, ms, e),
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let summary = guidance::summarize(&results, &cases);
+    let report = GuidanceReport {
+        scenarios: args.scenarios.display().to_string(),
+        target: args.server.clone().unwrap_or_else(|| "in-process".into()),
+        started_at,
+        summary,
+        cases: results,
+    };
+    let out = args.out.clone().unwrap_or_else(|| report::default_out_dir(Path::new(".")));
+    report.write(&out)?;
+    print!("{}", report.markdown());
+    println!("\nreport: {}", out.join("guidance.md").display());
+    let missed = floors.violations(&report.summary);
+    if !missed.is_empty() {
+        for v in &missed {
+            eprintln!("below floor: {v}");
+        }
+        return Ok(ExitCode::from(EXIT_BELOW_FLOOR));
+    }
+    Ok(ExitCode::SUCCESS)
+}
