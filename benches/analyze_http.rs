@@ -41,7 +41,9 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let server = common::server::start(&common::server::sources(&common::repo()), |_| {}).await;
-        let client = reqwest::Client::builder().pool_max_idle_per_host(clients as usize).build().expect("client");
+        let mut auth = reqwest::header::HeaderMap::new();
+        auth.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", server.key(reagent::auth::Role::Analyst)).parse().expect("header"));
+        let client = reqwest::Client::builder().pool_max_idle_per_host(clients as usize).default_headers(auth).build().expect("client");
         let url = server.url("/api/v1/analyze");
         // Warm-up: fills the query-vector cache the way a running service has it.
         for i in 0..12 {

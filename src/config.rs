@@ -110,6 +110,10 @@ pub struct Config {
     pub server: crate::service::ServerSettings,
     pub llm: crate::generation::LlmSettings,
     pub database: crate::db::DatabaseSettings,
+    pub web: crate::web::WebSettings,
+    pub limits: crate::service::limits::LimitSettings,
+    pub auth: crate::auth::AuthSettings,
+    pub audit: crate::audit::AuditSettings,
 }
 
 /// Environment variables that are not settings.
@@ -158,7 +162,7 @@ impl Config {
         if !self.rules.file.is_empty() && Path::new(&self.rules.file).is_relative() {
             self.rules.file = dir.join(&self.rules.file).display().to_string();
         }
-        for p in [&mut self.store.data_dir, &mut self.embedding.model_dir, &mut self.embedding.ort_dylib_path] {
+        for p in [&mut self.store.data_dir, &mut self.embedding.model_dir, &mut self.embedding.ort_dylib_path, &mut self.web.eval_reports_dir] {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }
@@ -223,6 +227,18 @@ impl Config {
         }
         if self.retrieval.evidence_limit == 0 {
             return invalid("retrieval.evidence_limit", "must be positive".into());
+        }
+        if let Err((key, reason)) = self.limits.validate() {
+            return invalid(&format!("limits.{key}"), reason);
+        }
+        if let Err(reason) = self.web.validate() {
+            return invalid("web.session_minutes", reason);
+        }
+        if let Err((key, reason)) = self.auth.validate() {
+            return invalid(&key, reason);
+        }
+        if let Err((key, reason)) = self.audit.validate() {
+            return invalid(&key, reason);
         }
         if self.retrieval.rrf_k == 0 {
             return invalid("retrieval.rrf_k", "must be positive".into());

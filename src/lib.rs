@@ -9,8 +9,11 @@
 #![recursion_limit = "512"]
 
 pub mod analysis;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod db;
+pub mod decision;
 pub mod domain;
 pub mod guidance;
 pub mod query;
@@ -18,4 +21,5 @@ pub mod retrieval;
 pub mod rules;
 pub mod service;
 pub mod services;
+pub mod web;
 pub mod generation;

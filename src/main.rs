@@ -52,6 +52,55 @@ enum Command {
     /// Benchmarks: retrieval quality on a labelled passage set, guidance on labelled scenarios (see eval/README.md).
     #[command(subcommand)]
     Eval(cli_eval::EvalCommand),
+    /// API keys (stored as argon2 hashes; a new key is shown once).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The hash-chained audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        /// viewer, analyst, compliance_officer, policy_editor or admin.
+        #[arg(long)]
+        role: String,
+        /// Who or what uses the key.
+        #[arg(long)]
+        name: String,
+        /// Print {"key_id", "key", ...} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every key (never the secret).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit 1 and name the first bad entry if it is broken.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the trail as JSON lines for examiners.
+    Export {
+        /// Output file ("-" for standard output).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only entries at or after this date (YYYY-MM-DD, UTC) or RFC 3339 instant.
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Remove the oldest entries past their retention (audit.retention_*_days), keeping the chain verifiable.
+    Prune,
 }
 
 #[derive(Args)]
@@ -199,6 +248,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Analyze(args) => runtime()?.block_on(analyze(config, args)),
         Command::Db(DbCommand::Seed { file }) => runtime()?.block_on(seed(config, file)),
         Command::Eval(cmd) => cli_eval::run(config, cmd),
+        Command::Keys(cmd) => runtime()?.block_on(keys(config, cmd)),
+        Command::Audit(cmd) => runtime()?.block_on(audit(config, cmd)),
     }
 }
 
@@ -213,6 +264,12 @@ async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
         .parse()
         .context("--bind must be an address like 127.0.0.1:8080")?;
     let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let auth = reagent::auth::Authenticator::new(db.clone(), &config.auth).context("[auth]")?;
+    let audit = reagent::audit::AuditLog::new(db.clone(), &config.audit).context("[audit]")?;
+    let db_for_jobs = db.clone();
+    if auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !auth.jwt_enabled() {
+        tracing::warn!("no active API key and no JWT configured: every API call will be refused; create one with `reagent keys create --role admin --name NAME`");
+    }
     let services = Services::start(config).context("starting")?;
     let analyzer = services.analyzer().context("starting the analyzer")?;
     if !analyzer.llm_configured() {
@@ -225,6 +282,12 @@ async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
         metrics: Default::default(),
         settings: services.config.server.clone(),
         model_id: reagent_ingest::Embedder::model_id(services.embedder.as_ref()).to_string(),
+        web: services.config.web.clone(),
+        limits: std::sync::Arc::new(reagent::service::limits::Limits::new(&services.config.limits)),
+        auth: std::sync::Arc::new(auth),
+        audit: std::sync::Arc::new(audit),
+        jobs: std::sync::Arc::new(reagent::service::jobs::Jobs::new(db_for_jobs)),
+        documents: Some(reagent::service::documents::DocumentIngest::from_services(&services).context("starting the upload pipeline")?),
     });
     reagent::service::serve(state, addr).await?;
     Ok(ExitCode::SUCCESS)
@@ -450,4 +513,115 @@ fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn keys(config: Config, cmd: KeysCommand) -> Result<ExitCode> {
+    use reagent::audit::{Actor, AuditEvent, AuditKind, AuditLog};
+    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let auth = reagent::auth::Authenticator::new(db.clone(), &config.auth).context("[auth]")?;
+    match cmd {
+        KeysCommand::Create { role, name, json } => {
+            let role: reagent::auth::Role = role.parse().map_err(anyhow::Error::msg).context("--role")?;
+            let created = auth.create_key(&name, role).await.context("--name")?;
+            let audit = AuditLog::new(db, &config.audit)?;
+            let event = AuditEvent::new(AuditKind::Key, "key.create", Actor::cli(), &created.info.key_id)
+                .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
+            audit.record(event).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                println!("created key {} ({}, role {})", created.info.key_id, created.info.name, created.info.role);
+                println!("{}", created.key);
+                eprintln!("store this key now: it is not shown again (only its hash is kept)");
+            }
+        }
+        KeysCommand::List { json } => {
+            let keys = auth.list_keys().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                println!("{:<14} {:<20} {:<26} {:<22} name", "id", "role", "created", "revoked");
+                for k in &keys {
+                    println!(
+                        "{:<14} {:<20} {:<26} {:<22} {}",
+                        k.key_id,
+                        k.role,
+                        k.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                        k.revoked_at.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                        k.name
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let revoked = auth.revoke_key(&id).await.map_err(|e| match e {
+                reagent::auth::AuthError::Db(reagent::db::DbError::NotFound { .. }) => {
+                    anyhow::anyhow!("no API key {id:?} (see `reagent keys list`)")
+                }
+                other => other.into(),
+            })?;
+            let audit = AuditLog::new(db, &config.audit)?;
+            audit.record(AuditEvent::new(AuditKind::Key, "key.revoke", Actor::cli(), &id)).await?;
+            println!("revoked {} ({}); a running server stops accepting it within auth.key_cache_seconds", revoked.key_id, revoked.name);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(config: Config, cmd: AuditCommand) -> Result<ExitCode> {
+    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    match cmd {
+        AuditCommand::Verify { json } => {
+            let report = reagent::audit::verify(&db).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            match &report.broken {
+                None => {
+                    if !json {
+                        println!(
+                            "audit chain intact: {} entries{}{}",
+                            report.entries,
+                            report.anchor_seq.map(|a| format!(" after the prune anchor at entry {a}")).unwrap_or_default(),
+                            report.last_seq.map(|l| format!(", last entry {l}")).unwrap_or_default()
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(b) => {
+                    eprintln!("audit chain BROKEN at entry {}: {}", b.seq, b.reason);
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCommand::Export { out, since } => {
+            let since = since
+                .map(|s| {
+                    chrono::DateTime::parse_from_rfc3339(&s)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .or_else(|_| s.parse::<NaiveDate>().map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()))
+                        .map_err(|_| anyhow::anyhow!("--since {s:?} is neither a date YYYY-MM-DD nor an RFC 3339 instant"))
+                })
+                .transpose()?;
+            let n = if out.as_os_str() == "-" {
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                reagent::audit::export(&db, &mut lock, since).await?
+            } else {
+                let file = std::fs::File::create(&out).with_context(|| format!("--out {}", out.display()))?;
+                let mut w = std::io::BufWriter::new(file);
+                reagent::audit::export(&db, &mut w, since).await?
+            };
+            eprintln!("exported {n} audit entries");
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Prune => {
+            let report = reagent::audit::prune(&db, &config.audit, chrono::Utc::now()).await?;
+            match report.through_seq {
+                Some(seq) => println!("pruned {} entries through entry {seq}; verification continues from its hash", report.pruned),
+                None => println!("nothing to prune{}", report.kept_from.map(|k| format!(" (entry {k} is still within retention)")).unwrap_or_default()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -31,7 +31,7 @@ async fn labelled_scenarios_pass_through_http() {
         return;
     }
     let server = server::start(&server::sources(&common::repo()), |_| {}).await;
-    let client = reqwest::Client::new();
+    let client = server.client();
     let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(examples).unwrap()).unwrap();
     let mut failures = Vec::new();
     for case in &cases {
@@ -95,7 +95,7 @@ fn inline_request() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors_and_store_nothing() {
     let server = server::start(&[common::repo().join("corpus")], |c| c.server.body_limit_bytes = 64 * 1024).await;
-    let client = reqwest::Client::new();
+    let client = server.client();
     let url = server.url("/api/v1/analyze");
     let mutate = |path: &[&str], value: Value| {
         let mut body = inline_request();
@@ -170,7 +170,7 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn questions_are_answered_with_citations() {
     let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
-    let client = reqwest::Client::new();
+    let client = server.client();
     let (status, body) =
         post(&client, server.url("/api/v1/ask"), &json!({"question": "When must a CTR be filed and how are cash deposits aggregated?", "as_of": "2026-03-10"})).await;
     assert_eq!(status, 200, "{body}");

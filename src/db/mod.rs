@@ -90,6 +90,10 @@ macro_rules! on_pool {
     };
 }
 
+// After `on_pool!`, which it uses.
+mod security;
+pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, DecisionRecord, JobRecord};
+
 /// Binds a [`CustomerParams`] to `UPSERT_CUSTOMER`'s parameters.
 macro_rules! bind_customer {
     ($query:expr, $p:expr) => {

@@ -128,6 +128,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.inner();
         use serde_json::error::Category;
         match inner.classify() {
+            // serde_json reports a wrong token for an enum (`null`, a number) as a syntax
+            // error; when the body is valid JSON it is the value at `path` that is wrong.
+            Category::Syntax if path != "." && !path.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{path}: wrong type or value ({inner})")).field(path)
+            }
             Category::Syntax | Category::Eof | Category::Io => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {inner}"))
             }
@@ -183,6 +188,10 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("inner.n"));
         let e = decode::<Outer>(br#"{"inner": "#).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = decode::<Outer>(br#"{"inner": {"kind": null, "n": 1}}"#).unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("inner.kind")), "{e:?}");
+        let e = decode::<Outer>(br#"{"inner": {"kind": 7, "n": 1}"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST, "broken JSON stays a 400");
         let e = decode::<Outer>(br#"{"inner": {"kind": "A", "n": 1}} trailing"#).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
     }

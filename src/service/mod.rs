@@ -1,7 +1,13 @@
 //! Owns the HTTP service (`reagent serve`): state, routes and handlers. Handlers stay
 //! thin: decode and resolve the request, call [`Analyzer`], store, answer.
 
+pub mod audit;
+pub mod auth;
+pub mod decisions;
+pub mod documents;
 mod error;
+pub mod jobs;
+pub mod limits;
 pub mod metrics;
 mod openapi;
 
@@ -51,6 +57,18 @@ pub struct AppState {
     pub metrics: Metrics,
     pub settings: ServerSettings,
     pub model_id: String,
+    /// Settings of the web interface (`[web]`).
+    pub web: crate::web::WebSettings,
+    /// Rate, concurrency and time limits (`[limits]`).
+    pub limits: Arc<limits::Limits>,
+    /// API keys and JWTs → principals (`[auth]`).
+    pub auth: Arc<crate::auth::Authenticator>,
+    /// The hash-chained audit trail (`[audit]`).
+    pub audit: Arc<crate::audit::AuditLog>,
+    /// Ingestion jobs started over HTTP.
+    pub jobs: Arc<jobs::Jobs>,
+    /// The ingest pipeline for `POST /api/v1/documents` (`None`: uploads answer 503).
+    pub documents: Option<Arc<documents::DocumentIngest>>,
 }
 
 /// `POST /api/v1/analyze` and `/api/v1/ask` accept a stored transaction by id or an
@@ -97,6 +115,10 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.settings.body_limit_bytes;
+    // Uploads may carry several files of up to ingest.max_file_bytes each.
+    let upload_limit = state.documents.as_ref().map_or(body_limit, |d| {
+        usize::try_from(d.parse.max_file_bytes.saturating_mul(4)).unwrap_or(usize::MAX).max(body_limit)
+    });
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -106,8 +128,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/ask", post(ask))
         .route("/api/v1/analyses/{id}", get(get_analysis))
         .route("/api/v1/chunks/{id}", get(get_chunk))
+        .route("/api/v1/analyses/{id}/decision", post(decisions::decide))
+        .route("/api/v1/analyses/{id}/decisions", get(decisions::list))
+        .route("/api/v1/audit", get(audit::trail))
+        .route(
+            "/api/v1/documents",
+            post(documents::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/v1/jobs/{id}", get(jobs::get_job))
+        .route("/api/v1/keys", get(auth::list_keys).post(auth::create_key))
+        .route("/api/v1/keys/{id}", axum::routing::delete(auth::revoke_key))
+        .merge(crate::web::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+        })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.limits.clone(), limits::enforce))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -144,7 +182,12 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
-async fn analyze(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<TransactionRequest>) -> Result<Response, ApiError> {
+async fn analyze(
+    State(state): State<Arc<AppState>>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
+    rid: Option<axum::Extension<crate::auth::RequestId>>,
+    ApiJson(req): ApiJson<TransactionRequest>,
+) -> Result<Response, ApiError> {
     if req.as_of.is_some() {
         return Err(crate::domain::ValidationError::new("as_of", "only /api/v1/ask takes as_of; analyses use the transaction's date").into());
     }
@@ -160,6 +203,7 @@ async fn analyze(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<Trans
         .ok_or_else(|| ApiError::from(crate::domain::ValidationError::new("transaction", "give transaction_id or an inline transaction with its customer")))?;
     let mut stored_request = request_json;
     stored_request["request"] = serde_json::to_value(&input).unwrap_or_default();
+    let customer_id = input.customer.customer_id.clone();
     let (analysis, timings) = state.analyzer.analyze(input, question).await?;
     state.metrics.retrieval(timings.retrieval);
     let kind = match analysis.generator.kind {
@@ -172,15 +216,36 @@ async fn analyze(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<Trans
         .save_analysis(&analysis, &stored_request)
         .await
         .map_err(|e| ApiError::internal(format!("storing the analysis failed: {e}")))?;
+    state
+        .audit
+        .analysis_created(actor(principal.as_deref()), rid.as_deref(), &analysis, &customer_id)
+        .await
+        .map_err(|e| ApiError::internal(format!("the analysis was stored but its audit entry failed: {e}")))?;
     Ok(Json(analysis).into_response())
 }
 
-async fn ask(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<TransactionRequest>) -> Result<Response, ApiError> {
+async fn ask(
+    State(state): State<Arc<AppState>>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
+    rid: Option<axum::Extension<crate::auth::RequestId>>,
+    ApiJson(req): ApiJson<TransactionRequest>,
+) -> Result<Response, ApiError> {
     let question = req.question.clone().unwrap_or_default();
     let as_of = req.as_of;
     let input = state.resolve(req).await?;
+    let customer_id = input.as_ref().map(|i| i.customer.customer_id.clone());
     let answer = state.analyzer.ask(input, question, as_of).await?;
+    state
+        .audit
+        .question_asked(actor(principal.as_deref()), rid.as_deref(), &answer, customer_id.as_deref())
+        .await
+        .map_err(|e| ApiError::internal(format!("audit entry failed: {e}")))?;
     Ok(Json(answer).into_response())
+}
+
+/// The audit actor of a request (anonymous only if a route forgot its table entry).
+fn actor(principal: Option<&crate::auth::Principal>) -> crate::audit::Actor {
+    principal.map_or_else(crate::audit::Actor::anonymous, crate::audit::Actor::from)
 }
 
 async fn get_analysis(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -205,7 +270,10 @@ async fn get_chunk(State(state): State<Arc<AppState>>, Path(id): Path<String>) -
 pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+    // Connection info gives the rate limiter the client's address.
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 async fn shutdown_signal() {

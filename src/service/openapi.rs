@@ -23,7 +23,7 @@ fn with_errors(ok: Value) -> Value {
 
 pub fn spec() -> Value {
     let enum_of = |values: &[&str]| json!({"type": "string", "enum": values});
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "reagent", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Cited compliance guidance for bank transactions."},
@@ -137,7 +137,10 @@ pub fn spec() -> Value {
                     "prompt_version": {"type": "string"}}}
             }
         }
-    })
+    });
+    // Routes of access control, decisions, audit and uploads, and who may call each.
+    super::auth::document_security(&mut doc);
+    doc
 }
 
 pub async fn document() -> Json<Value> {

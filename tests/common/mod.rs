@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod server;
+pub mod spawned;
 
 use std::path::{Path, PathBuf};
 
@@ -22,14 +23,19 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipped: {} not found (the shared data folder is not beside this checkout)", p.display());
+        eprintln!(
+            "skipped: {} not found (the shared data folder is not beside this checkout)",
+            p.display()
+        );
         None
     }
 }
 
 /// Configuration pointing at the installed model and a store under `dir`.
 pub fn config(dir: &Path) -> Config {
-    let cache = std::env::var("REAGENT_CACHE").map(PathBuf::from).unwrap_or_else(|_| repo().join(".cache"));
+    let cache = std::env::var("REAGENT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join(".cache"));
     let mut c = Config::default();
     c.embedding.model_dir = std::env::var("REAGENT_EMBEDDING_MODEL_DIR")
         .map(PathBuf::from)
@@ -102,8 +108,6 @@ pub fn pdf_without_text() -> Vec<u8> {
     for o in offsets {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
-    );
+    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
     out
 }

@@ -5,18 +5,43 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use reagent::auth::{Authenticator, Role};
 use reagent::db::{Database, DatabaseSettings};
 use reagent::service::{AppState, router};
 
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    /// One API key per role (`Role::ALL` order).
+    pub keys: Vec<(Role, String)>,
     _dir: tempfile::TempDir,
 }
 
 impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The API key of `role`.
+    pub fn key(&self, role: Role) -> &str {
+        self.keys
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, k)| k.as_str())
+            .expect("a key per role")
+    }
+
+    /// A client that sends the admin key with every request.
+    pub fn client(&self) -> reqwest::Client {
+        self.client_as(Role::Admin)
+    }
+
+    /// A client that sends `role`'s key (`Authorization: Bearer`) with every request.
+    pub fn client_as(&self, role: Role) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.key(role))).unwrap();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        reqwest::Client::builder().default_headers(headers).build().unwrap()
     }
 }
 
@@ -27,6 +52,8 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let mut config = super::config(dir.path());
+    // In-process clients share one address; tests/limits.rs turns the rate limit back on.
+    config.limits.requests_per_second = 0.0;
     tweak(&mut config);
     let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("reagent.db").display());
     let db = Database::open(&DatabaseSettings { url: db_url }).await.unwrap();
@@ -40,19 +67,38 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
     })
     .await
     .unwrap();
+    let auth = Authenticator::new(db.clone(), &services.config.auth).unwrap();
+    let mut keys = Vec::new();
+    for role in Role::ALL {
+        keys.push((role, auth.create_key(&format!("test {role}"), role).await.unwrap().key));
+    }
+    let audit = reagent::audit::AuditLog::new(db.clone(), &services.config.audit).unwrap();
+    let jobs = Arc::new(reagent::service::jobs::Jobs::new(db.clone()));
+    let documents = Some(reagent::service::documents::DocumentIngest::from_services(&services).unwrap());
     let state = Arc::new(AppState {
+        auth: Arc::new(auth),
+        audit: Arc::new(audit),
+        jobs,
+        documents,
         analyzer: services.analyzer().unwrap(),
         db,
         store: services.store.clone(),
         metrics: Default::default(),
         settings: services.config.server.clone(),
         model_id: "test".into(),
+        web: services.config.web.clone(),
+        limits: Arc::new(reagent::service::limits::Limits::new(&services.config.limits)),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    TestServer { addr, state, _dir: dir }
+    TestServer {
+        addr,
+        state,
+        keys,
+        _dir: dir,
+    }
 }
 
 pub fn sources(repo: &Path) -> Vec<std::path::PathBuf> {

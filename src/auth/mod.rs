@@ -1,0 +1,389 @@
+//! Owns who may call what: [`Role`]s and the [`Permission`]s they grant, the
+//! authenticated [`Principal`] that the HTTP middleware puts into each request's
+//! extensions, and the [`Authenticator`] that turns a credential into a principal.
+//!
+//! Credentials:
+//! - API keys `rk_<id>_<secret>`: the id (12 hex digits) finds the row, the secret
+//!   (32 random bytes, 64 hex digits) is verified against an argon2id hash. Only
+//!   the hash is stored; the key is shown once at creation. Verified keys are
+//!   cached in memory for `auth.key_cache_seconds`, keyed by the SHA-256 of the
+//!   whole key, so a busy client pays argon2 once per cache period, not per
+//!   request. Revoking through this authenticator drops its cache entries at once;
+//!   a revocation made by another process (the CLI) takes effect when the cached
+//!   entry expires.
+//! - JWT bearer tokens (optional): HS256 with `auth.jwt_hs256_secret` or RS256
+//!   with the public key in `auth.jwt_rs256_public_key_file`; the role is the
+//!   claim named `auth.jwt_role_claim`, the principal id is `sub`.
+
+mod keys;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::db::{Database, DbError};
+pub use keys::{ApiKeyInfo, CreatedKey, KEY_PREFIX};
+
+/// What a caller is allowed to do. Roles are not ordered: each grants a set of
+/// permissions ([`Role::allows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads analyses and the chunks they cite.
+    Viewer,
+    /// A viewer who also runs analyses and asks questions.
+    Analyst,
+    /// An analyst who also decides on analyses and reads the audit trail.
+    ComplianceOfficer,
+    /// Uploads policy documents and follows their ingestion jobs.
+    PolicyEditor,
+    /// Everything, including key management.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Viewer, Role::Analyst, Role::ComplianceOfficer, Role::PolicyEditor, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::ComplianceOfficer => "compliance_officer",
+            Role::PolicyEditor => "policy_editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether this role grants `permission`. The one place the matrix lives.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission as P;
+        use Role as R;
+        match (self, permission) {
+            (R::Admin, _) => true,
+            (_, P::Authenticated) => true,
+            (R::Viewer | R::Analyst | R::ComplianceOfficer, P::ReadAnalyses) => true,
+            (R::Analyst | R::ComplianceOfficer, P::Analyze) => true,
+            (R::ComplianceOfficer, P::Decide | P::ReadAudit) => true,
+            (R::PolicyEditor, P::UploadDocuments) => true,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s.trim()).ok_or_else(|| {
+            format!("{s:?} is not a role; use one of viewer, analyst, compliance_officer, policy_editor, admin")
+        })
+    }
+}
+
+/// What a route needs. Every route names exactly one (see `service::auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Any valid credential (the OpenAPI document, metrics).
+    Authenticated,
+    /// Read stored analyses, their decisions, and cited chunks.
+    ReadAnalyses,
+    /// Run analyses and ask questions.
+    Analyze,
+    /// Decide on an analysis.
+    Decide,
+    /// Read the audit trail.
+    ReadAudit,
+    /// Upload documents and read ingestion jobs.
+    UploadDocuments,
+    /// Create, list and revoke API keys.
+    ManageKeys,
+}
+
+impl Permission {
+    /// The roles that hold this permission, in [`Role::ALL`] order.
+    pub fn roles(self) -> Vec<Role> {
+        Role::ALL.into_iter().filter(|r| r.allows(self)).collect()
+    }
+}
+
+/// The authenticated caller of a request, in the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The API key id, or the JWT `sub`.
+    pub id: String,
+    /// The key's name, or the JWT `name` claim (else `sub`).
+    pub name: String,
+    pub role: Role,
+}
+
+/// The request id of a request (from `X-Request-Id` or generated), in its extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+#[derive(Debug, Error)]
+pub enum AuthError {
+    /// No credential was sent.
+    #[error("authentication required: send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`")]
+    Missing,
+    /// The credential is unknown, malformed, expired or revoked (the reason is logged, not returned).
+    #[error("invalid credentials")]
+    Invalid(String),
+    /// Bad input to key management; `field` names it.
+    #[error("invalid {field}: {reason}")]
+    BadInput { field: String, reason: String },
+    #[error("no API key {0:?}")]
+    NotFound(String),
+    #[error("authentication settings: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// The `[auth]` configuration section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// How long a verified API key is trusted without re-running argon2.
+    pub key_cache_seconds: u64,
+    /// HS256 secret for JWT bearer tokens (empty: HS256 off).
+    pub jwt_hs256_secret: String,
+    /// PEM file with the RS256 public key for JWT bearer tokens (empty: RS256 off).
+    pub jwt_rs256_public_key_file: String,
+    /// Required `iss` of JWTs (empty: not checked).
+    pub jwt_issuer: String,
+    /// Required `aud` of JWTs (empty: not checked).
+    pub jwt_audience: String,
+    /// The claim holding the role.
+    pub jwt_role_claim: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            key_cache_seconds: 30,
+            jwt_hs256_secret: String::new(),
+            jwt_rs256_public_key_file: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_role_claim: "role".into(),
+        }
+    }
+}
+
+impl AuthSettings {
+    /// Checks the settings; `Err((key, reason))`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.key_cache_seconds > 3600 {
+            return Err(("auth.key_cache_seconds".into(), "must be at most 3600".into()));
+        }
+        if !self.jwt_hs256_secret.is_empty() && !self.jwt_rs256_public_key_file.is_empty() {
+            return Err(("auth.jwt_hs256_secret".into(), "set either the HS256 secret or the RS256 key file, not both".into()));
+        }
+        if !self.jwt_hs256_secret.is_empty() && self.jwt_hs256_secret.len() < 32 {
+            return Err(("auth.jwt_hs256_secret".into(), "must be at least 32 bytes".into()));
+        }
+        if self.jwt_role_claim.trim().is_empty() {
+            return Err(("auth.jwt_role_claim".into(), "must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+struct JwtVerifier {
+    key: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+    role_claim: String,
+}
+
+struct CachedKey {
+    principal: Principal,
+    expires: Instant,
+}
+
+/// Largest number of cached verified keys; the cache is emptied when it is full.
+const CACHE_LIMIT: usize = 10_000;
+
+/// Turns credentials into principals and manages API keys. Shared by the HTTP
+/// middleware (through `AppState::auth`) and the `reagent keys` commands.
+pub struct Authenticator {
+    db: Database,
+    cache_ttl: Duration,
+    cache: Mutex<HashMap<[u8; 32], CachedKey>>,
+    jwt: Option<JwtVerifier>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").field("jwt", &self.jwt.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    pub fn new(db: Database, settings: &AuthSettings) -> Result<Self, AuthError> {
+        settings.validate().map_err(|(k, r)| AuthError::Config(format!("{k}: {r}")))?;
+        let jwt = if !settings.jwt_hs256_secret.is_empty() {
+            Some((
+                jsonwebtoken::DecodingKey::from_secret(settings.jwt_hs256_secret.as_bytes()),
+                jsonwebtoken::Algorithm::HS256,
+            ))
+        } else if !settings.jwt_rs256_public_key_file.is_empty() {
+            let pem = std::fs::read(&settings.jwt_rs256_public_key_file).map_err(|e| {
+                AuthError::Config(format!("auth.jwt_rs256_public_key_file {}: {e}", settings.jwt_rs256_public_key_file))
+            })?;
+            let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem)
+                .map_err(|e| AuthError::Config(format!("auth.jwt_rs256_public_key_file: not an RSA public key PEM: {e}")))?;
+            Some((key, jsonwebtoken::Algorithm::RS256))
+        } else {
+            None
+        };
+        let jwt = jwt.map(|(key, alg)| {
+            let mut validation = jsonwebtoken::Validation::new(alg);
+            validation.set_required_spec_claims(&["exp", "sub"]);
+            if !settings.jwt_issuer.is_empty() {
+                validation.set_issuer(&[settings.jwt_issuer.as_str()]);
+            }
+            if settings.jwt_audience.is_empty() {
+                validation.validate_aud = false;
+            } else {
+                validation.set_audience(&[settings.jwt_audience.as_str()]);
+            }
+            JwtVerifier { key, validation, role_claim: settings.jwt_role_claim.clone() }
+        });
+        Ok(Self { db, cache_ttl: Duration::from_secs(settings.key_cache_seconds), cache: Mutex::new(HashMap::new()), jwt })
+    }
+
+    pub fn jwt_enabled(&self) -> bool {
+        self.jwt.is_some()
+    }
+
+    /// An API key (`rk_…`) or, when configured, a JWT.
+    pub async fn authenticate(&self, credential: &str) -> Result<Principal, AuthError> {
+        let credential = credential.trim();
+        if credential.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        if credential.starts_with(KEY_PREFIX) || self.jwt.is_none() {
+            self.authenticate_api_key(credential).await
+        } else {
+            self.authenticate_jwt(credential)
+        }
+    }
+
+    /// Verifies an API key (cached; see the module doc).
+    pub async fn authenticate_api_key(&self, key: &str) -> Result<Principal, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if let Some(p) = self.cached(&digest) {
+            return Ok(p);
+        }
+        let (key_id, secret) = keys::split(key).ok_or_else(|| AuthError::Invalid("malformed API key".into()))?;
+        let record = self
+            .db
+            .get_api_key(key_id)
+            .await?
+            .ok_or_else(|| AuthError::Invalid(format!("no API key {key_id:?}")))?;
+        if record.revoked_at.is_some() {
+            return Err(AuthError::Invalid(format!("API key {key_id:?} is revoked")));
+        }
+        let role: Role = record.role.parse().map_err(AuthError::Internal)?;
+        let hash = record.secret_hash.clone();
+        let secret = secret.to_string();
+        let ok = tokio::task::spawn_blocking(move || keys::verify(&secret, &hash))
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))??;
+        if !ok {
+            return Err(AuthError::Invalid(format!("wrong secret for API key {key_id:?}")));
+        }
+        let principal = Principal { id: record.key_id, name: record.name, role };
+        if !self.cache_ttl.is_zero() {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(digest, CachedKey { principal: principal.clone(), expires: Instant::now() + self.cache_ttl });
+        }
+        Ok(principal)
+    }
+
+    fn cached(&self, digest: &[u8; 32]) -> Option<Principal> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.get(digest) {
+            Some(c) if c.expires > Instant::now() => Some(c.principal.clone()),
+            Some(_) => {
+                cache.remove(digest);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Verifies a JWT bearer token: signature, `exp`, and `iss`/`aud` when configured.
+    pub fn authenticate_jwt(&self, token: &str) -> Result<Principal, AuthError> {
+        let jwt = self.jwt.as_ref().ok_or_else(|| AuthError::Invalid("JWT bearer tokens are not enabled".into()))?;
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &jwt.key, &jwt.validation)
+            .map_err(|e| AuthError::Invalid(format!("JWT: {e}")))?;
+        let claims = data.claims;
+        let sub = claims.get("sub").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+        let sub = sub.ok_or_else(|| AuthError::Invalid("JWT without sub".into()))?.to_string();
+        let role = claims
+            .get(&jwt.role_claim)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| AuthError::Invalid(format!("JWT without a {:?} claim", jwt.role_claim)))?
+            .parse::<Role>()
+            .map_err(AuthError::Invalid)?;
+        let name = claims.get("name").and_then(|v| v.as_str()).unwrap_or(&sub).to_string();
+        Ok(Principal { id: format!("jwt:{sub}"), name, role })
+    }
+
+    /// Creates an API key; the returned [`CreatedKey::key`] is the only copy of the secret.
+    pub async fn create_key(&self, name: &str, role: Role) -> Result<CreatedKey, AuthError> {
+        keys::create(&self.db, name, role).await
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<ApiKeyInfo>, AuthError> {
+        Ok(self.db.list_api_keys().await?.into_iter().map(ApiKeyInfo::from).collect())
+    }
+
+    /// Revokes a key and drops it from this authenticator's cache. Revoking a
+    /// revoked key is a no-op; an unknown id is [`AuthError::NotFound`].
+    pub async fn revoke_key(&self, key_id: &str) -> Result<ApiKeyInfo, AuthError> {
+        self.db.revoke_api_key(key_id, Utc::now()).await?;
+        let record = self.db.get_api_key(key_id).await?.ok_or_else(|| AuthError::NotFound(key_id.to_string()))?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, c| c.principal.id != key_id);
+        Ok(ApiKeyInfo::from(record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_and_grant() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(r.as_str()));
+        }
+        assert!("root".parse::<Role>().is_err());
+        assert!(!Role::Viewer.allows(Permission::Analyze));
+        assert!(Role::Analyst.allows(Permission::Analyze) && !Role::Analyst.allows(Permission::Decide));
+        assert!(Role::ComplianceOfficer.allows(Permission::ReadAudit));
+        assert!(!Role::ComplianceOfficer.allows(Permission::UploadDocuments));
+        assert!(Role::PolicyEditor.allows(Permission::UploadDocuments) && !Role::PolicyEditor.allows(Permission::ReadAnalyses));
+        assert_eq!(Permission::ManageKeys.roles(), vec![Role::Admin]);
+    }
+}

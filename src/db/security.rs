@@ -1,0 +1,470 @@
+//! Persistence of the security tables (migration `20261124000001_security.sql`):
+//! API keys, decisions, ingestion jobs and the audit log with its prune anchor.
+//! The rules (hashing, chaining, who may decide) live in `crate::auth`,
+//! `crate::decision` and `crate::audit`; this file only stores and reads rows.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::codec::{DbTime, DbUuid};
+use super::{Database, DbError, Pool};
+
+/// One row of `api_keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    pub name: String,
+    pub role: String,
+    /// PHC string of the argon2id hash of the secret.
+    pub secret_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiKeyRow {
+    key_id: String,
+    name: String,
+    role: String,
+    secret_hash: String,
+    created_at: DbTime,
+    revoked_at: Option<DbTime>,
+}
+
+impl From<ApiKeyRow> for ApiKeyRecord {
+    fn from(r: ApiKeyRow) -> Self {
+        Self {
+            key_id: r.key_id,
+            name: r.name,
+            role: r.role,
+            secret_hash: r.secret_hash,
+            created_at: r.created_at.get(),
+            revoked_at: r.revoked_at.map(DbTime::get),
+        }
+    }
+}
+
+/// One row of `decisions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRecord {
+    pub decision_id: Uuid,
+    pub analysis_id: Uuid,
+    /// 1 for the first decision, +1 for each override.
+    pub sequence: i64,
+    pub decision: String,
+    pub comment: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub actor_role: String,
+    pub decided_at: DateTime<Utc>,
+    /// The decision this one overrides.
+    pub supersedes: Option<Uuid>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    decision_id: DbUuid,
+    analysis_id: DbUuid,
+    sequence: i64,
+    decision: String,
+    comment: String,
+    actor_id: String,
+    actor_name: String,
+    actor_role: String,
+    decided_at: DbTime,
+    supersedes: Option<DbUuid>,
+}
+
+/// One row of `ingest_jobs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub job_id: Uuid,
+    pub status: String,
+    pub done: i64,
+    pub total: i64,
+    pub error: Option<String>,
+    pub result: Option<serde_json::Value>,
+    pub actor_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    job_id: DbUuid,
+    status: String,
+    done: i64,
+    total: i64,
+    error: Option<String>,
+    result: Option<Json<serde_json::Value>>,
+    actor_id: String,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+/// One row of `audit_log`, exactly as stored (and hashed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub action: String,
+    pub actor_id: String,
+    pub actor_role: String,
+    pub request_id: String,
+    pub object_id: String,
+    pub related_id: String,
+    pub outcome: String,
+    /// A JSON object, as the exact text that was hashed.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditDbRow {
+    seq: i64,
+    at: DbTime,
+    kind: String,
+    action: String,
+    actor_id: String,
+    actor_role: String,
+    request_id: String,
+    object_id: String,
+    related_id: String,
+    outcome: String,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditDbRow> for AuditRow {
+    fn from(r: AuditDbRow) -> Self {
+        Self {
+            seq: r.seq,
+            at: r.at.get(),
+            kind: r.kind,
+            action: r.action,
+            actor_id: r.actor_id,
+            actor_role: r.actor_role,
+            request_id: r.request_id,
+            object_id: r.object_id,
+            related_id: r.related_id,
+            outcome: r.outcome,
+            details: r.details,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+/// Where a pruned chain continues (`audit_anchor`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditAnchor {
+    /// The last pruned entry.
+    pub seq: i64,
+    pub hash: String,
+    pub pruned_at: DateTime<Utc>,
+    pub pruned: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AnchorRow {
+    seq: i64,
+    hash: String,
+    pruned_at: DbTime,
+    pruned: i64,
+}
+
+const AUDIT_COLUMNS: &str =
+    "seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, prev_hash, hash";
+
+/// Arbitrary constant for `pg_advisory_xact_lock`: serializes audit appends across processes.
+const AUDIT_LOCK_ID: i64 = 0x7265_6167_6175_6469; // "reagaudi"
+
+fn time(field: &str, t: DateTime<Utc>) -> Result<DbTime, DbError> {
+    DbTime::new(field, t)
+}
+
+impl Database {
+    pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), DbError> {
+        let created = time("created_at", key.created_at)?;
+        let revoked = key.revoked_at.map(|t| time("revoked_at", t)).transpose()?;
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(&key.key_id)
+        .bind(&key.name)
+        .bind(&key.role)
+        .bind(&key.secret_hash)
+        .bind(created)
+        .bind(revoked)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(|e| DbError::from_sqlx(format!("storing API key {:?}", key.key_id), e))
+    }
+
+    pub async fn get_api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, DbError> {
+        let row = on_pool!(self, |pool| sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT key_id, name, role, secret_hash, created_at, revoked_at FROM api_keys WHERE key_id = $1"
+        )
+        .bind(key_id)
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| DbError::from_sqlx(format!("reading API key {key_id:?}"), e))?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Every key, oldest first.
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, DbError> {
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT key_id, name, role, secret_hash, created_at, revoked_at FROM api_keys ORDER BY created_at, key_id"
+        )
+        .fetch_all(pool)
+        .await)
+        .map_err(|e| DbError::from_sqlx("listing API keys", e))?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Marks a key revoked (the first revocation time is kept). [`DbError::NotFound`] for an unknown id.
+    pub async fn revoke_api_key(&self, key_id: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+        let at = time("revoked_at", at)?;
+        let n = on_pool!(self, |pool| sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE key_id = $1"
+        )
+        .bind(key_id)
+        .bind(at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| DbError::from_sqlx(format!("revoking API key {key_id:?}"), e))?;
+        if n == 0 {
+            return Err(DbError::NotFound { entity: "API key", id: key_id.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Stores a decision. A decision with the same `(analysis_id, sequence)` (a
+    /// concurrent decision) is [`DbError::Conflict`]; an unknown analysis is
+    /// [`DbError::NotFound`].
+    pub async fn insert_decision(&self, d: &DecisionRecord) -> Result<(), DbError> {
+        let at = time("decided_at", d.decided_at)?;
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO decisions (decision_id, analysis_id, sequence, decision, comment, actor_id, actor_name, actor_role, decided_at, supersedes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+        .bind(DbUuid(d.decision_id))
+        .bind(DbUuid(d.analysis_id))
+        .bind(d.sequence)
+        .bind(&d.decision)
+        .bind(&d.comment)
+        .bind(&d.actor_id)
+        .bind(&d.actor_name)
+        .bind(&d.actor_role)
+        .bind(at)
+        .bind(d.supersedes.map(DbUuid))
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(|e| {
+            if super::error::is_foreign_key_violation(&e) {
+                DbError::NotFound { entity: "analysis", id: d.analysis_id.to_string() }
+            } else {
+                DbError::from_sqlx(format!("storing a decision on analysis {}", d.analysis_id), e)
+            }
+        })
+    }
+
+    /// The decisions on an analysis, first to latest.
+    pub async fn decisions_for(&self, analysis_id: Uuid) -> Result<Vec<DecisionRecord>, DbError> {
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, DecisionRow>(
+            "SELECT decision_id, analysis_id, sequence, decision, comment, actor_id, actor_name, actor_role, decided_at, supersedes \
+             FROM decisions WHERE analysis_id = $1 ORDER BY sequence"
+        )
+        .bind(DbUuid(analysis_id))
+        .fetch_all(pool)
+        .await)
+        .map_err(|e| DbError::from_sqlx(format!("reading the decisions on analysis {analysis_id}"), e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DecisionRecord {
+                decision_id: r.decision_id.0,
+                analysis_id: r.analysis_id.0,
+                sequence: r.sequence,
+                decision: r.decision,
+                comment: r.comment,
+                actor_id: r.actor_id,
+                actor_name: r.actor_name,
+                actor_role: r.actor_role,
+                decided_at: r.decided_at.get(),
+                supersedes: r.supersedes.map(|u| u.0),
+            })
+            .collect())
+    }
+
+    /// Inserts or updates an ingestion job (by `job_id`).
+    pub async fn upsert_job(&self, job: &JobRecord) -> Result<(), DbError> {
+        let created = time("created_at", job.created_at)?;
+        let updated = time("updated_at", job.updated_at)?;
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO ingest_jobs (job_id, status, done, total, error, result, actor_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, done = excluded.done, total = excluded.total, \
+             error = excluded.error, result = excluded.result, updated_at = excluded.updated_at"
+        )
+        .bind(DbUuid(job.job_id))
+        .bind(&job.status)
+        .bind(job.done)
+        .bind(job.total)
+        .bind(&job.error)
+        .bind(job.result.as_ref().map(Json))
+        .bind(&job.actor_id)
+        .bind(created)
+        .bind(updated)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(|e| DbError::from_sqlx(format!("storing ingestion job {}", job.job_id), e))
+    }
+
+    pub async fn get_job(&self, job_id: Uuid) -> Result<Option<JobRecord>, DbError> {
+        let row = on_pool!(self, |pool| sqlx::query_as::<_, JobRow>(
+            "SELECT job_id, status, done, total, error, result, actor_id, created_at, updated_at FROM ingest_jobs WHERE job_id = $1"
+        )
+        .bind(DbUuid(job_id))
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| DbError::from_sqlx(format!("reading ingestion job {job_id}"), e))?;
+        Ok(row.map(|r| JobRecord {
+            job_id: r.job_id.0,
+            status: r.status,
+            done: r.done,
+            total: r.total,
+            error: r.error,
+            result: r.result.map(|Json(v)| v),
+            actor_id: r.actor_id,
+            created_at: r.created_at.get(),
+            updated_at: r.updated_at.get(),
+        }))
+    }
+
+    /// Appends one audit entry as the next link of the chain. `build(seq, prev_hash)`
+    /// makes the row from the last entry's (or the prune anchor's) seq + 1 and hash.
+    /// Runs in one database transaction; on PostgreSQL an advisory lock serializes
+    /// appenders across processes, and on either backend the primary key on `seq`
+    /// refuses a second entry with the same number ([`DbError::Conflict`]), so the
+    /// chain cannot fork.
+    pub async fn audit_append(
+        &self,
+        genesis: &str,
+        build: impl FnOnce(i64, &str) -> AuditRow,
+    ) -> Result<AuditRow, DbError> {
+        let ctx = "appending to the audit log";
+        let lock_pg = matches!(self.pool, Pool::Postgres(_));
+        on_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            if lock_pg {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_ID).execute(&mut *tx).await?;
+            }
+            let last: Option<(i64, String)> =
+                sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+            let last = match last {
+                Some(l) => Some(l),
+                None => sqlx::query_as("SELECT seq, hash FROM audit_anchor ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?,
+            };
+            let (seq, prev) = last.unwrap_or_else(|| (0, genesis.to_string()));
+            let row = build(seq + 1, &prev);
+            let at = DbTime::clamped(row.at);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(row.seq)
+            .bind(at)
+            .bind(&row.kind)
+            .bind(&row.action)
+            .bind(&row.actor_id)
+            .bind(&row.actor_role)
+            .bind(&row.request_id)
+            .bind(&row.object_id)
+            .bind(&row.related_id)
+            .bind(&row.outcome)
+            .bind(&row.details)
+            .bind(&row.prev_hash)
+            .bind(&row.hash)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<AuditRow, sqlx::Error>(row)
+        }
+        .await)
+        .map_err(|e| DbError::from_sqlx(ctx, e))
+    }
+
+    /// Up to `limit` entries with `seq > after`, in chain order.
+    pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, AuditDbRow>(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+        .map_err(|e| DbError::from_sqlx("reading the audit log", e))?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The entries about one object (its `object_id` or `related_id`), in chain order.
+    pub async fn audit_for_object(&self, object_id: &str, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE object_id = $1 OR related_id = $1 ORDER BY seq LIMIT $2"
+        );
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, AuditDbRow>(&sql)
+            .bind(object_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+        .map_err(|e| DbError::from_sqlx(format!("reading the audit trail of {object_id:?}"), e))?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The latest prune anchor, if the log was ever pruned.
+    pub async fn audit_anchor(&self) -> Result<Option<AuditAnchor>, DbError> {
+        let row = on_pool!(self, |pool| sqlx::query_as::<_, AnchorRow>(
+            "SELECT seq, hash, pruned_at, pruned FROM audit_anchor ORDER BY seq DESC LIMIT 1"
+        )
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| DbError::from_sqlx("reading the audit anchor", e))?;
+        Ok(row.map(|r| AuditAnchor { seq: r.seq, hash: r.hash, pruned_at: r.pruned_at.get(), pruned: r.pruned }))
+    }
+
+    /// Deletes the entries with `seq <= through.seq` and records `through` as the
+    /// anchor the chain continues from, in one transaction. Returns how many went.
+    pub async fn audit_prune_through(&self, through: &AuditRow) -> Result<u64, DbError> {
+        let now = DbTime::now();
+        on_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
+                .bind(through.seq)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("INSERT INTO audit_anchor (seq, hash, pruned_at, pruned) VALUES ($1, $2, $3, $4)")
+                .bind(through.seq)
+                .bind(&through.hash)
+                .bind(now)
+                .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<u64, sqlx::Error>(n)
+        }
+        .await)
+        .map_err(|e| DbError::from_sqlx("pruning the audit log", e))
+    }
+}
+

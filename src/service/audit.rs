@@ -1,0 +1,45 @@
+//! Owns `GET /api/v1/audit?object_id=…` (compliance officer, admin): the audit
+//! timeline of one analysis, transaction, decision, key or job, oldest first.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    pub object_id: Option<String>,
+}
+
+pub async fn trail(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let object_id = q.object_id.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "give the object_id of a transaction, analysis, decision, key or job")
+            .field("object_id")
+    })?;
+    if object_id.len() > 200 {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "must be at most 200 characters").field("object_id"));
+    }
+    let entries = state.audit.trail(object_id).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let events: Vec<serde_json::Value> = entries
+        .into_iter()
+        .map(|e| {
+            let details = serde_json::from_str::<serde_json::Value>(&e.details).unwrap_or(serde_json::Value::String(e.details.clone()));
+            serde_json::json!({
+                "seq": e.seq, "at": e.at, "kind": e.kind, "action": e.action,
+                "actor_id": e.actor_id, "actor_role": e.actor_role, "request_id": e.request_id,
+                "object_id": e.object_id, "related_id": e.related_id, "outcome": e.outcome,
+                "details": details, "hash": e.hash,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "object_id": object_id, "events": events })).into_response())
+}

@@ -1,0 +1,332 @@
+//! Owns access control on the HTTP API: the one table that says which
+//! [`Permission`] each API route needs ([`ROUTES`]), the middleware that
+//! authenticates the caller, checks that permission, audits refusals and puts the
+//! [`Principal`] and [`RequestId`] into the request's extensions, and the API-key
+//! routes (`/api/v1/keys`, admin only).
+//!
+//! Scope: `/api/…` and `/metrics`. `/health` and `/ready` are public; the web
+//! pages (`crate::web`) authenticate with their own sessions. An `/api/` route
+//! missing from [`ROUTES`] needs [`Permission::ManageKeys`] (admin): forgetting an
+//! entry denies rather than opens.
+//!
+//! Credentials: `Authorization: Bearer <key or JWT>` or `X-API-Key: <key>`.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::{ApiError, ApiJson, AppState};
+use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::auth::{AuthError, Permission, Principal, RequestId, Role};
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Needs(Permission),
+}
+
+/// Every API route (method, path template as registered) and what it needs. The
+/// OpenAPI document's `x-required-roles` are generated from this table.
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/health", Access::Public),
+    ("GET", "/ready", Access::Public),
+    ("GET", "/metrics", Access::Needs(Permission::Authenticated)),
+    ("GET", "/api/v1/openapi.json", Access::Needs(Permission::Authenticated)),
+    ("POST", "/api/v1/analyze", Access::Needs(Permission::Analyze)),
+    ("POST", "/api/v1/ask", Access::Needs(Permission::Analyze)),
+    ("GET", "/api/v1/analyses/{id}", Access::Needs(Permission::ReadAnalyses)),
+    ("GET", "/api/v1/analyses/{id}/decisions", Access::Needs(Permission::ReadAnalyses)),
+    ("POST", "/api/v1/analyses/{id}/decision", Access::Needs(Permission::Decide)),
+    ("GET", "/api/v1/chunks/{id}", Access::Needs(Permission::ReadAnalyses)),
+    ("GET", "/api/v1/audit", Access::Needs(Permission::ReadAudit)),
+    ("POST", "/api/v1/documents", Access::Needs(Permission::UploadDocuments)),
+    ("GET", "/api/v1/jobs/{id}", Access::Needs(Permission::UploadDocuments)),
+    ("GET", "/api/v1/keys", Access::Needs(Permission::ManageKeys)),
+    ("POST", "/api/v1/keys", Access::Needs(Permission::ManageKeys)),
+    ("DELETE", "/api/v1/keys/{id}", Access::Needs(Permission::ManageKeys)),
+];
+
+/// What `method path` needs; `None` for paths outside the API (the web pages).
+pub fn access(method: &Method, path: &str) -> Option<Access> {
+    if let Some((_, _, a)) = ROUTES.iter().find(|(m, p, _)| *p == path && *m == method.as_str()) {
+        return Some(*a);
+    }
+    if path.starts_with("/api/") || path == "/metrics" {
+        return Some(Access::Needs(Permission::ManageKeys));
+    }
+    None
+}
+
+/// The credential a request carries, if any.
+fn credential(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if let Some((scheme, token)) = v.split_once(' ')
+            && scheme.eq_ignore_ascii_case("bearer")
+        {
+            return Some(token.trim().to_string());
+        }
+        return Some(String::new()); // another scheme: treated as invalid, not missing
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string())
+}
+
+/// The caller's request id if it is sane (≤ 128 visible ASCII characters), else a new one.
+fn request_id(headers: &HeaderMap) -> RequestId {
+    let given = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
+    RequestId(given.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string))
+}
+
+/// The middleware (see the module doc).
+pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let rid = request_id(req.headers());
+    req.extensions_mut().insert(rid.clone());
+    let path = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let method = req.method().clone();
+    let needed = access(&method, &path);
+    let response = match needed {
+        None | Some(Access::Public) => next.run(req).await,
+        Some(Access::Needs(permission)) => match check(&state, req.headers(), permission).await {
+            Ok(principal) => {
+                req.extensions_mut().insert(principal);
+                next.run(req).await
+            }
+            Err((error, actor, why)) => {
+                let (action, outcome) = if error.status == StatusCode::FORBIDDEN {
+                    ("auth.forbidden", "denied")
+                } else {
+                    ("auth.unauthenticated", "rejected")
+                };
+                let event = AuditEvent::new(AuditKind::AuthFailure, action, actor, format!("{method} {path}"))
+                    .request(Some(&rid))
+                    .outcome(outcome)
+                    .details(serde_json::json!({ "status": error.status.as_u16(), "reason": why, "required": permission }));
+                state.audit.record_or_log(event).await;
+                let mut response = error.into_response();
+                if response.status() == StatusCode::UNAUTHORIZED {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                response
+            }
+        },
+    };
+    let mut response = response;
+    if let Ok(v) = HeaderValue::from_str(&rid.0) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+type Refusal = (ApiError, Actor, String);
+
+async fn check(state: &AppState, headers: &HeaderMap, permission: Permission) -> Result<Principal, Refusal> {
+    let unauthorized = |message: String, why: String| {
+        (ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message), Actor::anonymous(), why)
+    };
+    let Some(credential) = credential(headers) else {
+        return Err(unauthorized(AuthError::Missing.to_string(), "no credential".into()));
+    };
+    let principal = match state.auth.authenticate(&credential).await {
+        Ok(p) => p,
+        Err(AuthError::Missing) => return Err(unauthorized(AuthError::Missing.to_string(), "empty credential".into())),
+        Err(AuthError::Invalid(why)) => return Err(unauthorized("invalid credentials".into(), why)),
+        Err(e) => {
+            tracing::error!("authentication failed: {e}");
+            return Err((ApiError::unavailable("authentication is unavailable"), Actor::anonymous(), e.to_string()));
+        }
+    };
+    if !principal.role.allows(permission) {
+        let roles: Vec<&str> = permission.roles().into_iter().map(Role::as_str).collect();
+        let message = format!("role {} may not do this; it needs one of: {}", principal.role, roles.join(", "));
+        return Err((ApiError::new(StatusCode::FORBIDDEN, "forbidden", message), Actor::from(&principal), "role".into()));
+    }
+    Ok(principal)
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing | AuthError::Invalid(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
+            AuthError::BadInput { field, reason } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", reason).field(field)
+            }
+            AuthError::NotFound(id) => ApiError::not_found(format!("no API key {id:?}")),
+            AuthError::Config(_) | AuthError::Db(_) | AuthError::Internal(_) => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    pub name: String,
+    pub role: Role,
+}
+
+pub async fn list_keys(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    Ok(Json(state.auth.list_keys().await?).into_response())
+}
+
+pub async fn create_key(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    rid: Option<Extension<RequestId>>,
+    ApiJson(req): ApiJson<CreateKeyRequest>,
+) -> Result<Response, ApiError> {
+    let created = state.auth.create_key(&req.name, req.role).await?;
+    let event = AuditEvent::new(AuditKind::Key, "key.create", Actor::from(&principal), &created.info.key_id)
+        .request(rid.as_ref().map(|r| &r.0))
+        .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
+    state.audit.record(event).await.map_err(|e| ApiError::internal(format!("audit: {e}")))?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+pub async fn revoke_key(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    rid: Option<Extension<RequestId>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let revoked = state.auth.revoke_key(&id).await.map_err(|e| match e {
+        AuthError::Db(crate::db::DbError::NotFound { .. }) => ApiError::not_found(format!("no API key {id:?}")).field("id"),
+        other => other.into(),
+    })?;
+    let event = AuditEvent::new(AuditKind::Key, "key.revoke", Actor::from(&principal), &id).request(rid.as_ref().map(|r| &r.0));
+    state.audit.record(event).await.map_err(|e| ApiError::internal(format!("audit: {e}")))?;
+    Ok(Json(revoked).into_response())
+}
+
+/// Adds the security routes to the OpenAPI document and marks every operation
+/// with who may call it: `x-required-roles` (from [`ROUTES`]; empty for public
+/// routes) and `security` (none for public routes).
+pub fn document_security(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let err = || json!({"$ref": "#/components/responses/Error"});
+    let id_param = |what: &str| json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": what}]);
+    let errors = |ok_status: &str, ok: serde_json::Value| {
+        let mut r = json!({"400": err(), "401": err(), "403": err(), "404": err(), "409": err(), "413": err(), "415": err(), "422": err(), "503": err()});
+        r[ok_status] = ok;
+        r
+    };
+    let paths = [
+        ("/api/v1/analyses/{id}/decision", json!({"post": {
+            "summary": "Decide on an analysis: approve, escalate, file_sar or reject, with a comment. A second decision needs \"override\": true and is recorded as an override (409 otherwise).",
+            "parameters": id_param("analysis id (UUID)"),
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DecisionRequest"}}}},
+            "responses": errors("201", json!({"description": "the stored decision", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Decision"}}}}))
+        }})),
+        ("/api/v1/analyses/{id}/decisions", json!({"get": {
+            "summary": "The decisions on an analysis, first to latest (the last is in force)",
+            "parameters": id_param("analysis id (UUID)"),
+            "responses": errors("200", json!({"description": "decisions", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Decision"}}}}}))
+        }})),
+        ("/api/v1/audit", json!({"get": {
+            "summary": "The audit timeline of one transaction, analysis, decision, key or job",
+            "parameters": [{"name": "object_id", "in": "query", "required": true, "schema": {"type": "string"}}],
+            "responses": errors("200", json!({"description": "{object_id, events: [{seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, hash}]}"}))
+        }})),
+        ("/api/v1/documents", json!({"post": {
+            "summary": "Upload documents to ingest (multipart: one or more `file` parts; optional id, title, version, type, jurisdiction, issuer, citation, effective_from, effective_to, replace). Answers 202 with the ingestion job.",
+            "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                "id": {"type": "string"}, "title": {"type": "string"}, "version": {"type": "string"},
+                "type": {"type": "string", "enum": ["regulation", "guidance", "policy", "procedure", "examination_manual"]},
+                "jurisdiction": {"type": "string"}, "issuer": {"type": "string"}, "citation": {"type": "string"},
+                "effective_from": {"type": "string", "format": "date"}, "effective_to": {"type": "string", "format": "date"},
+                "replace": {"type": "boolean"}}}}}},
+            "responses": errors("202", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
+        }})),
+        ("/api/v1/jobs/{id}", json!({"get": {
+            "summary": "An ingestion job: status (queued, running, succeeded, failed), progress, error, result",
+            "parameters": id_param("job id (UUID)"),
+            "responses": errors("200", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
+        }})),
+        ("/api/v1/keys", json!({
+            "get": {"summary": "Every API key (never the secret)", "responses": errors("200", json!({"description": "keys"}))},
+            "post": {"summary": "Create an API key; the answer is the only time the key is shown",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "role"], "additionalProperties": false,
+                    "properties": {"name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}}}}}},
+                "responses": errors("201", json!({"description": "{key_id, name, role, created_at, key}"}))}
+        })),
+        ("/api/v1/keys/{id}", json!({"delete": {
+            "summary": "Revoke an API key",
+            "parameters": id_param("key id"),
+            "responses": errors("200", json!({"description": "the revoked key"}))
+        }})),
+    ];
+    for (path, item) in paths {
+        doc["paths"][path] = item;
+    }
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["Role"] = json!({"type": "string", "enum": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()});
+    schemas["DecisionRequest"] = json!({"type": "object", "required": ["decision", "comment"], "additionalProperties": false, "properties": {
+        "decision": {"type": "string", "enum": ["approve", "escalate", "file_sar", "reject"]},
+        "comment": {"type": "string", "minLength": 1, "maxLength": crate::decision::MAX_COMMENT_CHARS},
+        "override": {"type": "boolean", "default": false, "description": "required to change an existing decision; the comment is the reason"}}});
+    schemas["Decision"] = json!({"type": "object", "properties": {
+        "decision_id": {"type": "string", "format": "uuid"}, "analysis_id": {"type": "string", "format": "uuid"},
+        "sequence": {"type": "integer"}, "decision": {"type": "string"}, "comment": {"type": "string"},
+        "decided_by": {"type": "string"}, "decided_by_name": {"type": "string"}, "role": {"type": "string"},
+        "decided_at": {"type": "string", "format": "date-time"}, "supersedes": {"type": ["string", "null"], "format": "uuid"}}});
+    schemas["Job"] = json!({"type": "object", "properties": {
+        "job_id": {"type": "string", "format": "uuid"}, "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
+        "error": {"type": ["string", "null"]}, "result": {"type": ["object", "null"]},
+        "created_by": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer", "description": "an API key rk_<id>_<secret>, or a JWT when configured"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    });
+    doc["security"] = json!([{"bearer": []}, {"apiKey": []}]);
+    for (method, path, access) in ROUTES {
+        let op = &mut doc["paths"][*path][method.to_ascii_lowercase()];
+        if !op.is_object() {
+            continue; // a route not documented: the role-matrix test reports it
+        }
+        match access {
+            Access::Public => {
+                op["x-required-roles"] = json!([]);
+                op["security"] = json!([]);
+            }
+            Access::Needs(p) => {
+                op["x-required-roles"] = json!(p.roles());
+                op["x-permission"] = json!(p);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlisted_api_routes_need_admin_and_pages_are_out_of_scope() {
+        assert_eq!(access(&Method::GET, "/health"), Some(Access::Public));
+        assert_eq!(access(&Method::POST, "/api/v1/analyze"), Some(Access::Needs(Permission::Analyze)));
+        assert_eq!(access(&Method::GET, "/api/v1/analyze"), Some(Access::Needs(Permission::ManageKeys)));
+        assert_eq!(access(&Method::GET, "/api/v2/new"), Some(Access::Needs(Permission::ManageKeys)));
+        assert_eq!(access(&Method::GET, "/transactions"), None);
+    }
+
+    #[test]
+    fn credentials_from_either_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(credential(&h), None);
+        h.insert("x-api-key", HeaderValue::from_static(" rk_a_b "));
+        assert_eq!(credential(&h).as_deref(), Some("rk_a_b"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer tok"));
+        assert_eq!(credential(&h).as_deref(), Some("tok"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic dXNlcg=="));
+        assert_eq!(credential(&h).as_deref(), Some(""));
+    }
+}

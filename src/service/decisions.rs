@@ -1,0 +1,53 @@
+//! Owns the decision routes: `POST /api/v1/analyses/{id}/decision` (compliance
+//! officer, admin) and `GET /api/v1/analyses/{id}/decisions`. The workflow itself
+//! is `crate::decision`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use uuid::Uuid;
+
+use super::{ApiError, ApiJson, AppState};
+use crate::auth::{Principal, RequestId};
+use crate::decision::{self, DecisionError, DecisionRequest};
+
+impl From<DecisionError> for ApiError {
+    fn from(e: DecisionError) -> Self {
+        match e {
+            DecisionError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+            DecisionError::NotFound(_) => ApiError::not_found(e.to_string()).field("id"),
+            DecisionError::Invalid { field, ref reason } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", reason.clone()).field(field)
+            }
+            DecisionError::AlreadyDecided(m) => ApiError::new(StatusCode::CONFLICT, "already_decided", m).field("override"),
+            DecisionError::Db(_) | DecisionError::Audit(_) => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+fn analysis_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "analysis id must be a UUID").field("id"))
+}
+
+pub async fn decide(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    rid: Option<Extension<RequestId>>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<DecisionRequest>,
+) -> Result<Response, ApiError> {
+    let id = analysis_id(&id)?;
+    let decision = decision::decide(&state.audit, &principal, rid.as_ref().map(|r| &r.0), id, &req).await?;
+    Ok((StatusCode::CREATED, Json(decision)).into_response())
+}
+
+pub async fn list(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = analysis_id(&id)?;
+    if state.db.get_analysis(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?.is_none() {
+        return Err(ApiError::not_found(format!("no analysis {id}")).field("id"));
+    }
+    Ok(Json(decision::decisions(&state.audit, id).await?).into_response())
+}

@@ -1,0 +1,348 @@
+//! Owns document upload over HTTP (`POST /api/v1/documents`, admin or
+//! policy_editor): a multipart form with one or more `file` parts and the same
+//! metadata fields as `reagent ingest`'s flags (`id`, `title`, `version`, `type`,
+//! `jurisdiction`, `issuer`, `citation`, `effective_from`, `effective_to`,
+//! `replace`). The files are written to a temporary folder and run through the
+//! same ingest pipeline as the CLI, in a blocking task, one job at a time; the
+//! answer is `202` with the job ([`super::jobs`]) to poll. [`start_ingest`] is
+//! the entry point the web pages share.
+
+use std::sync::Arc;
+
+use axum::extract::multipart::{Multipart, MultipartError};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::NaiveDate;
+use reagent_ingest::parse::{MetadataDefaults, ParseSettings};
+use reagent_ingest::pipeline::{IngestOptions, Outcome, Pipeline};
+use reagent_ingest::progress::Progress;
+use reagent_ingest::{ChunkStore, Chunker, DocumentType, Embedder};
+use uuid::Uuid;
+
+use super::jobs::{JobView, Jobs};
+use super::{ApiError, AppState};
+use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::auth::{Principal, RequestId};
+
+/// What ingestion over HTTP needs (the CLI's pipeline parts).
+pub struct DocumentIngest {
+    pub chunker: Chunker,
+    pub embedder: Arc<dyn Embedder>,
+    pub store: Arc<dyn ChunkStore>,
+    pub parse: ParseSettings,
+    /// One ingestion at a time (the pipeline plans against stored versions).
+    pub lock: tokio::sync::Mutex<()>,
+}
+
+impl DocumentIngest {
+    /// The parts of a started [`crate::services::Services`].
+    pub fn from_services(services: &crate::services::Services) -> Result<Arc<Self>, reagent_ingest::chunk::ChunkError> {
+        Ok(Arc::new(Self {
+            chunker: Chunker::new(services.embedder.tokenizer().clone(), &services.config.chunking)?,
+            embedder: services.embedder.clone(),
+            store: services.store.clone(),
+            parse: services.config.ingest.parse_settings(),
+            lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+}
+
+/// The form's metadata, as the CLI's flags.
+#[derive(Debug, Clone, Default)]
+pub struct UploadMeta {
+    pub defaults: MetadataDefaults,
+    pub replace: bool,
+}
+
+/// One uploaded file: a safe file name and its bytes.
+#[derive(Debug, Clone)]
+pub struct UploadFile {
+    pub name: String,
+    pub bytes: bytes::Bytes,
+}
+
+/// Most files in one upload.
+pub const MAX_FILES: usize = 50;
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).field(field)
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "upload exceeds the size limit")
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", e.body_text())
+    }
+}
+
+/// A file name safe to create in a fresh folder: the last path component, only
+/// letters, digits, `.`, `-`, `_`, not hidden, at most 200 characters.
+pub fn safe_file_name(raw: &str) -> Option<String> {
+    let base = raw.rsplit(['/', '\\']).next()?.trim();
+    let ok = !base.is_empty()
+        && base.len() <= 200
+        && !base.starts_with('.')
+        && base.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    ok.then(|| base.to_string())
+}
+
+fn date(field: &str, text: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| bad(field, format!("{text:?} is not a date YYYY-MM-DD")))
+}
+
+/// Reads the form: files and metadata; every bad part is a 4xx naming it.
+pub async fn read_form(mut form: Multipart, max_file_bytes: u64) -> Result<(Vec<UploadFile>, UploadMeta), ApiError> {
+    let mut files: Vec<UploadFile> = Vec::new();
+    let mut meta = UploadMeta::default();
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let raw = field.file_name().unwrap_or_default().to_string();
+            let file_name = safe_file_name(&raw).ok_or_else(|| {
+                bad("file", format!("file name {raw:?} must be a plain name of letters, digits, '.', '-', '_' (not hidden)"))
+            })?;
+            if files.iter().any(|f| f.name == file_name) {
+                return Err(bad("file", format!("{file_name} is uploaded twice")));
+            }
+            if files.len() >= MAX_FILES {
+                return Err(bad("file", format!("at most {MAX_FILES} files per upload")));
+            }
+            let bytes = field.bytes().await.map_err(multipart_error)?;
+            if bytes.is_empty() {
+                return Err(bad("file", format!("{file_name} is empty")));
+            }
+            if bytes.len() as u64 > max_file_bytes {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "file_too_large",
+                    format!("{file_name} is larger than ingest.max_file_bytes ({max_file_bytes} bytes)"),
+                )
+                .field("file"));
+            }
+            files.push(UploadFile { name: file_name, bytes });
+            continue;
+        }
+        let text = field.text().await.map_err(multipart_error)?;
+        let value = text.trim().to_string();
+        let d = &mut meta.defaults;
+        let set = |slot: &mut Option<String>| {
+            *slot = (!value.is_empty()).then(|| value.clone());
+        };
+        match name.as_str() {
+            "id" => set(&mut d.document_id),
+            "title" => set(&mut d.title),
+            "version" => set(&mut d.version),
+            "jurisdiction" => set(&mut d.jurisdiction),
+            "issuer" => set(&mut d.issuer),
+            "citation" => set(&mut d.citation),
+            "type" => {
+                d.document_type = if value.is_empty() { None } else { Some(value.parse::<DocumentType>().map_err(|e| bad("type", e))?) }
+            }
+            "effective_from" => d.effective_from = if value.is_empty() { None } else { Some(date("effective_from", &value)?) },
+            "effective_to" => d.effective_to = if value.is_empty() { None } else { Some(date("effective_to", &value)?) },
+            "replace" => {
+                meta.replace = match value.as_str() {
+                    "" | "false" | "0" | "off" => false,
+                    "true" | "1" | "on" => true,
+                    other => return Err(bad("replace", format!("{other:?} is not true or false"))),
+                }
+            }
+            other => {
+                return Err(bad(
+                    other,
+                    format!("unknown form field {other:?}; use file, id, title, version, type, jurisdiction, issuer, citation, effective_from, effective_to, replace"),
+                ))
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(bad("file", "the form has no file part"));
+    }
+    if let (Some(from), Some(to)) = (meta.defaults.effective_from, meta.defaults.effective_to)
+        && to < from
+    {
+        return Err(bad("effective_to", "must not be before effective_from"));
+    }
+    Ok((files, meta))
+}
+
+/// Reports pipeline progress into the job.
+struct JobProgress {
+    jobs: Arc<Jobs>,
+    id: Uuid,
+}
+
+impl Progress for JobProgress {
+    fn start(&self, _what: &str, total: u64) {
+        let total = i64::try_from(total).unwrap_or(i64::MAX);
+        self.jobs.touch(self.id, |j| {
+            j.total = total;
+            j.done = 0;
+        });
+    }
+    fn advance(&self, n: u64) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.jobs.touch(self.id, |j| j.done = j.done.saturating_add(n));
+    }
+    fn finish(&self) {
+        self.jobs.touch(self.id, |j| j.done = j.total.max(j.done));
+    }
+}
+
+/// Creates a job for `files` and starts ingesting them in the background.
+pub async fn start_ingest(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    request_id: Option<&RequestId>,
+    files: Vec<UploadFile>,
+    meta: UploadMeta,
+) -> Result<JobView, ApiError> {
+    let Some(ingest) = state.documents.clone() else {
+        return Err(ApiError::unavailable("document upload is not available in this process"));
+    };
+    let job = state.jobs.create(&principal.id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
+    let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+    let event = AuditEvent::new(AuditKind::Document, "document.upload", Actor::from(principal), job.job_id.to_string())
+        .request(request_id)
+        .details(serde_json::json!({
+            "files": names,
+            "document_id": meta.defaults.document_id,
+            "version": meta.defaults.version,
+            "replace": meta.replace,
+        }));
+    state.audit.record(event).await.map_err(|e| ApiError::internal(format!("audit: {e}")))?;
+    let view = JobView::from(job.clone());
+    let state = state.clone();
+    let actor = Actor::from(principal);
+    let rid = request_id.cloned();
+    tokio::spawn(async move {
+        let id = job.job_id;
+        let outcome = run_job(&state, &ingest, id, files, meta).await;
+        let (status, error, result) = match outcome {
+            Ok((report, failed)) => {
+                let error = (failed > 0).then(|| format!("{failed} of the uploaded files failed; see result.files"));
+                (if failed > 0 { "failed" } else { "succeeded" }, error, Some(report))
+            }
+            Err(message) => ("failed", Some(message), None),
+        };
+        let documents: Vec<serde_json::Value> = result
+            .as_ref()
+            .and_then(|r| r["files"].as_array().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f.get("document_id").is_some())
+            .map(|f| serde_json::json!({"document_id": f["document_id"], "version": f["version"], "outcome": f["outcome"]}))
+            .collect();
+        let stored = state
+            .jobs
+            .update(id, |j| {
+                j.status = status.into();
+                j.error = error.clone();
+                j.result = result;
+                if status == "succeeded" {
+                    j.done = j.total;
+                }
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::error!("storing the state of ingestion job {id}: {e}");
+        }
+        let event = AuditEvent::new(AuditKind::Document, "document.ingest", actor, id.to_string())
+            .request(rid.as_ref())
+            .outcome(if status == "succeeded" { "success" } else { "failed" })
+            .details(serde_json::json!({ "documents": documents, "error": error }));
+        state.audit.record_or_log(event).await;
+    });
+    Ok(view)
+}
+
+/// Runs the pipeline; `Ok((report JSON, failed files))`, `Err(message)` if it could not run.
+async fn run_job(
+    state: &Arc<AppState>,
+    ingest: &Arc<DocumentIngest>,
+    id: Uuid,
+    files: Vec<UploadFile>,
+    meta: UploadMeta,
+) -> Result<(serde_json::Value, usize), String> {
+    let _one_at_a_time = ingest.lock.lock().await;
+    if let Err(e) = state.jobs.update(id, |j| j.status = "running".into()).await {
+        tracing::warn!("storing the state of ingestion job {id}: {e}");
+    }
+    let dir = tempfile::tempdir().map_err(|e| format!("creating a temporary folder: {e}"))?;
+    let mut paths = Vec::with_capacity(files.len());
+    for f in &files {
+        let path = dir.path().join(&f.name);
+        std::fs::write(&path, &f.bytes).map_err(|e| format!("writing {}: {e}", f.name))?;
+        paths.push(path);
+    }
+    let ingest = ingest.clone();
+    let jobs = state.jobs.clone();
+    let options = IngestOptions {
+        replace: meta.replace,
+        defaults: meta.defaults,
+        today: chrono::Utc::now().date_naive(),
+        parse: ingest.parse.clone(),
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        let progress = JobProgress { jobs, id };
+        let pipeline = Pipeline {
+            chunker: &ingest.chunker,
+            embedder: ingest.embedder.as_ref(),
+            store: ingest.store.as_ref(),
+            progress: &progress,
+        };
+        let report = pipeline.run(&paths, &options);
+        drop(dir);
+        report
+    })
+    .await
+    .map_err(|e| format!("the ingestion task failed: {e}"))?
+    .map_err(|e| format!("ingestion failed: {e}"))?;
+    let failed = report.files.iter().filter(|f| matches!(f.outcome, Outcome::Failed { .. })).count();
+    // Report paths are the temporary copies: show the uploaded names instead.
+    let mut value = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    if let Some(list) = value["files"].as_array_mut() {
+        for f in list {
+            if let Some(p) = f["path"].as_str() {
+                let name = std::path::Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned());
+                f["path"] = serde_json::json!(name.unwrap_or_default());
+            }
+        }
+    }
+    Ok((value, failed))
+}
+
+/// `POST /api/v1/documents`.
+pub async fn upload(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    rid: Option<Extension<RequestId>>,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let form = form.map_err(|e| {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {e}"))
+    })?;
+    let max = state.documents.as_ref().map_or(0, |d| d.parse.max_file_bytes);
+    let (files, meta) = read_form(form, max).await?;
+    let job = start_ingest(&state, &principal, rid.as_ref().map(|r| &r.0), files, meta).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_sanitized() {
+        assert_eq!(safe_file_name("policy.md").as_deref(), Some("policy.md"));
+        assert_eq!(safe_file_name("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(safe_file_name("C:\\x\\a-b_c.txt").as_deref(), Some("a-b_c.txt"));
+        assert_eq!(safe_file_name(".hidden"), None);
+        assert_eq!(safe_file_name("a b.md"), None);
+        assert_eq!(safe_file_name(""), None);
+        assert_eq!(safe_file_name("dir/"), None);
+    }
+}

@@ -1,0 +1,543 @@
+//! Owns the Analysis page: verdict, review banner, actions with deadlines, issues,
+//! recommendations, every citation linked to its chunk; the generator that answered;
+//! free questions about the transaction; officers' decisions and the audit timeline.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::view::{CitationView, severity};
+use super::{
+    Layout, SignedIn, UserView, Web, WebError, is_htmx, render, render_status, see_other, view,
+};
+use crate::audit::Actor;
+use crate::decision::{DecisionError, DecisionKind, DecisionRequest};
+use crate::domain::RuleInput;
+use crate::guidance::{Analysis, GeneratorKind};
+use crate::service::AppState;
+
+pub struct ActionView {
+    pub code: String,
+    pub title: String,
+    pub description: String,
+    pub deadline: Option<String>,
+    pub citations: Vec<CitationView>,
+}
+
+pub struct IssueView {
+    pub title: String,
+    pub severity: (&'static str, &'static str),
+    pub explanation: String,
+    pub citations: Vec<CitationView>,
+}
+
+pub struct RecommendationView {
+    pub text: String,
+    pub citations: Vec<CitationView>,
+}
+
+pub struct TransactionView {
+    pub id: String,
+    pub customer: String,
+    pub amount: String,
+    pub kind: String,
+    pub route: String,
+    pub date: String,
+    pub counterparty: String,
+    pub description: String,
+}
+
+pub struct AnswerView {
+    pub question: String,
+    pub answer: String,
+    pub generator: String,
+    pub citations: Vec<CitationView>,
+}
+
+pub struct TimelineEntry {
+    pub at: String,
+    pub what: String,
+    pub who: String,
+    pub detail: String,
+}
+
+pub struct OtherAnalysis {
+    pub id: String,
+    pub at: String,
+    pub risk: (&'static str, &'static str),
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "analysis.html")]
+struct AnalysisPage {
+    layout: Layout,
+    user: UserView,
+    id: String,
+    transaction: Option<TransactionView>,
+    stored: bool,
+    risk: (&'static str, &'static str),
+    score: String,
+    requires_review: bool,
+    generator: String,
+    degraded: Option<String>,
+    dropped_citations: usize,
+    analyzed_at: String,
+    processing_ms: u64,
+    actions: Vec<ActionView>,
+    issues: Vec<IssueView>,
+    recommendations: Vec<RecommendationView>,
+    question: String,
+    question_error: Option<String>,
+    answer: Option<AnswerView>,
+    decision_error: Option<String>,
+    decision_comment: String,
+    decisions: [(&'static str, &'static str); 4],
+    timeline: Vec<TimelineEntry>,
+    /// A decision is already recorded (a new one must override it).
+    decided: bool,
+    history: Vec<OtherAnalysis>,
+}
+
+/// Decisions an officer may record: `(value, button label)`.
+pub const DECISIONS: [(&str, &str); 4] = [
+    ("approve", "Approve"),
+    ("escalate", "Escalate"),
+    ("file_sar", "File SAR"),
+    ("reject", "Reject"),
+];
+
+pub fn generator_label(kind: GeneratorKind, model: Option<&str>) -> String {
+    match kind {
+        GeneratorKind::Llm => format!("LLM ({})", model.unwrap_or("model not named")),
+        GeneratorKind::Rules => "Rules generator (fallback, no LLM text)".into(),
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, WebError> {
+    Uuid::parse_str(id).map_err(|_| WebError::bad_request(format!("{id:?} is not an analysis id.")))
+}
+
+async fn load(app: &Arc<AppState>, id: Uuid) -> Result<Analysis, WebError> {
+    app.db
+        .get_analysis(id)
+        .await?
+        .ok_or_else(|| WebError::not_found(format!("There is no analysis {id}.")))
+}
+
+async fn build(
+    app: &Arc<AppState>,
+    user: &SignedIn,
+    a: Analysis,
+) -> Result<AnalysisPage, WebError> {
+    let request = app.db.analysis_request(a.analysis_id).await?;
+    let stored = request
+        .as_ref()
+        .and_then(|r| r.get("inline"))
+        .and_then(|v| v.as_bool())
+        != Some(true);
+    let input: Option<RuleInput> = request
+        .and_then(|r| r.get("request").cloned())
+        .and_then(|v| serde_json::from_value(v).ok());
+    let transaction = input.map(|i| {
+        let t = &i.transaction;
+        TransactionView {
+            id: t.transaction_id.clone(),
+            customer: format!("{} ({})", i.customer.name, i.customer.customer_id),
+            amount: format!("{} {}", view::amount(t.amount), t.currency.as_str()),
+            kind: format!(
+                "{} {}",
+                t.transaction_type.as_str(),
+                if matches!(t.direction, crate::domain::Direction::Inbound) {
+                    "inbound"
+                } else {
+                    "outbound"
+                }
+            ),
+            route: format!("{} → {}", t.origin_country, t.destination_country),
+            date: t.timestamp.to_rfc3339(),
+            counterparty: t.counterparty_name.clone().unwrap_or_default(),
+            description: t.description.clone().unwrap_or_default(),
+        }
+    });
+    let history = app
+        .db
+        .analyses_for_transaction(&a.transaction_id)
+        .await?
+        .into_iter()
+        .map(|h| OtherAnalysis {
+            id: h.analysis_id.to_string(),
+            at: h.analyzed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            risk: (
+                view::risk_label(h.risk_level),
+                view::risk_class(h.risk_level),
+            ),
+            current: h.analysis_id == a.analysis_id,
+        })
+        .collect();
+    let (timeline, decided) = timeline(app, a.analysis_id).await?;
+    Ok(AnalysisPage {
+        layout: user.layout("transactions"),
+        user: user.user(),
+        id: a.analysis_id.to_string(),
+        transaction,
+        stored,
+        risk: (
+            view::risk_label(a.risk_level),
+            view::risk_class(a.risk_level),
+        ),
+        score: format!("{:.2}", a.risk_score),
+        requires_review: a.requires_review,
+        generator: generator_label(a.generator.kind, a.generator.model.as_deref()),
+        degraded: a.generator.degraded_reason.clone(),
+        dropped_citations: a.generator.dropped_citations,
+        analyzed_at: a.analyzed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        processing_ms: a.processing_time_ms,
+        actions: a
+            .required_actions
+            .iter()
+            .map(|r| ActionView {
+                code: r.code.as_str().to_string(),
+                title: r.title.clone(),
+                description: r.description.clone(),
+                deadline: r.deadline.clone(),
+                citations: CitationView::list(&r.citations),
+            })
+            .collect(),
+        issues: a
+            .compliance_issues
+            .iter()
+            .map(|i| IssueView {
+                title: i.title.clone(),
+                severity: severity(i.severity),
+                explanation: i.explanation.clone(),
+                citations: CitationView::list(&i.citations),
+            })
+            .collect(),
+        recommendations: a
+            .recommendations
+            .iter()
+            .map(|r| RecommendationView {
+                text: r.text.clone(),
+                citations: CitationView::list(&r.citations),
+            })
+            .collect(),
+        question: String::new(),
+        question_error: None,
+        answer: None,
+        decision_error: None,
+        decision_comment: String::new(),
+        decisions: DECISIONS,
+        timeline,
+        decided,
+        history,
+    })
+}
+
+pub async fn page(
+    State(web): State<Web>,
+    user: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    user.require_read()?;
+    let a = load(&web.app, parse_id(&id)?).await?;
+    Ok(render(&build(&web.app, &user, a).await?))
+}
+
+#[derive(Template)]
+#[template(path = "answer.html")]
+struct AnswerFragment {
+    question_error: Option<String>,
+    answer: Option<AnswerView>,
+}
+
+#[derive(Deserialize)]
+pub struct AskForm {
+    #[serde(default)]
+    question: String,
+}
+
+/// Question limits: enough for a real question, not a document.
+const QUESTION_MAX_CHARS: usize = 2000;
+
+pub async fn ask(
+    State(web): State<Web>,
+    user: SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<AskForm>,
+) -> Result<Response, WebError> {
+    if !user.user().can_analyze {
+        return Err(WebError::forbidden(
+            "Your role may read analyses but not ask questions.",
+        ));
+    }
+    let app = &web.app;
+    let a = load(app, parse_id(&id)?).await?;
+    let question = f.question.trim().to_string();
+    let (question_error, answer) = if question.is_empty() {
+        (Some("Type a question first.".to_string()), None)
+    } else if question.chars().count() > QUESTION_MAX_CHARS {
+        (
+            Some(format!(
+                "Keep the question under {QUESTION_MAX_CHARS} characters."
+            )),
+            None,
+        )
+    } else {
+        let input: Option<RuleInput> = app
+            .db
+            .analysis_request(a.analysis_id)
+            .await?
+            .and_then(|r| r.get("request").cloned())
+            .and_then(|v| serde_json::from_value(v).ok());
+        let customer_id = input.as_ref().map(|i| i.customer.customer_id.clone());
+        let ans = app.analyzer.ask(input, question.clone(), None).await?;
+        app.audit
+            .question_asked(
+                Actor::from(user.principal()),
+                None,
+                &ans,
+                customer_id.as_deref(),
+            )
+            .await
+            .map_err(|e| WebError::internal(format!("audit entry failed: {e}")))?;
+        let view = AnswerView {
+            question: ans.question.clone(),
+            answer: ans.answer.clone(),
+            generator: generator_label(ans.generator.kind, ans.generator.model.as_deref()),
+            citations: CitationView::list(&ans.citations),
+        };
+        (None, Some(view))
+    };
+    let status = if question_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    if is_htmx(&headers) {
+        // htmx swaps only 2xx answers by default; a 200 keeps the message visible.
+        return Ok(render(&AnswerFragment {
+            question_error,
+            answer,
+        }));
+    }
+    let mut page = build(app, &user, a).await?;
+    page.question = question;
+    page.question_error = question_error;
+    page.answer = answer;
+    Ok(render_status(status, &page))
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    comment: String,
+    /// Checkbox: change a decision already recorded.
+    #[serde(default)]
+    r#override: Option<String>,
+}
+
+pub async fn decide(
+    State(web): State<Web>,
+    user: SignedIn,
+    Path(id): Path<String>,
+    Form(f): Form<DecisionForm>,
+) -> Result<Response, WebError> {
+    if !user.user().can_decide {
+        return Err(WebError::forbidden(
+            "Only compliance officers may record decisions.",
+        ));
+    }
+    let app = &web.app;
+    let a = load(app, parse_id(&id)?).await?;
+    let kind = match f.decision.as_str() {
+        "approve" => Some(DecisionKind::Approve),
+        "escalate" => Some(DecisionKind::Escalate),
+        "file_sar" => Some(DecisionKind::FileSar),
+        "reject" => Some(DecisionKind::Reject),
+        _ => None,
+    };
+    let error = match kind {
+        None => Some("Choose approve, escalate, file SAR or reject.".to_string()),
+        Some(_) if f.comment.trim().is_empty() => {
+            Some("Say why: a comment is required with every decision.".to_string())
+        }
+        Some(decision) => {
+            let req = DecisionRequest {
+                decision,
+                comment: f.comment.trim().to_string(),
+                r#override: f.r#override.is_some(),
+            };
+            match crate::decision::decide(&app.audit, user.principal(), None, a.analysis_id, &req).await {
+                Ok(_) => return Ok(see_other(&format!("/analyses/{}#decision", a.analysis_id))),
+                Err(DecisionError::Forbidden(_)) => return Err(WebError::forbidden("Only compliance officers may record decisions.")),
+                Err(DecisionError::Invalid { field, reason }) => Some(format!("{field}: {reason}")),
+                Err(DecisionError::AlreadyDecided(_)) => Some(
+                    "This analysis already has a decision. Tick “Override the current decision” and give the reason in the comment.".to_string(),
+                ),
+                Err(DecisionError::NotFound(id)) => return Err(WebError::not_found(format!("There is no analysis {id}."))),
+                Err(e) => return Err(WebError::internal(e)),
+            }
+        }
+    };
+    let mut page = build(app, &user, a).await?;
+    page.decision_error = error;
+    page.decision_comment = f.comment;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+fn decision_label(d: DecisionKind) -> &'static str {
+    match d {
+        DecisionKind::Approve => "approved",
+        DecisionKind::Escalate => "escalated",
+        DecisionKind::FileSar => "SAR to be filed",
+        DecisionKind::Reject => "rejected",
+    }
+}
+
+/// The decision in force on an analysis, as a status line.
+pub async fn latest_decision(app: &Arc<AppState>, analysis_id: Uuid) -> Option<String> {
+    match crate::decision::decisions(&app.audit, analysis_id).await {
+        Ok(ds) => ds
+            .last()
+            .map(|d| format!("{} by {}", decision_label(d.decision), d.decided_by_name)),
+        Err(e) => {
+            tracing::warn!("reading decisions of {analysis_id}: {e}");
+            None
+        }
+    }
+}
+
+/// The audit trail of an analysis, oldest first, with each decision's comment.
+async fn timeline(
+    app: &Arc<AppState>,
+    analysis_id: Uuid,
+) -> Result<(Vec<TimelineEntry>, bool), WebError> {
+    let rows = app
+        .audit
+        .trail(&analysis_id.to_string())
+        .await
+        .map_err(|e| WebError::internal(format!("audit trail: {e}")))?;
+    let decisions = crate::decision::decisions(&app.audit, analysis_id)
+        .await
+        .map_err(WebError::internal)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let decision = decisions
+            .iter()
+            .find(|d| d.decision_id.to_string() == r.object_id);
+        let (what, who, detail) = match decision {
+            Some(d) => (
+                format!("{} ({})", r.action, d.decision.as_str()),
+                format!("{} ({})", d.decided_by_name, d.role),
+                d.comment.clone(),
+            ),
+            None => (
+                r.action.clone(),
+                format!("{} ({})", r.actor_id, r.actor_role),
+                if r.outcome == "success" {
+                    String::new()
+                } else {
+                    r.outcome.clone()
+                },
+            ),
+        };
+        out.push(TimelineEntry {
+            at: r.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            what,
+            who,
+            detail,
+        });
+    }
+    Ok((out, !decisions.is_empty()))
+}
+
+#[derive(Template)]
+#[template(path = "chunk.html")]
+struct ChunkPage {
+    layout: Layout,
+    chunk: ChunkView,
+}
+
+#[derive(Template)]
+#[template(path = "chunk_panel.html")]
+struct ChunkPanel {
+    chunk: ChunkView,
+}
+
+pub struct ChunkView {
+    pub id: String,
+    pub document_id: String,
+    pub title: String,
+    pub version: String,
+    pub citation: Option<String>,
+    pub section_path: String,
+    pub pages: Option<String>,
+    pub in_force: String,
+    pub document_type: String,
+    pub issuer: String,
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+pub struct ChunkQuery {
+    #[serde(default)]
+    fragment: bool,
+}
+
+pub async fn chunk(
+    State(web): State<Web>,
+    user: SignedIn,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ChunkQuery>,
+) -> Result<Response, WebError> {
+    user.require_read()?;
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| WebError::bad_request(format!("{id:?} is not a chunk id.")))?;
+    let store = web.app.store.clone();
+    let record = tokio::task::spawn_blocking(move || store.get(id))
+        .await
+        .map_err(WebError::internal)?
+        .map_err(|e| WebError::unavailable(format!("The document store did not answer: {e}")))?
+        .ok_or_else(|| {
+            WebError::not_found(format!(
+                "There is no chunk {id}; its document version may have been deleted."
+            ))
+        })?;
+    let m = &record.meta;
+    let chunk = ChunkView {
+        id: record.chunk_id.to_string(),
+        document_id: m.document_id.clone(),
+        title: m.title.clone(),
+        version: m.version.clone(),
+        citation: record.chunk.citation.clone(),
+        section_path: record.chunk.section_path.join(" › "),
+        pages: view::pages(record.chunk.pages),
+        in_force: format!(
+            "{} – {}",
+            m.effective_from,
+            m.effective_to
+                .map_or("in force".to_string(), |d| d.to_string())
+        ),
+        document_type: m.document_type.as_str().to_string(),
+        issuer: m.issuer.clone(),
+        text: record.chunk.text.clone(),
+    };
+    if q.fragment || is_htmx(&headers) {
+        return Ok(render(&ChunkPanel { chunk }));
+    }
+    Ok(render(&ChunkPage {
+        layout: user.layout("transactions"),
+        chunk,
+    }))
+}

@@ -1,0 +1,133 @@
+//! Owns how values look on the pages: amounts, dates, risk badges, citation labels.
+
+use crate::guidance::Citation;
+use crate::rules::{RiskLevel, Severity};
+
+/// `12,500.00`.
+pub fn amount(value: f64) -> String {
+    let s = format!("{:.2}", value.abs());
+    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{}{grouped}.{frac}", if value < 0.0 { "-" } else { "" })
+}
+
+pub fn risk_label(level: RiskLevel) -> &'static str {
+    match level {
+        RiskLevel::Low => "Low",
+        RiskLevel::Medium => "Medium",
+        RiskLevel::High => "High",
+    }
+}
+
+/// CSS class of a risk or severity badge.
+pub fn risk_class(level: RiskLevel) -> &'static str {
+    match level {
+        RiskLevel::Low => "badge-low",
+        RiskLevel::Medium => "badge-medium",
+        RiskLevel::High => "badge-high",
+    }
+}
+
+pub fn severity(s: Severity) -> (&'static str, &'static str) {
+    match s {
+        Severity::Low => ("Low", "badge-low"),
+        Severity::Medium => ("Medium", "badge-medium"),
+        Severity::High => ("High", "badge-high"),
+        Severity::Critical => ("Critical", "badge-critical"),
+    }
+}
+
+/// A citation as a link text and its details line.
+#[derive(Debug, Clone)]
+pub struct CitationView {
+    pub chunk_id: String,
+    pub label: String,
+    pub detail: String,
+    pub excerpt: String,
+}
+
+impl CitationView {
+    pub fn of(c: &Citation) -> Self {
+        let label = match &c.citation {
+            Some(cite) => format!("{cite} — {}", c.document_title),
+            None => c.document_title.clone(),
+        };
+        let mut detail = format!("version {}", c.version);
+        if !c.section_path.is_empty() {
+            detail.push_str(&format!(" · {}", c.section_path.join(" › ")));
+        }
+        if let Some(p) = pages(c.pages) {
+            detail.push_str(&format!(" · {p}"));
+        }
+        Self {
+            chunk_id: c.chunk_id.to_string(),
+            label,
+            detail,
+            excerpt: c.excerpt.clone(),
+        }
+    }
+
+    pub fn list(cs: &[Citation]) -> Vec<Self> {
+        cs.iter().map(Self::of).collect()
+    }
+}
+
+/// `p. 3` or `pp. 3–5`.
+pub fn pages(p: Option<(u32, u32)>) -> Option<String> {
+    p.map(|(a, b)| {
+        if a == b {
+            format!("p. {a}")
+        } else {
+            format!("pp. {a}–{b}")
+        }
+    })
+}
+
+/// Percent-encode everything but unreserved characters (for query values).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A local path to return to after sign-in; anything else becomes `/transactions`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/transactions".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_grouped() {
+        assert_eq!(amount(12500.0), "12,500.00");
+        assert_eq!(amount(999.5), "999.50");
+        assert_eq!(amount(1234567.891), "1,234,567.89");
+        assert_eq!(amount(-1000.0), "-1,000.00");
+    }
+
+    #[test]
+    fn next_stays_local() {
+        assert_eq!(safe_next(Some("/analyses/x")), "/analyses/x");
+        assert_eq!(safe_next(Some("//evil.example")), "/transactions");
+        assert_eq!(safe_next(Some("https://evil.example")), "/transactions");
+        assert_eq!(safe_next(None), "/transactions");
+        assert_eq!(url_encode("/a?b=c d"), "/a%3Fb%3Dc%20d");
+    }
+}

@@ -1,0 +1,229 @@
+//! The audit trail and API keys at the database level, on SQLite and (when
+//! `REAGENT_TEST_POSTGRES_URL` is set) PostgreSQL: the hash chain verifies, one
+//! flipped byte or a deleted entry is found at that entry, concurrent appenders
+//! from two "processes" never fork the chain, pruning keeps it verifiable, the
+//! export is JSON lines, and API keys are stored only as hashes and can be revoked.
+
+use chrono::{Duration, Utc};
+use reagent::audit::{self, Actor, AuditEvent, AuditKind, AuditLog, AuditSettings};
+use reagent::auth::{AuthError, AuthSettings, Authenticator, Role};
+use reagent::db::{Database, DatabaseSettings};
+use sqlx::Connection;
+
+/// A fresh database of each available backend: `(label, url, cleanup)`.
+async fn backends() -> Vec<(String, String, Box<dyn FnOnce() + Send>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("audit.db").display());
+    let mut out: Vec<(String, String, Box<dyn FnOnce() + Send>)> =
+        vec![("sqlite".into(), sqlite, Box::new(move || drop(dir)))];
+    match std::env::var("REAGENT_TEST_POSTGRES_URL") {
+        Ok(admin_url) => {
+            let name = format!("reagent_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connecting to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+            admin.close().await.ok();
+            let (base, query) = admin_url.split_once('?').map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+            let start = base.find("://").map_or(0, |i| i + 3);
+            let server = base[start..].find('/').map_or(base, |i| &base[..start + i]);
+            let url = match query {
+                Some(q) => format!("{server}/{name}?{q}"),
+                None => format!("{server}/{name}"),
+            };
+            let drop_url = admin_url.clone();
+            out.push((
+                "postgres".into(),
+                url,
+                Box::new(move || {
+                    let _ = std::thread::spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                        rt.block_on(async {
+                            if let Ok(mut c) = sqlx::PgConnection::connect(&drop_url).await {
+                                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                            }
+                        })
+                    })
+                    .join();
+                }),
+            ));
+        }
+        Err(_) => println!("postgres: skipped (REAGENT_TEST_POSTGRES_URL not set)"),
+    }
+    out
+}
+
+async fn open(url: &str) -> Database {
+    Database::open(&DatabaseSettings { url: url.to_string() }).await.unwrap()
+}
+
+fn settings() -> AuditSettings {
+    AuditSettings { pii_key: "k".repeat(32), ..Default::default() }
+}
+
+fn event(kind: AuditKind, n: usize) -> AuditEvent {
+    AuditEvent::new(kind, "test.event", Actor { id: format!("actor{n}"), role: "analyst".into() }, format!("object-{n}"))
+        .related("TXN001")
+        .details(serde_json::json!({ "n": n, "text": "café ✓" }))
+}
+
+/// Runs a statement on the raw database, outside the application.
+async fn raw(db_url: &str, sql: &str, text: Option<&str>, seq: i64) {
+    if db_url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(db_url).await.unwrap();
+        let q = sqlx::query(sql);
+        let q = if let Some(t) = text { q.bind(t.to_string()) } else { q };
+        q.bind(seq).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(db_url).await.unwrap();
+        let q = sqlx::query(sql);
+        let q = if let Some(t) = text { q.bind(t.to_string()) } else { q };
+        q.bind(seq).execute(&mut c).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_verifies_and_a_flipped_byte_is_found_at_its_entry() {
+    for (label, url, cleanup) in backends().await {
+        let db = open(&url).await;
+        let log = AuditLog::new(db.clone(), &settings()).unwrap();
+        for n in 1..=6 {
+            let row = log.record(event(AuditKind::Analysis, n)).await.unwrap();
+            assert_eq!(row.seq, n as i64, "{label}");
+        }
+        let report = audit::verify(&db).await.unwrap();
+        assert!(report.ok(), "{label}: {report:?}");
+        assert_eq!((report.entries, report.last_seq), (6, Some(6)), "{label}");
+
+        // Flip one byte of entry 3's stored details.
+        let details = db.audit_page(2, 1).await.unwrap()[0].details.clone();
+        let mut bytes = details.into_bytes();
+        bytes[0] ^= 0x01; // '{' → 'z'
+        let flipped = String::from_utf8(bytes).unwrap();
+        raw(&url, "UPDATE audit_log SET details = $1 WHERE seq = $2", Some(&flipped), 3).await;
+        let report = audit::verify(&db).await.unwrap();
+        let broken = report.broken.expect("tampering must be found");
+        assert_eq!(broken.seq, 3, "{label}: {broken:?}");
+        assert!(broken.reason.contains("content"), "{label}: {broken:?}");
+
+        // Deleting an entry (after restoring 3) is found at the next one.
+        let mut original = flipped.into_bytes();
+        original[0] ^= 0x01;
+        raw(&url, "UPDATE audit_log SET details = $1 WHERE seq = $2", Some(&String::from_utf8(original).unwrap()), 3).await;
+        assert!(audit::verify(&db).await.unwrap().ok(), "{label}: restored");
+        raw(&url, "DELETE FROM audit_log WHERE seq = $1", None, 4).await;
+        let broken = audit::verify(&db).await.unwrap().broken.expect("deletion must be found");
+        assert_eq!(broken.seq, 5, "{label}: {broken:?}");
+        db.close().await;
+        cleanup();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appenders_in_two_processes_keep_one_chain() {
+    for (label, url, cleanup) in backends().await {
+        // Two pools and two logs (two mutexes): as two processes would be.
+        let a = std::sync::Arc::new(AuditLog::new(open(&url).await, &settings()).unwrap());
+        let b = std::sync::Arc::new(AuditLog::new(open(&url).await, &settings()).unwrap());
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let log = if n % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move { log.record(event(AuditKind::Question, n)).await.map(|r| r.seq) }));
+        }
+        let mut seqs = Vec::new();
+        for t in tasks {
+            seqs.push(t.await.unwrap().unwrap_or_else(|e| panic!("{label}: {e}")));
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=40).collect::<Vec<i64>>(), "{label}");
+        let report = audit::verify(a.db()).await.unwrap();
+        assert!(report.ok() && report.entries == 40, "{label}: {report:?}");
+        cleanup();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_keeps_the_chain_verifiable_and_export_is_jsonl() {
+    for (label, url, cleanup) in backends().await {
+        let db = open(&url).await;
+        let s = AuditSettings { retention_auth_failure_days: 30, ..settings() };
+        let log = AuditLog::new(db.clone(), &s).unwrap();
+        for (n, kind) in [AuditKind::AuthFailure, AuditKind::AuthFailure, AuditKind::Decision, AuditKind::AuthFailure].into_iter().enumerate() {
+            log.record(event(kind, n)).await.unwrap();
+        }
+        // Nothing is old enough yet.
+        let r = audit::prune(&db, &s, Utc::now()).await.unwrap();
+        assert_eq!((r.pruned, r.through_seq, r.kept_from), (0, None, Some(1)), "{label}");
+        // In 60 days the two leading auth failures are past retention; the decision
+        // (5 years) holds back the later auth failure.
+        let r = audit::prune(&db, &s, Utc::now() + Duration::days(60)).await.unwrap();
+        assert_eq!((r.pruned, r.through_seq, r.kept_from), (2, Some(2), Some(3)), "{label}");
+        let report = audit::verify(&db).await.unwrap();
+        assert!(report.ok(), "{label}: {report:?}");
+        assert_eq!((report.anchor_seq, report.entries), (Some(2), 2), "{label}");
+        // The chain continues after the anchor.
+        assert_eq!(log.record(event(AuditKind::Key, 9)).await.unwrap().seq, 5, "{label}");
+        assert!(audit::verify(&db).await.unwrap().ok(), "{label}");
+        // A changed first entry after the anchor is still caught.
+        raw(&url, "UPDATE audit_log SET outcome = $1 WHERE seq = $2", Some("denied"), 3).await;
+        assert_eq!(audit::verify(&db).await.unwrap().broken.map(|b| b.seq), Some(3), "{label}");
+        // ...and a broken chain is not pruned.
+        assert!(audit::prune(&db, &s, Utc::now() + Duration::days(4000)).await.is_err(), "{label}");
+
+        let mut out = Vec::new();
+        let n = audit::export(&db, &mut out, None).await.unwrap();
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!((n, lines.len()), (3, 3), "{label}");
+        assert_eq!(lines[0]["seq"], 3);
+        assert!(lines.iter().all(|l| l["hash"].as_str().is_some_and(|h| h.len() == 64)), "{label}");
+        let mut out = Vec::new();
+        assert_eq!(audit::export(&db, &mut out, Some(Utc::now() + Duration::days(1))).await.unwrap(), 0, "{label}");
+        cleanup();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pseudonyms_are_keyed_and_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display())).await;
+    let a = AuditLog::new(db.clone(), &settings()).unwrap();
+    let b = AuditLog::new(db.clone(), &settings()).unwrap();
+    let other = AuditLog::new(db.clone(), &AuditSettings { pii_key: "z".repeat(32), ..Default::default() }).unwrap();
+    let p = a.pseudonym("CUST-0042");
+    assert!(p.starts_with("hmac:") && !p.contains("0042"), "{p}");
+    assert_eq!(p, b.pseudonym("CUST-0042"));
+    assert_ne!(p, other.pseudonym("CUST-0042"));
+    assert_ne!(p, a.pseudonym("CUST-0043"));
+    assert!(AuditLog::new(db, &AuditSettings { pii_key: "short".into(), ..Default::default() }).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_hashed_verified_and_revoked() {
+    for (label, url, cleanup) in backends().await {
+        let db = open(&url).await;
+        let auth = Authenticator::new(db.clone(), &AuthSettings::default()).unwrap();
+        let created = auth.create_key("ci bot", Role::Analyst).await.unwrap();
+        assert!(created.key.starts_with(&format!("rk_{}_", created.info.key_id)), "{label}");
+        let stored = db.get_api_key(&created.info.key_id).await.unwrap().unwrap();
+        let secret = created.key.rsplit('_').next().unwrap();
+        assert!(stored.secret_hash.starts_with("$argon2id$") && !stored.secret_hash.contains(secret), "{label}");
+
+        let p = auth.authenticate(&created.key).await.unwrap();
+        assert_eq!((p.role, p.name.as_str(), p.id.as_str()), (Role::Analyst, "ci bot", created.info.key_id.as_str()), "{label}");
+        // Cached now; a wrong secret with the same id is still refused.
+        let mut wrong = created.key.clone();
+        let last = wrong.pop().unwrap();
+        wrong.push(if last == '0' { '1' } else { '0' });
+        assert!(matches!(auth.authenticate(&wrong).await, Err(AuthError::Invalid(_))), "{label}");
+        assert!(matches!(auth.authenticate("rk_nothex_x").await, Err(AuthError::Invalid(_))), "{label}");
+        assert!(matches!(auth.authenticate("").await, Err(AuthError::Missing)), "{label}");
+
+        let revoked = auth.revoke_key(&created.info.key_id).await.unwrap();
+        assert!(revoked.revoked_at.is_some(), "{label}");
+        assert!(matches!(auth.authenticate(&created.key).await, Err(AuthError::Invalid(_))), "{label}: revocation beats the cache");
+        assert!(auth.revoke_key("000000000000").await.is_err(), "{label}");
+        let keys = auth.list_keys().await.unwrap();
+        assert_eq!(keys.len(), 1, "{label}");
+        assert!(matches!(auth.create_key(" ", Role::Admin).await, Err(AuthError::BadInput { .. })), "{label}");
+        cleanup();
+    }
+}

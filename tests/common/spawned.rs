@@ -1,0 +1,262 @@
+//! The real `reagent` binary as a child process: `reagent serve` on a free loopback port
+//! over a store and SQLite database in a folder the test keeps, and one-shot CLI
+//! commands against the same folder. Used by the tests that signal or kill the server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Environment that points the binary at `dir` and the installed model.
+pub fn env(dir: &Path) -> Vec<(String, String)> {
+    let config = super::config(dir);
+    vec![
+        ("REAGENT_STORE_DATA_DIR".into(), config.store.data_dir.display().to_string()),
+        (
+            "REAGENT_EMBEDDING_MODEL_DIR".into(),
+            config.embedding.model_dir.display().to_string(),
+        ),
+        (
+            "REAGENT_EMBEDDING_ORT_DYLIB_PATH".into(),
+            config.embedding.ort_dylib_path.display().to_string(),
+        ),
+        (
+            "REAGENT_DATABASE_URL".into(),
+            format!("sqlite://{}?mode=rwc", dir.join("reagent.db").display()),
+        ),
+        ("REAGENT_LOG".into(), "info,ort=warn,qdrant_edge=error".into()),
+    ]
+}
+
+fn command(dir: &Path, extra: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reagent"));
+    // A reagent.toml in the working directory would otherwise be read.
+    cmd.current_dir(dir);
+    for (k, v) in env(dir) {
+        cmd.env(k, v);
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Run `reagent <args>` to completion against `dir`.
+pub fn run(dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    command(dir, extra).args(args).stdin(Stdio::null()).output().expect("run reagent")
+}
+
+/// Ingest `corpus/` into `dir`'s store and seed the demo database.
+pub fn prepare(dir: &Path) {
+    let out = run(dir, &["ingest", super::repo().join("corpus").to_str().unwrap()], &[]);
+    assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
+    let out = run(dir, &["db", "seed"], &[]);
+    assert!(out.status.success(), "db seed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+/// Start `reagent serve --bind 127.0.0.1:0` and wait until it listens.
+pub fn serve(dir: &Path, extra: &[(&str, &str)]) -> Server {
+    let log = dir.join(format!(
+        "serve-{}.log",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = command(dir, extra)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("spawn reagent serve");
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap_or_default();
+            let addr = addr
+                .parse()
+                .unwrap_or_else(|_| panic!("unparsable address {addr:?} in log:\n{text}"));
+            return Server { child, addr, log };
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("reagent serve exited ({status}) before listening:\n{text}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "reagent serve did not listen within 120 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Send a signal by name (`TERM`, `KILL`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .expect("kill(1)");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still running (not exited, not reaped).
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Wait for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An inline analyze request of one of a few shapes that trigger different rules.
+pub fn analyze_body(i: u64) -> serde_json::Value {
+    let (kind, amount, dest, pep, kyc) = match i % 6 {
+        0 => ("CASH_DEPOSIT", 15_000.0, "US", false, "COMPLETE"),
+        1 => ("WIRE", 5_000.0, "IT", false, "COMPLETE"),
+        2 => ("WIRE", 9_000.0, "CU", false, "COMPLETE"),
+        3 => ("ACH", 300.0, "US", true, "COMPLETE"),
+        4 => ("CARD", 200.0, "US", false, "PENDING"),
+        _ => ("ACH", 250.0, "US", false, "COMPLETE"),
+    };
+    serde_json::json!({
+        "transaction": {"transaction_id": format!("SPAWN{i}"), "customer_id": format!("SC{}", i % 20), "amount": amount,
+            "currency": "USD", "transaction_type": kind, "direction": "OUTBOUND", "origin_country": "US",
+            "destination_country": dest, "timestamp": "2026-03-10T14:20:00Z"},
+        "customer": {"customer_id": format!("SC{}", i % 20), "name": "Spawned Tester", "customer_type": "INDIVIDUAL",
+            "risk_rating": "LOW", "kyc_status": kyc, "is_pep": pep, "country": "US"}
+    })
+}
+
+/// A fake OpenAI-compatible endpoint that counts chat requests and answers each after
+/// `delay` with text that is not the guidance JSON (the generator then falls back to
+/// the rules). Returns its base URL.
+pub async fn fake_llm(delay: Duration) -> (String, std::sync::Arc<FakeLlm>) {
+    use axum::routing::post;
+    let fake = std::sync::Arc::new(FakeLlm::default());
+    let state = fake.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let state = state.clone();
+            async move {
+                let now = state.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                state.max_in_flight.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                state.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                state.arrivals.lock().unwrap().push(Instant::now());
+                tokio::time::sleep(delay).await;
+                state.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                axum::Json(serde_json::json!({
+                    "id": "fake", "object": "chat.completion", "created": 0, "model": "fake",
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "I am not JSON."}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/v1"), fake)
+}
+
+#[derive(Default)]
+pub struct FakeLlm {
+    pub requests: std::sync::atomic::AtomicUsize,
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    /// Requests being answered; a request the client gave up on still counts until
+    /// its delay is over.
+    pub max_in_flight: std::sync::atomic::AtomicUsize,
+    pub arrivals: std::sync::Mutex<Vec<Instant>>,
+}
+
+impl FakeLlm {
+    /// Wait until at least `n` requests arrived, at most `limit`.
+    pub async fn wait_requests(&self, n: usize, limit: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if self.requests.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
+
+/// Create an API key with `role` through `reagent keys create`; `None` while the binary
+/// has no such command (then the API is open and no key is sent).
+pub fn api_key(dir: &Path, role: &str) -> Option<String> {
+    let out = run(dir, &["keys", "create", "--name", &format!("test-{role}"), "--role", role], &[]);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("unrecognized subcommand"), "reagent keys create failed: {err}");
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let key = text
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .find(|w| w.starts_with("rk_"))
+        .map(str::to_string);
+    Some(key.unwrap_or_else(|| panic!("no rk_ key in the output of keys create:\n{text}")))
+}
+
+/// A plain-HTTP client that sends `key` (if any) as a bearer token on every request
+/// (reqwest needs a crypto provider installed even for http://).
+pub fn client_with(key: Option<&str>) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse().unwrap());
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}

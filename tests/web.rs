@@ -1,0 +1,302 @@
+//! The web interface over HTTP: sign-in cookies, CSRF protection, what each role sees,
+//! and the pages an officer walks through (the browser tests in e2e/ drive the same
+//! pages in Chromium).
+
+mod common;
+
+use common::server::{self, TestServer};
+use reagent::auth::Role;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The `value` of the first hidden `csrf` input in a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("the page has a csrf field");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// `name=value` of cookie `name` among a response's Set-Cookie headers, and the whole header.
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|v| v.starts_with(&format!("{name}="))).map(|v| {
+        let pair = v.split(';').next().unwrap().to_string();
+        (pair, v.to_string())
+    })
+}
+
+/// A signed-in browser: its session cookie and CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(server: &TestServer, key: &str) -> Browser {
+    sign_in_to(server, key, "/transactions").await
+}
+
+/// Sign in and land on `home`, whose page gives the CSRF token.
+async fn sign_in_to(server: &TestServer, key: &str, home: &str) -> Browser {
+    let c = client();
+    let form = c.get(server.url("/sign-in")).send().await.unwrap();
+    let (signin_cookie, _) = set_cookie(&form, "reagent_signin").expect("the sign-in form sets its cookie");
+    let token = csrf_of(&form.text().await.unwrap());
+    let res = c
+        .post(server.url("/sign-in"))
+        .header("cookie", &signin_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&api_key={key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303, "sign-in redirects");
+    assert_eq!(res.headers()["location"], home, "each role lands on its home page");
+    let (cookie, _) = set_cookie(&res, "reagent_session").expect("a session cookie");
+    let page = c.get(server.url(home)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let csrf = csrf_of(&page.text().await.unwrap());
+    Browser { cookie, csrf }
+}
+
+async fn get(server: &TestServer, b: &Browser, path: &str) -> (u16, String) {
+    let res = client().get(server.url(path)).header("cookie", &b.cookie).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn post_form(server: &TestServer, b: &Browser, path: &str, body: String) -> reqwest::Response {
+    client()
+        .post(server.url(path))
+        .header("cookie", &b.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_csrf_and_roles() {
+    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let c = client();
+
+    // Signed out: pages send you to sign in, remembering where you were going.
+    let res = c.get(server.url("/transactions?q=TXN003")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/sign-in?next=/transactions%3Fq%3DTXN003");
+
+    // The sign-in form's own token is paired with an HttpOnly, SameSite=Strict cookie.
+    let form = c.get(server.url("/sign-in")).send().await.unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    let csp = form.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let (signin_cookie, header) = set_cookie(&form, "reagent_signin").unwrap();
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Strict"), "{header}");
+    let token = csrf_of(&form.text().await.unwrap());
+
+    // A wrong key: 401 and the message next to the field, no session.
+    let res = c
+        .post(server.url("/sign-in"))
+        .header("cookie", &signin_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&api_key=rk_000000000000_{}", "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert!(set_cookie(&res, "reagent_session").is_none());
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"id="api_key-error""#) && html.contains("not valid"), "{html}");
+
+    // The sign-in form without its token (login CSRF) is refused.
+    let officer_key = server.key(Role::ComplianceOfficer).to_string();
+    let res = c
+        .post(server.url("/sign-in"))
+        .header("cookie", &signin_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("api_key={officer_key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+
+    // A good key: a session cookie, HttpOnly and SameSite=Strict.
+    let form = c.get(server.url("/sign-in")).send().await.unwrap();
+    let (signin_cookie, _) = set_cookie(&form, "reagent_signin").unwrap();
+    let token = csrf_of(&form.text().await.unwrap());
+    let res = c
+        .post(server.url("/sign-in"))
+        .header("cookie", &signin_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}&api_key={officer_key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, header) = set_cookie(&res, "reagent_session").unwrap();
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Strict") && header.contains("Path=/"), "{header}");
+
+    let officer = sign_in(&server, &officer_key).await;
+    let (status, html) = get(&server, &officer, "/transactions?q=TXN003").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"data-transaction="TXN003""#) && html.contains("85,000.00 USD"), "{html}");
+    assert!(!html.contains(r#"data-transaction="TXN001""#), "the search filters");
+
+    // CSRF: a state-changing form without the token, or with another one, is refused.
+    let res = post_form(&server, &officer, "/transactions/TXN003/analyze", String::new()).await;
+    assert_eq!(res.status().as_u16(), 403);
+    let res = post_form(&server, &officer, "/transactions/TXN003/analyze", format!("csrf={}", "a".repeat(64))).await;
+    assert_eq!(res.status().as_u16(), 403);
+    let res = post_form(&server, &officer, "/transactions/TXN003/analyze", format!("csrf={}", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/analyses/"), "{location}");
+
+    // The officer's analysis page: verdict, citations linking to chunks, decision buttons.
+    let (status, html) = get(&server, &officer, &location).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"data-testid="risk-level""#) && html.contains("High risk"), "TXN003 is high risk");
+    assert!(html.contains(r#"data-testid="review-banner""#));
+    assert!(html.contains(r#"data-testid="decision-form""#));
+    for value in ["approve", "escalate", "file_sar", "reject"] {
+        assert!(html.contains(&format!(r#"name="decision" value="{value}""#)), "button {value}");
+    }
+    let at = html.find("href=\"/chunks/").expect("a citation links to its chunk");
+    let chunk_path = &html[at + 6..at + 6 + "/chunks/".len() + 36];
+    let (status, chunk) = get(&server, &officer, chunk_path).await;
+    assert_eq!(status, 200, "{chunk_path}");
+    assert!(chunk.contains(r#"data-testid="chunk-text""#) && chunk.contains(r#"data-testid="chunk-version""#));
+    let (status, fragment) = get(&server, &officer, &format!("{chunk_path}?fragment=true")).await;
+    assert_eq!(status, 200);
+    assert!(!fragment.contains("<html") && fragment.contains(r#"data-testid="chunk-text""#), "the htmx fragment is just the panel");
+
+    // A viewer reads the same page without decision buttons, and cannot post one.
+    let viewer = sign_in(&server, server.key(Role::Viewer)).await;
+    let (status, html) = get(&server, &viewer, &location).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("High risk"));
+    assert!(!html.contains(r#"data-testid="decision-form""#) && !html.contains(r#"name="decision""#), "no decision buttons for a viewer");
+    assert!(html.contains(r#"data-testid="no-decision""#));
+    assert!(!html.contains("/ask\""), "a viewer cannot ask questions");
+    let res = post_form(&server, &viewer, &format!("{location}/decision"), format!("csrf={}&decision=approve&comment=x", viewer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 403);
+    let res = post_form(&server, &viewer, "/transactions/TXN003/analyze", format!("csrf={}", viewer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 403, "a viewer cannot run analyses");
+
+    // Decisions: a comment is required; the decision lands in the audit timeline and
+    // the list's review status; a second one must say it overrides the first.
+    let decision_path = format!("{location}/decision");
+    let decide = |body: String| post_form(&server, &officer, &decision_path, body);
+    let res = decide(format!("csrf={}&decision=escalate&comment=", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 422);
+    assert!(res.text().await.unwrap().contains(r#"id="decision-error""#));
+    let res = decide(format!("csrf={}&decision=escalate&comment=PEP+wire+to+Myanmar", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, html) = get(&server, &officer, &location).await;
+    let timeline = &html[html.find(r#"data-testid="timeline""#).unwrap()..];
+    assert!(timeline.contains("decision.create (escalate)") && timeline.contains("PEP wire to Myanmar"), "{timeline}");
+    assert!(timeline.contains("analysis.create"), "the web analysis was audited");
+    assert!(html.contains(r#"name="override""#), "a decided analysis offers the override box");
+    let res = decide(format!("csrf={}&decision=approve&comment=cleared", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 422, "a second decision without override is refused");
+    assert!(res.text().await.unwrap().contains("already has a decision"));
+    let res = decide(format!("csrf={}&decision=file_sar&comment=more+facts&override=true", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, list) = get(&server, &officer, "/transactions?q=TXN003").await;
+    assert!(list.contains("SAR to be filed by"), "the list shows the decision in force");
+
+    // A policy editor uploads documents but does not read transactions.
+    let editor = sign_in_to(&server, server.key(Role::PolicyEditor), "/documents").await;
+    let (status, _) = get(&server, &editor, "/transactions").await;
+    assert_eq!(status, 403);
+    let (status, html) = get(&server, &editor, "/documents").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"data-testid="upload-form""#));
+    let (_, html) = get(&server, &officer, "/documents").await;
+    assert!(!html.contains(r#"data-testid="upload-form""#), "officers do not upload");
+
+    // Uploads are multipart: the token travels in the action's query (or a header).
+    let boundary = "----reagent-web-test";
+    let doc = std::fs::read_to_string(common::repo().join("corpus/edd-procedure.md")).unwrap();
+    let doc = doc.replace("version: \"2026-01-01\"", "version: \"2026-09-01\"").replace("effective_from: 2026-01-01", "effective_from: 2026-09-01");
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"edd-procedure.md\"\r\nContent-Type: text/markdown\r\n\r\n{doc}\r\n--{boundary}--\r\n"
+    );
+    let upload = |query: String| {
+        client()
+            .post(server.url(&format!("/documents/upload{query}")))
+            .header("cookie", &editor.cookie)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(upload(String::new()).await.unwrap().status().as_u16(), 403, "no token");
+    assert_eq!(upload(format!("?csrf={}", officer.csrf)).await.unwrap().status().as_u16(), 403, "another session's token");
+    let res = upload(format!("?csrf={}", editor.csrf)).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let mut listed = false;
+    for _ in 0..120 {
+        let (_, html) = get(&server, &editor, "/documents").await;
+        assert!(!html.contains(">failed<"), "the ingestion job failed: {html}");
+        if html.contains(r#"data-version="2026-09-01""#) && html.contains(">succeeded<") {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(listed, "the uploaded version is listed with its finished job");
+
+    // A revoked key's sessions end at the next request.
+    let doomed = sign_in(&server, server.key(Role::Analyst)).await;
+    let key_id = server.key(Role::Analyst).split('_').nth(1).unwrap().to_string();
+    server.state.auth.revoke_key(&key_id).await.unwrap();
+    let res = c.get(server.url("/transactions")).header("cookie", &doomed.cookie).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+
+    // The ad-hoc form: a bad field is named next to it, a good one analyses.
+    let bad = format!(
+        "csrf={}&customer_id=CUST003&amount=lots&currency=USD&transaction_type=WIRE&direction=OUTBOUND&origin_country=US&destination_country=MM&timestamp=2026-03-04T14%3A10",
+        officer.csrf
+    );
+    let res = post_form(&server, &officer, "/analyze", bad).await;
+    assert_eq!(res.status().as_u16(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"id="amount-error""#) && html.contains("as a number"), "{html}");
+    let bad_country = format!(
+        "csrf={}&customer_id=CUST003&amount=85000&currency=USD&transaction_type=WIRE&direction=OUTBOUND&origin_country=US&destination_country=ZZ&timestamp=2026-03-04T14%3A10",
+        officer.csrf
+    );
+    let html = post_form(&server, &officer, "/analyze", bad_country).await.text().await.unwrap();
+    assert!(html.contains(r#"id="destination_country-error""#), "{html}");
+    let good = format!(
+        "csrf={}&customer_id=CUST003&amount=85000&currency=USD&transaction_type=WIRE&direction=OUTBOUND&origin_country=US&destination_country=MM&timestamp=2026-03-04T14%3A10",
+        officer.csrf
+    );
+    let res = post_form(&server, &officer, "/analyze", good).await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/analyses/"));
+
+    // Unknown analysis: a readable 404 page, not a panic or JSON.
+    let (status, html) = get(&server, &officer, "/analyses/00000000-0000-0000-0000-000000000000").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("There is no analysis"));
+    let (status, _) = get(&server, &officer, "/analyses/not-a-uuid").await;
+    assert_eq!(status, 400);
+
+    // Documents and evaluation render; static files are served from the binary.
+    let (status, html) = get(&server, &officer, "/documents").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"data-document="hfb-wire-transfer-manual""#), "corpus documents are listed");
+    let (status, _) = get(&server, &officer, "/evaluation").await;
+    assert_eq!(status, 200);
+    let res = c.get(server.url("/static/htmx.min.js")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(res.text().await.unwrap().contains("htmx"));
+
+    // Signing out ends the session on the server.
+    let res = post_form(&server, &officer, "/sign-out", format!("csrf={}", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let res = c.get(server.url("/transactions")).header("cookie", &officer.cookie).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "the old cookie no longer works");
+}
