@@ -7,7 +7,8 @@
 # any non-2xx answer, or a server that died.
 #
 #   scripts/load.sh                          200 clients for 60 s (the documented run)
-#   LOAD_CLIENTS=50 LOAD_SECONDS=10 scripts/load.sh   the short CI variant
+#   LOAD_CLIENTS=50 LOAD_SECONDS=10 LOAD_PROFILE=debug scripts/load.sh   the short CI
+#                                            variant, on the debug binary the test build made
 #
 # Other knobs: LOAD_THREADS (wrk threads, default 2), LOAD_PORT (default 18080),
 # LOAD_MAX_RSS_GROWTH_MB (fail if RSS grows more than this, default 256),
@@ -34,8 +35,15 @@ if ! command -v wrk >/dev/null; then
 fi
 
 scripts/setup-models.sh >/dev/null
-cargo build --release --locked --bin reagent
-reagent="${CARGO_TARGET_DIR:-$root/target}/release/reagent"
+# Figures come from a release build; CI's short run only checks errors and memory, on
+# the debug binary it has already built (a second, release build would cost ~25 min).
+profile="${LOAD_PROFILE:-release}"
+case "$profile" in
+  release) cargo build --release --locked --bin reagent ;;
+  debug) cargo build --locked --workspace --all-targets ;;  # what scripts/test.sh built: a no-op there
+  *) say "LOAD_PROFILE must be release or debug, got $profile"; exit 2 ;;
+esac
+reagent="${CARGO_TARGET_DIR:-$root/target}/$profile/reagent"
 
 work="$(mktemp -d /tmp/reagent-load.XXXXXX)"
 server_pid=""

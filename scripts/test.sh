@@ -30,8 +30,8 @@ cargo build --workspace --all-targets --locked
 step "tests"
 cargo test --workspace --locked -- --test-threads=2 "$@"
 
-step "load (short): 50 clients for 10 s; the full run is scripts/load.sh (200 clients, 60 s)"
-LOAD_CLIENTS="${LOAD_CLIENTS:-50}" LOAD_SECONDS="${LOAD_SECONDS:-10}" scripts/load.sh
+step "load (short): 50 clients for 10 s on the debug build; the figures come from scripts/load.sh (release, 200 clients, 60 s)"
+LOAD_CLIENTS="${LOAD_CLIENTS:-50}" LOAD_SECONDS="${LOAD_SECONDS:-10}" LOAD_PROFILE=debug scripts/load.sh
 
 step "browser tests of the web interface (headless Chromium; screenshots in artifacts/screenshots/)"
 E2E_SKIP_BUILD=1 scripts/e2e.sh

@@ -41,7 +41,7 @@ pub struct GuidanceArgs {
     /// API key for --server, sent as `Authorization: Bearer …`.
     #[arg(long, env = "REAGENT_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// Output folder (default: eval/reports/<UTC timestamp>); writes guidance.json and guidance.md.
+    /// Output folder (default: eval/reports/guidance-<UTC timestamp>); writes report.json and report.md.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Floors file: its [guidance] table (eval/thresholds.toml layout). Flags below override it.
@@ -377,16 +377,20 @@ async fn guidance(config: Config, args: GuidanceArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let summary = guidance::summarize(&results, &cases);
     let report = GuidanceReport {
+        kind: "guidance".into(),
         scenarios: args.scenarios.display().to_string(),
         target: args.server.clone().unwrap_or_else(|| "in-process".into()),
         started_at,
         summary,
         cases: results,
     };
-    let out = args.out.clone().unwrap_or_else(|| report::default_out_dir(Path::new(".")));
+    let out = args.out.clone().unwrap_or_else(|| {
+        let dir = report::default_out_dir(Path::new("."));
+        dir.with_file_name(format!("guidance-{}", dir.file_name().and_then(|n| n.to_str()).unwrap_or("run")))
+    });
     report.write(&out)?;
     print!("{}", report.markdown());
-    println!("\nreport: {}", out.join("guidance.md").display());
+    println!("\nreport: {}", out.join("report.md").display());
     let missed = floors.violations(&report.summary);
     if !missed.is_empty() {
         for v in &missed {

@@ -106,12 +106,13 @@ fn guidance_meets_committed_floors() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     eprintln!("{stdout}");
     assert!(run.status.success(), "eval guidance exited {:?}\n{stdout}\n{}", run.status.code(), String::from_utf8_lossy(&run.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("guidance.json")).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     let cases = serde_json::from_slice::<Vec<serde_json::Value>>(&std::fs::read(&examples).unwrap()).unwrap().len();
     assert_eq!(report["summary"]["cases"], cases);
     assert_eq!(report["summary"]["errors"], 0);
     assert!(report["cases"].as_array().unwrap().iter().all(|c| c["generator"] == "rules"), "no LLM configured here");
-    assert!(out.join("guidance.md").is_file());
+    assert_eq!(report["kind"], "guidance");
+    assert!(out.join("report.md").is_file());
 
     // A case the service cannot get right (a CTR for a $5,000 deposit) fails the gate
     // with exit code 3 and is listed with its problem.

@@ -265,6 +265,9 @@ impl GuidanceFloors {
 /// Everything a guidance run writes to `report.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GuidanceReport {
+    /// Always `guidance` (retrieval reports have none), so readers of a reports folder
+    /// such as the web interface can tell the two apart.
+    pub kind: String,
     pub scenarios: String,
     /// `in-process` or the server URL.
     pub target: String,
@@ -314,8 +317,8 @@ impl GuidanceReport {
         let io = |e: std::io::Error| EvalError::Io { path: out.display().to_string(), reason: e.to_string() };
         std::fs::create_dir_all(out).map_err(io)?;
         let json = serde_json::to_vec_pretty(self).map_err(|e| EvalError::Io { path: out.display().to_string(), reason: e.to_string() })?;
-        std::fs::write(out.join("guidance.json"), json).map_err(io)?;
-        std::fs::write(out.join("guidance.md"), self.markdown()).map_err(io)
+        std::fs::write(out.join("report.json"), json).map_err(io)?;
+        std::fs::write(out.join("report.md"), self.markdown()).map_err(io)
     }
 }
 
