@@ -12,8 +12,9 @@
 #
 # Other knobs: LOAD_THREADS (wrk threads, default 2), LOAD_PORT (default 18080),
 # LOAD_MAX_RSS_GROWTH_MB (fail if RSS grows more than this, default 256),
-# LOAD_KEEP=1 (keep the work folder). The rate limit is raised for the run (one key
-# sends everything); the limiter itself stays in the path.
+# LOAD_KEEP=1 (keep the work folder), LOAD_BINARY (a reagent binary to use instead of
+# building one). The rate limit is raised for the run (one key sends everything); the
+# limiter itself stays in the path.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -38,12 +39,14 @@ scripts/setup-models.sh >/dev/null
 # Figures come from a release build; CI's short run only checks errors and memory, on
 # the debug binary it has already built (a second, release build would cost ~25 min).
 profile="${LOAD_PROFILE:-release}"
+if [ -n "${LOAD_BINARY:-}" ]; then profile=given; fi  # LOAD_BINARY=path: an already built reagent
 case "$profile" in
+  given) ;;
   release) cargo build --release --locked --bin reagent ;;
   debug) cargo build --locked --workspace --all-targets ;;  # what scripts/test.sh built: a no-op there
   *) say "LOAD_PROFILE must be release or debug, got $profile"; exit 2 ;;
 esac
-reagent="${CARGO_TARGET_DIR:-$root/target}/$profile/reagent"
+reagent="${LOAD_BINARY:-${CARGO_TARGET_DIR:-$root/target}/$profile/reagent}"
 
 work="$(mktemp -d /tmp/reagent-load.XXXXXX)"
 server_pid=""

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: fetch the model, build, ingest the corpus (and the
 # US regulations when ../shared is present), seed the demo database, print the guidance
-# for the demo transaction TXN003, then serve the API on server.bind (127.0.0.1:8080).
+# for the demo transaction TXN003, create demo API keys (an admin and a compliance
+# officer; printed once, use them to sign in to http://127.0.0.1:8080/ or as
+# `Authorization: Bearer <key>`), then serve the API and the web interface on
+# server.bind (127.0.0.1:8080).
 #   scripts/run.sh            everything, then serve until Ctrl-C
 #   scripts/run.sh --no-serve stop after the demo analysis
 set -euo pipefail
@@ -24,6 +27,10 @@ fi
 "$reagent" ingest "${sources[@]}" || [ $? -eq 2 ]
 "$reagent" db seed
 "$reagent" analyze --transaction-id TXN003
+echo
+echo "== demo API keys (shown once; sign in at http://127.0.0.1:8080/ with either)"
+"$reagent" keys create --role admin --name "run.sh demo admin"
+"$reagent" keys create --role compliance_officer --name "run.sh demo officer"
 if [ "${1:-}" != "--no-serve" ]; then
   exec "$reagent" serve
 fi
