@@ -11,7 +11,7 @@
 #                                            variant, on the debug binary the test build made
 #
 # Other knobs: LOAD_THREADS (wrk threads, default 2), LOAD_PORT (default 18080),
-# LOAD_MAX_RSS_GROWTH_MB (fail if RSS grows more than this, default 256),
+# LOAD_MAX_RSS_GROWTH_MB (fail if RSS grows more than this, default 64),
 # LOAD_KEEP=1 (keep the work folder), LOAD_BINARY (a reagent binary to use instead of
 # building one). The rate limit is raised for the run (one key sends everything); the
 # limiter itself stays in the path.
@@ -25,7 +25,7 @@ clients="${LOAD_CLIENTS:-200}"
 seconds="${LOAD_SECONDS:-60}"
 threads="${LOAD_THREADS:-2}"
 port="${LOAD_PORT:-18080}"
-max_growth_mb="${LOAD_MAX_RSS_GROWTH_MB:-256}"
+max_growth_mb="${LOAD_MAX_RSS_GROWTH_MB:-64}"
 
 say() { printf 'load: %s\n' "$*" >&2; }
 

@@ -227,3 +227,22 @@ async fn api_keys_are_hashed_verified_and_revoked() {
         cleanup();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_cache_entry_rereads_the_key_record() {
+    for (label, url, cleanup) in backends().await {
+        let db = open(&url).await;
+        let auth = Authenticator::new(db.clone(), &AuthSettings { key_cache_seconds: 1, ..Default::default() }).unwrap();
+        let created = auth.create_key("officer", Role::ComplianceOfficer).await.unwrap();
+        auth.authenticate(&created.key).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // Expired: the record is read again and the key (verified before) still works.
+        assert_eq!(auth.authenticate(&created.key).await.unwrap().role, Role::ComplianceOfficer, "{label}");
+        // Revoked by another process (the CLI), which cannot clear this cache: refused
+        // once the entry expires.
+        db.revoke_api_key(&created.info.key_id, chrono::Utc::now()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(matches!(auth.authenticate(&created.key).await, Err(AuthError::Invalid(_))), "{label}: revoked elsewhere");
+        cleanup();
+    }
+}

@@ -213,10 +213,19 @@ struct JwtVerifier {
 struct CachedKey {
     principal: Principal,
     expires: Instant,
+    /// The stored argon2 hash this key was verified against. After `expires` the key
+    /// record is read again (revocation, role); while that hash is unchanged the same
+    /// key needs no second argon2 check.
+    secret_hash: String,
 }
 
 /// Largest number of cached verified keys; the cache is emptied when it is full.
 const CACHE_LIMIT: usize = 10_000;
+/// Argon2 checks that may run at once. Each is slow and takes ~19 MiB by design; 200
+/// clients whose cached key expired at the same moment used to run 200 checks at once
+/// (RSS rose by ~100 MB every `key_cache_seconds` under load), and guessed secrets for
+/// a real key id could do the same on purpose.
+const VERIFY_SLOTS: usize = 2;
 
 /// Turns credentials into principals and manages API keys. Shared by the HTTP
 /// middleware (through `AppState::auth`) and the `reagent keys` commands.
@@ -224,6 +233,7 @@ pub struct Authenticator {
     db: Database,
     cache_ttl: Duration,
     cache: Mutex<HashMap<[u8; 32], CachedKey>>,
+    verify_slots: tokio::sync::Semaphore,
     jwt: Option<JwtVerifier>,
 }
 
@@ -264,7 +274,13 @@ impl Authenticator {
             }
             JwtVerifier { key, validation, role_claim: settings.jwt_role_claim.clone() }
         });
-        Ok(Self { db, cache_ttl: Duration::from_secs(settings.key_cache_seconds), cache: Mutex::new(HashMap::new()), jwt })
+        Ok(Self {
+            db,
+            cache_ttl: Duration::from_secs(settings.key_cache_seconds),
+            cache: Mutex::new(HashMap::new()),
+            verify_slots: tokio::sync::Semaphore::new(VERIFY_SLOTS),
+            jwt,
+        })
     }
 
     pub fn jwt_enabled(&self) -> bool {
@@ -300,13 +316,20 @@ impl Authenticator {
             return Err(AuthError::Invalid(format!("API key {key_id:?} is revoked")));
         }
         let role: Role = record.role.parse().map_err(AuthError::Internal)?;
-        let hash = record.secret_hash.clone();
-        let secret = secret.to_string();
-        let ok = tokio::task::spawn_blocking(move || keys::verify(&secret, &hash))
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))??;
-        if !ok {
-            return Err(AuthError::Invalid(format!("wrong secret for API key {key_id:?}")));
+        if !self.verified_against(&digest, &record.secret_hash) {
+            let _slot = self.verify_slots.acquire().await.map_err(|e| AuthError::Internal(e.to_string()))?;
+            // Whoever held the slot before may have just verified this very key.
+            if let Some(p) = self.cached(&digest) {
+                return Ok(p);
+            }
+            let hash = record.secret_hash.clone();
+            let secret = secret.to_string();
+            let ok = tokio::task::spawn_blocking(move || keys::verify(&secret, &hash))
+                .await
+                .map_err(|e| AuthError::Internal(e.to_string()))??;
+            if !ok {
+                return Err(AuthError::Invalid(format!("wrong secret for API key {key_id:?}")));
+            }
         }
         let principal = Principal { id: record.key_id, name: record.name, role };
         if !self.cache_ttl.is_zero() {
@@ -314,21 +337,22 @@ impl Authenticator {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(digest, CachedKey { principal: principal.clone(), expires: Instant::now() + self.cache_ttl });
+            let entry = CachedKey { principal: principal.clone(), expires: Instant::now() + self.cache_ttl, secret_hash: record.secret_hash };
+            cache.insert(digest, entry);
         }
         Ok(principal)
     }
 
+    /// The principal of a key verified less than `key_cache_seconds` ago.
     fn cached(&self, digest: &[u8; 32]) -> Option<Principal> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        match cache.get(digest) {
-            Some(c) if c.expires > Instant::now() => Some(c.principal.clone()),
-            Some(_) => {
-                cache.remove(digest);
-                None
-            }
-            None => None,
-        }
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(digest).filter(|c| c.expires > Instant::now()).map(|c| c.principal.clone())
+    }
+
+    /// Whether exactly this key (by digest) was once verified against `secret_hash`.
+    fn verified_against(&self, digest: &[u8; 32], secret_hash: &str) -> bool {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(digest).is_some_and(|c| c.secret_hash == secret_hash)
     }
 
     /// Verifies a JWT bearer token: signature, `exp`, and `iss`/`aud` when configured.
