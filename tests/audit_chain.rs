@@ -246,3 +246,48 @@ async fn an_expired_cache_entry_rereads_the_key_record() {
         cleanup();
     }
 }
+
+/// RS256: a token signed with a private key (made here by `openssl`) is accepted with the
+/// public key configured; one signed by another key, or carrying an unknown role, is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rs256_bearer_tokens_are_checked_against_the_configured_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keypair = |name: &str| {
+        let private = dir.path().join(format!("{name}.pem"));
+        let public = dir.path().join(format!("{name}.pub.pem"));
+        let ok = std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+            .arg(&private)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::process::Command::new("openssl")
+                .args(["pkey", "-pubout", "-in"])
+                .arg(&private)
+                .arg("-out")
+                .arg(&public)
+                .status()
+                .is_ok_and(|s| s.success());
+        ok.then(|| (std::fs::read(&private).unwrap(), public))
+    };
+    let (Some((private, public)), Some((other_private, _))) = (keypair("issuer"), keypair("other")) else {
+        eprintln!("skipped: openssl could not make RSA keys here");
+        return;
+    };
+    let db = open(&format!("sqlite://{}?mode=rwc", dir.path().join("jwt.db").display())).await;
+    let settings = AuthSettings { jwt_rs256_public_key_file: public.display().to_string(), ..Default::default() };
+    let auth = Authenticator::new(db, &settings).unwrap();
+    let token = |pem: &[u8], role: &str| {
+        let claims = serde_json::json!({"sub": "sso|42", "role": role, "exp": (Utc::now() + Duration::minutes(5)).timestamp()});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap(),
+        )
+        .unwrap()
+    };
+    let p = auth.authenticate(&token(&private, "compliance_officer")).await.unwrap();
+    assert_eq!((p.role, p.id.as_str()), (Role::ComplianceOfficer, "jwt:sso|42"));
+    assert!(matches!(auth.authenticate(&token(&other_private, "admin")).await, Err(AuthError::Invalid(_))), "another signer");
+    assert!(matches!(auth.authenticate(&token(&private, "root")).await, Err(AuthError::Invalid(_))), "unknown role");
+}
