@@ -273,18 +273,8 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
     };
     let report = report::write_all(&out, info_dataset, info, settings, &runs, &qrels)?;
     println!("{:<44} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}", "mode", "R@10", "MAP@10", "nDCG@10", "MRR@10", "p50 ms", "p95 ms");
-    for m in &report.modes {
-        let g = |k: &str| m.metrics.get(k).copied().unwrap_or(f64::NAN);
-        println!(
-            "{:<44} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8.2} {:>8.2}",
-            m.spec.label,
-            g("recall@10"),
-            g("map@10"),
-            g("ndcg@10"),
-            g("mrr@10"),
-            m.latency_ms.p50,
-            m.latency_ms.p95
-        );
+    for (label, [r, map, ndcg, mrr, p50, p95, _]) in report::headline(&report) {
+        println!("{label:<44} {r:>9.4} {map:>9.4} {ndcg:>9.4} {mrr:>9.4} {p50:>8.2} {p95:>8.2}");
     }
     println!("report: {}", out.join("report.md").display());
     if let Some(t) = thresholds {

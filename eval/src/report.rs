@@ -177,20 +177,8 @@ pub fn markdown(report: &Report, plot: Option<crate::plot::Drawn>) -> String {
     let _ = writeln!(s, "\n## At 10\n");
     let _ = writeln!(s, "| mode | Recall@10 | MAP@10 | nDCG@10 | MRR@10 | p50 ms | p95 ms | p99 ms |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
-    for m in &report.modes {
-        let g = |k: &str| m.metrics.get(k).copied().unwrap_or(f64::NAN);
-        let _ = writeln!(
-            s,
-            "| `{}` | {:.4} | {:.4} | {:.4} | {:.4} | {:.2} | {:.2} | {:.2} |",
-            m.spec.label,
-            g("recall@10"),
-            g("map@10"),
-            g("ndcg@10"),
-            g("mrr@10"),
-            m.latency_ms.p50,
-            m.latency_ms.p95,
-            m.latency_ms.p99
-        );
+    for (label, [r, map, ndcg, mrr, p50, p95, p99]) in headline(report) {
+        let _ = writeln!(s, "| `{label}` | {r:.4} | {map:.4} | {ndcg:.4} | {mrr:.4} | {p50:.2} | {p95:.2} | {p99:.2} |");
     }
     let _ = writeln!(s, "\n## Every cut-off\n");
     let mut header = "| mode |".to_string();
@@ -246,6 +234,20 @@ pub fn markdown(report: &Report, plot: Option<crate::plot::Drawn>) -> String {
 }
 
 /// Where reports go by default: `eval/reports/<UTC timestamp>`.
+/// Each mode's headline figures: Recall@10, MAP@10, nDCG@10, MRR@10 and latency
+/// p50/p95/p99 in ms (NaN for a metric the run lacks).
+pub fn headline(report: &Report) -> Vec<(&str, [f64; 7])> {
+    report
+        .modes
+        .iter()
+        .map(|m| {
+            let g = |k: &str| m.metrics.get(k).copied().unwrap_or(f64::NAN);
+            let l = &m.latency_ms;
+            (m.spec.label.as_str(), [g("recall@10"), g("map@10"), g("ndcg@10"), g("mrr@10"), l.p50, l.p95, l.p99])
+        })
+        .collect()
+}
+
 pub fn default_out_dir(root: &Path) -> PathBuf {
     root.join("eval/reports").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
 }
