@@ -364,7 +364,11 @@ impl Database {
         let ctx = "appending to the audit log";
         let lock_pg = matches!(self.pool, Pool::Postgres(_));
         on_pool!(self, |pool| async {
-            let mut tx = pool.begin().await?;
+            // SQLite: take the write lock before reading the chain's head. A deferred
+            // transaction that reads and then writes fails at once (busy snapshot) when
+            // any other write (an analysis) commits in between, and under load nearly
+            // every append then went through the sleep-and-retry path.
+            let mut tx = if lock_pg { pool.begin().await? } else { pool.begin_with("BEGIN IMMEDIATE").await? };
             if lock_pg {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_ID).execute(&mut *tx).await?;
             }
