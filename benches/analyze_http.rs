@@ -9,30 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// A handful of transaction shapes that trigger different rules.
-fn request(i: u64) -> Value {
-    let (kind, amount, dest, pep, kyc) = match i % 6 {
-        0 => ("CASH_DEPOSIT", 15_000.0, "US", false, "COMPLETE"),
-        1 => ("WIRE", 5_000.0, "IT", false, "COMPLETE"),
-        2 => ("WIRE", 9_000.0, "CU", false, "COMPLETE"),
-        3 => ("ACH", 300.0, "US", true, "COMPLETE"),
-        4 => ("CARD", 200.0, "US", false, "PENDING"),
-        _ => ("ACH", 250.0, "US", false, "COMPLETE"),
-    };
-    json!({
-        "transaction": {"transaction_id": format!("LOAD{i}"), "customer_id": format!("LC{}", i % 50), "amount": amount,
-            "currency": "USD", "transaction_type": kind, "direction": "OUTBOUND", "origin_country": "US",
-            "destination_country": dest, "timestamp": "2026-03-10T14:20:00Z"},
-        "customer": {"customer_id": format!("LC{}", i % 50), "name": "Load Tester", "customer_type": "INDIVIDUAL",
-            "risk_rating": "LOW", "kyc_status": kyc, "is_pep": pep, "country": "US"}
-    })
 }
 
 fn main() {
@@ -47,7 +27,7 @@ fn main() {
         let url = server.url("/api/v1/analyze");
         // Warm-up: fills the query-vector cache the way a running service has it.
         for i in 0..12 {
-            client.post(&url).header("content-type", "application/json").body(request(i).to_string()).send().await.expect("warm-up");
+            client.post(&url).header("content-type", "application/json").body(common::spawned::analyze_request("LOAD", 50, i).to_string()).send().await.expect("warm-up");
         }
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
@@ -58,7 +38,7 @@ fn main() {
                 let (mut lat, mut errors, mut i) = (Vec::new(), 0u64, c * 1_000_000);
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let res = client.post(&url).header("content-type", "application/json").body(request(i).to_string()).send().await;
+                    let res = client.post(&url).header("content-type", "application/json").body(common::spawned::analyze_request("LOAD", 50, i).to_string()).send().await;
                     match res {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;

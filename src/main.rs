@@ -264,31 +264,14 @@ async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
         .parse()
         .context("--bind must be an address like 127.0.0.1:8080")?;
     let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
-    let auth = reagent::auth::Authenticator::new(db.clone(), &config.auth).context("[auth]")?;
-    let audit = reagent::audit::AuditLog::new(db.clone(), &config.audit).context("[audit]")?;
-    let db_for_jobs = db.clone();
-    if auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !auth.jwt_enabled() {
+    let services = Services::start(config).context("starting")?;
+    let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
+    if state.auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !state.auth.jwt_enabled() {
         tracing::warn!("no active API key and no JWT configured: every API call will be refused; create one with `reagent keys create --role admin --name NAME`");
     }
-    let services = Services::start(config).context("starting")?;
-    let analyzer = services.analyzer().context("starting the analyzer")?;
-    if !analyzer.llm_configured() {
+    if !state.analyzer.llm_configured() {
         tracing::info!("no LLM configured (llm.enabled = false): guidance comes from the rules generator");
     }
-    let state = std::sync::Arc::new(reagent::service::AppState {
-        analyzer,
-        db,
-        store: services.store.clone(),
-        metrics: Default::default(),
-        settings: services.config.server.clone(),
-        model_id: reagent_ingest::Embedder::model_id(services.embedder.as_ref()).to_string(),
-        web: services.config.web.clone(),
-        limits: std::sync::Arc::new(reagent::service::limits::Limits::new(&services.config.limits)),
-        auth: std::sync::Arc::new(auth),
-        audit: std::sync::Arc::new(audit),
-        jobs: std::sync::Arc::new(reagent::service::jobs::Jobs::new(db_for_jobs)),
-        documents: Some(reagent::service::documents::DocumentIngest::from_services(&services).context("starting the upload pipeline")?),
-    });
     reagent::service::serve(state, addr).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! Owns start-up wiring: turning a validated [`Config`] into the long-lived parts
-//! (embedder, chunker, store) that the CLI, the service and the tests share.
+//! (embedder, chunker, store) that the CLI, the service and the tests share, and the
+//! service's state built from them.
 
 use std::sync::Arc;
 
@@ -10,7 +11,14 @@ use reagent_ingest::{Chunker, EdgeStore, Embedder, OnnxEmbedder};
 use thiserror::Error;
 
 use crate::analysis::Analyzer;
+use crate::audit::AuditLog;
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::db::Database;
+use crate::service::AppState;
+use crate::service::documents::DocumentIngest;
+use crate::service::jobs::Jobs;
+use crate::service::limits::Limits;
 use crate::generation::LlmGenerator;
 use crate::rules::RulesEngine;
 use crate::retrieval::Retriever;
@@ -27,6 +35,10 @@ pub enum StartError {
     Chunker(#[from] ChunkError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("[auth]: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+    #[error("[audit]: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 pub struct Services {
@@ -66,5 +78,23 @@ impl Services {
     pub fn analyzer(&self) -> Result<Analyzer, StartError> {
         let llm = LlmGenerator::from_settings(&self.config.llm).map_err(|e| StartError::Llm(e.to_string()))?;
         Ok(Analyzer::new(Arc::new(self.rules_engine()?), Arc::new(self.retriever()), llm.map(Arc::new)))
+    }
+
+    /// Everything `reagent serve` hands its routes, over `db`.
+    pub fn app_state(&self, db: Database) -> Result<AppState, StartError> {
+        Ok(AppState {
+            analyzer: self.analyzer()?,
+            store: self.store.clone(),
+            metrics: Default::default(),
+            settings: self.config.server.clone(),
+            model_id: self.embedder.model_id().to_string(),
+            web: self.config.web.clone(),
+            limits: Arc::new(Limits::new(&self.config.limits)),
+            auth: Arc::new(Authenticator::new(db.clone(), &self.config.auth)?),
+            audit: Arc::new(AuditLog::new(db.clone(), &self.config.audit)?),
+            jobs: Arc::new(Jobs::new(db.clone())),
+            documents: Some(DocumentIngest::from_services(self)?),
+            db,
+        })
     }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use reagent::auth::{Authenticator, Role};
+use reagent::auth::Role;
 use reagent::db::{Database, DatabaseSettings};
 use reagent::service::{AppState, router};
 
@@ -67,28 +67,11 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
     })
     .await
     .unwrap();
-    let auth = Authenticator::new(db.clone(), &services.config.auth).unwrap();
+    let state = Arc::new(services.app_state(db).unwrap());
     let mut keys = Vec::new();
     for role in Role::ALL {
-        keys.push((role, auth.create_key(&format!("test {role}"), role).await.unwrap().key));
+        keys.push((role, state.auth.create_key(&format!("test {role}"), role).await.unwrap().key));
     }
-    let audit = reagent::audit::AuditLog::new(db.clone(), &services.config.audit).unwrap();
-    let jobs = Arc::new(reagent::service::jobs::Jobs::new(db.clone()));
-    let documents = Some(reagent::service::documents::DocumentIngest::from_services(&services).unwrap());
-    let state = Arc::new(AppState {
-        auth: Arc::new(auth),
-        audit: Arc::new(audit),
-        jobs,
-        documents,
-        analyzer: services.analyzer().unwrap(),
-        db,
-        store: services.store.clone(),
-        metrics: Default::default(),
-        settings: services.config.server.clone(),
-        model_id: "test".into(),
-        web: services.config.web.clone(),
-        limits: Arc::new(reagent::service::limits::Limits::new(&services.config.limits)),
-    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(state.clone());

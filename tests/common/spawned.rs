@@ -151,8 +151,10 @@ impl Drop for Server {
     }
 }
 
-/// An inline analyze request of one of a few shapes that trigger different rules.
-pub fn analyze_body(i: u64) -> serde_json::Value {
+/// An inline analyze request of one of six shapes that trigger different rules (CTR,
+/// travel rule, OFAC, EDD for a PEP, KYC, nothing): transaction `{tag}{i}` of customer
+/// `{tag}C{i % customers}`. Also the body of the analyze_http bench.
+pub fn analyze_request(tag: &str, customers: u64, i: u64) -> serde_json::Value {
     let (kind, amount, dest, pep, kyc) = match i % 6 {
         0 => ("CASH_DEPOSIT", 15_000.0, "US", false, "COMPLETE"),
         1 => ("WIRE", 5_000.0, "IT", false, "COMPLETE"),
@@ -161,13 +163,19 @@ pub fn analyze_body(i: u64) -> serde_json::Value {
         4 => ("CARD", 200.0, "US", false, "PENDING"),
         _ => ("ACH", 250.0, "US", false, "COMPLETE"),
     };
+    let customer = format!("{tag}C{}", i % customers);
     serde_json::json!({
-        "transaction": {"transaction_id": format!("SPAWN{i}"), "customer_id": format!("SC{}", i % 20), "amount": amount,
+        "transaction": {"transaction_id": format!("{tag}{i}"), "customer_id": customer, "amount": amount,
             "currency": "USD", "transaction_type": kind, "direction": "OUTBOUND", "origin_country": "US",
             "destination_country": dest, "timestamp": "2026-03-10T14:20:00Z"},
-        "customer": {"customer_id": format!("SC{}", i % 20), "name": "Spawned Tester", "customer_type": "INDIVIDUAL",
+        "customer": {"customer_id": customer, "name": "Load Tester", "customer_type": "INDIVIDUAL",
             "risk_rating": "LOW", "kyc_status": kyc, "is_pep": pep, "country": "US"}
     })
+}
+
+/// [`analyze_request`] for the tests that spawn the server.
+pub fn analyze_body(i: u64) -> serde_json::Value {
+    analyze_request("SPAWN", 20, i)
 }
 
 /// A fake OpenAI-compatible endpoint that counts chat requests and answers each after
