@@ -14,16 +14,6 @@ async fn post(client: &reqwest::Client, url: String, body: &Value) -> (u16, Valu
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-fn cited_text(citation: &Value) -> String {
-    format!(
-        "{} | {} | {}",
-        citation["citation"].as_str().unwrap_or(""),
-        citation["document_title"].as_str().unwrap_or(""),
-        citation["section_path"].as_array().map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" > ")).unwrap_or_default()
-    )
-    .to_lowercase()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labelled_scenarios_pass_through_http() {
     let Some(examples) = common::shared("scenarios/examples.json") else { return };
@@ -32,46 +22,19 @@ async fn labelled_scenarios_pass_through_http() {
     }
     let server = server::start(&server::sources(&common::repo()), |_| {}).await;
     let client = server.client();
-    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(examples).unwrap()).unwrap();
+    let cases = reagent_eval::guidance::load_scenarios(&examples).unwrap();
     let mut failures = Vec::new();
     for case in &cases {
-        let id = case["id"].as_str().unwrap_or("?");
-        let (status, body) = post(&client, server.url("/api/v1/analyze"), &case["request"]).await;
+        let id = &case.id;
+        let (status, body) = post(&client, server.url("/api/v1/analyze"), &case.request).await;
         if status != 200 {
             failures.push(format!("{id}: HTTP {status} {body}"));
             continue;
         }
-        let actions: Vec<&str> = body["required_actions"].as_array().unwrap().iter().filter_map(|a| a["code"].as_str()).collect();
-        let expect = &case["expect"];
-        for required in expect["actions_required"].as_array().unwrap() {
-            let code = required.as_str().unwrap();
-            if !actions.contains(&code) {
-                failures.push(format!("{id}: missing {code} (got {actions:?})"));
-                continue;
-            }
-            let wanted: Vec<String> = expect["citations_any_of"][code]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_lowercase).collect())
-                .unwrap_or_default();
-            let action = body["required_actions"].as_array().unwrap().iter().find(|a| a["code"] == code).unwrap();
-            let citations = action["citations"].as_array().unwrap();
-            if citations.is_empty() {
-                failures.push(format!("{id}: {code} cites nothing"));
-            } else if !wanted.is_empty() && !citations.iter().any(|c| wanted.iter().any(|w| cited_text(c).contains(w.as_str()))) {
-                let got: Vec<String> = citations.iter().map(cited_text).collect();
-                failures.push(format!("{id}: {code} cites none of {wanted:?}: {got:?}"));
-            }
-        }
-        for forbidden in expect["actions_forbidden"].as_array().unwrap() {
-            if actions.contains(&forbidden.as_str().unwrap()) {
-                failures.push(format!("{id}: forbidden {forbidden} present"));
-            }
-        }
-        if let Some(review) = expect["requires_review"].as_bool()
-            && body["requires_review"] != review
-        {
-            failures.push(format!("{id}: requires_review {} expected {review}", body["requires_review"]));
-        }
+        // The scoring `reagent eval guidance` uses: required and forbidden actions,
+        // requires_review, and a matching citation for every required action.
+        let result = reagent_eval::guidance::score(case, &body, 0.0);
+        failures.extend(result.problems().into_iter().map(|p| format!("{id}: {p} (got {:?})", result.actions)));
         assert_eq!(body["generator"]["kind"], "rules", "no LLM is configured in this test");
 
         // The stored analysis is the one returned.

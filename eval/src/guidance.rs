@@ -117,10 +117,9 @@ fn cited_text(citation: &Value) -> String {
         .map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" > "))
         .unwrap_or_default();
     format!(
-        "{} | {} | {} | {}",
+        "{} | {} | {}",
         citation["citation"].as_str().unwrap_or(""),
         citation["document_title"].as_str().unwrap_or(""),
-        citation["document_id"].as_str().unwrap_or(""),
         path
     )
     .to_lowercase()
