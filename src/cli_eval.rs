@@ -78,9 +78,9 @@ pub struct RetrievalArgs {
     #[arg(long)]
     qrels: Option<PathBuf>,
     /// Comma-separated modes, each `name[:setting=value]...` with a name of hybrid, fusion,
-    /// dbsf, dense, bm25 and settings of [retrieval] (candidates, rrf_k,
-    /// fusion_dense_weight), e.g. `fusion:fusion_dense_weight=0.3`. `default` is
-    /// retrieval.mode.
+    /// dbsf, dense, bm25 and settings of [retrieval] (candidates, rrf_k, fusion_dense_weight,
+    /// fusion_bm25_weight, fusion_pairs_weight, fusion_coverage_weight), e.g.
+    /// `fusion:fusion_coverage_weight=0.2`. `default` is retrieval.mode.
     #[arg(long, value_delimiter = ',', default_value = "dense,bm25,hybrid,dbsf,fusion")]
     modes: Vec<String>,
     /// Skip this many questions.
@@ -173,7 +173,10 @@ fn mode_parameters(mode: &str, s: &RetrievalSettings) -> serde_json::Value {
         "hybrid" | "rrf" => p["rrf_k"] = s.rrf_k.into(),
         "fusion" => {
             p["fusion_dense_weight"] = s.fusion_dense_weight.into();
-            p["normalisation"] = "min-max over the union of both candidate lists".into();
+            p["fusion_bm25_weight"] = s.fusion_bm25_weight.into();
+            p["fusion_pairs_weight"] = s.fusion_pairs_weight.into();
+            p["fusion_coverage_weight"] = s.fusion_coverage_weight.into();
+            p["normalisation"] = "min-max over the union of both candidate lists (coverage as is)".into();
         }
         "dbsf" => p["normalisation"] = "mean ± 3σ per side (Qdrant DBSF)".into(),
         _ => {

@@ -68,8 +68,14 @@ pub struct RetrievalSettings {
     pub candidates: usize,
     /// The k of reciprocal rank fusion.
     pub rrf_k: usize,
-    /// Weight of the dense score in `fusion` mode (BM25 gets the rest), within 0..=1.
+    /// `fusion` mode: weight of the normalised cosine score.
     pub fusion_dense_weight: f64,
+    /// `fusion` mode: weight of the normalised BM25 score over terms.
+    pub fusion_bm25_weight: f64,
+    /// `fusion` mode: weight of the normalised BM25 score over adjacent term pairs.
+    pub fusion_pairs_weight: f64,
+    /// `fusion` mode: weight of the share of the query's terms a chunk contains.
+    pub fusion_coverage_weight: f64,
     /// Jurisdictions whose documents analyses may cite (empty: any).
     pub jurisdictions: Vec<String>,
     /// Most chunks handed to the generator for one analysis.
@@ -83,7 +89,10 @@ impl Default for RetrievalSettings {
             top_k: 8,
             candidates: 50,
             rrf_k: 60,
-            fusion_dense_weight: 0.5,
+            fusion_dense_weight: 0.35,
+            fusion_bm25_weight: 0.25,
+            fusion_pairs_weight: 0.15,
+            fusion_coverage_weight: 0.4,
             jurisdictions: vec!["US".into()],
             evidence_limit: 24,
         }
@@ -204,8 +213,20 @@ impl Config {
                 format!("{:?} is not one of {}", self.retrieval.mode, crate::retrieval::MODES.join(", ")),
             );
         }
-        if !(0.0..=1.0).contains(&self.retrieval.fusion_dense_weight) {
-            return invalid("retrieval.fusion_dense_weight", format!("must be within 0..=1, got {}", self.retrieval.fusion_dense_weight));
+        let r = &self.retrieval;
+        let weights = [
+            ("retrieval.fusion_dense_weight", r.fusion_dense_weight),
+            ("retrieval.fusion_bm25_weight", r.fusion_bm25_weight),
+            ("retrieval.fusion_pairs_weight", r.fusion_pairs_weight),
+            ("retrieval.fusion_coverage_weight", r.fusion_coverage_weight),
+        ];
+        for (key, w) in weights {
+            if !(0.0..=1.0).contains(&w) {
+                return invalid(key, format!("must be within 0..=1, got {w}"));
+            }
+        }
+        if weights.iter().all(|(_, w)| *w == 0.0) {
+            return invalid("retrieval.fusion_dense_weight", "the four fusion weights cannot all be 0".into());
         }
         if !(1..=200).contains(&self.retrieval.top_k) {
             return invalid("retrieval.top_k", "must be within 1..=200".into());
@@ -383,6 +404,12 @@ mod tests {
         assert!(err.to_string().contains("max_tokenz"), "{err}");
         std::fs::write(&f, "[retrieval]\nmode = \"magic\"\n").unwrap();
         assert!(Config::load_with_env(Some(&f), &[]).unwrap_err().to_string().contains("retrieval.mode"));
+        let err = Config::load_with_env(Some(&f), &env(&[("REAGENT_RETRIEVAL_MODE", "fusion"), ("REAGENT_RETRIEVAL_FUSION_PAIRS_WEIGHT", "-0.1")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("retrieval.fusion_pairs_weight"), "{err}");
+        std::fs::write(&f, "[retrieval]\nfusion_dense_weight = 0\nfusion_bm25_weight = 0\nfusion_pairs_weight = 0\nfusion_coverage_weight = 0\n").unwrap();
+        let err = Config::load_with_env(Some(&f), &[]).unwrap_err();
+        assert!(err.to_string().contains("cannot all be 0"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use reagent_ingest::store::{ScoredChunk, SearchFilter, SearchMode, SearchRequest, StoreError};
+use reagent_ingest::store::{FusionWeights, ScoredChunk, SearchFilter, SearchMode, SearchRequest, StoreError};
 use reagent_ingest::{ChunkStore, Embedder};
 use thiserror::Error;
 
@@ -42,11 +42,21 @@ impl Retriever {
     pub fn mode(&self, name: &str) -> Result<SearchMode, RetrievalError> {
         match name {
             "hybrid" | "rrf" => Ok(SearchMode::Rrf { k: self.settings.rrf_k }),
-            "fusion" => Ok(SearchMode::Fusion { dense_weight: self.settings.fusion_dense_weight as f32 }),
+            "fusion" => Ok(SearchMode::Fusion { weights: self.fusion_weights() }),
             "dbsf" => Ok(SearchMode::Dbsf),
             "dense" => Ok(SearchMode::Dense),
             "bm25" => Ok(SearchMode::Bm25),
             other => Err(RetrievalError::Mode(other.to_string())),
+        }
+    }
+
+    fn fusion_weights(&self) -> FusionWeights {
+        let s = &self.settings;
+        FusionWeights {
+            dense: s.fusion_dense_weight as f32,
+            bm25: s.fusion_bm25_weight as f32,
+            pairs: s.fusion_pairs_weight as f32,
+            coverage: s.fusion_coverage_weight as f32,
         }
     }
 

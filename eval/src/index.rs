@@ -25,8 +25,9 @@ use sha2::{Digest, Sha256};
 use crate::EvalError;
 use crate::dataset::{Dataset, hex};
 
-/// Bumped when what the pipeline indexes changes (2: dense vectors of the chunk text alone).
-const INDEX_SCHEMA: u32 = 2;
+/// Bumped when what the pipeline indexes changes (2: dense vectors of the chunk text alone;
+/// 3: store layout 2, BM25 over term pairs).
+const INDEX_SCHEMA: u32 = 3;
 const INFO_FILE: &str = "index.json";
 
 /// What shapes the index besides the corpus.

@@ -2,8 +2,9 @@
 //!
 //! Data flows through one module per step:
 //! `parse` (file → [`document::Document`]) → `chunk` (document → [`chunk::Chunk`]s with
-//! section path, citation, pages and offsets) → `embed` (chunk text → dense vectors) →
-//! `store` (chunks + dense + BM25 vectors → Qdrant, versioned). `pipeline` drives the
+//! section path, citation, pages and offsets) → `embed` (chunk text → dense vectors) and
+//! `lexical` (chunk text → BM25 term and term-pair vectors) → `store` (chunks + vectors →
+//! Qdrant, versioned). `pipeline` drives the
 //! steps for a batch of paths and reports per-file outcomes; `progress` shows it.
 
 pub mod chunk;
@@ -11,6 +12,7 @@ pub mod citation;
 pub mod document;
 pub mod embed;
 pub mod ids;
+pub mod lexical;
 pub mod parse;
 pub mod pipeline;
 pub mod progress;

@@ -1,7 +1,8 @@
-//! Owns the embedded Qdrant backend: one qdrant-edge shard on disk with a dense
-//! (cosine) vector and a BM25 sparse vector (IDF applied by Qdrant) per chunk.
+//! Owns the embedded Qdrant backend: one qdrant-edge shard on disk with, per chunk, a
+//! dense (cosine) vector and two BM25 sparse vectors, over terms and over adjacent
+//! term pairs (IDF applied by Qdrant); and the score fusion beside Qdrant's query API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::mem::ManuallyDrop;
 use std::panic::AssertUnwindSafe;
@@ -9,30 +10,35 @@ use std::sync::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Utc};
-use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
-use qdrant_edge::external::ordered_float::{NotNan, OrderedFloat};
+use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
     EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Fusion, Match, Modifier,
     NamedQuery, Payload, PayloadFieldSchema, PayloadOps, PayloadSchemaType, PointId, PointInsertOperations,
     PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest,
-    SetPayloadOp, UpdateOperation, ValueVariants, VectorInternal, Vectors, WithPayloadInterface, WithVector,
+    SetPayloadOp, UpdateOperation, ValueVariants, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface,
+    WithVector,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::migrate;
 use super::payload::{ChunkPayload, INTEGER_FIELDS, KEYWORD_FIELDS, day_number};
 use super::{
-    ChunkRecord, ChunkStore, ScoredChunk, SearchFilter, SearchMode, SearchRequest, StoreError, StoreSettings,
-    StoredChunk, VersionInfo, VersionStatus,
+    ChunkRecord, ChunkStore, FusionWeights, ScoredChunk, SearchFilter, SearchMode, SearchRequest, StoreError,
+    StoreSettings, StoredChunk, VersionInfo, VersionStatus,
 };
 use crate::document::version_key;
+use crate::lexical::{self, Bm25Params, Lexical, SparseTerms};
 
-const DENSE: &str = "dense";
-const BM25: &str = "bm25";
+pub(super) const DENSE: &str = "dense";
+pub(super) const BM25: &str = "bm25";
+const PAIRS: &str = "bm25_pairs";
+/// Layout of the shard: 2 added the term-pair vector and reagent's own tokenizer.
+const LAYOUT: u32 = 2;
 const STORE_INFO_FILE: &str = "reagent-store.json";
 const LOCK_FILE: &str = "reagent.lock";
-const SHARD_DIR: &str = "shard";
+pub(super) const SHARD_DIR: &str = "shard";
 /// Present while a process has the store open; found at open, it means the last
 /// process died without closing it.
 const DIRTY_FILE: &str = "reagent.open";
@@ -51,12 +57,12 @@ pub struct EdgeStore {
     /// Serialises writes and flushes: qdrant-edge's flush panics if it meets a
     /// concurrent update, so every mutation goes through this lock.
     writer: Mutex<()>,
-    bm25: EdgeBm25,
+    lexical: Lexical,
     path: PathBuf,
     _lock: File,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -77,8 +83,10 @@ impl EdgeStore {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(lock_path.display().to_string()));
         }
-        let wanted = StoreInfo { schema: 1, dimension, model_id: model_id.to_string() };
+        let lexical = Lexical::new(Bm25Params { k1: settings.bm25_k1, b: settings.bm25_b, avg_len: settings.bm25_avg_len });
+        let wanted = StoreInfo { schema: LAYOUT, dimension, model_id: model_id.to_string() };
         let info_path = root.join(STORE_INFO_FILE);
+        let mut migrated = false;
         match std::fs::read(&info_path) {
             Ok(bytes) => {
                 let found: StoreInfo = serde_json::from_slice(&bytes).map_err(|e| open_err(format!("{STORE_INFO_FILE}: {e}")))?;
@@ -89,6 +97,20 @@ impl EdgeStore {
                         configured: dimension,
                         configured_model: model_id.to_string(),
                     });
+                }
+                if found.schema == 1 {
+                    tracing::warn!("store {} has layout 1; rebuilding its BM25 vectors for layout {LAYOUT}", root.display());
+                    let moved = migrate::layout_1_to_2(root, dimension, &lexical)?;
+                    write_atomically(&info_path, &serde_json::to_vec_pretty(&wanted).map_err(backend)?)
+                        .map_err(|e| open_err(e.to_string()))?;
+                    tracing::warn!(
+                        "store {} upgraded: {moved} chunks carried over; the old shard is kept in {}",
+                        root.display(),
+                        root.join(migrate::LAYOUT_1_BACKUP).display()
+                    );
+                    migrated = true;
+                } else if found.schema != LAYOUT {
+                    return Err(StoreError::Layout { path: root.display().to_string(), stored: found.schema, expected: LAYOUT });
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -105,17 +127,9 @@ impl EdgeStore {
         } else {
             EdgeShard::load(&shard_path, None).map_err(|e| open_err(e.to_string()))?
         };
-        let bm25 = EdgeBm25::new(EdgeBm25Config {
-            k: NotNan::new(settings.bm25_k1).map_err(|e| open_err(format!("bm25_k1: {e}")))?,
-            b: NotNan::new(settings.bm25_b).map_err(|e| open_err(format!("bm25_b: {e}")))?,
-            avg_len: NotNan::new(settings.bm25_avg_len).map_err(|e| open_err(format!("bm25_avg_len: {e}")))?,
-            language: Some("english".into()),
-            ..Default::default()
-        })
-        .map_err(|e| open_err(format!("BM25: {e}")))?;
-        let store = Self { shard: ManuallyDrop::new(shard), bm25, writer: Mutex::new(()), path: root.clone(), _lock: lock };
+        let store = Self { shard: ManuallyDrop::new(shard), lexical, writer: Mutex::new(()), path: root.clone(), _lock: lock };
         let dirty = root.join(DIRTY_FILE);
-        if fresh {
+        if fresh || migrated {
             store.create_indexes(false)?;
         } else if dirty.exists() {
             // qdrant-edge does not replay its WAL on load, so after a crash the payload
@@ -251,27 +265,48 @@ fn min_max(scores: &[f32]) -> impl Fn(f32) -> f32 + use<> {
     }
 }
 
-/// Weighted sum of min-max normalised dense and BM25 scores per point, best first.
-/// A point absent from `sparse` has no query term in common: its BM25 score is 0.
-pub(super) fn fuse_scores(
-    dense: &[(PointId, f32)],
-    sparse: &[(PointId, f32)],
-    dense_weight: f32,
-) -> Vec<(PointId, f32)> {
-    let sparse_by_id: std::collections::HashMap<PointId, f32> = sparse.iter().copied().collect();
-    let mut ids: Vec<PointId> = dense.iter().map(|(id, _)| *id).collect();
-    let dense_by_id: std::collections::HashMap<PointId, f32> = dense.iter().copied().collect();
-    ids.extend(sparse.iter().map(|(id, _)| *id).filter(|id| !dense_by_id.contains_key(id)));
-    let d: Vec<f32> = ids.iter().map(|id| dense_by_id.get(id).copied().unwrap_or(0.0)).collect();
-    let s: Vec<f32> = ids.iter().map(|id| sparse_by_id.get(id).copied().unwrap_or(0.0)).collect();
-    let (nd, ns) = (min_max(&d), min_max(&s));
-    let mut fused: Vec<(PointId, f32)> = ids
+/// One fusion candidate's scores. A candidate BM25 did not return shares no query
+/// term (or pair) with the query: its score there is 0.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Signals {
+    pub dense: f32,
+    pub bm25: f32,
+    pub pairs: f32,
+    /// Share of the query's terms the chunk contains, already within 0..=1.
+    pub coverage: f32,
+}
+
+/// Weighted sum per point of the min-max normalised dense, BM25 and pair-BM25 scores
+/// and the coverage, best first.
+pub(super) fn fuse(candidates: &[(PointId, Signals)], w: &FusionWeights) -> Vec<(PointId, f32)> {
+    let normalised = |side: fn(&Signals) -> f32| min_max(&candidates.iter().map(|(_, s)| side(s)).collect::<Vec<_>>());
+    let (dense, bm25, pairs) = (normalised(|s| s.dense), normalised(|s| s.bm25), normalised(|s| s.pairs));
+    let mut fused: Vec<(PointId, f32)> = candidates
         .iter()
-        .zip(d.iter().zip(&s))
-        .map(|(id, (&d, &s))| (*id, dense_weight * nd(d) + (1.0 - dense_weight) * ns(s)))
+        .map(|(id, s)| {
+            (*id, w.dense * dense(s.dense) + w.bm25 * bm25(s.bm25) + w.pairs * pairs(s.pairs) + w.coverage * s.coverage)
+        })
         .collect();
     fused.sort_by(|a, b| b.1.total_cmp(&a.1));
     fused
+}
+
+/// A chunk's named vectors: its dense vector and the BM25 vectors of its lexical text.
+pub(super) fn point_vectors(lexical: &Lexical, dense: Vec<f32>, lexical_text: &str) -> Result<Vectors, StoreError> {
+    let sparse = |t: SparseTerms| qdrant_edge::Vector::new_sparse(t.indices, t.values).map_err(backend);
+    let v = lexical.document(lexical_text);
+    Ok(Vectors::new_named([
+        (DENSE, qdrant_edge::Vector::new_dense(dense)),
+        (BM25, sparse(v.terms)?),
+        (PAIRS, sparse(v.pairs)?),
+    ]))
+}
+
+fn sparse_query(using: &str, terms: &SparseTerms) -> ScoringQuery {
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+        query: VectorInternal::Sparse(qdrant_edge::SparseVector { indices: terms.indices.clone(), values: terms.values.clone() }),
+        using: Some(using.to_string()),
+    }))
 }
 
 impl EdgeStore {
@@ -298,18 +333,20 @@ impl EdgeStore {
     }
 
     /// [`SearchMode::Fusion`]: both candidate lists, each completed with the other's
-    /// points, fused by normalised score.
+    /// points, then the term-pair BM25 and the term coverage of every candidate, fused.
     fn score_fusion(
         &self,
         dense: ScoringQuery,
-        sparse: ScoringQuery,
+        query: &lexical::LexicalVectors,
         filter: &Filter,
         request: &SearchRequest<'_>,
-        dense_weight: f32,
+        weights: &FusionWeights,
     ) -> Result<Vec<(PointId, f32)>, StoreError> {
         let n = request.candidates.max(request.limit);
+        let sparse = sparse_query(BM25, &query.terms);
         let mut dense_hits = self.scored_ids(dense.clone(), filter.clone(), n)?;
-        let mut sparse_hits = self.scored_ids(sparse.clone(), filter.clone(), n)?;
+        let mut sparse_hits =
+            if query.terms.is_empty() { vec![] } else { self.scored_ids(sparse.clone(), filter.clone(), n)? };
         let only = |ids: &[(PointId, f32)], other: &[(PointId, f32)]| -> Vec<PointId> {
             let have: std::collections::HashSet<PointId> = other.iter().map(|(id, _)| *id).collect();
             ids.iter().map(|(id, _)| *id).filter(|id| !have.contains(id)).collect()
@@ -320,7 +357,7 @@ impl EdgeStore {
             f
         };
         let missing_dense = only(&sparse_hits, &dense_hits);
-        let missing_sparse = only(&dense_hits, &sparse_hits);
+        let missing_sparse = if query.terms.is_empty() { vec![] } else { only(&dense_hits, &sparse_hits) };
         let (nd, ns) = (missing_dense.len(), missing_sparse.len());
         if nd > 0 {
             dense_hits.extend(self.scored_ids(dense, restricted(missing_dense), nd)?);
@@ -328,9 +365,49 @@ impl EdgeStore {
         if ns > 0 {
             sparse_hits.extend(self.scored_ids(sparse, restricted(missing_sparse), ns)?);
         }
-        Ok(fuse_scores(&dense_hits, &sparse_hits, dense_weight))
+        let mut signals: Vec<(PointId, Signals)> =
+            dense_hits.iter().map(|&(id, dense)| (id, Signals { dense, ..Default::default() })).collect();
+        let at: HashMap<PointId, usize> = signals.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+        let ids: Vec<PointId> = signals.iter().map(|(id, _)| *id).collect();
+        for (id, score) in sparse_hits {
+            if let Some(&i) = at.get(&id) {
+                signals[i].1.bm25 = score;
+            }
+        }
+        if weights.pairs > 0.0 && !query.pairs.is_empty() && !ids.is_empty() {
+            for (id, score) in self.scored_ids(sparse_query(PAIRS, &query.pairs), restricted(ids.clone()), ids.len())? {
+                if let Some(&i) = at.get(&id) {
+                    signals[i].1.pairs = score;
+                }
+            }
+        }
+        if weights.coverage > 0.0 && !query.terms.is_empty() && !ids.is_empty() {
+            for (id, terms) in self.term_ids(&ids)? {
+                if let Some(&i) = at.get(&id) {
+                    signals[i].1.coverage = lexical::coverage(&query.terms.indices, &terms);
+                }
+            }
+        }
+        Ok(fuse(&signals, weights))
     }
 
+    /// The term ids (ascending) of each point's BM25 vector.
+    fn term_ids(&self, ids: &[PointId]) -> Result<Vec<(PointId, Vec<u32>)>, StoreError> {
+        let records = self
+            .shard
+            .retrieve(ids, Some(WithPayloadInterface::Bool(false)), Some(WithVector::Selector(vec![BM25.to_string()])))
+            .map_err(backend)?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| {
+                let VectorStructInternal::Named(mut named) = r.vector? else { return None };
+                let VectorInternal::Sparse(v) = named.remove(BM25)? else { return None };
+                let mut terms = v.indices;
+                terms.sort_unstable();
+                Some((r.id, terms))
+            })
+            .collect())
+    }
 
     /// Payloads of `scored` points, in the given order, with the given scores.
     fn records_in_order(&self, scored: Vec<(PointId, f32)>) -> Result<Vec<ScoredChunk>, StoreError> {
@@ -361,14 +438,12 @@ impl Drop for EdgeStore {
     }
 }
 
-fn shard_config(dimension: usize) -> EdgeConfig {
+pub(super) fn shard_config(dimension: usize) -> EdgeConfig {
     EdgeConfig {
         vectors: [(DENSE.to_string(), EdgeVectorParamsBuilder::new(dimension, Distance::Cosine).build())].into(),
-        sparse_vectors: [(
-            BM25.to_string(),
-            EdgeSparseVectorParams { modifier: Some(Modifier::Idf), ..Default::default() },
-        )]
-        .into(),
+        sparse_vectors: [BM25, PAIRS]
+            .map(|name| (name.to_string(), EdgeSparseVectorParams { modifier: Some(Modifier::Idf), ..Default::default() }))
+            .into(),
         ..Default::default()
     }
 }
@@ -443,10 +518,7 @@ impl ChunkStore for EdgeStore {
             .iter()
             .map(|c| {
                 let payload = ChunkPayload::pending(c, now).to_json()?;
-                let vectors = Vectors::new_named([
-                    (DENSE, qdrant_edge::Vector::new_dense(c.dense.clone())),
-                    (BM25, self.bm25.embed_document(&c.lexical_text).into()),
-                ]);
+                let vectors = point_vectors(&self.lexical, c.dense.clone(), &c.lexical_text)?;
                 Ok(PointStruct::new(PointId::Uuid(c.id), vectors, payload).into())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -529,12 +601,8 @@ impl ChunkStore for EdgeStore {
                 using: Some(DENSE.to_string()),
             })))
         };
-        let sparse = || {
-            ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                query: VectorInternal::from(self.bm25.embed_query(request.text)),
-                using: Some(BM25.to_string()),
-            }))
-        };
+        let lexical = self.lexical.query(request.text);
+        let sparse = || sparse_query(BM25, &lexical.terms);
         let prefetch = |query: ScoringQuery| Prefetch {
             prefetches: vec![],
             query: Some(query),
@@ -550,8 +618,8 @@ impl ChunkStore for EdgeStore {
                 (vec![prefetch(dense()?), prefetch(sparse())], ScoringQuery::Fusion(Fusion::Rrf { k, weights: None }))
             }
             SearchMode::Dbsf => (vec![prefetch(dense()?), prefetch(sparse())], ScoringQuery::Fusion(Fusion::Dbsf)),
-            SearchMode::Fusion { dense_weight } => {
-                let mut fused = self.score_fusion(dense()?, sparse(), &filter, request, dense_weight)?;
+            SearchMode::Fusion { weights } => {
+                let mut fused = self.score_fusion(dense()?, &lexical, &filter, request, &weights)?;
                 fused.truncate(request.limit);
                 return self.records_in_order(fused);
             }
@@ -588,14 +656,19 @@ impl ChunkStore for EdgeStore {
 mod tests {
     use super::*;
 
+    /// Cosine and term BM25 only: `dense · cosine + (1 − dense) · bm25`.
+    fn two_way(dense: f32) -> FusionWeights {
+        FusionWeights { dense, bm25: 1.0 - dense, pairs: 0.0, coverage: 0.0 }
+    }
+
     #[test]
-    fn score_fusion_normalises_each_side_over_the_union() {
+    fn fusion_normalises_each_search_score_over_the_candidates() {
         let id = PointId::NumId;
-        let dense = [(id(1), 0.9), (id(2), 0.5), (id(3), 0.1)];
+        let sig = |dense, bm25| Signals { dense, bm25, ..Default::default() };
         // Point 2 shares no term with the query: BM25 0.
-        let sparse = [(id(3), 10.0), (id(1), 5.0)];
-        // dense → 1, 0.5, 0; BM25 over the union (5, 0, 10) → 0.5, 0, 1.
-        let fused = fuse_scores(&dense, &sparse, 0.4);
+        let candidates = [(id(1), sig(0.9, 5.0)), (id(2), sig(0.5, 0.0)), (id(3), sig(0.1, 10.0))];
+        // dense → 1, 0.5, 0; BM25 → 0.5, 0, 1.
+        let fused = fuse(&candidates, &two_way(0.4));
         let order: Vec<PointId> = fused.iter().map(|(p, _)| *p).collect();
         assert_eq!(order, vec![id(1), id(3), id(2)]);
         let expected = [0.4 * 1.0 + 0.6 * 0.5, 0.6 * 1.0, 0.4 * 0.5];
@@ -603,10 +676,25 @@ mod tests {
             assert!((got - want).abs() < 1e-6, "{got} vs {want}");
         }
         // All weight on one side reproduces that side's order.
-        let bm25_only: Vec<PointId> = fuse_scores(&dense, &sparse, 0.0).iter().map(|(p, _)| *p).collect();
+        let bm25_only: Vec<PointId> = fuse(&candidates, &two_way(0.0)).iter().map(|(p, _)| *p).collect();
         assert_eq!(bm25_only, vec![id(3), id(1), id(2)]);
-        assert!(fuse_scores(&[], &[], 0.5).is_empty());
+        assert!(fuse(&[], &two_way(0.5)).is_empty());
     }
 
-
+    #[test]
+    fn fusion_adds_pairs_and_raw_coverage() {
+        let id = PointId::NumId;
+        let candidates = [
+            (id(1), Signals { dense: 0.8, bm25: 4.0, pairs: 0.0, coverage: 0.5 }),
+            (id(2), Signals { dense: 0.6, bm25: 2.0, pairs: 3.0, coverage: 1.0 }),
+        ];
+        let w = FusionWeights { dense: 0.3, bm25: 0.2, pairs: 0.1, coverage: 0.4 };
+        let fused = fuse(&candidates, &w);
+        // 1: 0.3 + 0.2 + 0 + 0.2 = 0.7; 2: 0 + 0 + 0.1 + 0.4 = 0.5. Coverage is not rescaled.
+        assert_eq!(fused[0].0, id(1));
+        assert!((fused[0].1 - 0.7).abs() < 1e-6 && (fused[1].1 - 0.5).abs() < 1e-6, "{fused:?}");
+        // Coverage alone decides when it carries all the weight.
+        let by_coverage = fuse(&candidates, &FusionWeights { dense: 0.0, bm25: 0.0, pairs: 0.0, coverage: 1.0 });
+        assert_eq!(by_coverage[0].0, id(2));
+    }
 }

@@ -6,6 +6,7 @@
 //! listings see active versions only. `recover` removes what a crash left pending.
 
 mod edge;
+mod migrate;
 mod payload;
 
 use chrono::NaiveDate;
@@ -25,6 +26,8 @@ pub enum StoreError {
     Locked(String),
     #[error("store holds {stored}-dimensional vectors from model {stored_model}; the configured model gives {configured} ({configured_model}). Use a fresh data_dir or re-ingest")]
     ModelMismatch { stored: usize, stored_model: String, configured: usize, configured_model: String },
+    #[error("store at {path} has layout {stored}, newer than this reagent's layout {expected}: open it with the reagent that wrote it, or ingest into a fresh data_dir")]
+    Layout { path: String, stored: u32, expected: u32 },
     #[error("Qdrant: {0}")]
     Backend(String),
     #[error("stored payload is malformed: {0}")]
@@ -41,13 +44,13 @@ pub struct StoreSettings {
     pub bm25_k1: f64,
     /// BM25 length normalisation.
     pub bm25_b: f64,
-    /// BM25 expected average chunk length in tokens.
+    /// BM25 expected average chunk length in terms (words after stop words are dropped).
     pub bm25_avg_len: f64,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { data_dir: "data/qdrant".into(), bm25_k1: 1.2, bm25_b: 0.75, bm25_avg_len: 120.0 }
+        Self { data_dir: "data/qdrant".into(), bm25_k1: 1.2, bm25_b: 0.75, bm25_avg_len: 80.0 }
     }
 }
 
@@ -120,12 +123,23 @@ pub enum SearchMode {
     /// mean ± 3 standard deviations, then summed), inside Qdrant's query API.
     Dbsf,
     /// Score-level fusion right beside Qdrant: the dense and BM25 candidate lists are
-    /// united, every candidate gets both its cosine and its BM25 score (a candidate
+    /// united, and every candidate gets four scores: cosine, BM25 over terms, BM25 over
+    /// adjacent term pairs, and the share of the query's terms it contains. A candidate
     /// missing from one list is scored on that side by a second query restricted to the
-    /// missing ids), each side is min-max normalised over the union, and the result is
-    /// `dense_weight · dense + (1 − dense_weight) · bm25`.
-    Fusion { dense_weight: f32 },
+    /// missing ids. The three search scores are min-max normalised over the union; the
+    /// result is the weighted sum of the four.
+    Fusion { weights: FusionWeights },
 }
+
+/// Weights of [`SearchMode::Fusion`]'s four scores; only their ratios matter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FusionWeights {
+    pub dense: f32,
+    pub bm25: f32,
+    pub pairs: f32,
+    pub coverage: f32,
+}
+
 
 #[derive(Debug, Clone)]
 pub struct SearchRequest<'a> {
