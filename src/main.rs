@@ -494,6 +494,9 @@ fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
             let excerpt: String = r.chunk.text.chars().take(160).collect();
             println!("      {}", excerpt.replace('\n', " "));
         }
+        if hits.is_empty() {
+            eprintln!("no chunk matched (BM25 needs a word that is not a stop word; is anything ingested in force on that date?)");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
