@@ -124,6 +124,9 @@ LUA
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
 
+# Write back what earlier steps (a fresh build writes gigabytes) left in the page cache,
+# so that the disk flushing it does not stall the database during the measurement.
+sync
 # Warm-up: the query-vector cache fills the way a running service has it.
 wrk -t1 -c4 -d3s --timeout 30s -s "$work/analyze.lua" "$url/api/v1/analyze" >/dev/null
 rss_start="$(rss_kb)"

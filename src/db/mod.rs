@@ -641,11 +641,16 @@ fn transaction_write_error(p: &TransactionParams, e: sqlx::Error) -> DbError {
     }
 }
 
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn open_sqlite(url: &str, redacted: &str) -> Result<SqlitePool, DbError> {
     let mut options = SqliteConnectOptions::from_str(url)
         .map_err(|e| DbError::invalid("database.url", e.to_string()))?
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
+        // A writer waits this long for SQLite's write lock. Well above a write's usual
+        // few milliseconds: when the disk stalls (a checkpoint's fsync behind a large
+        // flush), waiting it out beats failing every request queued behind it.
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
     let in_memory = url.contains(":memory:") || url_param(url, "mode") == Some("memory");
     let read_only = url_param(url, "mode") == Some("ro");
     let pool_options = if in_memory {
@@ -674,7 +679,9 @@ async fn open_sqlite(url: &str, redacted: &str) -> Result<SqlitePool, DbError> {
         SqlitePoolOptions::new().max_connections(4)
     };
     pool_options
-        .acquire_timeout(Duration::from_secs(10))
+        // A connection can be busy for up to the busy timeout; waiting for one less
+        // long would fail requests the busy timeout was meant to save.
+        .acquire_timeout(SQLITE_BUSY_TIMEOUT + Duration::from_secs(10))
         .connect_with(options)
         .await
         .map_err(|e| DbError::backend(format!("opening {redacted}"), e))
