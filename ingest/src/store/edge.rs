@@ -86,6 +86,10 @@ impl EdgeStore {
         let lexical = Lexical::new(Bm25Params { k1: settings.bm25_k1, b: settings.bm25_b, avg_len: settings.bm25_avg_len });
         let wanted = StoreInfo { schema: LAYOUT, dimension, model_id: model_id.to_string() };
         let info_path = root.join(STORE_INFO_FILE);
+        let record_layout = || {
+            let bytes = serde_json::to_vec_pretty(&wanted).map_err(backend)?;
+            write_atomically(&info_path, &bytes).map_err(|e| open_err(e.to_string()))
+        };
         let mut migrated = false;
         match std::fs::read(&info_path) {
             Ok(bytes) => {
@@ -101,8 +105,7 @@ impl EdgeStore {
                 if found.schema == 1 {
                     tracing::warn!("store {} has layout 1; rebuilding its BM25 vectors for layout {LAYOUT}", root.display());
                     let moved = migrate::layout_1_to_2(root, dimension, &lexical)?;
-                    write_atomically(&info_path, &serde_json::to_vec_pretty(&wanted).map_err(backend)?)
-                        .map_err(|e| open_err(e.to_string()))?;
+                    record_layout()?;
                     tracing::warn!(
                         "store {} upgraded: {moved} chunks carried over; the old shard is kept in {}",
                         root.display(),
@@ -113,10 +116,7 @@ impl EdgeStore {
                     return Err(StoreError::Layout { path: root.display().to_string(), stored: found.schema, expected: LAYOUT });
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                write_atomically(&info_path, &serde_json::to_vec_pretty(&wanted).map_err(backend)?)
-                    .map_err(|e| open_err(e.to_string()))?;
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => record_layout()?,
             Err(e) => return Err(open_err(e.to_string())),
         }
         let shard_path = root.join(SHARD_DIR);
@@ -302,6 +302,14 @@ pub(super) fn point_vectors(lexical: &Lexical, dense: Vec<f32>, lexical_text: &s
     ]))
 }
 
+/// The vector called `name` among a retrieved point's vectors.
+pub(super) fn named_vector(vectors: Option<VectorStructInternal>, name: &str) -> Option<VectorInternal> {
+    match vectors? {
+        VectorStructInternal::Named(mut named) => named.remove(name),
+        _ => None,
+    }
+}
+
 fn sparse_query(using: &str, terms: &SparseTerms) -> ScoringQuery {
     ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
         query: VectorInternal::Sparse(qdrant_edge::SparseVector { indices: terms.indices.clone(), values: terms.values.clone() }),
@@ -400,8 +408,7 @@ impl EdgeStore {
         Ok(records
             .into_iter()
             .filter_map(|r| {
-                let VectorStructInternal::Named(mut named) = r.vector? else { return None };
-                let VectorInternal::Sparse(v) = named.remove(BM25)? else { return None };
+                let VectorInternal::Sparse(v) = named_vector(r.vector, BM25)? else { return None };
                 let mut terms = v.indices;
                 terms.sort_unstable();
                 Some((r.id, terms))

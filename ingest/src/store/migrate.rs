@@ -10,11 +10,11 @@ use std::path::Path;
 
 use qdrant_edge::{
     EdgeShard, PointInsertOperations, PointOperations, PointStruct, ScrollRequest, UpdateOperation, VectorInternal,
-    VectorStructInternal, WithPayloadInterface, WithVector,
+    WithPayloadInterface, WithVector,
 };
 
 use super::StoreError;
-use super::edge::{DENSE, SHARD_DIR, backend, point_vectors, shard_config};
+use super::edge::{DENSE, SHARD_DIR, backend, named_vector, point_vectors, shard_config};
 use super::payload::ChunkPayload;
 use crate::lexical::Lexical;
 
@@ -53,12 +53,8 @@ pub(super) fn layout_1_to_2(root: &Path, dimension: usize, lexical: &Lexical) ->
             .into_iter()
             .map(|r| {
                 let payload = r.payload.ok_or_else(|| StoreError::Payload(format!("point {:?} has no payload", r.id)))?;
-                let dense = match r.vector {
-                    Some(VectorStructInternal::Named(mut named)) => match named.remove(DENSE) {
-                        Some(VectorInternal::Dense(v)) => v,
-                        _ => return Err(StoreError::Payload(format!("point {:?} has no dense vector", r.id))),
-                    },
-                    _ => return Err(StoreError::Payload(format!("point {:?} has no dense vector", r.id))),
+                let Some(VectorInternal::Dense(dense)) = named_vector(r.vector, DENSE) else {
+                    return Err(StoreError::Payload(format!("point {:?} has no dense vector", r.id)));
                 };
                 let record = ChunkPayload::from_map(payload.0.clone())?.into_record();
                 let vectors = point_vectors(lexical, dense, &record.chunk.lexical_text(&record.meta))?;
