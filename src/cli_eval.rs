@@ -274,7 +274,7 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
         limit: args.limit,
         queries_run: queries.len(),
     };
-    let report = report::write_all(&out, info_dataset, info, settings, &runs, &qrels)?;
+    let report = report::write_all(&out, info_dataset, info, settings, runs, &qrels)?;
     println!("{:<44} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}", "mode", "R@10", "MAP@10", "nDCG@10", "MRR@10", "p50 ms", "p95 ms");
     for (label, [r, map, ndcg, mrr, p50, p95, _]) in report::headline(&report) {
         println!("{label:<44} {r:>9.4} {map:>9.4} {ndcg:>9.4} {mrr:>9.4} {p50:>8.2} {p95:>8.2}");

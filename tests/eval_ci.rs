@@ -24,21 +24,14 @@ fn retrieval_meets_committed_floors() {
     let thresholds = Thresholds::load(&thresholds_path).expect("eval/thresholds.toml");
     let t = &thresholds.retrieval;
     let dir = tempfile::tempdir().unwrap();
-    // Model paths as the other integration tests resolve them.
-    let config = common::config(dir.path());
-    let cache = std::env::var("REAGENT_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|_| repo.join(".cache"));
     let out = dir.path().join("report");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reagent"));
-    cmd.current_dir(dir.path())
-        .env("REAGENT_EMBEDDING_MODEL_DIR", &config.embedding.model_dir)
-        .env("REAGENT_EMBEDDING_ORT_DYLIB_PATH", &config.embedding.ort_dylib_path)
-        .env("REAGENT_LOG", "warn")
-        .args(["eval", "retrieval", "--rebuild", "--obliqa"])
+    let mut cmd = reagent(dir.path());
+    cmd.args(["eval", "retrieval", "--rebuild", "--obliqa"])
         .arg(&obliqa)
         .args(["--offset", &t.offset.to_string(), "--limit", &t.questions.to_string()])
         .args(["--modes", &thresholds.modes().join(",")])
         .arg("--index-cache")
-        .arg(cache.join("eval-index"))
+        .arg(common::cache_dir().join("eval-index"))
         .arg("--out")
         .arg(&out)
         .arg("--thresholds")

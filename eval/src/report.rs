@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::index::IndexInfo;
-use crate::metrics::{CUTOFFS, FAMILIES, Latency};
+use crate::metrics::{CUTOFFS, FAMILIES};
 use crate::run::{ModeRun, ModeSpec};
 
 /// The JSON report.
@@ -22,7 +22,7 @@ pub struct Report {
     pub index: IndexInfo,
     /// Model, chunking and store settings the index and queries used.
     pub settings: serde_json::Value,
-    pub modes: Vec<ModeReport>,
+    pub modes: Vec<ModeRun>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,18 +35,6 @@ pub struct DatasetInfo {
     pub limit: Option<usize>,
     /// Queries run (`[offset, offset + limit)`).
     pub queries_run: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModeReport {
-    pub spec: ModeSpec,
-    pub parameters: serde_json::Value,
-    pub metrics: BTreeMap<String, f64>,
-    pub latency_ms: Latency,
-    /// Queries scored, and run but not scored (no relevant document).
-    pub queries: usize,
-    pub queries_unjudged: usize,
-    pub run_file: String,
 }
 
 /// The run tag: letters, digits, `_`, `-`, `.` only (TREC tags have no spaces).
@@ -99,7 +87,7 @@ pub fn write_all(
     dataset: DatasetInfo,
     index: IndexInfo,
     settings: serde_json::Value,
-    runs: &[ModeRun],
+    runs: Vec<ModeRun>,
     qrels: &[(String, Vec<(String, u32)>)],
 ) -> Result<Report, EvalError> {
     let io = |p: &Path| {
@@ -107,19 +95,8 @@ pub fn write_all(
         move |e: std::io::Error| EvalError::Io { path: p.clone(), reason: e.to_string() }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let mut modes = Vec::new();
-    for run in runs {
-        let name = format!("{}.trec", run.spec.file_stem());
-        write_trec(&out.join(&name), run)?;
-        modes.push(ModeReport {
-            spec: run.spec.clone(),
-            parameters: run.parameters.clone(),
-            metrics: run.metrics.clone(),
-            latency_ms: run.latency_ms,
-            queries: run.queries,
-            queries_unjudged: run.queries_unjudged,
-            run_file: name,
-        });
+    for run in &runs {
+        write_trec(&out.join(&run.run_file), run)?;
     }
     write_qrels(&out.join("qrels.trec"), qrels)?;
     let report = Report {
@@ -128,7 +105,7 @@ pub fn write_all(
         dataset,
         index,
         settings,
-        modes,
+        modes: runs,
     };
     let json = serde_json::to_vec_pretty(&report).map_err(|e| EvalError::Io { path: "report.json".into(), reason: e.to_string() })?;
     std::fs::write(out.join("report.json"), json).map_err(io(&out.join("report.json")))?;
@@ -228,12 +205,11 @@ pub fn markdown(report: &Report, plot: Option<crate::plot::Drawn>) -> String {
         "\nMetrics follow trec_eval (`recall_k`, `map_cut_k`, `ndcg_cut_k`, `recip_rank` cut at k); latency is per query, \
          query embedding included, after {} untimed warm-up queries. `qrels.trec` and the run files can be checked with \
          `trec_eval -m map_cut.10 -m recall.10 qrels.trec <run>.trec`.",
-        5
+        crate::run::WARM_UP
     );
     s
 }
 
-/// Where reports go by default: `eval/reports/<UTC timestamp>`.
 /// Each mode's headline figures: Recall@10, MAP@10, nDCG@10, MRR@10 and latency
 /// p50/p95/p99 in ms (NaN for a metric the run lacks).
 pub fn headline(report: &Report) -> Vec<(&str, [f64; 7])> {
@@ -248,6 +224,7 @@ pub fn headline(report: &Report) -> Vec<(&str, [f64; 7])> {
         .collect()
 }
 
+/// Where reports go by default: `eval/reports/<UTC timestamp>`.
 pub fn default_out_dir(root: &Path) -> PathBuf {
     root.join("eval/reports").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
 }
@@ -267,6 +244,7 @@ mod tests {
             latency_ms: Default::default(),
             queries: 1,
             queries_unjudged: 0,
+            run_file: "r.trec".into(),
             rankings: vec![(
                 "q 1".into(),
                 vec![

@@ -73,6 +73,8 @@ pub struct ModeRun {
     pub queries: usize,
     /// Queries without a relevant document (not scored).
     pub queries_unjudged: usize,
+    /// The TREC run file written for this mode, beside the report.
+    pub run_file: String,
     /// Per query, in query order: its id and its ranking.
     #[serde(skip)]
     pub rankings: Vec<(String, Vec<Ranked>)>,
@@ -105,7 +107,7 @@ pub fn rank_ids(dataset: &Dataset, hits: &[ScoredChunk], depth: usize) -> Vec<Ra
 
 /// Queries run untimed before measuring, so one-off start-up costs (model sessions,
 /// caches, page faults) do not land in the percentiles.
-const WARM_UP: usize = 5;
+pub const WARM_UP: usize = 5;
 
 /// Run `queries` through `searcher`, timing each search (query embedding included).
 pub fn run_mode(
@@ -145,6 +147,7 @@ pub fn run_mode(
         latency_ms: Latency::of(&latencies),
         queries: acc.queries,
         queries_unjudged: acc.skipped,
+        run_file: format!("{}.trec", spec.file_stem()),
         rankings,
     })
 }

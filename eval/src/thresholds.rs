@@ -69,7 +69,8 @@ impl Thresholds {
 mod tests {
     use super::*;
     use crate::index::IndexInfo;
-    use crate::report::{DatasetInfo, ModeReport};
+    use crate::report::DatasetInfo;
+    use crate::run::ModeRun;
 
     fn report(recall: f64) -> Report {
         Report {
@@ -82,7 +83,7 @@ mod tests {
                 embeddings_computed: 0, built_at: String::new(), settings: Default::default(), reused: false,
             },
             settings: Default::default(),
-            modes: vec![ModeReport {
+            modes: vec![ModeRun {
                 spec: "bm25".parse().unwrap(),
                 parameters: Default::default(),
                 metrics: [("recall@10".to_string(), recall)].into(),
@@ -90,6 +91,7 @@ mod tests {
                 queries: 1,
                 queries_unjudged: 0,
                 run_file: String::new(),
+                rankings: vec![],
             }],
         }
     }

@@ -31,11 +31,16 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     }
 }
 
+/// Where the setup scripts put models and caches (`REAGENT_CACHE`, else `.cache`).
+pub fn cache_dir() -> PathBuf {
+    std::env::var("REAGENT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join(".cache"))
+}
+
 /// Configuration pointing at the installed model and a store under `dir`.
 pub fn config(dir: &Path) -> Config {
-    let cache = std::env::var("REAGENT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo().join(".cache"));
+    let cache = cache_dir();
     let mut c = Config::default();
     c.embedding.model_dir = std::env::var("REAGENT_EMBEDDING_MODEL_DIR")
         .map(PathBuf::from)
