@@ -71,16 +71,10 @@ say "ingesting ${sources[*]}"
 "$reagent" ingest "${sources[@]}" >/dev/null || [ $? -eq 2 ]
 "$reagent" db seed >/dev/null
 
-# An analyst key when the binary has API keys; otherwise the API is open.
-auth_header=""
-if "$reagent" keys --help >/dev/null 2>&1; then
-  key="$("$reagent" keys create --name load-test --role analyst | grep -o 'rk_[0-9a-zA-Z_]*' | head -n1)"
-  [ -n "$key" ] || { say "could not create an API key"; exit 1; }
-  auth_header="Bearer $key"
-  say "using an analyst API key"
-else
-  say "this reagent has no API keys: running without authentication"
-fi
+# Every API call needs a key: an analyst's.
+key="$("$reagent" keys create --name load-test --role analyst | grep -o 'rk_[0-9a-zA-Z_]*' | head -n1)"
+[ -n "$key" ] || { say "could not create an API key"; exit 1; }
+auth_header="Bearer $key"
 
 "$reagent" serve --bind "127.0.0.1:$port" 2>"$work/serve.log" &
 server_pid=$!
@@ -102,9 +96,7 @@ local shapes = {
   {"ACH", 250.0, "US", "false", "COMPLETE"},
 }
 local n = 0
-local headers = {["Content-Type"] = "application/json"}
-local auth = "$auth_header"
-if auth ~= "" then headers["Authorization"] = auth end
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = "$auth_header"}
 request = function()
   n = n + 1
   local s = shapes[(n % 6) + 1]

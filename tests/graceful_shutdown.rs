@@ -25,7 +25,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
             ("REAGENT_LLM_TIMEOUT_SECS", "30"),
         ],
     );
-    let client = spawned::client_with(key.as_deref());
+    let client = spawned::client_with(Some(&key));
     let url = server.url("/api/v1/analyze");
     let started = Instant::now();
     let in_flight = tokio::spawn({

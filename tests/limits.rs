@@ -42,7 +42,7 @@ async fn rate_limit_is_per_caller_with_retry_after_and_spares_probes() {
         dir.path(),
         &[("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0.5"), ("REAGENT_LIMITS_BURST", "3")],
     );
-    let client = spawned::client_with(key_a.as_deref());
+    let client = spawned::client_with(Some(&key_a));
     let missing = server.url(&format!("/api/v1/analyses/{}", uuid::Uuid::new_v4()));
     let mut statuses = Vec::new();
     let mut limited = None;
@@ -67,10 +67,8 @@ async fn rate_limit_is_per_caller_with_retry_after_and_spares_probes() {
         }
     }
     // Another key has its own bucket, from the same address.
-    if key_b.is_some() {
-        let other = spawned::client_with(key_b.as_deref());
-        assert_eq!(get(&other, &missing).await.0, 404, "key B is not limited by key A's requests");
-    }
+    let other = spawned::client_with(Some(&key_b));
+    assert_eq!(get(&other, &missing).await.0, 404, "key B is not limited by key A's requests");
     // Without a principal (the web sign-in page) the client address is the key.
     let anonymous = spawned::client_with(None);
     let sign_in = server.url("/sign-in");
@@ -108,7 +106,7 @@ async fn deadline_gives_504_and_in_flight_cap_gives_503() {
             ("REAGENT_LIMITS_MAX_IN_FLIGHT", "2"),
         ],
     );
-    let client = spawned::client_with(key.as_deref());
+    let client = spawned::client_with(Some(&key));
     let url = server.url("/api/v1/analyze");
     let started = Instant::now();
     let slow: Vec<_> = (0..2)
@@ -158,7 +156,7 @@ async fn service_stays_responsive_while_the_llm_hangs() {
             ("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0"),
         ],
     );
-    let client = spawned::client_with(key.as_deref());
+    let client = spawned::client_with(Some(&key));
     let url = server.url("/api/v1/analyze");
     let started = Instant::now();
     let hanging: Vec<_> = (0..6)

@@ -237,21 +237,15 @@ impl FakeLlm {
     }
 }
 
-/// Create an API key with `role` through `reagent keys create`; `None` while the binary
-/// has no such command (then the API is open and no key is sent).
-pub fn api_key(dir: &Path, role: &str) -> Option<String> {
+/// Create an API key with `role` through `reagent keys create`.
+pub fn api_key(dir: &Path, role: &str) -> String {
     let out = run(dir, &["keys", "create", "--name", &format!("test-{role}"), "--role", role], &[]);
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("unrecognized subcommand"), "reagent keys create failed: {err}");
-        return None;
-    }
+    assert!(out.status.success(), "reagent keys create failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let key = text
-        .split(|c: char| c.is_whitespace() || c == '"')
+    text.split(|c: char| c.is_whitespace() || c == '"')
         .find(|w| w.starts_with("rk_"))
-        .map(str::to_string);
-    Some(key.unwrap_or_else(|| panic!("no rk_ key in the output of keys create:\n{text}")))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no rk_ key in the output of keys create:\n{text}"))
 }
 
 /// A plain-HTTP client that sends `key` (if any) as a bearer token on every request
