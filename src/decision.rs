@@ -28,6 +28,8 @@ pub enum DecisionKind {
 }
 
 impl DecisionKind {
+    pub const ALL: [Self; 4] = [Self::Approve, Self::Escalate, Self::FileSar, Self::Reject];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Approve => "approve",
@@ -37,8 +39,8 @@ impl DecisionKind {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
-        [Self::Approve, Self::Escalate, Self::FileSar, Self::Reject].into_iter().find(|k| k.as_str() == s)
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -149,7 +151,7 @@ pub async fn decide(
         actor_id: principal.id.clone(),
         actor_name: principal.name.clone(),
         actor_role: principal.role.as_str().into(),
-        decided_at: DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_else(Utc::now),
+        decided_at: crate::db::now(),
         supersedes: last.map(|l| l.decision_id),
     };
     db.insert_decision(&record).await.map_err(|e| match e {

@@ -541,7 +541,7 @@ async fn keys(config: Config, cmd: KeysCommand) -> Result<ExitCode> {
         }
         KeysCommand::Revoke { id } => {
             let revoked = auth.revoke_key(&id).await.map_err(|e| match e {
-                reagent::auth::AuthError::Db(reagent::db::DbError::NotFound { .. }) => {
+                reagent::auth::AuthError::NotFound(_) => {
                     anyhow::anyhow!("no API key {id:?} (see `reagent keys list`)")
                 }
                 other => other.into(),

@@ -44,7 +44,7 @@ pub enum StartError {
 pub struct Services {
     pub config: Config,
     pub embedder: Arc<OnnxEmbedder>,
-    pub chunker: Chunker,
+    pub chunker: Arc<Chunker>,
     pub store: Arc<EdgeStore>,
 }
 
@@ -52,7 +52,7 @@ impl Services {
     /// Load the model and open the store (exclusively).
     pub fn start(config: Config) -> Result<Self, StartError> {
         let embedder = Arc::new(OnnxEmbedder::load(&config.embedding)?);
-        let chunker = Chunker::new(embedder.tokenizer().clone(), &config.chunking)?;
+        let chunker = Arc::new(Chunker::new(embedder.tokenizer().clone(), &config.chunking)?);
         let store = Arc::new(EdgeStore::open(&config.store, embedder.dimension(), embedder.model_id())?);
         Ok(Self { config, embedder, chunker, store })
     }
@@ -93,7 +93,7 @@ impl Services {
             auth: Arc::new(Authenticator::new(db.clone(), &self.config.auth)?),
             audit: Arc::new(AuditLog::new(db.clone(), &self.config.audit)?),
             jobs: Arc::new(Jobs::new(db.clone())),
-            documents: Some(DocumentIngest::from_services(self)?),
+            documents: Some(DocumentIngest::from_services(self)),
             db,
         })
     }

@@ -300,7 +300,7 @@ impl AuditLog {
         let mut attempt = 0;
         loop {
             // Microseconds: what both backends store, so the hash survives a round trip.
-            let at = truncate_micros(Utc::now());
+            let at = crate::db::now();
             let result = self
                 .db
                 .audit_append(GENESIS, |seq, prev| {
@@ -407,10 +407,6 @@ impl AuditLog {
         rows.dedup_by_key(|r| r.seq);
         Ok(rows)
     }
-}
-
-fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
 /// The result of [`verify`].

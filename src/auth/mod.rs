@@ -385,8 +385,12 @@ impl Authenticator {
     /// Revokes a key and drops it from this authenticator's cache. Revoking a
     /// revoked key is a no-op; an unknown id is [`AuthError::NotFound`].
     pub async fn revoke_key(&self, key_id: &str) -> Result<ApiKeyInfo, AuthError> {
-        self.db.revoke_api_key(key_id, Utc::now()).await?;
-        let record = self.db.get_api_key(key_id).await?.ok_or_else(|| AuthError::NotFound(key_id.to_string()))?;
+        let not_found = || AuthError::NotFound(key_id.to_string());
+        self.db.revoke_api_key(key_id, Utc::now()).await.map_err(|e| match e {
+            crate::db::DbError::NotFound { .. } => not_found(),
+            other => other.into(),
+        })?;
+        let record = self.db.get_api_key(key_id).await?.ok_or_else(not_found)?;
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, c| c.principal.id != key_id);
         Ok(ApiKeyInfo::from(record))
     }

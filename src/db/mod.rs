@@ -50,6 +50,12 @@ use rows::{
 use settings::Backend;
 
 pub use error::DbError;
+
+/// The current instant at the precision both backends store (microseconds), so that a
+/// value hashed or compared before writing is the one read back.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    DbTime::now().get()
+}
 pub use seed::{DEMO_SEED_JSON, SeedData, SeedExpectation, SeedReport};
 pub use settings::{DEFAULT_DATABASE_URL, DatabaseSettings};
 

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use super::{ApiError, ApiJson, AppState};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::auth::{AuthError, Permission, Principal, RequestId, Role};
+use crate::decision::DecisionKind;
 
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +160,7 @@ impl From<AuthError> for ApiError {
             AuthError::BadInput { field, reason } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", reason).field(field)
             }
-            AuthError::NotFound(id) => ApiError::not_found(format!("no API key {id:?}")),
+            AuthError::NotFound(id) => ApiError::not_found(format!("no API key {id:?}")).field("id"),
             AuthError::Config(_) | AuthError::Db(_) | AuthError::Internal(_) => ApiError::internal(e.to_string()),
         }
     }
@@ -196,10 +197,7 @@ pub async fn revoke_key(
     rid: Option<Extension<RequestId>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let revoked = state.auth.revoke_key(&id).await.map_err(|e| match e {
-        AuthError::Db(crate::db::DbError::NotFound { .. }) => ApiError::not_found(format!("no API key {id:?}")).field("id"),
-        other => other.into(),
-    })?;
+    let revoked = state.auth.revoke_key(&id).await?;
     let event = AuditEvent::new(AuditKind::Key, "key.revoke", Actor::from(&principal), &id).request(rid.as_ref().map(|r| &r.0));
     state.audit.record(event).await.map_err(|e| ApiError::internal(format!("audit: {e}")))?;
     Ok(Json(revoked).into_response())
@@ -269,7 +267,7 @@ pub fn document_security(doc: &mut serde_json::Value) {
     let schemas = &mut doc["components"]["schemas"];
     schemas["Role"] = json!({"type": "string", "enum": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()});
     schemas["DecisionRequest"] = json!({"type": "object", "required": ["decision", "comment"], "additionalProperties": false, "properties": {
-        "decision": {"type": "string", "enum": ["approve", "escalate", "file_sar", "reject"]},
+        "decision": {"type": "string", "enum": DecisionKind::ALL.map(DecisionKind::as_str)},
         "comment": {"type": "string", "minLength": 1, "maxLength": crate::decision::MAX_COMMENT_CHARS},
         "override": {"type": "boolean", "default": false, "description": "required to change an existing decision; the comment is the reason"}}});
     schemas["Decision"] = json!({"type": "object", "properties": {

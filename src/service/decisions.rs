@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use uuid::Uuid;
 
 use super::{ApiError, ApiJson, AppState};
 use crate::auth::{Principal, RequestId};
@@ -28,10 +27,6 @@ impl From<DecisionError> for ApiError {
     }
 }
 
-fn analysis_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "analysis id must be a UUID").field("id"))
-}
-
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -39,13 +34,13 @@ pub async fn decide(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<DecisionRequest>,
 ) -> Result<Response, ApiError> {
-    let id = analysis_id(&id)?;
+    let id = ApiError::path_uuid("analysis", &id)?;
     let decision = decision::decide(&state.audit, &principal, rid.as_ref().map(|r| &r.0), id, &req).await?;
     Ok((StatusCode::CREATED, Json(decision)).into_response())
 }
 
 pub async fn list(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = analysis_id(&id)?;
+    let id = ApiError::path_uuid("analysis", &id)?;
     if state.db.get_analysis(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?.is_none() {
         return Err(ApiError::not_found(format!("no analysis {id}")).field("id"));
     }

@@ -28,7 +28,7 @@ use crate::auth::{Principal, RequestId};
 
 /// What ingestion over HTTP needs (the CLI's pipeline parts).
 pub struct DocumentIngest {
-    pub chunker: Chunker,
+    pub chunker: Arc<Chunker>,
     pub embedder: Arc<dyn Embedder>,
     pub store: Arc<dyn ChunkStore>,
     pub parse: ParseSettings,
@@ -38,14 +38,14 @@ pub struct DocumentIngest {
 
 impl DocumentIngest {
     /// The parts of a started [`crate::services::Services`].
-    pub fn from_services(services: &crate::services::Services) -> Result<Arc<Self>, reagent_ingest::chunk::ChunkError> {
-        Ok(Arc::new(Self {
-            chunker: Chunker::new(services.embedder.tokenizer().clone(), &services.config.chunking)?,
+    pub fn from_services(services: &crate::services::Services) -> Arc<Self> {
+        Arc::new(Self {
+            chunker: services.chunker.clone(),
             embedder: services.embedder.clone(),
             store: services.store.clone(),
             parse: services.config.ingest.parse_settings(),
             lock: tokio::sync::Mutex::new(()),
-        }))
+        })
     }
 }
 

@@ -45,6 +45,12 @@ impl ApiError {
         self
     }
 
+    /// A path segment that should be a UUID: 400 naming the `id` field.
+    pub fn path_uuid(what: &str, id: &str) -> Result<uuid::Uuid, Self> {
+        uuid::Uuid::parse_str(id)
+            .map_err(|_| Self::new(StatusCode::BAD_REQUEST, "invalid_id", format!("{what} id must be a UUID")).field("id"))
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
     }

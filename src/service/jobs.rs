@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
@@ -117,8 +116,7 @@ impl Jobs {
 
 /// `GET /api/v1/jobs/{id}`.
 pub async fn get_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "job id must be a UUID").field("id"))?;
+    let id = ApiError::path_uuid("job", &id)?;
     let job = state.jobs.get(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
     job.map(|j| Json(j).into_response()).ok_or_else(|| ApiError::not_found(format!("no job {id}")))
 }

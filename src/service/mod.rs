@@ -24,7 +24,6 @@ use axum::{Json, Router};
 use chrono::NaiveDate;
 use reagent_ingest::ChunkStore;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::analysis::Analyzer;
 use crate::db::Database;
@@ -86,7 +85,53 @@ pub struct TransactionRequest {
     pub as_of: Option<NaiveDate>,
 }
 
+/// Why [`AppState::analyze_and_record`] failed, by step.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Analyze(#[from] crate::analysis::AnalyzeError),
+    #[error("storing the analysis failed: {0}")]
+    Store(crate::db::DbError),
+    #[error("the analysis was stored but its audit entry failed: {0}")]
+    Audit(crate::audit::AuditError),
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Analyze(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
 impl AppState {
+    /// Analyses `input`, records the timings, stores the analysis with `request`, and
+    /// audits it: the steps of `POST /api/v1/analyze` and of the web pages' analyses.
+    pub async fn analyze_and_record(
+        &self,
+        input: RuleInput,
+        question: Option<String>,
+        request: &serde_json::Value,
+        actor: crate::audit::Actor,
+        request_id: Option<&crate::auth::RequestId>,
+    ) -> Result<crate::guidance::Analysis, RecordError> {
+        let customer_id = input.customer.customer_id.clone();
+        let (analysis, timings) = self.analyzer.analyze(input, question).await?;
+        self.metrics.retrieval(timings.retrieval);
+        let kind = match analysis.generator.kind {
+            crate::guidance::GeneratorKind::Llm => "llm",
+            crate::guidance::GeneratorKind::Rules => "rules",
+        };
+        self.metrics.generation(kind, analysis.generator.degraded_reason.is_some(), timings.generation);
+        self.db.save_analysis(&analysis, request).await.map_err(RecordError::Store)?;
+        self.audit
+            .analysis_created(actor, request_id, &analysis, &customer_id)
+            .await
+            .map_err(RecordError::Audit)?;
+        Ok(analysis)
+    }
+
     /// The rule input a request names, if any.
     async fn resolve(&self, req: TransactionRequest) -> Result<Option<RuleInput>, ApiError> {
         match (req.transaction_id, req.transaction, req.customer) {
@@ -203,24 +248,9 @@ async fn analyze(
         .ok_or_else(|| ApiError::from(crate::domain::ValidationError::new("transaction", "give transaction_id or an inline transaction with its customer")))?;
     let mut stored_request = request_json;
     stored_request["request"] = serde_json::to_value(&input).unwrap_or_default();
-    let customer_id = input.customer.customer_id.clone();
-    let (analysis, timings) = state.analyzer.analyze(input, question).await?;
-    state.metrics.retrieval(timings.retrieval);
-    let kind = match analysis.generator.kind {
-        crate::guidance::GeneratorKind::Llm => "llm",
-        crate::guidance::GeneratorKind::Rules => "rules",
-    };
-    state.metrics.generation(kind, analysis.generator.degraded_reason.is_some(), timings.generation);
-    state
-        .db
-        .save_analysis(&analysis, &stored_request)
-        .await
-        .map_err(|e| ApiError::internal(format!("storing the analysis failed: {e}")))?;
-    state
-        .audit
-        .analysis_created(actor(principal.as_deref()), rid.as_deref(), &analysis, &customer_id)
-        .await
-        .map_err(|e| ApiError::internal(format!("the analysis was stored but its audit entry failed: {e}")))?;
+    let analysis = state
+        .analyze_and_record(input, question, &stored_request, actor(principal.as_deref()), rid.as_deref())
+        .await?;
     Ok(Json(analysis).into_response())
 }
 
@@ -249,15 +279,13 @@ fn actor(principal: Option<&crate::auth::Principal>) -> crate::audit::Actor {
 }
 
 async fn get_analysis(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "analysis id must be a UUID").field("id"))?;
+    let id = ApiError::path_uuid("analysis", &id)?;
     let analysis = state.db.get_analysis(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
     analysis.map(|a| Json(a).into_response()).ok_or_else(|| ApiError::not_found(format!("no analysis {id}")))
 }
 
 async fn get_chunk(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "chunk id must be a UUID").field("id"))?;
+    let id = ApiError::path_uuid("chunk", &id)?;
     let store = state.store.clone();
     let record = tokio::task::spawn_blocking(move || store.get(id))
         .await

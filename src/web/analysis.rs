@@ -359,13 +359,7 @@ pub async fn decide(
     }
     let app = &web.app;
     let a = load(app, parse_id(&id)?).await?;
-    let kind = match f.decision.as_str() {
-        "approve" => Some(DecisionKind::Approve),
-        "escalate" => Some(DecisionKind::Escalate),
-        "file_sar" => Some(DecisionKind::FileSar),
-        "reject" => Some(DecisionKind::Reject),
-        _ => None,
-    };
+    let kind = DecisionKind::parse(&f.decision);
     let error = match kind {
         None => Some("Choose approve, escalate, file SAR or reject.".to_string()),
         Some(_) if f.comment.trim().is_empty() => {

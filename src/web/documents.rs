@@ -256,7 +256,7 @@ pub async fn diff(
         all.iter()
             .find(|x| x.meta.version == v && x.status == VersionStatus::Active)
     };
-    let (Some(a), Some(b)) = (find(&q.from), find(&q.to)) else {
+    let (Some(_), Some(b)) = (find(&q.from), find(&q.to)) else {
         return Err(WebError::bad_request(format!(
             "Choose two stored versions of {id:?} to compare (got {:?} and {:?}).",
             q.from, q.to
@@ -274,7 +274,6 @@ pub async fn diff(
     .await
     .map_err(WebError::internal)?
     .map_err(|e| WebError::unavailable(format!("The document store did not answer: {e}")))?;
-    let _ = a;
     Ok(render(&DiffPage {
         layout: user.layout("documents"),
         id,
@@ -345,7 +344,7 @@ async fn jobs(web: &Web, user: &SignedIn) -> Vec<JobView> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .map(|(id, _)| *id)
+        .copied()
         .collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
@@ -391,7 +390,7 @@ pub async fn upload(
     match outcome {
         Ok(job) => {
             let mut kept = web.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            kept.push_front((job.job_id, user.principal().id.clone()));
+            kept.push_front(job.job_id);
             kept.truncate(JOBS_KEPT);
             drop(kept);
             Ok(see_other("/documents#jobs-title"))

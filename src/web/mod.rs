@@ -74,8 +74,8 @@ pub struct WebState {
     pub app: Arc<AppState>,
     pub sessions: Sessions,
     pub settings: WebSettings,
-    /// Ingestion jobs started from the pages, newest first (job id, started by).
-    pub jobs: std::sync::Mutex<std::collections::VecDeque<(uuid::Uuid, String)>>,
+    /// Ingestion jobs started from the pages, newest first (each job records who started it).
+    pub jobs: std::sync::Mutex<std::collections::VecDeque<uuid::Uuid>>,
 }
 
 type Web = Arc<WebState>;

@@ -15,7 +15,7 @@ use crate::audit::Actor;
 use crate::db::{TransactionFilter, TransactionRow};
 use crate::domain::{Customer, RuleInput, Transaction};
 use crate::guidance::Analysis;
-use crate::service::AppState;
+use crate::service::{AppState, RecordError};
 
 /// Rows per page.
 const PAGE_SIZE: u32 = 25;
@@ -303,28 +303,13 @@ pub async fn run_analysis(
         "actor": user.principal().id,
     });
     request["request"] = serde_json::to_value(&input).unwrap_or_default();
-    let customer_id = input.customer.customer_id.clone();
-    let (analysis, timings) = app.analyzer.analyze(input, None).await?;
-    app.metrics.retrieval(timings.retrieval);
-    let kind = match analysis.generator.kind {
-        crate::guidance::GeneratorKind::Llm => "llm",
-        crate::guidance::GeneratorKind::Rules => "rules",
-    };
-    app.metrics.generation(
-        kind,
-        analysis.generator.degraded_reason.is_some(),
-        timings.generation,
-    );
-    app.db.save_analysis(&analysis, &request).await?;
-    app.audit
-        .analysis_created(Actor::from(user.principal()), None, &analysis, &customer_id)
+    app.analyze_and_record(input, None, &request, Actor::from(user.principal()), None)
         .await
-        .map_err(|e| {
-            WebError::internal(format!(
-                "the analysis was stored but its audit entry failed: {e}"
-            ))
-        })?;
-    Ok(analysis)
+        .map_err(|e| match e {
+            RecordError::Analyze(e) => e.into(),
+            RecordError::Store(e) => e.into(),
+            audit @ RecordError::Audit(_) => WebError::internal(audit.to_string()),
+        })
 }
 
 pub async fn analyze_stored(
