@@ -10,6 +10,11 @@
 #   LOAD_CLIENTS=50 LOAD_SECONDS=10 LOAD_PROFILE=debug scripts/load.sh   the short CI
 #                                            variant, on the debug binary the test build made
 #
+# wrk cuts the requests in flight when it stops (clients hanging up), so after the run
+# the script also checks durability: /ready reports a database that takes writes, a
+# new analysis is answered, every analysis answered 2xx has its audit entry
+# (`reagent audit export`), and `reagent audit verify` passes.
+#
 # Other knobs: LOAD_THREADS (wrk threads, default 2), LOAD_PORT (default 18080),
 # LOAD_MAX_RSS_GROWTH_MB (fail if RSS grows more than this, default 64),
 # LOAD_KEEP=1 (keep the work folder), LOAD_BINARY (a reagent binary to use instead of
@@ -128,6 +133,14 @@ alive=1
 kill -0 "$server_pid" 2>/dev/null || alive=0
 rss_end="$( [ "$alive" = 1 ] && rss_kb || echo 0)"
 health="$(curl -s -o /dev/null -w '%{http_code}' "$url/health" || true)"
+# After the hang-ups: does the database still take writes?
+ready="$(curl -s -m 30 -o "$work/ready.json" -w '%{http_code}' "$url/ready" || true)"
+after="$(curl -s -m 60 -o /dev/null -w '%{http_code}' -H "Authorization: $auth_header" -H 'Content-Type: application/json' \
+  -d '{"transaction":{"transaction_id":"LOADAFTER","customer_id":"LCAFTER","amount":15000.0,"currency":"USD","transaction_type":"CASH_DEPOSIT","direction":"INBOUND","origin_country":"US","destination_country":"US","timestamp":"2026-03-10T14:20:00Z"},"customer":{"customer_id":"LCAFTER","name":"Load Tester","customer_type":"INDIVIDUAL","risk_rating":"LOW","kyc_status":"COMPLETE","is_pep":false,"country":"US"}}' \
+  "$url/api/v1/analyze" || true)"
+audited="$("$reagent" audit export --out - 2>/dev/null | grep -c '"action":"analysis.create"' || true)"
+verify_ok=1
+"$reagent" audit verify >"$work/verify.out" 2>&1 || verify_ok=0
 
 line="$(grep '^RESULT ' "$work/wrk.out" || true)"
 [ -n "$line" ] || { say "wrk printed no result"; exit 1; }
@@ -150,6 +163,7 @@ non-2xx         $non2xx
 socket errors   $errors
 server RSS      start ${rss_start} kB, end ${rss_end} kB (growth ${growth_mb} MB)
 server alive    $([ "$alive" = 1 ] && echo yes || echo NO), /health $health
+after the run   /ready $ready, new analysis $after, analyses audited $audited (answered 2xx $(( requests - non2xx ))), audit verify $([ "$verify_ok" = 1 ] && echo ok || echo FAILED)
 EOF
 
 status=0
@@ -157,5 +171,9 @@ status=0
 [ "$requests" -gt 0 ] || { say "FAIL: no requests completed"; status=1; }
 [ "$non2xx" -eq 0 ] || { say "FAIL: $non2xx non-2xx answers"; tail -n 20 "$work/serve.log" >&2; status=1; }
 [ "$errors" -eq 0 ] || { say "FAIL: $errors socket errors"; status=1; }
+[ "$ready" = 200 ] || { say "FAIL: /ready answered $ready after the run: $(cat "$work/ready.json" 2>/dev/null)"; status=1; }
+[ "$after" = 200 ] || { say "FAIL: an analysis after the run answered $after"; status=1; }
+[ "$audited" -ge $(( requests - non2xx )) ] || { say "FAIL: $(( requests - non2xx )) analyses answered 2xx but only $audited audited"; status=1; }
+[ "$verify_ok" = 1 ] || { say "FAIL: reagent audit verify:"; cat "$work/verify.out" >&2; status=1; }
 [ "$growth_mb" -le "$max_growth_mb" ] || { say "FAIL: RSS grew by ${growth_mb} MB (limit $max_growth_mb)"; status=1; }
 exit "$status"

@@ -234,8 +234,8 @@ impl Config {
         if self.retrieval.candidates < self.retrieval.top_k {
             return invalid("retrieval.candidates", "must be at least retrieval.top_k".into());
         }
-        if let Err(reason) = self.database.validate() {
-            return invalid("database.url", reason);
+        if let Err((key, reason)) = self.database.validate() {
+            return invalid(&format!("database.{key}"), reason);
         }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return invalid("server.bind", format!("{:?} is not an address like 127.0.0.1:8080", self.server.bind));

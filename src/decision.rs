@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::audit::{Actor, AuditError, AuditEvent, AuditKind, AuditLog};
 use crate::auth::{Permission, Principal, RequestId};
-use crate::db::{DbError, DecisionRecord};
+use crate::db::{AuditedWrite, DbError, DecisionRecord};
 
 /// What was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,11 +154,6 @@ pub async fn decide(
         decided_at: crate::db::now(),
         supersedes: last.map(|l| l.decision_id),
     };
-    db.insert_decision(&record).await.map_err(|e| match e {
-        DbError::Conflict(_) => DecisionError::AlreadyDecided(format!("analysis {analysis_id} was decided concurrently; reload and override if needed")),
-        DbError::NotFound { .. } => DecisionError::NotFound(analysis_id),
-        other => DecisionError::Db(other),
-    })?;
     let action = if record.supersedes.is_some() { "decision.override" } else { "decision.create" };
     let event = AuditEvent::new(AuditKind::Decision, action, Actor::from(principal), record.decision_id.to_string())
         .request(request_id)
@@ -172,7 +167,13 @@ pub async fn decide(
             "previous_decision": last.map(|l| l.decision.clone()),
             "comment_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(comment.as_bytes())),
         }));
-    audit.record(event).await?;
+    // The decision and its audit entry are one transaction: both or neither.
+    let with = AuditedWrite::decision(&record).map_err(DecisionError::Db)?;
+    audit.record_with(event, with).await.map_err(|e| match e {
+        AuditError::Db(DbError::Conflict(_)) => DecisionError::AlreadyDecided(format!("analysis {analysis_id} was decided concurrently; reload and override if needed")),
+        AuditError::Db(DbError::NotFound { .. }) => DecisionError::NotFound(analysis_id),
+        other => DecisionError::Audit(other),
+    })?;
     Decision::try_from(record)
 }
 

@@ -52,7 +52,7 @@ async fn backends() -> Vec<(String, String, Box<dyn FnOnce() + Send>)> {
 }
 
 async fn open(url: &str) -> Database {
-    Database::open(&DatabaseSettings { url: url.to_string() }).await.unwrap()
+    Database::open(&DatabaseSettings::new(url)).await.unwrap()
 }
 
 fn settings() -> AuditSettings {

@@ -5,30 +5,17 @@
 //! test fails. Without the variable every test prints why it skipped and passes.
 
 mod db_common;
+#[path = "common/postgres.rs"]
+mod postgres;
 
 use db_common::TestDb;
-use sqlx::Connection;
-
-const SKIP: &str = "skipped: REAGENT_TEST_POSTGRES_URL not set (scripts/test.sh sets it after starting PostgreSQL)";
+use postgres::with_database;
 
 async fn fresh() -> Option<TestDb> {
-    let Ok(admin_url) = std::env::var("REAGENT_TEST_POSTGRES_URL") else {
-        println!("{SKIP}");
-        return None;
-    };
-    let name = format!("reagent_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connecting with REAGENT_TEST_POSTGRES_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("CREATE DATABASE");
-    admin.close().await.ok();
-    let settings = reagent::db::DatabaseSettings::new(with_database(&admin_url, &name));
+    let database = postgres::fresh_database().await?;
     Some(TestDb {
-        settings,
-        _cleanup: Box::new(DropDatabase { admin_url, name }),
+        settings: reagent::db::DatabaseSettings::new(database.url.clone()),
+        _cleanup: Box::new(database),
     })
 }
 
@@ -38,56 +25,6 @@ db_suite!(fresh);
 async fn backend_is_postgres() {
     let Some(t) = fresh().await else { return };
     assert_eq!(t.open().await.backend_name(), "postgres");
-}
-
-/// `admin_url` with its database name replaced by `name` (query string kept).
-fn with_database(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (admin_url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
-/// Drops the test database when the test ends, on its own thread and runtime
-/// (the test's runtime may be unwinding).
-struct DropDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for DropDatabase {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let mut admin = sqlx::PgConnection::connect(&url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                admin.close().await.map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        if let Ok(Err(e)) | Err(e) = dropped.map_err(|_| "panicked".to_owned()) {
-            eprintln!("could not drop test database {}: {e}", self.name);
-        }
-    }
 }
 
 #[test]

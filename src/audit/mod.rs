@@ -9,6 +9,10 @@
 //! Appends are serialized: a mutex in this process, plus (in the database layer)
 //! one transaction per append, an advisory lock on PostgreSQL and the primary key
 //! on `seq`, so two processes can never write two entries with the same number.
+//! An entry about a stored record (an analysis, a decision) is written in the same
+//! transaction as the record ([`AuditedWrite`]), and every append runs to its end
+//! whatever its caller does (see `Database::write`): an answered request always
+//! has its entry, and a request whose client hung up has both or neither.
 //!
 //! Pseudonyms: customer identifiers appear only as [`AuditLog::pseudonym`], an
 //! HMAC-SHA256 keyed with `audit.pii_key`, so the trail can be searched for one
@@ -25,7 +29,6 @@
 //! is the direction recordkeeping rules require; nothing is removed early.
 
 use std::io::Write;
-use std::time::Duration;
 
 use chrono::{DateTime, Days, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
@@ -34,7 +37,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::auth::{Principal, RequestId};
-use crate::db::{AuditRow, Database, DbError};
+use crate::db::{AuditRow, AuditedWrite, Database, DbError};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -245,14 +248,10 @@ pub fn entry_hash(row: &AuditRow) -> String {
     hex::encode(h.finalize())
 }
 
-/// Attempts of one append when another process wins the race for the next number.
-const MAX_RETRIES: u64 = 50;
-
 /// Appends to the audit trail; shared by the HTTP service, the web UI and the CLI.
 pub struct AuditLog {
     db: Database,
     pii_key: Vec<u8>,
-    lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -275,7 +274,7 @@ impl AuditLog {
         } else {
             settings.pii_key.as_bytes().to_vec()
         };
-        Ok(Self { db, pii_key, lock: tokio::sync::Mutex::new(()) })
+        Ok(Self { db, pii_key })
     }
 
     pub fn db(&self) -> &Database {
@@ -295,45 +294,30 @@ impl AuditLog {
 
     /// Appends `event` as the next link of the chain.
     pub async fn record(&self, event: AuditEvent) -> Result<AuditRow, AuditError> {
+        self.record_with(event, AuditedWrite::NOTHING).await
+    }
+
+    /// Appends `event` and stores `with` (the record it is about) in one database
+    /// transaction: both or neither.
+    pub async fn record_with(&self, event: AuditEvent, with: AuditedWrite) -> Result<AuditRow, AuditError> {
         let details = serde_json::to_string(&event.details).unwrap_or_else(|_| "{}".into());
-        let _guard = self.lock.lock().await;
-        let mut attempt = 0;
-        loop {
-            // Microseconds: what both backends store, so the hash survives a round trip.
-            let at = crate::db::now();
-            let result = self
-                .db
-                .audit_append(GENESIS, |seq, prev| {
-                    let mut row = AuditRow {
-                        seq,
-                        at,
-                        kind: event.kind.as_str().into(),
-                        action: event.action.clone(),
-                        actor_id: event.actor.id.clone(),
-                        actor_role: event.actor.role.clone(),
-                        request_id: event.request_id.clone(),
-                        object_id: event.object_id.clone(),
-                        related_id: event.related_id.clone(),
-                        outcome: event.outcome.clone(),
-                        details: details.clone(),
-                        prev_hash: prev.to_string(),
-                        hash: String::new(),
-                    };
-                    row.hash = entry_hash(&row);
-                    row
-                })
-                .await;
-            match result {
-                Ok(row) => return Ok(row),
-                // Another process appended between our read and write: read again.
-                Err(e) if attempt < MAX_RETRIES => {
-                    attempt += 1;
-                    tracing::debug!("audit append retry {attempt}: {e}");
-                    tokio::time::sleep(Duration::from_millis(5 * attempt.min(20))).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // `seq`, `at`, `prev_hash` and `hash` are set where the entry joins the chain.
+        let draft = AuditRow {
+            seq: 0,
+            at: DateTime::UNIX_EPOCH,
+            kind: event.kind.as_str().into(),
+            action: event.action,
+            actor_id: event.actor.id,
+            actor_role: event.actor.role,
+            request_id: event.request_id,
+            object_id: event.object_id,
+            related_id: event.related_id,
+            outcome: event.outcome,
+            details,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        Ok(self.db.audit_append(GENESIS, draft, entry_hash, with).await?)
     }
 
     /// Records and logs (never fails the caller): for events whose request is
@@ -345,12 +329,14 @@ impl AuditLog {
         }
     }
 
-    /// Records a stored analysis (`analysis.create`): the customer only as a pseudonym.
-    pub async fn analysis_created(
+    /// Stores an analysis with the request that produced it and records it
+    /// (`analysis.create`, the customer only as a pseudonym), in one transaction.
+    pub async fn record_analysis(
         &self,
         actor: Actor,
         request_id: Option<&RequestId>,
         analysis: &crate::guidance::Analysis,
+        request: &serde_json::Value,
         customer_id: &str,
     ) -> Result<AuditRow, AuditError> {
         let actions: Vec<&str> = analysis.required_actions.iter().map(|a| a.code.as_str()).collect();
@@ -365,7 +351,7 @@ impl AuditLog {
                 "actions": actions,
                 "generator": analysis.generator.kind,
             }));
-        self.record(event).await
+        self.record_with(event, AuditedWrite::analysis(analysis, request)?).await
     }
 
     /// Records a question (`question.ask`): its text only as a SHA-256 and length.

@@ -22,6 +22,11 @@ pub enum DbError {
     /// migration, I/O or corrupt rows. Not the caller's fault.
     #[error("database error while {context}: {message}")]
     Backend { context: String, message: String },
+    /// The operation did not finish within `database.operation_timeout_secs` (or
+    /// no connection was free in time): the database is busy or stuck, so the
+    /// caller may retry later (503). A write that timed out may still commit.
+    #[error("the database did not answer in time while {context} (database.operation_timeout_secs)")]
+    Timeout { context: String },
 }
 
 impl DbError {
@@ -47,6 +52,8 @@ impl DbError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::Conflict(format!("{context}: {}", db.message()))
             }
+            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Self::Timeout { context },
+            sqlx::Error::PoolTimedOut => Self::Timeout { context },
             _ => Self::backend(context, err),
         }
     }

@@ -16,7 +16,15 @@
 //! Invariants:
 //! - Every write validates its input first (the domain's own validation), and
 //!   reports the offending field in [`DbError::Invalid`].
-//! - Multi-row writes (`seed`, `save_analysis`) are one database transaction.
+//! - Multi-row writes (`seed`, `save_analysis`, an audit entry with the record it
+//!   is about) are one database transaction.
+//! - Writes are cancel-safe: each runs in a task of its own ([`Database::write`]),
+//!   so a caller that goes away (an HTTP client hanging up drops its request's
+//!   future) never abandons a transaction half-way or hands a connection back to
+//!   the pool inside one. The write commits or rolls back whatever the caller does.
+//! - Every operation is bounded for its caller by `database.operation_timeout_secs`
+//!   ([`DbError::Timeout`]): reads are cancelled at the deadline (they hold no
+//!   transaction), writes stop being waited for.
 //! - Nothing here panics on stored or caller data.
 
 mod codec;
@@ -25,7 +33,9 @@ mod rows;
 mod seed;
 mod settings;
 
+use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
@@ -69,6 +79,16 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    /// How long a caller waits for one operation (`database.operation_timeout_secs`).
+    timeout: Duration,
+    /// How long `/ready` waits for its write probe.
+    probe_timeout: Duration,
+    /// Serializes this process's audit appends, so they queue here rather than in
+    /// the database's lock (SQLite's busy handler polls with growing sleeps).
+    audit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Held by the write probe in flight: one probe at a time, however often
+    /// `/ready` is asked, so a jammed database does not collect stuck probes.
+    probe_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Clone)]
@@ -87,7 +107,9 @@ impl std::fmt::Debug for Database {
 
 /// Runs `$body` with `$pool` bound to whichever pool `$db` holds. The body is
 /// compiled once per backend, so it may use any type both backends encode.
-macro_rules! on_pool {
+/// Only inside [`Database::write`]'s task, where nothing cancels it half-way; a
+/// caller's queries go through [`on_pool!`].
+macro_rules! on_pool_unbounded {
     ($db:expr, |$pool:ident| $body:expr) => {
         match &$db.pool {
             Pool::Sqlite($pool) => $body,
@@ -96,9 +118,30 @@ macro_rules! on_pool {
     };
 }
 
-// After `on_pool!`, which it uses.
-mod security;
-pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, DecisionRecord, JobRecord};
+/// [`on_pool_unbounded!`] cut off at the operation timeout (a timed-out query
+/// fails as an I/O time-out, which [`DbError::from_sqlx`] makes a
+/// [`DbError::Timeout`]). For statements outside a transaction only: a
+/// transaction goes through [`Database::write`].
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        $crate::db::bounded($db.timeout, async { on_pool_unbounded!($db, |$pool| $body) }).await
+    };
+}
+
+/// `work`'s result, or an I/O time-out error after `limit` (dropping `work`).
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s (database.operation_timeout_secs)", limit.as_secs()),
+        ))),
+    }
+}
+
 
 /// Binds a [`CustomerParams`] to `UPSERT_CUSTOMER`'s parameters.
 macro_rules! bind_customer {
@@ -134,6 +177,31 @@ macro_rules! bind_transaction {
             .bind($p.risk_score)
     };
 }
+
+/// Inserts an [`AnalysisParams`] with `INSERT_ANALYSIS` on `$executor` (a pool or
+/// an open transaction), alone or beside the audit entry about it.
+macro_rules! insert_analysis {
+    ($executor:expr, $p:expr) => {
+        sqlx::query(INSERT_ANALYSIS)
+            .bind($p.analysis_id)
+            .bind(&$p.transaction_id)
+            .bind(Json(&$p.request))
+            .bind(Json(&$p.analysis))
+            .bind(&$p.risk_level)
+            .bind($p.requires_review)
+            .bind(&$p.generator_kind)
+            .bind(&$p.model)
+            .bind(&$p.prompt_version)
+            .bind($p.processing_time_ms)
+            .bind($p.analyzed_at)
+            .execute($executor)
+            .await
+    };
+}
+
+// After the macros it uses.
+mod security;
+pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobRecord};
 
 /// `$1` is a lowercased `LIKE` pattern, or NULL for "everything".
 macro_rules! search_clause {
@@ -300,7 +368,13 @@ impl Database {
             Backend::Sqlite => Pool::Sqlite(open_sqlite(&settings.url, &redacted).await?),
             Backend::Postgres => Pool::Postgres(open_postgres(&settings.url, &redacted).await?),
         };
-        let db = Self { pool };
+        let db = Self {
+            pool,
+            timeout: settings.operation_timeout(),
+            probe_timeout: settings.write_probe_timeout(),
+            audit_lock: Arc::default(),
+            probe_gate: Arc::default(),
+        };
         db.migrate().await?;
         tracing::info!(backend = db.backend_name(), url = %redacted, "database ready");
         Ok(db)
@@ -323,28 +397,90 @@ impl Database {
         }
     }
 
-    /// Round-trips a trivial query (readiness probe).
+    /// Round-trips a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
         on_pool!(self, |pool| sqlx::query("SELECT 1")
             .execute(pool)
             .await
             .map(|_| ()))
-        .map_err(|e| DbError::backend("pinging the database", e))
+        .map_err(|e| DbError::from_sqlx("pinging the database", e))
+    }
+
+    /// The readiness probe: rewrites the one row of `write_probe`, which needs the
+    /// same write lock as every other write, within `database.write_probe_timeout_ms`.
+    /// A database that answers reads but cannot take a write (a connection stuck
+    /// inside a transaction, a full disk, a lost lock) fails here. One probe runs
+    /// at a time: a probe queued behind a stuck one fails when its own time is up.
+    pub async fn probe_write(&self) -> Result<(), DbError> {
+        let limit = self.probe_timeout;
+        let started = std::time::Instant::now();
+        let Ok(gate) = tokio::time::timeout(limit, self.probe_gate.clone().lock_owned()).await else {
+            return Err(DbError::Timeout {
+                context: "probing a write (an earlier probe is still waiting for the write lock)".into(),
+            });
+        };
+        let db = self.clone();
+        let task = tokio::spawn(async move {
+            let _gate = gate;
+            let now = DbTime::now();
+            on_pool_unbounded!(db, |pool| sqlx::query(
+                "INSERT INTO write_probe (id, probed_at, probes) VALUES (1, $1, 1) \
+                 ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at, probes = write_probe.probes + 1"
+            )
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+            .map_err(|e| DbError::from_sqlx("probing a write", e))
+        });
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(DbError::backend("probing a write", join)),
+            Err(_) => Err(DbError::Timeout { context: "probing a write".into() }),
+        }
+    }
+
+    /// Runs the write `work` makes, in a task of its own, and waits for it at most
+    /// `database.operation_timeout_secs`. The task is never cancelled: if the caller
+    /// goes away or stops waiting, the write still commits or rolls back as a whole
+    /// and its connection returns to the pool clean (a transaction dropped half-way,
+    /// e.g. inside SQLite's `BEGIN IMMEDIATE`, could return its connection still
+    /// holding the write lock). After a [`DbError::Timeout`] the write's outcome is
+    /// unknown to the caller.
+    pub(crate) async fn write<T, Fut>(
+        &self,
+        context: impl Into<String>,
+        work: impl FnOnce(Database) -> Fut,
+    ) -> Result<T, DbError>
+    where
+        Fut: Future<Output = Result<T, DbError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = tokio::spawn(work(self.clone()));
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(DbError::backend(context, join)),
+            Err(_) => Err(DbError::Timeout { context: context.into() }),
+        }
     }
 
     /// Closes every connection; later calls fail with [`DbError::Backend`].
     pub async fn close(&self) {
-        on_pool!(self, |pool| pool.close().await)
+        on_pool_unbounded!(self, |pool| pool.close().await)
     }
 
     /// Inserts or replaces a customer (by `customer_id`); the first insertion time is kept.
     pub async fn upsert_customer(&self, customer: &Customer) -> Result<(), DbError> {
         let p = CustomerParams::new("customer", customer)?;
-        on_pool!(self, |pool| bind_customer!(sqlx::query(UPSERT_CUSTOMER), p)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(|e| DbError::from_sqlx(format!("storing customer {:?}", p.customer_id), e))
+        let context = format!("storing customer {:?}", p.customer_id);
+        self.write(context.clone(), |db| async move {
+            on_pool_unbounded!(db, |pool| bind_customer!(sqlx::query(UPSERT_CUSTOMER), p)
+                .execute(pool)
+                .await
+                .map(|_| ()))
+            .map_err(|e| DbError::from_sqlx(context, e))
+        })
+        .await
     }
 
     pub async fn get_customer(&self, customer_id: &str) -> Result<Option<Customer>, DbError> {
@@ -360,14 +496,18 @@ impl Database {
     /// be stored already ([`DbError::NotFound`] otherwise).
     pub async fn upsert_transaction(&self, transaction: &Transaction) -> Result<(), DbError> {
         let p = TransactionParams::new("transaction", transaction)?;
-        on_pool!(self, |pool| bind_transaction!(
-            sqlx::query(UPSERT_TRANSACTION),
-            p
-        )
-        .execute(pool)
+        let context = format!("storing transaction {:?}", p.transaction_id);
+        self.write(context, |db| async move {
+            on_pool_unbounded!(db, |pool| bind_transaction!(
+                sqlx::query(UPSERT_TRANSACTION),
+                p
+            )
+            .execute(pool)
+            .await
+            .map(|_| ()))
+            .map_err(|e| transaction_write_error(&p, e))
+        })
         .await
-        .map(|_| ()))
-        .map_err(|e| transaction_write_error(&p, e))
     }
 
     pub async fn get_transaction(
@@ -517,26 +657,12 @@ impl Database {
         request: &serde_json::Value,
     ) -> Result<(), DbError> {
         let p = AnalysisParams::new(analysis, request)?;
-        on_pool!(self, |pool| async {
-            let mut tx = pool.begin().await?;
-            sqlx::query(INSERT_ANALYSIS)
-                .bind(p.analysis_id)
-                .bind(&p.transaction_id)
-                .bind(Json(&p.request))
-                .bind(Json(&p.analysis))
-                .bind(&p.risk_level)
-                .bind(p.requires_review)
-                .bind(&p.generator_kind)
-                .bind(&p.model)
-                .bind(&p.prompt_version)
-                .bind(p.processing_time_ms)
-                .bind(p.analyzed_at)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
-        }
-        .await)
-        .map_err(|e| DbError::from_sqlx(format!("saving analysis {}", analysis.analysis_id), e))
+        let context = format!("saving analysis {}", analysis.analysis_id);
+        self.write(context.clone(), |db| async move {
+            on_pool_unbounded!(db, |pool| insert_analysis!(pool, p).map(|_| ()))
+                .map_err(|e| DbError::from_sqlx(context, e))
+        })
+        .await
     }
 
     pub async fn get_analysis(&self, analysis_id: Uuid) -> Result<Option<Analysis>, DbError> {
@@ -602,7 +728,10 @@ impl Database {
             .enumerate()
             .map(|(i, t)| TransactionParams::new(&format!("transactions[{i}]"), t))
             .collect::<Result<Vec<_>, _>>()?;
-        on_pool!(self, |pool| async {
+        let context = "loading seed data";
+        let report = SeedReport { customers: customers.len(), transactions: transactions.len() };
+        self.write(context, |db| async move {
+            on_pool_unbounded!(db, |pool| async {
             let mut tx = pool.begin().await?;
             for p in &customers {
                 bind_customer!(sqlx::query(UPSERT_CUSTOMER), p)
@@ -617,11 +746,10 @@ impl Database {
             tx.commit().await
         }
         .await)
-        .map_err(|e| DbError::from_sqlx("loading seed data", e))?;
-        Ok(SeedReport {
-            customers: customers.len(),
-            transactions: transactions.len(),
+            .map_err(|e| DbError::from_sqlx(context, e))
         })
+        .await?;
+        Ok(report)
     }
 
     /// Loads a seed file in the layout of `seed/demo.json`.

@@ -8,7 +8,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::codec::{DbTime, DbUuid};
-use super::{Database, DbError, Pool};
+use super::rows::AnalysisParams;
+use super::{Database, DbError, INSERT_ANALYSIS, Pool};
 
 /// One row of `api_keys`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +181,99 @@ struct AnchorRow {
 const AUDIT_COLUMNS: &str =
     "seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, prev_hash, hash";
 
+/// A record stored in the same database transaction as the audit entry about it
+/// ([`Database::audit_append`]), so that an answered request never has one
+/// without the other.
+pub struct AuditedWrite(Record);
+
+enum Record {
+    /// The entry alone.
+    Nothing,
+    /// A new analysis and the request that produced it (`analysis.create`).
+    Analysis(AnalysisParams),
+    /// A decision on an analysis (`decision.create`, `decision.override`).
+    Decision(DecisionParams),
+}
+
+impl AuditedWrite {
+    /// The entry alone.
+    pub const NOTHING: Self = Self(Record::Nothing);
+
+    /// An analysis to store with its entry; its fields are checked here.
+    pub fn analysis(analysis: &crate::guidance::Analysis, request: &serde_json::Value) -> Result<Self, DbError> {
+        AnalysisParams::new(analysis, request).map(|p| Self(Record::Analysis(p)))
+    }
+
+    /// A decision to store with its entry; its fields are checked here.
+    pub fn decision(decision: &DecisionRecord) -> Result<Self, DbError> {
+        DecisionParams::new(decision).map(|p| Self(Record::Decision(p)))
+    }
+}
+
+/// A [`DecisionRecord`] as bound to `INSERT INTO decisions`.
+struct DecisionParams {
+    record: DecisionRecord,
+    decided_at: DbTime,
+}
+
+impl DecisionParams {
+    fn new(record: &DecisionRecord) -> Result<Self, DbError> {
+        Ok(Self { decided_at: time("decided_at", record.decided_at)?, record: record.clone() })
+    }
+}
+
+/// Inserts a [`DecisionParams`] on `$executor` (a pool or an open transaction).
+macro_rules! insert_decision {
+    ($executor:expr, $p:expr) => {
+        sqlx::query(
+            "INSERT INTO decisions (decision_id, analysis_id, sequence, decision, comment, actor_id, actor_name, actor_role, decided_at, supersedes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(DbUuid($p.record.decision_id))
+        .bind(DbUuid($p.record.analysis_id))
+        .bind($p.record.sequence)
+        .bind(&$p.record.decision)
+        .bind(&$p.record.comment)
+        .bind(&$p.record.actor_id)
+        .bind(&$p.record.actor_name)
+        .bind(&$p.record.actor_role)
+        .bind($p.decided_at)
+        .bind($p.record.supersedes.map(DbUuid))
+        .execute($executor)
+        .await
+    };
+}
+
+/// A failed decision insert: an unknown analysis is [`DbError::NotFound`], a
+/// concurrent decision with the same sequence [`DbError::Conflict`].
+fn decision_write_error(p: &DecisionParams, e: sqlx::Error) -> DbError {
+    if super::error::is_foreign_key_violation(&e) {
+        DbError::NotFound { entity: "analysis", id: p.record.analysis_id.to_string() }
+    } else {
+        DbError::from_sqlx(format!("storing a decision on analysis {}", p.record.analysis_id), e)
+    }
+}
+
+/// Why one attempt of an audit append failed: the chain (retried when another
+/// process took the number) or the record stored with it (never retried).
+enum Append {
+    Chain(sqlx::Error),
+    With(DbError),
+}
+
+impl From<sqlx::Error> for Append {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Chain(e)
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Attempts of one append when another process wins the race for the next number.
+const APPEND_RETRIES: u64 = 5;
+
 /// Arbitrary constant for `pg_advisory_xact_lock`: serializes audit appends across processes.
 const AUDIT_LOCK_ID: i64 = 0x7265_6167_6175_6469; // "reagaudi"
 
@@ -250,31 +344,11 @@ impl Database {
     /// concurrent decision) is [`DbError::Conflict`]; an unknown analysis is
     /// [`DbError::NotFound`].
     pub async fn insert_decision(&self, d: &DecisionRecord) -> Result<(), DbError> {
-        let at = time("decided_at", d.decided_at)?;
-        on_pool!(self, |pool| sqlx::query(
-            "INSERT INTO decisions (decision_id, analysis_id, sequence, decision, comment, actor_id, actor_name, actor_role, decided_at, supersedes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        )
-        .bind(DbUuid(d.decision_id))
-        .bind(DbUuid(d.analysis_id))
-        .bind(d.sequence)
-        .bind(&d.decision)
-        .bind(&d.comment)
-        .bind(&d.actor_id)
-        .bind(&d.actor_name)
-        .bind(&d.actor_role)
-        .bind(at)
-        .bind(d.supersedes.map(DbUuid))
-        .execute(pool)
-        .await
-        .map(|_| ()))
-        .map_err(|e| {
-            if super::error::is_foreign_key_violation(&e) {
-                DbError::NotFound { entity: "analysis", id: d.analysis_id.to_string() }
-            } else {
-                DbError::from_sqlx(format!("storing a decision on analysis {}", d.analysis_id), e)
-            }
+        let p = DecisionParams::new(d)?;
+        self.write("storing a decision", |db| async move {
+            on_pool_unbounded!(db, |pool| insert_decision!(pool, p).map(|_| ())).map_err(|e| decision_write_error(&p, e))
         })
+        .await
     }
 
     /// The decisions on an analysis, first to latest.
@@ -350,27 +424,77 @@ impl Database {
         }))
     }
 
-    /// Appends one audit entry as the next link of the chain. `build(seq, prev_hash)`
-    /// makes the row from the last entry's (or the prune anchor's) seq + 1 and hash.
-    /// Runs in one database transaction; on PostgreSQL an advisory lock serializes
-    /// appenders across processes, and on either backend the primary key on `seq`
-    /// refuses a second entry with the same number ([`DbError::Conflict`]), so the
-    /// chain cannot fork.
+    /// Appends one audit entry as the next link of the chain, together with the
+    /// record it is about (`with`) in one database transaction: both are stored,
+    /// or neither. `draft` is the entry without its place in the chain: `seq`,
+    /// `at`, `prev_hash` and `hash` are set here (`hash` by `hasher`, from the last
+    /// entry's or the prune anchor's seq + 1 and hash, or `genesis`).
+    ///
+    /// Cancel-safe ([`Database::write`]): it runs in its own task, so an entry
+    /// whose caller was answered is stored, and one whose caller went away is
+    /// either stored whole or not at all. On PostgreSQL an advisory lock
+    /// serializes appenders across processes; on SQLite `BEGIN IMMEDIATE` takes
+    /// the write lock before the head is read; on either the primary key on `seq`
+    /// refuses a second entry with the same number, so the chain cannot fork (a
+    /// lost race is retried a few times; an error of `with`'s write is not).
     pub async fn audit_append(
         &self,
-        genesis: &str,
-        build: impl FnOnce(i64, &str) -> AuditRow,
+        genesis: &'static str,
+        draft: AuditRow,
+        hasher: fn(&AuditRow) -> String,
+        with: AuditedWrite,
     ) -> Result<AuditRow, DbError> {
-        let ctx = "appending to the audit log";
+        let context = "appending to the audit log";
+        self.write(context, move |db| async move {
+            // Nothing is written yet, so giving up here is safe: behind a database
+            // that stays jammed, appends fail in turn instead of queueing forever.
+            let Ok(_serial) = tokio::time::timeout(db.timeout, db.audit_lock.clone().lock_owned()).await else {
+                return Err(DbError::Timeout { context: format!("{context} (waiting for the appends queued before it)") });
+            };
+            let mut attempt = 0;
+            loop {
+                match db.audit_append_once(genesis, &draft, hasher, &with).await {
+                    Ok(row) => return Ok(row),
+                    // Another process took the next number between our read and write.
+                    Err(Append::Chain(e)) if is_unique_violation(&e) && attempt < APPEND_RETRIES => {
+                        attempt += 1;
+                        tracing::debug!("audit append retry {attempt}: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                    }
+                    Err(Append::Chain(e)) => return Err(DbError::from_sqlx(context, e)),
+                    Err(Append::With(e)) => return Err(e),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn audit_append_once(
+        &self,
+        genesis: &str,
+        draft: &AuditRow,
+        hasher: fn(&AuditRow) -> String,
+        with: &AuditedWrite,
+    ) -> Result<AuditRow, Append> {
         let lock_pg = matches!(self.pool, Pool::Postgres(_));
-        on_pool!(self, |pool| async {
+        on_pool_unbounded!(self, |pool| async {
             // SQLite: take the write lock before reading the chain's head. A deferred
             // transaction that reads and then writes fails at once (busy snapshot) when
-            // any other write (an analysis) commits in between, and under load nearly
-            // every append then went through the sleep-and-retry path.
+            // any other write (an analysis) commits in between.
             let mut tx = if lock_pg { pool.begin().await? } else { pool.begin_with("BEGIN IMMEDIATE").await? };
             if lock_pg {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_ID).execute(&mut *tx).await?;
+            }
+            match &with.0 {
+                Record::Nothing => {}
+                Record::Analysis(p) => {
+                    insert_analysis!(&mut *tx, p).map_err(|e| {
+                        Append::With(DbError::from_sqlx(format!("saving analysis {}", p.analysis_id.0), e))
+                    })?;
+                }
+                Record::Decision(d) => {
+                    insert_decision!(&mut *tx, d).map_err(|e| Append::With(decision_write_error(d, e)))?;
+                }
             }
             let last: Option<(i64, String)> =
                 sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
@@ -381,8 +505,9 @@ impl Database {
                     .await?,
             };
             let (seq, prev) = last.unwrap_or_else(|| (0, genesis.to_string()));
-            let row = build(seq + 1, &prev);
-            let at = DbTime::clamped(row.at);
+            let at = DbTime::now();
+            let mut row = AuditRow { seq: seq + 1, at: at.get(), prev_hash: prev, hash: String::new(), ..draft.clone() };
+            row.hash = hasher(&row);
             sqlx::query(
                 "INSERT INTO audit_log (seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, prev_hash, hash) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -403,10 +528,9 @@ impl Database {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok::<AuditRow, sqlx::Error>(row)
+            Ok::<AuditRow, Append>(row)
         }
         .await)
-        .map_err(|e| DbError::from_sqlx(ctx, e))
     }
 
     /// Up to `limit` entries with `seq > after`, in chain order.

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,14 @@ pub struct DatabaseSettings {
     /// working directory; `mode=rwc` creates the file), `sqlite::memory:`, or
     /// `postgres://user:password@host:5432/dbname`.
     pub url: String,
+    /// Longest a caller waits for one database operation (a query, or a write with
+    /// its transaction) before it gets [`super::DbError::Timeout`]. A write that
+    /// times out keeps running in its own task to commit or roll back: the caller
+    /// only stops waiting for it.
+    pub operation_timeout_secs: u64,
+    /// Longest `/ready` waits for its write probe before it reports the database
+    /// as unable to take writes.
+    pub write_probe_timeout_ms: u64,
 }
 
 /// The default database: a SQLite file under `data/`, created on first open.
@@ -24,6 +33,8 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: DEFAULT_DATABASE_URL.to_owned(),
+            operation_timeout_secs: 30,
+            write_probe_timeout_ms: 2000,
         }
     }
 }
@@ -37,14 +48,29 @@ pub(crate) enum Backend {
 
 impl DatabaseSettings {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into() }
+        Self { url: url.into(), ..Self::default() }
     }
 
-    /// Checks the URL: a `sqlite:`, `postgres:` or `postgresql:` scheme and a
-    /// form the driver accepts. The error is the reason, for
-    /// `ConfigError::Invalid { key: "database.url", .. }`.
-    pub fn validate(&self) -> Result<(), String> {
-        self.backend().map(|_| ())
+    /// Checks the URL (a `sqlite:`, `postgres:` or `postgresql:` scheme and a form
+    /// the driver accepts) and the timeouts. The error is the key (within
+    /// `[database]`) and the reason.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.backend().map_err(|reason| ("url", reason))?;
+        if !(1..=600).contains(&self.operation_timeout_secs) {
+            return Err(("operation_timeout_secs", format!("must be within 1..=600, got {}", self.operation_timeout_secs)));
+        }
+        if !(100..=60_000).contains(&self.write_probe_timeout_ms) {
+            return Err(("write_probe_timeout_ms", format!("must be within 100..=60000, got {}", self.write_probe_timeout_ms)));
+        }
+        Ok(())
+    }
+
+    pub fn operation_timeout(&self) -> Duration {
+        Duration::from_secs(self.operation_timeout_secs)
+    }
+
+    pub fn write_probe_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_probe_timeout_ms)
     }
 
     /// The URL with any password replaced by `****`, for logs and messages.
@@ -87,6 +113,8 @@ impl fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseSettings")
             .field("url", &self.redacted_url())
+            .field("operation_timeout_secs", &self.operation_timeout_secs)
+            .field("write_probe_timeout_ms", &self.write_probe_timeout_ms)
             .finish()
     }
 }
@@ -133,13 +161,24 @@ mod tests {
         for bad in ["", "mysql://localhost/db", "data/reagent.db", "http://x"] {
             assert!(DatabaseSettings::new(bad).validate().is_err(), "{bad}");
         }
-        let err = DatabaseSettings::new("mysql://root:hunter2@db/x")
+        let (key, err) = DatabaseSettings::new("mysql://root:hunter2@db/x")
             .validate()
             .unwrap_err();
+        assert_eq!(key, "url");
         assert!(
             err.contains("no supported scheme") && !err.contains("hunter2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn timeouts_are_bounded() {
+        let mut s = DatabaseSettings::default();
+        s.operation_timeout_secs = 0;
+        assert_eq!(s.validate().unwrap_err().0, "operation_timeout_secs");
+        s.operation_timeout_secs = 30;
+        s.write_probe_timeout_ms = 10;
+        assert_eq!(s.validate().unwrap_err().0, "write_probe_timeout_ms");
     }
 
     #[test]

@@ -161,7 +161,11 @@ impl From<AuthError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", reason).field(field)
             }
             AuthError::NotFound(id) => ApiError::not_found(format!("no API key {id:?}")).field("id"),
-            AuthError::Config(_) | AuthError::Db(_) | AuthError::Internal(_) => ApiError::internal(e.to_string()),
+            AuthError::Db(e) => e.into(),
+            AuthError::Config(_) | AuthError::Internal(_) => {
+                tracing::error!("auth: {e}");
+                ApiError::internal("authentication failed on our side")
+            }
         }
     }
 }
@@ -183,11 +187,16 @@ pub async fn create_key(
     rid: Option<Extension<RequestId>>,
     ApiJson(req): ApiJson<CreateKeyRequest>,
 ) -> Result<Response, ApiError> {
-    let created = state.auth.create_key(&req.name, req.role).await?;
-    let event = AuditEvent::new(AuditKind::Key, "key.create", Actor::from(&principal), &created.info.key_id)
-        .request(rid.as_ref().map(|r| &r.0))
-        .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
-    state.audit.record(event).await.map_err(|e| ApiError::internal(format!("audit: {e}")))?;
+    // The key and its audit entry: both, whatever the client does meanwhile.
+    let created = super::detached(async move {
+        let created = state.auth.create_key(&req.name, req.role).await?;
+        let event = AuditEvent::new(AuditKind::Key, "key.create", Actor::from(&principal), &created.info.key_id)
+            .request(rid.as_ref().map(|r| &r.0))
+            .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
+        state.audit.record(event).await?;
+        Ok(created)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -197,9 +206,13 @@ pub async fn revoke_key(
     rid: Option<Extension<RequestId>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let revoked = state.auth.revoke_key(&id).await?;
-    let event = AuditEvent::new(AuditKind::Key, "key.revoke", Actor::from(&principal), &id).request(rid.as_ref().map(|r| &r.0));
-    state.audit.record(event).await.map_err(|e| ApiError::internal(format!("audit: {e}")))?;
+    let revoked = super::detached(async move {
+        let revoked = state.auth.revoke_key(&id).await?;
+        let event = AuditEvent::new(AuditKind::Key, "key.revoke", Actor::from(&principal), &id).request(rid.as_ref().map(|r| &r.0));
+        state.audit.record(event).await?;
+        Ok(revoked)
+    })
+    .await?;
     Ok(Json(revoked).into_response())
 }
 

@@ -22,7 +22,8 @@ impl From<DecisionError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", reason.clone()).field(field)
             }
             DecisionError::AlreadyDecided(m) => ApiError::new(StatusCode::CONFLICT, "already_decided", m).field("override"),
-            DecisionError::Db(_) | DecisionError::Audit(_) => ApiError::internal(e.to_string()),
+            DecisionError::Db(e) => e.into(),
+            DecisionError::Audit(e) => e.into(),
         }
     }
 }

@@ -90,6 +90,42 @@ impl From<AnalyzeError> for ApiError {
     }
 }
 
+impl From<crate::db::DbError> for ApiError {
+    /// A database that did not answer in time is 503 (retry later); a failure of
+    /// the database itself is 500, logged in full and answered without its detail.
+    fn from(e: crate::db::DbError) -> Self {
+        use crate::db::DbError;
+        match e {
+            DbError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            DbError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            DbError::Invalid { ref field, .. } => {
+                let field = field.clone();
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.to_string()).field(field)
+            }
+            DbError::Timeout { .. } => {
+                tracing::warn!("{e}");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_busy", "the database is busy; retry later")
+            }
+            DbError::Backend { .. } => {
+                tracing::error!("{e}");
+                ApiError::internal("a database operation failed")
+            }
+        }
+    }
+}
+
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Db(e) => e.into(),
+            other => {
+                tracing::error!("audit: {other}");
+                ApiError::internal("writing the audit trail failed")
+            }
+        }
+    }
+}
+
 /// A JSON request body, decoded with the failing field's path in every error.
 pub struct ApiJson<T>(pub T);
 

@@ -90,17 +90,16 @@ pub struct TransactionRequest {
 pub enum RecordError {
     #[error(transparent)]
     Analyze(#[from] crate::analysis::AnalyzeError),
+    /// Storing the analysis with its audit entry (one transaction) failed.
     #[error("storing the analysis failed: {0}")]
-    Store(crate::db::DbError),
-    #[error("the analysis was stored but its audit entry failed: {0}")]
-    Audit(crate::audit::AuditError),
+    Store(crate::audit::AuditError),
 }
 
 impl From<RecordError> for ApiError {
     fn from(e: RecordError) -> Self {
         match e {
             RecordError::Analyze(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
+            RecordError::Store(e) => e.into(),
         }
     }
 }
@@ -124,11 +123,10 @@ impl AppState {
             crate::guidance::GeneratorKind::Rules => "rules",
         };
         self.metrics.generation(kind, analysis.generator.degraded_reason.is_some(), timings.generation);
-        self.db.save_analysis(&analysis, request).await.map_err(RecordError::Store)?;
         self.audit
-            .analysis_created(actor, request_id, &analysis, &customer_id)
+            .record_analysis(actor, request_id, &analysis, request, &customer_id)
             .await
-            .map_err(RecordError::Audit)?;
+            .map_err(RecordError::Store)?;
         Ok(analysis)
     }
 
@@ -210,12 +208,15 @@ async fn health() -> Json<serde_json::Value> {
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let store = state.store.count().map_err(|e| e.to_string());
-    let db = state.db.ping().await.map_err(|e| e.to_string());
+    // A write, not a read: a database that still answers reads can be unable to
+    // take a write (a connection stuck holding the write lock), and then every
+    // analysis would fail while a read probe said "ok".
+    let db = state.db.probe_write().await.map_err(|e| e.to_string());
     let ok = store.is_ok() && db.is_ok();
     let body = serde_json::json!({
         "status": if ok { "ready" } else { "not_ready" },
         "store": match &store { Ok(n) => serde_json::json!({"ok": true, "chunks": n}), Err(e) => serde_json::json!({"ok": false, "error": e}) },
-        "database": match &db { Ok(()) => serde_json::json!({"ok": true}), Err(e) => serde_json::json!({"ok": false, "error": e}) },
+        "database": match &db { Ok(()) => serde_json::json!({"ok": true, "writable": true}), Err(e) => serde_json::json!({"ok": false, "writable": false, "error": e}) },
         "embedding_model": state.model_id,
         "llm_configured": state.analyzer.llm_configured(),
     });
@@ -271,6 +272,18 @@ async fn ask(
         .await
         .map_err(|e| ApiError::internal(format!("audit entry failed: {e}")))?;
     Ok(Json(answer).into_response())
+}
+
+/// Runs `work` in a task of its own and waits for it: a handler whose steps must
+/// all happen once the first has (store a record, then audit it) runs them here,
+/// so a client hanging up (which drops the handler's future) cannot stop it half-way.
+pub(crate) async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work).await.unwrap_or_else(|e| {
+        tracing::error!("a detached request step failed: {e}");
+        Err(ApiError::internal("the request failed on our side"))
+    })
 }
 
 /// The audit actor of a request (anonymous only if a route forgot its table entry).

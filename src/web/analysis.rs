@@ -379,7 +379,8 @@ pub async fn decide(
                     "This analysis already has a decision. Tick “Override the current decision” and give the reason in the comment.".to_string(),
                 ),
                 Err(DecisionError::NotFound(id)) => return Err(WebError::not_found(format!("There is no analysis {id}."))),
-                Err(e) => return Err(WebError::internal(e)),
+                Err(DecisionError::Db(e)) => return Err(e.into()),
+                Err(DecisionError::Audit(e)) => return Err(e.into()),
             }
         }
     };

@@ -317,7 +317,22 @@ impl WebError {
 
 impl From<crate::db::DbError> for WebError {
     fn from(e: crate::db::DbError) -> Self {
-        WebError::internal(format!("database: {e}"))
+        match e {
+            crate::db::DbError::Timeout { .. } => {
+                tracing::warn!("web: {e}");
+                WebError::unavailable("The database is busy; try again in a moment.")
+            }
+            other => WebError::internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<crate::audit::AuditError> for WebError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Db(e) => e.into(),
+            other => WebError::internal(format!("audit: {other}")),
+        }
     }
 }
 

@@ -308,7 +308,6 @@ pub async fn run_analysis(
         .map_err(|e| match e {
             RecordError::Analyze(e) => e.into(),
             RecordError::Store(e) => e.into(),
-            audit @ RecordError::Audit(_) => WebError::internal(audit.to_string()),
         })
 }
 

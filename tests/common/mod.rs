@@ -2,6 +2,7 @@
 //! scripts/setup-models.sh), a store in a temporary folder, and the shared data folder.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod server;
 pub mod spawned;
 

@@ -56,7 +56,7 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
     config.limits.requests_per_second = 0.0;
     tweak(&mut config);
     let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("reagent.db").display());
-    let db = Database::open(&DatabaseSettings { url: db_url }).await.unwrap();
+    let db = Database::open(&DatabaseSettings::new(db_url)).await.unwrap();
     db.seed_demo().await.unwrap();
     let sources = sources.to_vec();
     let services = tokio::task::spawn_blocking(move || {

@@ -239,7 +239,12 @@ impl FakeLlm {
 
 /// Create an API key with `role` through `reagent keys create`.
 pub fn api_key(dir: &Path, role: &str) -> String {
-    let out = run(dir, &["keys", "create", "--name", &format!("test-{role}"), "--role", role], &[]);
+    api_key_with(dir, role, &[])
+}
+
+/// [`api_key`] with extra environment (another database).
+pub fn api_key_with(dir: &Path, role: &str, extra: &[(&str, &str)]) -> String {
+    let out = run(dir, &["keys", "create", "--name", &format!("test-{role}"), "--role", role], extra);
     assert!(out.status.success(), "reagent keys create failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.split(|c: char| c.is_whitespace() || c == '"')

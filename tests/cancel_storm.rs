@@ -1,0 +1,175 @@
+//! Clients that hang up mid-request, against the real `reagent serve` on SQLite and
+//! on PostgreSQL (when `REAGENT_TEST_POSTGRES_URL` names a server). Thirty clients
+//! send `POST /api/v1/analyze` over raw TCP and close the connection after a random
+//! 1–80 ms, while one client waits for its answers. Afterwards, and again after a
+//! restart: every analysis answered 200 is stored as returned with its
+//! `analysis.create` audit entry, `reagent audit verify` passes, `/ready` reports a
+//! writable database, and writes (an analysis, `reagent keys create`) still work.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::spawned;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+const HANG_UP_CLIENTS: u64 = 30;
+const STORM: Duration = Duration::from_secs(12);
+
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+/// One client: connect, send a whole analyze request, wait 1–80 ms, close.
+async fn hang_up_loop(addr: std::net::SocketAddr, key: String, client: u64, mut seed: u64, until: Instant) -> u64 {
+    let mut sent = 0;
+    while Instant::now() < until {
+        let body = spawned::analyze_request("STORM", 40, client * 1_000_000 + sent).to_string();
+        let request = format!(
+            "POST /api/v1/analyze HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { continue };
+        if stream.write_all(request.as_bytes()).await.is_err() {
+            continue;
+        }
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(1 + next(&mut seed) % 80)).await;
+        drop(stream);
+    }
+    sent
+}
+
+/// The patient client: posts analyses one after another and keeps what was answered 200.
+async fn waiting_loop(server_url: String, client: reqwest::Client, answered: Arc<Mutex<Vec<Value>>>, until: Instant) -> (u64, u64) {
+    let (mut ok, mut other) = (0, 0);
+    let mut i = 0;
+    while Instant::now() < until {
+        i += 1;
+        let body = spawned::analyze_request("PATIENT", 7, i).to_string();
+        let Ok(res) = client.post(&server_url).header("content-type", "application/json").body(body).send().await else {
+            other += 1;
+            continue;
+        };
+        if res.status() == 200 {
+            let v: Value = res.json().await.expect("a 200 has a JSON analysis");
+            answered.lock().unwrap().push(v);
+            ok += 1;
+        } else {
+            other += 1;
+        }
+    }
+    (ok, other)
+}
+
+/// Everything the storm must not have broken, checked against a running server.
+async fn check_server(server: &spawned::Server, client: &reqwest::Client, answered: &[Value]) {
+    // Writes work: a fresh analysis is answered 200 promptly.
+    let started = Instant::now();
+    let res = client
+        .post(server.url("/api/v1/analyze"))
+        .header("content-type", "application/json")
+        .body(spawned::analyze_request("AFTER", 3, 1).to_string())
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("an analysis after the storm is answered");
+    assert_eq!(res.status(), 200, "an analysis after the storm: {}", res.text().await.unwrap_or_default());
+    eprintln!("first analysis after the storm: {:?}", started.elapsed());
+
+    let ready = client.get(server.url("/ready")).send().await.unwrap();
+    let status = ready.status();
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(status, 200, "/ready after the storm: {body}");
+    assert_eq!(body["database"]["writable"], true, "{body}");
+
+    for a in answered {
+        let id = a["analysis_id"].as_str().expect("analysis id");
+        let res = client.get(server.url(&format!("/api/v1/analyses/{id}"))).send().await.unwrap();
+        assert_eq!(res.status(), 200, "analysis {id} was answered 200 but is not stored");
+        let stored: Value = res.json().await.unwrap();
+        assert_eq!(&stored, a, "analysis {id} is stored differently from what was answered");
+        let trail: Value = client
+            .get(server.url(&format!("/api/v1/audit?object_id={id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entries = trail["events"].as_array().cloned().unwrap_or_default();
+        assert!(
+            entries.iter().any(|e| e["action"] == "analysis.create" && e["object_id"] == id),
+            "analysis {id} has no analysis.create audit entry: {trail}"
+        );
+    }
+}
+
+fn cli_ok(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = spawned::run(dir, args, env);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "reagent {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+async fn storm(dir: &Path, env: &[(&str, &str)]) {
+    let out = spawned::run(dir, &["ingest", common::repo().join("corpus").to_str().unwrap()], env);
+    assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
+    cli_ok(dir, &["db", "seed"], env);
+    let key = spawned::api_key_with(dir, "admin", env);
+    let client = spawned::client_with(Some(&key));
+    let mut server_env = env.to_vec();
+    server_env.push(("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0"));
+    let mut server = spawned::serve(dir, &server_env);
+
+    let until = Instant::now() + STORM;
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    eprintln!("hang-up seed: {seed}");
+    let hang_ups: Vec<_> = (0..HANG_UP_CLIENTS)
+        .map(|c| tokio::spawn(hang_up_loop(server.addr, key.clone(), c, next(&mut seed) | 1, until)))
+        .collect();
+    let patient = tokio::spawn(waiting_loop(server.url("/api/v1/analyze"), client.clone(), answered.clone(), until));
+    let mut sent = 0;
+    for h in hang_ups {
+        sent += h.await.unwrap();
+    }
+    let (ok, other) = patient.await.unwrap();
+    let answered = answered.lock().unwrap().clone();
+    eprintln!("storm: {sent} requests hung up on, {ok} answered 200 to the waiting client, {other} other answers");
+    assert!(sent > 100, "the storm sent only {sent} requests");
+    assert!(ok > 0, "the waiting client got no 200 during the storm");
+
+    check_server(&server, &client, &answered).await;
+    // The database takes a write from another process too (the old failure: `database is locked`).
+    cli_ok(dir, &["keys", "create", "--name", "after-storm", "--role", "viewer"], env);
+    let verify = cli_ok(dir, &["audit", "verify"], env);
+    eprintln!("audit verify: {}", verify.trim());
+
+    // And it all survives a restart.
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(60)).is_some(), "the server did not stop on SIGTERM");
+    let server = spawned::serve(dir, &server_env);
+    check_server(&server, &client, &answered).await;
+    cli_ok(dir, &["audit", "verify"], env);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hang_ups_lose_no_answered_analysis_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    storm(dir.path(), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hang_ups_lose_no_answered_analysis_on_postgres() {
+    let Some(database) = common::postgres::fresh_database().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    storm(dir.path(), &[("REAGENT_DATABASE_URL", database.url.as_str())]).await;
+}
