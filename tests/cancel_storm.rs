@@ -173,3 +173,67 @@ async fn hang_ups_lose_no_answered_analysis_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     storm(dir.path(), &[("REAGENT_DATABASE_URL", database.url.as_str())]).await;
 }
+
+/// The mechanism under the storm, in process: audit appends dropped at random
+/// points (as a request's future is when its client hangs up) while another
+/// connection keeps taking SQLite's write lock for a few milliseconds, so many
+/// drops land inside `BEGIN IMMEDIATE`'s wait. Afterwards an append must still
+/// finish promptly and the chain must verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_dropped_half_way_leave_sqlite_writable() {
+    use reagent::audit::{Actor, AuditEvent, AuditKind, AuditLog, AuditSettings};
+    use sqlx::Connection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("drops.db").display());
+    let db = reagent::db::Database::open(&reagent::db::DatabaseSettings::new(url.clone())).await.unwrap();
+    let settings = AuditSettings { pii_key: "k".repeat(32), ..Default::default() };
+    let log = Arc::new(AuditLog::new(db.clone(), &settings).unwrap());
+    let event = |n: u64| AuditEvent::new(AuditKind::Analysis, "test.drop", Actor { id: "t".into(), role: "analyst".into() }, format!("o{n}"));
+
+    let until = Instant::now() + Duration::from_secs(6);
+    let holder = tokio::spawn(async move {
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let mut held = 0;
+        while Instant::now() < until {
+            if sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                sqlx::query("COMMIT").execute(&mut c).await.unwrap();
+                held += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        held
+    });
+    let droppers: Vec<_> = (0..8u64)
+        .map(|t| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let (mut seed, mut dropped, mut n) = ((t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15), 0u64, 0u64);
+                while Instant::now() < until {
+                    n += 1;
+                    let after = Duration::from_micros(next(&mut seed) % 6000);
+                    if tokio::time::timeout(after, log.record(event(t * 1_000_000 + n))).await.is_err() {
+                        dropped += 1;
+                    }
+                }
+                dropped
+            })
+        })
+        .collect();
+    let mut dropped = 0;
+    for d in droppers {
+        dropped += d.await.unwrap();
+    }
+    let held = holder.await.unwrap();
+    eprintln!("{dropped} appends dropped half-way; the lock was taken {held} times by another connection");
+    assert!(dropped > 100, "only {dropped} appends were dropped: the test did not exercise cancellation");
+
+    let row = tokio::time::timeout(Duration::from_secs(20), log.record(event(0)))
+        .await
+        .expect("an append after the dropped ones finishes (a connection left inside a transaction would block it)")
+        .expect("and succeeds");
+    let report = reagent::audit::verify(&db).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert!(report.last_seq >= Some(row.seq), "{report:?}");
+}
