@@ -97,7 +97,9 @@ macro_rules! on_pool {
 }
 
 // After `on_pool!`, which it uses.
+mod checkpoints;
 mod security;
+pub use checkpoints::CheckpointRecord;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, DecisionRecord, JobRecord};
 
 /// Binds a [`CustomerParams`] to `UPSERT_CUSTOMER`'s parameters.
