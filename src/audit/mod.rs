@@ -27,6 +27,15 @@
 //! continues. An entry with a longer retention therefore holds back the pruning of
 //! newer short-lived entries: retention is a minimum ("keep at least N days"), which
 //! is the direction recordkeeping rules require; nothing is removed early.
+//!
+//! Checkpoints ([`checkpoint`]): the chain is unkeyed, so on its own it cannot show
+//! that the newest entries were cut off, that an entry was rewritten and every later
+//! hash recomputed, or that a prefix was deleted behind a planted anchor. With
+//! `audit.checkpoint_signing_key` set, [`take_checkpoint`] signs the head (Ed25519)
+//! and anchors are signed when written; [`verify_with`] then checks the anchor's
+//! signature and the chain against the given checkpoints and the newest stored one
+//! that verifies. What it detects is bounded by the checkpoint: changes after the
+//! newest checkpoint are caught only by the hashes, as before.
 
 use std::io::Write;
 
@@ -39,6 +48,9 @@ use thiserror::Error;
 use crate::auth::{Principal, RequestId};
 use crate::db::{AuditRow, AuditedWrite, Database, DbError};
 
+pub mod checkpoint;
+pub use checkpoint::{Checkpoint, CheckpointKeys, SignatureError};
+
 /// `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -50,6 +62,9 @@ pub enum AuditError {
     Io(#[from] std::io::Error),
     #[error("audit settings: {0}")]
     Config(String),
+    /// Verification failed where an intact chain is required (prune, checkpoint).
+    #[error("the audit chain is broken at entry {}: {}; {refused}", .broken.seq, .broken.reason)]
+    Broken { broken: BrokenEntry, refused: &'static str },
 }
 
 /// The `[audit]` configuration section.
@@ -66,6 +81,13 @@ pub struct AuditSettings {
     pub retention_document_days: u32,
     pub retention_key_days: u32,
     pub retention_auth_failure_days: u32,
+    /// Ed25519 key (64 hex digits, from `reagent audit keygen`) that signs
+    /// checkpoints and prune anchors. Keep it outside the database. Empty: no
+    /// signing (checkpoints off; anchors unsigned).
+    pub checkpoint_signing_key: String,
+    /// Its public key (64 hex digits), enough to verify: what an examiner
+    /// configures. Empty: derived from `checkpoint_signing_key`.
+    pub checkpoint_public_key: String,
 }
 
 impl Default for AuditSettings {
@@ -79,6 +101,8 @@ impl Default for AuditSettings {
             retention_document_days: 1825,
             retention_key_days: 1825,
             retention_auth_failure_days: 365,
+            checkpoint_signing_key: String::new(),
+            checkpoint_public_key: String::new(),
         }
     }
 }
@@ -93,7 +117,13 @@ impl AuditSettings {
                 return Err((format!("audit.retention_{}_days", kind.as_str()), "must be at least 1".into()));
             }
         }
+        CheckpointKeys::from_settings(self)?;
         Ok(())
+    }
+
+    /// The checkpoint keys, parsed (see [`CheckpointKeys::from_settings`]).
+    pub fn checkpoint_keys(&self) -> Result<CheckpointKeys, AuditError> {
+        CheckpointKeys::from_settings(self).map_err(|(k, r)| AuditError::Config(format!("{k}: {r}")))
     }
 
     pub fn retention_days(&self, kind: AuditKind) -> u32 {
@@ -395,14 +425,26 @@ impl AuditLog {
     }
 }
 
-/// The result of [`verify`].
+/// The result of [`verify`] and [`verify_with`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     /// Entries checked.
     pub entries: u64,
     /// The prune anchor the chain starts from, if any.
     pub anchor_seq: Option<i64>,
+    /// Whether the anchor's signature was checked and holds (false without an
+    /// anchor or without a configured public key).
+    pub anchor_signed: bool,
     pub last_seq: Option<i64>,
+    /// The chain's head, what a checkpoint signs: the last entry, else the anchor,
+    /// else 0 and [`GENESIS`].
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// The checkpoints the chain was checked against.
+    pub checkpoints: Vec<CheckpointCheck>,
+    /// Stored checkpoints skipped because their signature does not verify with the
+    /// configured public key (signed by an earlier key, or planted).
+    pub unverified_stored_checkpoints: u64,
     /// The first entry that does not fit, if any.
     pub broken: Option<BrokenEntry>,
 }
@@ -413,6 +455,25 @@ pub struct BrokenEntry {
     pub reason: String,
 }
 
+/// One checkpoint the chain was checked against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointCheck {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// `stored checkpoint`, or `checkpoint file NAME`.
+    pub source: String,
+    /// `matched`, or `before the prune anchor` (the signed anchor then stands for it).
+    pub outcome: String,
+}
+
+/// A checkpoint handed to [`verify_with`], and where it came from (for messages).
+#[derive(Debug, Clone)]
+pub struct GivenCheckpoint {
+    pub checkpoint: Checkpoint,
+    /// e.g. `checkpoint file cp-2026-12-06.json`.
+    pub source: String,
+}
+
 impl VerifyReport {
     pub fn ok(&self) -> bool {
         self.broken.is_none()
@@ -421,15 +482,99 @@ impl VerifyReport {
 
 const PAGE: i64 = 1000;
 
-/// Recomputes the whole chain from the anchor (or [`GENESIS`]) and reports the first bad entry.
+/// Recomputes the whole chain from the anchor (or [`GENESIS`]) and reports the
+/// first bad entry, by the hashes alone: without keys, truncation, a rewrite with
+/// recomputed hashes and a planted anchor go unnoticed (see [`verify_with`]).
 pub async fn verify(db: &Database) -> Result<VerifyReport, AuditError> {
+    verify_with(db, &CheckpointKeys::none(), &[]).await
+}
+
+/// [`verify`], and with a public key in `keys` also: the prune anchor must carry a
+/// valid signature; every checkpoint in `given` must verify, and so must the chain
+/// against it and against the newest stored checkpoint that verifies: the entry
+/// at the checkpoint's seq must still have the signed hash (else the chain was
+/// rewritten), and the chain must reach that entry (else it was truncated).
+pub async fn verify_with(db: &Database, keys: &CheckpointKeys, given: &[GivenCheckpoint]) -> Result<VerifyReport, AuditError> {
+    let key = keys.verifying();
+    if !given.is_empty() && key.is_none() {
+        return Err(AuditError::Config(
+            "checking a checkpoint needs audit.checkpoint_public_key (REAGENT_AUDIT_CHECKPOINT_PUBLIC_KEY)".into(),
+        ));
+    }
     let anchor = db.audit_anchor().await?;
-    let (mut expect_seq, mut prev) = match &anchor {
-        Some(a) => (a.seq + 1, a.hash.clone()),
-        None => (1, GENESIS.to_string()),
+    let (start_seq, start_hash) = anchor.as_ref().map_or((0, GENESIS.to_string()), |a| (a.seq, a.hash.clone()));
+    let mut report = VerifyReport {
+        entries: 0,
+        anchor_seq: anchor.as_ref().map(|a| a.seq),
+        anchor_signed: false,
+        last_seq: None,
+        head_seq: start_seq,
+        head_hash: start_hash.clone(),
+        checkpoints: Vec::new(),
+        unverified_stored_checkpoints: 0,
+        broken: None,
     };
-    let mut report = VerifyReport { entries: 0, anchor_seq: anchor.map(|a| a.seq), last_seq: None, broken: None };
-    let mut after = expect_seq - 1;
+    let broken = |mut report: VerifyReport, seq: i64, reason: String| -> Result<VerifyReport, AuditError> {
+        report.broken = Some(BrokenEntry { seq, reason });
+        Ok(report)
+    };
+
+    let mut targets = Vec::new();
+    if let Some(key) = key {
+        if let Some(a) = &anchor {
+            if let Err(e) = checkpoint::verify_anchor(key, a) {
+                let reason = format!(
+                    "the prune anchor at entry {} {e}; entries up to it may have been deleted and the anchor planted",
+                    a.seq
+                );
+                return broken(report, a.seq, reason);
+            }
+            report.anchor_signed = true;
+        }
+        for g in given {
+            if let Err(e) = g.checkpoint.verify(key) {
+                return broken(report, g.checkpoint.seq, format!("{} {e}", g.source));
+            }
+            targets.push(g.clone());
+        }
+        let (stored, skipped) = newest_stored_checkpoint(db, key).await?;
+        report.unverified_stored_checkpoints = skipped;
+        targets.extend(stored.map(|checkpoint| GivenCheckpoint { checkpoint, source: "stored checkpoint".into() }));
+    }
+    let rewritten = |c: &GivenCheckpoint| {
+        format!(
+            "this entry no longer has the hash signed in the {} of {}: the chain was rewritten at or before it",
+            c.source,
+            c.checkpoint.at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )
+    };
+    let matched = |c: &GivenCheckpoint, outcome: &str| CheckpointCheck {
+        seq: c.checkpoint.seq,
+        at: c.checkpoint.at,
+        source: c.source.clone(),
+        outcome: outcome.into(),
+    };
+
+    // Checkpoints up to the chain's start are settled now, the others on the walk.
+    let mut pending = Vec::new();
+    for c in targets {
+        if c.checkpoint.seq < start_seq {
+            report.checkpoints.push(matched(&c, "before the prune anchor"));
+        } else if c.checkpoint.seq == start_seq {
+            if c.checkpoint.hash != start_hash {
+                let reason = rewritten(&c);
+                return broken(report, start_seq, reason);
+            }
+            report.checkpoints.push(matched(&c, "matched"));
+        } else {
+            pending.push(c);
+        }
+    }
+    pending.sort_by_key(|c| c.checkpoint.seq);
+    let mut pending_idx = 0;
+
+    let (mut expect_seq, mut prev) = (start_seq + 1, start_hash);
+    let mut after = start_seq;
     loop {
         let page = db.audit_page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
@@ -449,14 +594,106 @@ pub async fn verify(db: &Database) -> Result<VerifyReport, AuditError> {
                 None
             };
             if let Some(reason) = reason {
-                report.broken = Some(BrokenEntry { seq: row.seq, reason });
-                return Ok(report);
+                return broken(report, row.seq, reason);
+            }
+            // Entries are contiguous from the start, so every pending seq up to the head is met.
+            while let Some(c) = pending.get(pending_idx)
+                && c.checkpoint.seq == row.seq
+            {
+                if c.checkpoint.hash != row.hash {
+                    let reason = rewritten(c);
+                    return broken(report, row.seq, reason);
+                }
+                report.checkpoints.push(matched(c, "matched"));
+                pending_idx += 1;
             }
             prev = row.hash;
             expect_seq += 1;
         }
     }
+    report.head_seq = expect_seq - 1;
+    report.head_hash = prev;
+    if let Some(c) = pending.last().filter(|_| pending_idx < pending.len()) {
+        let head = report.head_seq;
+        let reason = format!(
+            "entries {} to {} are missing: the chain ends at entry {head}, but the {} of {} was signed with entry {} (truncated)",
+            head + 1,
+            c.checkpoint.seq,
+            c.source,
+            c.checkpoint.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            c.checkpoint.seq
+        );
+        return broken(report, head + 1, reason);
+    }
     Ok(report)
+}
+
+/// The newest stored checkpoint whose signature verifies with `key`, and how many
+/// newer ones did not.
+async fn newest_stored_checkpoint(db: &Database, key: &ed25519_dalek::VerifyingKey) -> Result<(Option<Checkpoint>, u64), AuditError> {
+    const CHECKPOINT_PAGE: i64 = 100;
+    let mut skipped = 0;
+    let mut offset = 0;
+    loop {
+        let page = db.audit_checkpoints(offset, CHECKPOINT_PAGE).await?;
+        if page.is_empty() {
+            return Ok((None, skipped));
+        }
+        offset += CHECKPOINT_PAGE;
+        for record in page {
+            let checkpoint = Checkpoint::from_record(record);
+            match checkpoint.verify(key) {
+                Ok(()) => return Ok((Some(checkpoint), skipped)),
+                Err(e) => {
+                    tracing::warn!("stored audit checkpoint at entry {} skipped: it {e}", checkpoint.seq);
+                    skipped += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Verifies the chain (against the newest stored checkpoint too), then signs its
+/// head, stores the checkpoint and returns it, for export to write-once storage.
+pub async fn take_checkpoint(db: &Database, keys: &CheckpointKeys) -> Result<Checkpoint, AuditError> {
+    if !keys.can_sign() {
+        return Err(AuditError::Config(
+            "a checkpoint needs audit.checkpoint_signing_key (REAGENT_AUDIT_CHECKPOINT_SIGNING_KEY); make one with `reagent audit keygen`"
+                .into(),
+        ));
+    }
+    let report = verify_with(db, keys, &[]).await?;
+    if let Some(broken) = report.broken {
+        return Err(AuditError::Broken { broken, refused: "not signing a checkpoint of it" });
+    }
+    let checkpoint = keys
+        .sign_checkpoint(report.head_seq, &report.head_hash, crate::db::now())
+        .ok_or_else(|| AuditError::Config("no signing key".into()))?;
+    db.insert_audit_checkpoint(&checkpoint.to_record()).await?;
+    Ok(checkpoint)
+}
+
+/// Signs the newest prune anchor if it is unsigned: the one-time step when a
+/// checkpoint key is configured for a trail that was pruned before (whose anchor
+/// would otherwise fail verification). Only the key holder can do this, so it
+/// vouches for that anchor: check the chain against an earlier export first.
+/// Returns the anchor's seq, or `None` if there is no unsigned anchor to sign; a
+/// signed anchor whose signature does not verify is refused, not re-signed.
+pub async fn sign_anchor(db: &Database, keys: &CheckpointKeys) -> Result<Option<i64>, AuditError> {
+    let (Some(key), true) = (keys.verifying(), keys.can_sign()) else {
+        return Err(AuditError::Config("signing the anchor needs audit.checkpoint_signing_key".into()));
+    };
+    let Some(anchor) = db.audit_anchor().await? else { return Ok(None) };
+    match checkpoint::verify_anchor(key, &anchor) {
+        Ok(()) => Ok(None),
+        Err(SignatureError::Missing) => {
+            let signature = keys
+                .sign_anchor(anchor.seq, &anchor.hash, anchor.pruned_at)
+                .ok_or_else(|| AuditError::Config("no signing key".into()))?;
+            Ok(db.sign_audit_anchor(anchor.seq, &signature).await?.then_some(anchor.seq))
+        }
+        Err(e) => Err(AuditError::Config(format!("the prune anchor at entry {} {e}; not re-signing it", anchor.seq))),
+    }
 }
 
 /// Writes every entry (at or after `since`, if given) as one JSON object per line;
@@ -487,15 +724,24 @@ pub struct PruneReport {
     pub through_seq: Option<i64>,
     /// The oldest entry kept, and why pruning stopped there.
     pub kept_from: Option<i64>,
+    /// Whether the new anchor is signed (with `audit.checkpoint_signing_key`).
+    pub anchor_signed: bool,
 }
 
 /// Removes the longest prefix of entries all past their retention at `now` (see
-/// the module doc), after checking the chain is intact (a broken chain is not
-/// pruned: it is evidence).
+/// the module doc), after checking the chain is intact, against the newest stored
+/// checkpoint too (a broken chain is not pruned: it is evidence). With a checkpoint
+/// key configured the new anchor is signed, and only the signing key may prune.
 pub async fn prune(db: &Database, settings: &AuditSettings, now: DateTime<Utc>) -> Result<PruneReport, AuditError> {
-    let check = verify(db).await?;
-    if let Some(b) = check.broken {
-        return Err(AuditError::Config(format!("the audit chain is broken at entry {} ({}); not pruning", b.seq, b.reason)));
+    let keys = settings.checkpoint_keys()?;
+    if keys.verifying().is_some() && !keys.can_sign() {
+        return Err(AuditError::Config(
+            "pruning writes a signed anchor: it needs audit.checkpoint_signing_key, not only audit.checkpoint_public_key".into(),
+        ));
+    }
+    let check = verify_with(db, &keys, &[]).await?;
+    if let Some(broken) = check.broken {
+        return Err(AuditError::Broken { broken, refused: "not pruning" });
     }
     let expired = |row: &AuditRow| {
         let days = AuditKind::parse(&row.kind).map_or(u32::MAX, |k| settings.retention_days(k));
@@ -518,10 +764,12 @@ pub async fn prune(db: &Database, settings: &AuditSettings, now: DateTime<Utc>) 
         }
     }
     let Some(through) = through else {
-        return Ok(PruneReport { pruned: 0, through_seq: None, kept_from });
+        return Ok(PruneReport { pruned: 0, through_seq: None, kept_from, anchor_signed: false });
     };
-    let pruned = db.audit_prune_through(&through).await?;
-    Ok(PruneReport { pruned, through_seq: Some(through.seq), kept_from })
+    let pruned_at = crate::db::now();
+    let signature = keys.sign_anchor(through.seq, &through.hash, pruned_at);
+    let pruned = db.audit_prune_through(&through, pruned_at, signature.as_deref().unwrap_or_default()).await?;
+    Ok(PruneReport { pruned, through_seq: Some(through.seq), kept_from, anchor_signed: signature.is_some() })
 }
 
 #[cfg(test)]

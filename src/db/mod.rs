@@ -199,8 +199,10 @@ macro_rules! insert_analysis {
     };
 }
 
-// After the macros it uses.
+// After the macros they use.
+mod checkpoints;
 mod security;
+pub use checkpoints::CheckpointRecord;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobRecord};
 
 /// `$1` is a lowercased `LIKE` pattern, or NULL for "everything".

@@ -168,6 +168,8 @@ pub struct AuditAnchor {
     pub hash: String,
     pub pruned_at: DateTime<Utc>,
     pub pruned: i64,
+    /// Ed25519 signature (hex) by the audit checkpoint key; empty if none was configured.
+    pub signature: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -176,6 +178,7 @@ struct AnchorRow {
     hash: String,
     pruned_at: DbTime,
     pruned: i64,
+    signature: String,
 }
 
 const AUDIT_COLUMNS: &str =
@@ -562,37 +565,50 @@ impl Database {
     /// The latest prune anchor, if the log was ever pruned.
     pub async fn audit_anchor(&self) -> Result<Option<AuditAnchor>, DbError> {
         let row = on_pool!(self, |pool| sqlx::query_as::<_, AnchorRow>(
-            "SELECT seq, hash, pruned_at, pruned FROM audit_anchor ORDER BY seq DESC LIMIT 1"
+            "SELECT seq, hash, pruned_at, pruned, signature FROM audit_anchor ORDER BY seq DESC LIMIT 1"
         )
         .fetch_optional(pool)
         .await)
         .map_err(|e| DbError::from_sqlx("reading the audit anchor", e))?;
-        Ok(row.map(|r| AuditAnchor { seq: r.seq, hash: r.hash, pruned_at: r.pruned_at.get(), pruned: r.pruned }))
+        Ok(row.map(|r| AuditAnchor {
+            seq: r.seq,
+            hash: r.hash,
+            pruned_at: r.pruned_at.get(),
+            pruned: r.pruned,
+            signature: r.signature,
+        }))
     }
 
     /// Deletes the entries with `seq <= through.seq` and records `through` as the
-    /// anchor the chain continues from, in one transaction. Returns how many went.
-    pub async fn audit_prune_through(&self, through: &AuditRow) -> Result<u64, DbError> {
-        let now = DbTime::now();
-        on_pool!(self, |pool| async {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
-                .bind(through.seq)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query("INSERT INTO audit_anchor (seq, hash, pruned_at, pruned) VALUES ($1, $2, $3, $4)")
-                .bind(through.seq)
-                .bind(&through.hash)
-                .bind(now)
-                .bind(i64::try_from(n).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<u64, sqlx::Error>(n)
+    /// anchor the chain continues from (pruned at `pruned_at`, with the anchor's
+    /// `signature`, empty if unsigned), in one transaction. Returns how many went.
+    /// `pruned_at` must be whole microseconds, or the signature would not survive
+    /// the round trip.
+    pub async fn audit_prune_through(&self, through: &AuditRow, pruned_at: DateTime<Utc>, signature: &str) -> Result<u64, DbError> {
+        let now = time("pruned_at", pruned_at)?;
+        if now.get() != pruned_at {
+            return Err(DbError::invalid("pruned_at", "must be whole microseconds"));
         }
-        .await)
-        .map_err(|e| DbError::from_sqlx("pruning the audit log", e))
+        let (seq, hash, signature) = (through.seq, through.hash.clone(), signature.to_string());
+        self.write("pruning the audit log", move |db| async move {
+            on_pool_unbounded!(db, |pool| async {
+                let mut tx = pool.begin().await?;
+                let n = sqlx::query("DELETE FROM audit_log WHERE seq <= $1").bind(seq).execute(&mut *tx).await?.rows_affected();
+                sqlx::query("INSERT INTO audit_anchor (seq, hash, pruned_at, pruned, signature) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(seq)
+                    .bind(&hash)
+                    .bind(now)
+                    .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                    .bind(&signature)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<u64, sqlx::Error>(n)
+            }
+            .await)
+            .map_err(|e| DbError::from_sqlx("pruning the audit log", e))
+        })
+        .await
     }
 }
 
