@@ -237,3 +237,58 @@ async fn appends_dropped_half_way_leave_sqlite_writable() {
     assert!(report.ok(), "{report:?}");
     assert!(report.last_seq >= Some(row.seq), "{report:?}");
 }
+
+/// A database that answers reads but cannot take a write (another connection holds
+/// SQLite's write lock): `/ready` says so with 503 and `"writable": false` within
+/// its probe timeout, an analysis answers 503 `database_busy` at the operation
+/// timeout instead of hanging, and both recover once the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_write_is_not_ready_and_answers_503() {
+    use sqlx::Connection;
+
+    let server = common::server::start(&[common::repo().join("corpus")], |c| {
+        c.database.operation_timeout_secs = 2;
+        c.database.write_probe_timeout_ms = 500;
+    })
+    .await;
+    let client = server.client();
+    let ready = client.get(server.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let url = format!("sqlite://{}", server.database_path().display());
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+
+    let started = Instant::now();
+    let ready = client.get(server.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["database"]["writable"], false, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10), "/ready took {:?}", started.elapsed());
+
+    let started = Instant::now();
+    let res = client
+        .post(server.url("/api/v1/analyze"))
+        .header("content-type", "application/json")
+        .body(spawned::analyze_request("LOCKED", 2, 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "database_busy", "{body}");
+    assert!(!body.to_string().contains("sqlite"), "internal detail sent to the client: {body}");
+    assert!(started.elapsed() < Duration::from_secs(20), "analyze took {:?}", started.elapsed());
+
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    let ready = client.get(server.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let res = client
+        .post(server.url("/api/v1/analyze"))
+        .header("content-type", "application/json")
+        .body(spawned::analyze_request("LOCKED", 2, 2).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

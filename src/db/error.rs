@@ -25,7 +25,7 @@ pub enum DbError {
     /// The operation did not finish within `database.operation_timeout_secs` (or
     /// no connection was free in time): the database is busy or stuck, so the
     /// caller may retry later (503). A write that timed out may still commit.
-    #[error("the database did not answer in time while {context} (database.operation_timeout_secs)")]
+    #[error("the database did not answer in time while {context}")]
     Timeout { context: String },
 }
 
@@ -52,8 +52,10 @@ impl DbError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::Conflict(format!("{context}: {}", db.message()))
             }
-            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Self::Timeout { context },
-            sqlx::Error::PoolTimedOut => Self::Timeout { context },
+            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Self::Timeout {
+                context: format!("{context} (database.operation_timeout_secs)"),
+            },
+            sqlx::Error::PoolTimedOut => Self::Timeout { context: format!("{context} (no free connection)") },
             _ => Self::backend(context, err),
         }
     }

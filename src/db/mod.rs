@@ -142,7 +142,6 @@ pub(crate) async fn bounded<T>(
     }
 }
 
-
 /// Binds a [`CustomerParams`] to `UPSERT_CUSTOMER`'s parameters.
 macro_rules! bind_customer {
     ($query:expr, $p:expr) => {
@@ -418,7 +417,7 @@ impl Database {
         let started = std::time::Instant::now();
         let Ok(gate) = tokio::time::timeout(limit, self.probe_gate.clone().lock_owned()).await else {
             return Err(DbError::Timeout {
-                context: "probing a write (an earlier probe is still waiting for the write lock)".into(),
+                context: "probing a write (an earlier probe is still waiting; database.write_probe_timeout_ms)".into(),
             });
         };
         let db = self.clone();
@@ -438,7 +437,7 @@ impl Database {
         match tokio::time::timeout(limit.saturating_sub(started.elapsed()), task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(DbError::backend("probing a write", join)),
-            Err(_) => Err(DbError::Timeout { context: "probing a write".into() }),
+            Err(_) => Err(DbError::Timeout { context: "probing a write (database.write_probe_timeout_ms)".into() }),
         }
     }
 
@@ -462,7 +461,7 @@ impl Database {
         match tokio::time::timeout(self.timeout, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(DbError::backend(context, join)),
-            Err(_) => Err(DbError::Timeout { context: context.into() }),
+            Err(_) => Err(DbError::Timeout { context: format!("{} (database.operation_timeout_secs)", context.into()) }),
         }
     }
 

@@ -22,6 +22,11 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The SQLite database file the server uses.
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("reagent.db")
+    }
+
     /// The API key of `role`.
     pub fn key(&self, role: Role) -> &str {
         self.keys
@@ -55,8 +60,12 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
     // In-process clients share one address; tests/limits.rs turns the rate limit back on.
     config.limits.requests_per_second = 0.0;
     tweak(&mut config);
-    let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("reagent.db").display());
-    let db = Database::open(&DatabaseSettings::new(db_url)).await.unwrap();
+    // A fresh SQLite file, with the configuration's other database settings.
+    let db_settings = DatabaseSettings {
+        url: format!("sqlite://{}?mode=rwc", dir.path().join("reagent.db").display()),
+        ..config.database.clone()
+    };
+    let db = Database::open(&db_settings).await.unwrap();
     db.seed_demo().await.unwrap();
     let sources = sources.to_vec();
     let services = tokio::task::spawn_blocking(move || {
