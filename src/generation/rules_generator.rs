@@ -61,6 +61,21 @@ impl RulesGenerator {
             });
         }
 
+        // Issues the rules raised that are not actions (no conversion rate,
+        // a CTR suppressed for an exempt person, a licence to confirm).
+        for issue in input.outcome.map_or(&[][..], |o| o.issues.as_slice()) {
+            let mut explanation = issue.explanation.clone();
+            if !issue.policies.is_empty() {
+                explanation.push_str(&format!(" Bank procedures: {}.", issue.policies.join(", ")));
+            }
+            compliance_issues.push(ComplianceIssue {
+                title: issue.title.clone(),
+                severity: issue.severity,
+                explanation,
+                citations: citations_for_regulations(&issue.regulations, &ranked),
+            });
+        }
+
         if let Some(outcome) = input.outcome
             && outcome.requires_review
             && !outcome.review_reasons.is_empty()
@@ -143,6 +158,12 @@ fn issue_explanation(finding: &Finding) -> String {
             finding.regulations.join(", ")
         ));
     }
+    if !finding.policies.is_empty() {
+        s.push_str(&format!(
+            " Bank procedures: {}.",
+            finding.policies.join(", ")
+        ));
+    }
     s.trim().to_string()
 }
 
@@ -172,6 +193,10 @@ fn recommendation_for(code: ActionCode) -> &'static str {
         ActionCode::KycRemediation => {
             "Verify the customer's identity and bring the KYC record up to date before processing further \
              transactions."
+        }
+        ActionCode::MonetaryInstrumentRecord => {
+            "Verify the purchaser's identity and complete the monetary instrument record before the instruments \
+             are issued, and keep it with the transaction record."
         }
     }
 }
@@ -208,6 +233,26 @@ fn extractive_answer(ranked: &[Ranked<'_>]) -> (Option<String>, Vec<Citation>) {
 ///    regulations in their text;
 /// 3. if neither found anything: the best-scored chunk retrieved for the action, else a
 ///    chunk retrieved for another query whose citation is one of the regulations.
+/// Citations for a rule issue: retrieved chunks whose own citation is one of
+/// `regulations` (best score first, at most [`MAX_ACTION_CITATIONS`]).
+fn citations_for_regulations(regulations: &[String], ranked: &[Ranked<'_>]) -> Vec<Citation> {
+    let regs: Vec<CfrRef> = regulations.iter().filter_map(|r| CfrRef::parse(r)).collect();
+    ranked
+        .iter()
+        .filter(|r| {
+            r.hit
+                .record
+                .chunk
+                .citation
+                .as_deref()
+                .and_then(CfrRef::parse)
+                .is_some_and(|c| regs.iter().any(|f| f.covers(&c)))
+        })
+        .take(MAX_ACTION_CITATIONS)
+        .map(Ranked::citation)
+        .collect()
+}
+
 pub(crate) fn citations_for_finding(finding: &Finding, ranked: &[Ranked<'_>]) -> Vec<Citation> {
     let regs: Vec<CfrRef> = finding
         .regulations
@@ -444,6 +489,7 @@ mod tests {
             description: format!("desc {code}"),
             deadline: Some("within 15 days".into()),
             regulations: regs.iter().map(|s| s.to_string()).collect(),
+            policies: vec![],
             retrieval_query: "q".into(),
             severity: Severity::High,
         }
@@ -457,7 +503,9 @@ mod tests {
             requires_review: false,
             review_reasons: vec![],
             risk_factors: vec![],
+            issues: vec![],
             as_of: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default(),
+            business_day: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default(),
         }
     }
 
