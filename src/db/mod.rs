@@ -392,8 +392,7 @@ impl Database {
         row.map(TransactionDbRow::into_domain).transpose()
     }
 
-    /// The rules-engine input for a stored transaction, business days in UTC
-    /// (the rules' default time zone). See [`Database::transaction_context_in`].
+    /// The rules-engine input for a stored transaction, business days in UTC. See [`Database::transaction_context_in`].
     pub async fn transaction_context(
         &self,
         transaction_id: &str,
