@@ -283,13 +283,25 @@ pub(crate) fn citations_for_finding(finding: &Finding, ranked: &[Ranked<'_>]) ->
         .iter()
         .filter(|r| r.retrieved_for(finding.code))
         .collect();
-    let tier1 = for_action.iter().copied().filter(|r| cites_reg(r));
+    // The bank procedure sections the finding rests on (`EDD 5.1` covers
+    // `EDD 5.1` and `EDD 5.1.2`).
+    let cites_policy = |r: &Ranked<'_>| {
+        r.hit.record.chunk.citation.as_deref().is_some_and(|c| {
+            finding.policies.iter().any(|p| {
+                c == p || c.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('.'))
+            })
+        })
+    };
+    let mut tier1 = for_action.iter().copied().filter(|r| cites_reg(r));
+    let policy = for_action.iter().copied().filter(|r| is_policy(r) && cites_policy(r));
     let tier2 = for_action
         .iter()
         .copied()
         .filter(|r| is_policy(r) && !cites_reg(r) && mentions_reg(r));
     let mut chosen: Vec<&Ranked<'_>> = Vec::new();
-    for r in tier1.chain(tier2) {
+    // The best regulation chunk, then the cited procedure, then the rest.
+    let first = tier1.next();
+    for r in first.into_iter().chain(policy).chain(tier1).chain(tier2) {
         add(&mut chosen, r);
     }
     if chosen.is_empty() {
@@ -670,6 +682,27 @@ mod tests {
             vec![3, 5, 2],
             "regulation chunks by score, then the policy; at most 3"
         );
+    }
+
+    /// Senior management approval for a foreign PEP is bank policy (EDD
+    /// 5.1), so the finding cites the procedure section it names even when
+    /// three regulation chunks were retrieved.
+    #[test]
+    fn cites_the_named_bank_procedure_section() {
+        let edd = ActionCode::EnhancedDueDiligence;
+        let mut f = finding(edd, &["31 CFR 1010.230", "31 CFR 1020.210"]);
+        f.policies = vec!["EDD 5.1".into()];
+        let ev = vec![
+            chunk(1, Regulation, Some("31 CFR 1010.230(a)"), "CDD", 0.9, &[edd]),
+            chunk(2, Regulation, Some("31 CFR 1020.210"), "program", 0.8, &[edd]),
+            chunk(3, Regulation, Some("31 CFR 1010.230(b)"), "owners", 0.7, &[edd]),
+            chunk(4, Procedure, Some("EDD 5.10"), "other table", 0.65, &[edd]),
+            chunk(5, Procedure, Some("EDD 5.1"), "Approval authority", 0.6, &[edd]),
+        ];
+        let got = citations_for_finding(&f, &rank_evidence(&ev));
+        assert_eq!(ids(&got), vec![1, 5, 2]);
+        f.policies.clear();
+        assert_eq!(ids(&citations_for_finding(&f, &rank_evidence(&ev))), vec![1, 2, 3]);
     }
 
     #[test]
