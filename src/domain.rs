@@ -658,7 +658,9 @@ mod tests {
         ] {
             let mut v = sample_json();
             v[object][key] = serde_json::json!("x");
-            let err = serde_json::from_value::<RuleInput>(v).err().map(|e| e.to_string());
+            let err = serde_json::from_value::<RuleInput>(v)
+                .err()
+                .map(|e| e.to_string());
             assert!(
                 err.as_deref().is_some_and(|e| e.contains(key)),
                 "{object}.{key}: {err:?}"
@@ -689,7 +691,10 @@ mod tests {
         );
         let back = serde_json::to_value(&input).unwrap_or_default();
         assert_eq!(back["customer"]["ctr_exempt"], serde_json::json!(true));
-        assert_eq!(back["transaction"]["counterparty_customer_id"], serde_json::json!("C2"));
+        assert_eq!(
+            back["transaction"]["counterparty_customer_id"],
+            serde_json::json!("C2")
+        );
         // defaults are left out of the wire format
         let plain = serde_json::to_value(sample()).unwrap_or_default();
         assert!(plain["customer"].get("private_banking").is_none());

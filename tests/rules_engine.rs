@@ -188,8 +188,11 @@ mod rules {
             assert_eq!(posting.business_day.to_string(), "2026-03-11");
             let f = posting.finding(CtrFiling).expect("ctr");
             assert!(f.description.contains("$12,000.00"), "{}", f.description);
-            let utc = engine_with("business_day = \"posting_cutoff\"", "business_day = \"utc_midnight\"")
-                .evaluate(&input_with(t, customer(), recent));
+            let utc = engine_with(
+                "business_day = \"posting_cutoff\"",
+                "business_day = \"utc_midnight\"",
+            )
+            .evaluate(&input_with(t, customer(), recent));
             assert!(!utc.has(CtrFiling));
             assert_eq!(utc.as_of.to_string(), "2026-03-11");
         }
@@ -205,7 +208,10 @@ mod rules {
             );
             assert!(o.has(CtrFiling));
             let d = &o.finding(CtrFiling).expect("ctr").deadline;
-            assert_eq!(d.as_deref(), Some("within 15 calendar days of 2026-03-16 (by 2026-03-31)"));
+            assert_eq!(
+                d.as_deref(),
+                Some("within 15 calendar days of 2026-03-16 (by 2026-03-31)")
+            );
             // Memorial Day 2026-05-25 rolls to Tuesday 2026-05-26
             let o = run(
                 cash_in("T2", 6_000.0, "2026-05-26T14:00:00Z"),
@@ -228,7 +234,9 @@ mod rules {
             let mut t = cash_in("T", 9_000.0, DAY);
             t["currency"] = json!("EUR");
             let o = run(t, vec![]);
-            let f = o.finding(CtrFiling).expect("EUR 9,000 is more than $10,000");
+            let f = o
+                .finding(CtrFiling)
+                .expect("EUR 9,000 is more than $10,000");
             assert!(f.description.contains("EUR"), "{}", f.description);
             assert!(f.description.contains("1.17"), "{}", f.description);
             assert!(o.issues.is_empty(), "{:?}", o.issues);
@@ -489,13 +497,20 @@ mod rules {
                 let o = syria(ts);
                 assert!(!o.has(OfacBlockOrReject), "{ts}: licensed, not blocked");
                 assert!(o.requires_review, "{ts}");
-                let issue = o.issues.iter().find(|i| i.title.contains("General License 25"));
+                let issue = o
+                    .issues
+                    .iter()
+                    .find(|i| i.title.contains("General License 25"));
                 let issue = issue.expect("licence issue");
                 assert!(issue.explanation.contains("SDN"), "{}", issue.explanation);
             }
             // 2025-07-01 00:00 Eastern: the program is over
             let after = syria("2025-07-01T04:00:00Z");
-            assert!(after.findings.is_empty() && after.issues.is_empty(), "{:?}", after.actions());
+            assert!(
+                after.findings.is_empty() && after.issues.is_empty(),
+                "{:?}",
+                after.actions()
+            );
             let later = syria("2026-03-15T10:00:00Z");
             assert!(later.findings.is_empty(), "{:?}", later.actions());
             assert!(!later.requires_review);
@@ -626,7 +641,11 @@ mod rules {
             assert_eq!(codes(&o), vec![EnhancedDueDiligence]);
             assert!(o.requires_review);
             let f = o.finding(EnhancedDueDiligence).expect("edd");
-            assert!(!f.regulations.iter().any(|r| r == "31 CFR 1010.620"), "{:?}", f.regulations);
+            assert!(
+                !f.regulations.iter().any(|r| r == "31 CFR 1010.620"),
+                "{:?}",
+                f.regulations
+            );
             assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.230"));
         }
 
@@ -640,17 +659,35 @@ mod rules {
             c["pep_type"] = json!("FOREIGN");
             let o = run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c.clone());
             let f = o.finding(EnhancedDueDiligence).expect("edd");
-            assert!(!f.regulations.iter().any(|r| r.contains("1010.620")), "{:?}", f.regulations);
-            assert!(f.policies.iter().any(|p| p == "EDD 5.1"), "{:?}", f.policies);
+            assert!(
+                !f.regulations.iter().any(|r| r.contains("1010.620")),
+                "{:?}",
+                f.regulations
+            );
+            assert!(
+                f.policies.iter().any(|p| p == "EDD 5.1"),
+                "{:?}",
+                f.policies
+            );
             assert!(f.description.contains("bank policy"), "{}", f.description);
             c["private_banking"] = json!(true);
             let o = run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c);
             let f = o.finding(EnhancedDueDiligence).expect("edd");
-            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.620"), "{:?}", f.regulations);
-            assert!(f.policies.iter().any(|p| p == "EDD 5.1"), "{:?}", f.policies);
+            assert!(
+                f.regulations.iter().any(|r| r == "31 CFR 1010.620"),
+                "{:?}",
+                f.regulations
+            );
+            assert!(
+                f.policies.iter().any(|p| p == "EDD 5.1"),
+                "{:?}",
+                f.policies
+            );
             // the deadline is the bank's (EDD 6.3: 10 business days)
             assert!(
-                f.deadline.as_deref().is_some_and(|d| d.contains("EDD 6.3") && d.contains("2026-03-24")),
+                f.deadline
+                    .as_deref()
+                    .is_some_and(|d| d.contains("EDD 6.3") && d.contains("2026-03-24")),
                 "{:?}",
                 f.deadline
             );
@@ -666,7 +703,11 @@ mod rules {
             let o = run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c.clone());
             assert!(!o.has(EnhancedDueDiligence), "{:?}", o.actions());
             assert!(!o.requires_review, "{:?}", o.review_reasons);
-            assert!(o.issues.iter().any(|i| i.title.contains("Domestic")), "{:?}", o.issues);
+            assert!(
+                o.issues.iter().any(|i| i.title.contains("Domestic")),
+                "{:?}",
+                o.issues
+            );
             // the risk rating still decides
             c["risk_rating"] = json!("HIGH");
             assert!(run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c).has(EnhancedDueDiligence));
@@ -724,20 +765,48 @@ mod rules {
                     .expect("kyc")
             };
             let expired = kyc("EXPIRED");
-            assert!(expired.regulations.iter().any(|r| r == "31 CFR 1020.210"), "{:?}", expired.regulations);
-            assert!(!expired.regulations.iter().any(|r| r == "31 CFR 1020.220"), "{:?}", expired.regulations);
-            assert!(expired.description.contains("1020.210(a)(2)(v)"), "{}", expired.description);
-            assert!(expired.policies.iter().any(|p| p == "KYC 7.2"), "{:?}", expired.policies);
+            assert!(
+                expired.regulations.iter().any(|r| r == "31 CFR 1020.210"),
+                "{:?}",
+                expired.regulations
+            );
+            assert!(
+                !expired.regulations.iter().any(|r| r == "31 CFR 1020.220"),
+                "{:?}",
+                expired.regulations
+            );
+            assert!(
+                expired.description.contains("1020.210(a)(2)(v)"),
+                "{}",
+                expired.description
+            );
+            assert!(
+                expired.policies.iter().any(|p| p == "KYC 7.2"),
+                "{:?}",
+                expired.policies
+            );
             // KYC 7.2: contact within 5 business days of Tuesday 2026-03-10
             assert!(
-                expired.deadline.as_deref().is_some_and(|d| d.contains("by 2026-03-17")),
+                expired
+                    .deadline
+                    .as_deref()
+                    .is_some_and(|d| d.contains("by 2026-03-17")),
                 "{:?}",
                 expired.deadline
             );
             let pending = kyc("PENDING");
             assert!(pending.regulations.iter().any(|r| r == "31 CFR 1020.220"));
-            assert!(pending.policies.iter().any(|p| p == "KYC 6.1"), "{:?}", pending.policies);
-            assert!(pending.deadline.as_deref().is_some_and(|d| d.contains("30 calendar days")));
+            assert!(
+                pending.policies.iter().any(|p| p == "KYC 6.1"),
+                "{:?}",
+                pending.policies
+            );
+            assert!(
+                pending
+                    .deadline
+                    .as_deref()
+                    .is_some_and(|d| d.contains("30 calendar days"))
+            );
         }
     }
 
@@ -897,7 +966,10 @@ mod rules {
             let f = o.finding(SarReview).expect("sar");
             assert!(f.title.contains("Continuing"), "{}", f.title);
             let d = f.deadline.as_deref().unwrap_or_default();
-            assert!(d.contains("review by 2026-05-02") && d.contains("by 2026-06-01"), "{d}");
+            assert!(
+                d.contains("review by 2026-05-02") && d.contains("by 2026-06-01"),
+                "{d}"
+            );
         }
 
         /// 31 CFR 1010.314: structuring across days and branches whatever
@@ -961,7 +1033,9 @@ mod rules {
         /// $3,000 to $10,000 inclusive need the record; above is a CTR.
         #[test]
         fn cash_purchase_of_monetary_instruments_needs_record_1010_415() {
-            let buy = |id: &str, amount: f64, ts: &str| tx(id, "MONETARY_INSTRUMENT_PURCHASE", "INBOUND", amount, ts);
+            let buy = |id: &str, amount: f64, ts: &str| {
+                tx(id, "MONETARY_INSTRUMENT_PURCHASE", "INBOUND", amount, ts)
+            };
             let o = run(buy("M", 3_000.0, DAY), vec![]);
             assert_eq!(codes(&o), vec![MonetaryInstrumentRecord]);
             let f = o.finding(MonetaryInstrumentRecord).expect("record");
@@ -972,7 +1046,10 @@ mod rules {
             let o = run(buy("M", 10_000.01, DAY), vec![]);
             assert_eq!(codes(&o), vec![CtrFiling], "cash in above $10,000");
             // contemporaneous purchases are one purchase (1010.415(b))
-            let o = run(buy("M2", 1_600.0, DAY), vec![buy("M1", 1_500.0, "2026-03-10T13:00:00Z")]);
+            let o = run(
+                buy("M2", 1_600.0, DAY),
+                vec![buy("M1", 1_500.0, "2026-03-10T13:00:00Z")],
+            );
             assert!(o.has(MonetaryInstrumentRecord));
         }
 
@@ -985,8 +1062,15 @@ mod rules {
             c["customer_type"] = json!("BUSINESS");
             let o = run_c(cash_in("T", 25_000.0, DAY), c);
             assert!(!o.has(CtrFiling));
-            let issue = o.issues.iter().find(|i| i.regulations.iter().any(|r| r == "31 CFR 1020.315"));
-            assert!(issue.is_some_and(|i| i.explanation.contains("exempt person")), "{:?}", o.issues);
+            let issue = o
+                .issues
+                .iter()
+                .find(|i| i.regulations.iter().any(|r| r == "31 CFR 1020.315"));
+            assert!(
+                issue.is_some_and(|i| i.explanation.contains("exempt person")),
+                "{:?}",
+                o.issues
+            );
             assert!(run(cash_in("T", 25_000.0, DAY), vec![]).has(CtrFiling));
         }
 
@@ -997,7 +1081,11 @@ mod rules {
             let o = run(wire("W", 9_000.0, "CU", DAY), vec![]);
             let f = o.finding(OfacBlockOrReject).expect("ofac");
             assert!(f.description.contains("10 years"), "{}", f.description);
-            assert!(f.description.contains("due by 2026-09-30"), "{}", f.description);
+            assert!(
+                f.description.contains("due by 2026-09-30"),
+                "{}",
+                f.description
+            );
             let o = run(wire("W", 9_000.0, "CU", "2025-03-10T14:00:00Z"), vec![]);
             let f = o.finding(OfacBlockOrReject).expect("ofac");
             assert!(f.description.contains("5 years"), "{}", f.description);

@@ -236,7 +236,10 @@ fn extractive_answer(ranked: &[Ranked<'_>]) -> (Option<String>, Vec<Citation>) {
 /// Citations for a rule issue: retrieved chunks whose own citation is one of
 /// `regulations` (best score first, at most [`MAX_ACTION_CITATIONS`]).
 fn citations_for_regulations(regulations: &[String], ranked: &[Ranked<'_>]) -> Vec<Citation> {
-    let regs: Vec<CfrRef> = regulations.iter().filter_map(|r| CfrRef::parse(r)).collect();
+    let regs: Vec<CfrRef> = regulations
+        .iter()
+        .filter_map(|r| CfrRef::parse(r))
+        .collect();
     ranked
         .iter()
         .filter(|r| {
@@ -288,12 +291,17 @@ pub(crate) fn citations_for_finding(finding: &Finding, ranked: &[Ranked<'_>]) ->
     let cites_policy = |r: &Ranked<'_>| {
         r.hit.record.chunk.citation.as_deref().is_some_and(|c| {
             finding.policies.iter().any(|p| {
-                c == p || c.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('.'))
+                c == p
+                    || c.strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
             })
         })
     };
     let mut tier1 = for_action.iter().copied().filter(|r| cites_reg(r));
-    let policy = for_action.iter().copied().filter(|r| is_policy(r) && cites_policy(r));
+    let policy = for_action
+        .iter()
+        .copied()
+        .filter(|r| is_policy(r) && cites_policy(r));
     let tier2 = for_action
         .iter()
         .copied()
@@ -693,16 +701,47 @@ mod tests {
         let mut f = finding(edd, &["31 CFR 1010.230", "31 CFR 1020.210"]);
         f.policies = vec!["EDD 5.1".into()];
         let ev = vec![
-            chunk(1, Regulation, Some("31 CFR 1010.230(a)"), "CDD", 0.9, &[edd]),
-            chunk(2, Regulation, Some("31 CFR 1020.210"), "program", 0.8, &[edd]),
-            chunk(3, Regulation, Some("31 CFR 1010.230(b)"), "owners", 0.7, &[edd]),
+            chunk(
+                1,
+                Regulation,
+                Some("31 CFR 1010.230(a)"),
+                "CDD",
+                0.9,
+                &[edd],
+            ),
+            chunk(
+                2,
+                Regulation,
+                Some("31 CFR 1020.210"),
+                "program",
+                0.8,
+                &[edd],
+            ),
+            chunk(
+                3,
+                Regulation,
+                Some("31 CFR 1010.230(b)"),
+                "owners",
+                0.7,
+                &[edd],
+            ),
             chunk(4, Procedure, Some("EDD 5.10"), "other table", 0.65, &[edd]),
-            chunk(5, Procedure, Some("EDD 5.1"), "Approval authority", 0.6, &[edd]),
+            chunk(
+                5,
+                Procedure,
+                Some("EDD 5.1"),
+                "Approval authority",
+                0.6,
+                &[edd],
+            ),
         ];
         let got = citations_for_finding(&f, &rank_evidence(&ev));
         assert_eq!(ids(&got), vec![1, 5, 2]);
         f.policies.clear();
-        assert_eq!(ids(&citations_for_finding(&f, &rank_evidence(&ev))), vec![1, 2, 3]);
+        assert_eq!(
+            ids(&citations_for_finding(&f, &rank_evidence(&ev))),
+            vec![1, 2, 3]
+        );
     }
 
     #[test]

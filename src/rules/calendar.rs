@@ -129,11 +129,23 @@ mod tests {
         // 2027-12-31 is the observed New Year's Day 2028
         assert_eq!(day("2027-12-31T15:00:00Z"), "2028-01-03");
         // the local date, not the UTC one: 01:00 UTC is the evening before
-        assert_eq!(local_date(&at("2026-03-11T01:00:00Z"), &posting).to_string(), "2026-03-10");
+        assert_eq!(
+            local_date(&at("2026-03-11T01:00:00Z"), &posting).to_string(),
+            "2026-03-10"
+        );
         let utc = inst(BusinessDayMode::UtcMidnight);
-        assert_eq!(business_day(&at("2026-03-14T15:00:00Z"), &utc).to_string(), "2026-03-14");
-        assert_eq!(business_day(&at("2026-03-10T23:59:59Z"), &utc).to_string(), "2026-03-10");
-        assert_eq!(local_date(&at("2026-03-11T01:00:00Z"), &utc).to_string(), "2026-03-11");
+        assert_eq!(
+            business_day(&at("2026-03-14T15:00:00Z"), &utc).to_string(),
+            "2026-03-14"
+        );
+        assert_eq!(
+            business_day(&at("2026-03-10T23:59:59Z"), &utc).to_string(),
+            "2026-03-10"
+        );
+        assert_eq!(
+            local_date(&at("2026-03-11T01:00:00Z"), &utc).to_string(),
+            "2026-03-11"
+        );
     }
 
     fn d(s: &str) -> NaiveDate {

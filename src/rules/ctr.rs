@@ -20,8 +20,8 @@
 
 use super::data::in_force;
 use super::{
-    ActionCode, CashClass, Ctx, Finding, RuleIssue, Severity, calendar_deadline, cents,
-    fmt_amount, fmt_usd,
+    ActionCode, CashClass, Ctx, Finding, RuleIssue, Severity, calendar_deadline, cents, fmt_amount,
+    fmt_usd,
 };
 
 pub const REGULATIONS: [&str; 4] = [

@@ -602,7 +602,10 @@ impl RulesConfig {
             positive_days(&format!("{k}.filing_deadline_days"), p.filing_deadline_days)?;
             positive_money(&format!("{k}.repeat_min_usd"), p.repeat_min_usd)?;
             if p.repeat_min_days < 2 {
-                return Err(invalid(format!("{k}.repeat_min_days"), "must be at least 2"));
+                return Err(invalid(
+                    format!("{k}.repeat_min_days"),
+                    "must be at least 2",
+                ));
             }
             if p.no_suspect_max_days < p.filing_deadline_days {
                 return Err(invalid(
@@ -610,7 +613,10 @@ impl RulesConfig {
                     "must not be shorter than filing_deadline_days",
                 ));
             }
-            positive_days(&format!("{k}.continuing_review_days"), p.continuing_review_days)?;
+            positive_days(
+                &format!("{k}.continuing_review_days"),
+                p.continuing_review_days,
+            )?;
             if p.continuing_filing_days < p.continuing_review_days {
                 return Err(invalid(
                     format!("{k}.continuing_filing_days"),
@@ -636,16 +642,28 @@ impl RulesConfig {
         for (i, r) in c.rates.iter().enumerate() {
             let k = format!("currency.rates[{i}]");
             if !(r.currency.len() == 3 && r.currency.bytes().all(|b| b.is_ascii_uppercase())) {
-                return Err(invalid(format!("{k}.currency"), "must be three uppercase letters"));
+                return Err(invalid(
+                    format!("{k}.currency"),
+                    "must be three uppercase letters",
+                ));
             }
             if r.currency == "USD" {
                 return Err(invalid(format!("{k}.currency"), "USD needs no rate"));
             }
             if !(r.usd_per_unit.is_finite() && r.usd_per_unit > 0.0) {
-                return Err(invalid(format!("{k}.usd_per_unit"), "must be a positive number"));
+                return Err(invalid(
+                    format!("{k}.usd_per_unit"),
+                    "must be a positive number",
+                ));
             }
-            if c.rates[..i].iter().any(|o| o.currency == r.currency && o.date == r.date) {
-                return Err(invalid(format!("{k}.date"), "two rates for one currency and date"));
+            if c.rates[..i]
+                .iter()
+                .any(|o| o.currency == r.currency && o.date == r.date)
+            {
+                return Err(invalid(
+                    format!("{k}.date"),
+                    "two rates for one currency and date",
+                ));
             }
         }
 
@@ -1166,7 +1184,10 @@ mod tests {
             Err(RulesError::Toml { .. })
         ));
         assert!(matches!(
-            modified("business_day = \"posting_cutoff\"", "business_day = \"midnight\""),
+            modified(
+                "business_day = \"posting_cutoff\"",
+                "business_day = \"midnight\""
+            ),
             Err(RulesError::Toml { .. })
         ));
         let key = |r: Result<RulesConfig, RulesError>| match r {
@@ -1179,7 +1200,10 @@ mod tests {
             "currency.rates[0].usd_per_unit"
         );
         assert_eq!(
-            key(modified("currency = \"EUR\", date", "currency = \"USD\", date")),
+            key(modified(
+                "currency = \"EUR\", date",
+                "currency = \"USD\", date"
+            )),
             "currency.rates[0].currency"
         );
         assert_eq!(
@@ -1209,7 +1233,14 @@ mod tests {
             assert_eq!(n, want, "{year}");
         }
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or(NaiveDate::MIN);
-        for observed in ["2026-07-03", "2027-06-18", "2027-12-24", "2027-12-31", "2028-11-10", "2029-11-12"] {
+        for observed in [
+            "2026-07-03",
+            "2027-06-18",
+            "2027-12-24",
+            "2027-12-31",
+            "2028-11-10",
+            "2029-11-12",
+        ] {
             assert!(h.contains(&d(observed)), "{observed}");
         }
     }

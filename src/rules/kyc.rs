@@ -56,34 +56,36 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
                 format!(
                     "contact the customer within {} business days ({}, bank procedure): by {by}",
                     cfg.expired_contact_business_days,
-                    cfg.policy_expired.first().map_or("KYC procedure", String::as_str),
+                    cfg.policy_expired
+                        .first()
+                        .map_or("KYC procedure", String::as_str),
                 ),
                 vec!["31 CFR 1020.210".to_owned()],
                 cfg.policy_expired.clone(),
                 CDD_QUERY,
             )
         }
-        KycStatus::Pending | KycStatus::Complete => {
-            (
-                "Complete customer identification (KYC/CIP) remediation",
-                format!(
-                    "Customer {} ({}) has not completed identity verification (KYC status PENDING). Verify the customer's identity under the customer identification program (31 CFR 1020.220){owners} before relying on the relationship; apply the lack-of-verification procedures and the bank's restrictions while pending ({}) to transaction {} of {}.",
-                    c.customer_id,
-                    c.name,
-                    cfg.policy_pending.join(", "),
-                    ctx.tx.transaction_id,
-                    ctx.as_of,
-                ),
-                format!(
-                    "verify within {} calendar days after the account was opened ({}, bank procedure)",
-                    cfg.pending_verification_days,
-                    cfg.policy_pending.first().map_or("KYC procedure", String::as_str),
-                ),
-                vec!["31 CFR 1020.220".to_owned()],
-                cfg.policy_pending.clone(),
-                CIP_QUERY,
-            )
-        }
+        KycStatus::Pending | KycStatus::Complete => (
+            "Complete customer identification (KYC/CIP) remediation",
+            format!(
+                "Customer {} ({}) has not completed identity verification (KYC status PENDING). Verify the customer's identity under the customer identification program (31 CFR 1020.220){owners} before relying on the relationship; apply the lack-of-verification procedures and the bank's restrictions while pending ({}) to transaction {} of {}.",
+                c.customer_id,
+                c.name,
+                cfg.policy_pending.join(", "),
+                ctx.tx.transaction_id,
+                ctx.as_of,
+            ),
+            format!(
+                "verify within {} calendar days after the account was opened ({}, bank procedure)",
+                cfg.pending_verification_days,
+                cfg.policy_pending
+                    .first()
+                    .map_or("KYC procedure", String::as_str),
+            ),
+            vec!["31 CFR 1020.220".to_owned()],
+            cfg.policy_pending.clone(),
+            CIP_QUERY,
+        ),
     };
     if business {
         regulations.push("31 CFR 1010.230".to_owned());

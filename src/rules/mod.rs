@@ -389,7 +389,14 @@ impl<'a> Ctx<'a> {
         }
         let list = missing
             .iter()
-            .map(|t| format!("{} {} on {}", t.transaction_id, fmt_amount(t), calendar::local_date(t, &self.cfg.institution)))
+            .map(|t| {
+                format!(
+                    "{} {} on {}",
+                    t.transaction_id,
+                    fmt_amount(t),
+                    calendar::local_date(t, &self.cfg.institution)
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ");
         vec![RuleIssue {
@@ -451,10 +458,12 @@ fn convert(cfg: &RulesConfig, t: &Transaction) -> Option<Conversion> {
         });
     }
     let date = calendar::local_date(t, &cfg.institution);
-    cfg.currency.rate(t.currency.as_str(), date).map(|r| Conversion {
-        cents: cents(t.amount * r.usd_per_unit),
-        rate: Some((r.usd_per_unit, r.date)),
-    })
+    cfg.currency
+        .rate(t.currency.as_str(), date)
+        .map(|r| Conversion {
+            cents: cents(t.amount * r.usd_per_unit),
+            rate: Some((r.usd_per_unit, r.date)),
+        })
 }
 
 /// Cash classes for currency reporting (31 CFR 1010.313(b)): cash in and

@@ -83,8 +83,17 @@ mod tests {
     #[test]
     fn annual_report_of_blocked_property_501_603_b_2() {
         let c = cfg();
-        assert_eq!(annual_report(&c, d("2026-03-10")), (d("2026-06-30"), d("2026-09-30")));
-        assert_eq!(annual_report(&c, d("2026-06-30")), (d("2026-06-30"), d("2026-09-30")));
-        assert_eq!(annual_report(&c, d("2026-07-01")), (d("2027-06-30"), d("2027-09-30")));
+        assert_eq!(
+            annual_report(&c, d("2026-03-10")),
+            (d("2026-06-30"), d("2026-09-30"))
+        );
+        assert_eq!(
+            annual_report(&c, d("2026-06-30")),
+            (d("2026-06-30"), d("2026-09-30"))
+        );
+        assert_eq!(
+            annual_report(&c, d("2026-07-01")),
+            (d("2027-06-30"), d("2027-09-30"))
+        );
     }
 }

@@ -41,7 +41,9 @@ use chrono::NaiveDate;
 
 use super::calendar::{add_days, sub_days};
 use super::data::in_force;
-use super::{ActionCode, CashClass, Ctx, Finding, Severity, calendar_deadline, cents, fmt_amount, fmt_usd};
+use super::{
+    ActionCode, CashClass, Ctx, Finding, Severity, calendar_deadline, cents, fmt_amount, fmt_usd,
+};
 use crate::domain::{Direction, Transaction, TransactionType};
 
 pub const STRUCTURING_QUERY: &str = "suspicious activity report SAR structuring cash deposits or withdrawals just below the $10,000 currency transaction report CTR threshold on several days or split on one day to evade reporting requirements, bank must report suspicious transactions of $5,000 or more within 30 calendar days of initial detection";
@@ -81,11 +83,18 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
             .filter(|(_, d, _)| *d >= window_start && *d <= today)
             .collect();
         window.sort_by(|a, b| {
-            (a.1, a.0.timestamp, &a.0.transaction_id).cmp(&(b.1, b.0.timestamp, &b.0.transaction_id))
+            (a.1, a.0.timestamp, &a.0.transaction_id).cmp(&(
+                b.1,
+                b.0.timestamp,
+                &b.0.transaction_id,
+            ))
         });
 
         // Pattern 1: near-threshold amounts on several business days.
-        let near: Vec<_> = window.iter().filter(|(_, _, usd)| band.contains(usd)).collect();
+        let near: Vec<_> = window
+            .iter()
+            .filter(|(_, _, usd)| band.contains(usd))
+            .collect();
         if let Some(detected) = first_complete(
             near.iter().map(|(_, d, usd)| (*d, *usd)),
             p.min_near_threshold_days as usize,
@@ -164,7 +173,10 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
         let same_day: Vec<_> = window.iter().filter(|(_, d, _)| *d == today).collect();
         let total: i64 = same_day.iter().map(|(_, _, usd)| usd).sum();
         let all_below = same_day.iter().all(|(_, _, usd)| *usd <= ctr_threshold);
-        let in_band = same_day.iter().filter(|(_, _, usd)| band.contains(usd)).count();
+        let in_band = same_day
+            .iter()
+            .filter(|(_, _, usd)| band.contains(usd))
+            .count();
         let count_counts = p
             .split_min_pieces_customer_types
             .contains(&ctx.customer.customer_type);
@@ -267,7 +279,10 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
         (false, true) => "Review for a Suspicious Activity Report (SAR): possible structuring",
         (false, false) => "Review for a Suspicious Activity Report (SAR): rapid movement of cash",
     };
-    let involved: Vec<&Transaction> = hits.iter().flat_map(|h| h.involved.iter().copied()).collect();
+    let involved: Vec<&Transaction> = hits
+        .iter()
+        .flat_map(|h| h.involved.iter().copied())
+        .collect();
     let reasons: Vec<&str> = hits.iter().map(|h| h.reason.as_str()).collect();
     let timing = match continuing {
         Some(filed) => format!(
