@@ -192,6 +192,55 @@ pub struct InstitutionConfig {
     pub holidays: Vec<NaiveDate>,
 }
 
+/// Overrides of `[institution]` from the service configuration (reagent.toml
+/// `[rules]`, env `REAGENT_RULES_TIME_ZONE`, `REAGENT_RULES_BUSINESS_DAY`,
+/// `REAGENT_RULES_DAILY_CUTOFF`); an empty string keeps the rules data's value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstitutionOverrides<'a> {
+    pub time_zone: &'a str,
+    pub business_day: &'a str,
+    pub daily_cutoff: &'a str,
+}
+
+impl InstitutionOverrides<'_> {
+    /// Applies the non-empty overrides; errors name the `rules.*` setting.
+    pub fn apply(&self, inst: &mut InstitutionConfig) -> Result<(), RulesError> {
+        let tz = self.time_zone.trim();
+        if !tz.is_empty() {
+            inst.time_zone =
+                TimeZone::try_from(tz.to_owned()).map_err(|m| invalid("rules.time_zone", m))?;
+        }
+        match self.business_day.trim() {
+            "" => {}
+            "posting_cutoff" => inst.business_day = BusinessDayMode::PostingCutoff,
+            "utc_midnight" => inst.business_day = BusinessDayMode::UtcMidnight,
+            other => {
+                return Err(invalid(
+                    "rules.business_day",
+                    format!("{other:?} is not posting_cutoff or utc_midnight"),
+                ));
+            }
+        }
+        let cutoff = self.daily_cutoff.trim();
+        if !cutoff.is_empty() {
+            inst.daily_cutoff = LocalTime::try_from(cutoff.to_owned())
+                .map_err(|m| invalid("rules.daily_cutoff", m))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the overrides without rules data (for start-up validation).
+    pub fn check(&self) -> Result<(), RulesError> {
+        let mut probe = InstitutionConfig {
+            time_zone: TimeZone(Tz::UTC),
+            business_day: BusinessDayMode::PostingCutoff,
+            daily_cutoff: LocalTime(NaiveTime::MIN),
+            holidays: Vec::new(),
+        };
+        self.apply(&mut probe)
+    }
+}
+
 /// Conversion of foreign currency to its USD value (31 CFR 1010.100:
 /// currency includes foreign coin and currency).
 #[derive(Debug, Clone, Deserialize)]
@@ -1214,6 +1263,53 @@ mod tests {
 
     /// Federal holidays 2024-2030 with observed days (a Saturday holiday
     /// on the Friday before, a Sunday one on the Monday after).
+    #[test]
+    fn institution_overrides_replace_only_what_they_name() {
+        let cfg = match RulesConfig::builtin() {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let mut inst = cfg.institution.clone();
+        let none = InstitutionOverrides::default();
+        assert!(none.apply(&mut inst).is_ok());
+        assert_eq!(inst.business_day, BusinessDayMode::PostingCutoff);
+        let some = InstitutionOverrides {
+            time_zone: "America/Chicago",
+            business_day: "utc_midnight",
+            daily_cutoff: "14:30",
+        };
+        assert!(some.apply(&mut inst).is_ok());
+        assert_eq!(inst.time_zone.0, chrono_tz::America::Chicago);
+        assert_eq!(inst.business_day, BusinessDayMode::UtcMidnight);
+        assert_eq!(inst.daily_cutoff.0.to_string(), "14:30:00");
+        let key = |o: InstitutionOverrides<'_>| match o.check() {
+            Err(RulesError::Invalid { key, .. }) => key,
+            other => format!("{other:?}"),
+        };
+        let bad = InstitutionOverrides::default();
+        assert_eq!(
+            key(InstitutionOverrides {
+                daily_cutoff: "25:00",
+                ..bad
+            }),
+            "rules.daily_cutoff"
+        );
+        assert_eq!(
+            key(InstitutionOverrides {
+                business_day: "local",
+                ..bad
+            }),
+            "rules.business_day"
+        );
+        assert_eq!(
+            key(InstitutionOverrides {
+                time_zone: "Mars/Base",
+                ..bad
+            }),
+            "rules.time_zone"
+        );
+    }
+
     #[test]
     fn holiday_calendar_runs_through_2030_with_observed_days() {
         let cfg = match RulesConfig::builtin() {

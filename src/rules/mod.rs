@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::domain::RuleInput;
 use crate::domain::{Customer, Transaction, TransactionType, ValidationError};
-pub use data::{RulesConfig, RulesError, SanctionsList, SdnEntry};
+pub use data::{InstitutionOverrides, RulesConfig, RulesError, SanctionsList, SdnEntry};
 
 /// What the compliance officer must do. Serialized as e.g. `CTR_FILING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -246,6 +246,16 @@ impl RulesEngine {
             RulesConfig::builtin()?,
             SanctionsList::builtin_fixture()?,
         ))
+    }
+
+    /// The same engine with the service configuration's overrides of the
+    /// institution's time zone, business-day mode and posting cut-off.
+    pub fn with_institution_overrides(
+        mut self,
+        overrides: &InstitutionOverrides<'_>,
+    ) -> Result<Self, RulesError> {
+        overrides.apply(&mut self.config.institution)?;
+        Ok(self)
     }
 
     pub fn config(&self) -> &RulesConfig {
