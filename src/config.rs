@@ -105,6 +105,26 @@ impl Default for RetrievalSettings {
 pub struct RulesSettings {
     /// A rules.toml in the layout of rules/rules.toml; empty: the built-in copy.
     pub file: String,
+    /// Overrides of the rules data's `[institution]` (empty: keep it). The
+    /// built-in data: America/New_York, posting_cutoff, 18:00.
+    #[serde(default)]
+    pub time_zone: String,
+    /// `posting_cutoff` (31 CFR 1010.313 business day) or `utc_midnight`.
+    #[serde(default)]
+    pub business_day: String,
+    /// Posting cut-off, local `HH:MM`.
+    #[serde(default)]
+    pub daily_cutoff: String,
+}
+
+impl RulesSettings {
+    pub fn institution_overrides(&self) -> crate::rules::InstitutionOverrides<'_> {
+        crate::rules::InstitutionOverrides {
+            time_zone: &self.time_zone,
+            business_day: &self.business_day,
+            daily_cutoff: &self.daily_cutoff,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -181,6 +201,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, reason: String| Err(ConfigError::Invalid { key: key.into(), reason });
         self.llm.validate().map_err(|e| ConfigError::Invalid { key: format!("llm.{}", e.key), reason: e.reason })?;
+        if let Err(crate::rules::RulesError::Invalid { key, message }) = self.rules.institution_overrides().check() {
+            return invalid(&key, message);
+        }
         if self.chunking.max_tokens < 16 {
             return invalid("chunking.max_tokens", format!("must be at least 16, got {}", self.chunking.max_tokens));
         }
@@ -389,6 +412,23 @@ mod tests {
         assert_eq!(c.chunking.max_tokens, 200);
         assert_eq!(c.retrieval.mode, "dense");
         assert_eq!(c.store.data_dir, PathBuf::from("/abs/store"));
+    }
+
+    /// Issue 14: the CTR business day's cut-off, mode and time zone are
+    /// configuration, overridable from the environment and checked at start.
+    #[test]
+    fn business_day_settings_override_from_env_and_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("r.toml");
+        std::fs::write(&f, "[rules]\ndaily_cutoff = \"17:00\"\n").unwrap();
+        let c = Config::load_with_env(Some(&f), &env(&[("REAGENT_RULES_BUSINESS_DAY", "utc_midnight")])).unwrap();
+        assert_eq!((c.rules.daily_cutoff.as_str(), c.rules.business_day.as_str()), ("17:00", "utc_midnight"));
+        let err = Config::load_with_env(Some(&f), &env(&[("REAGENT_RULES_DAILY_CUTOFF", "5pm")])).unwrap_err();
+        assert!(err.to_string().contains("rules.daily_cutoff"), "{err}");
+        let engine = crate::services::Services::rules_engine_for(&c).unwrap();
+        let inst = &engine.config().institution;
+        assert_eq!(inst.business_day, crate::rules::data::BusinessDayMode::UtcMidnight);
+        assert_eq!(inst.daily_cutoff.0.to_string(), "17:00:00");
     }
 
     #[test]

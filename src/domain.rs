@@ -12,11 +12,14 @@
 //! Deserialization is deliberately lenient about *values* (any string is
 //! accepted as a country or currency code, any number as an amount) so that
 //! [`RuleInput::validate`] can report which field is wrong; callers must run
-//! `validate` before trusting a request. Unknown JSON fields are ignored.
+//! `validate` before trusting a request. Unknown fields inside `transaction`,
+//! `customer` and each `recent_transactions` entry are refused
+//! (`deny_unknown_fields`), so a misspelt `counterparty_name` is an error
+//! naming the field rather than a transaction silently left unscreened.
 
 use std::fmt;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 /// A request field that failed validation.
@@ -39,9 +42,13 @@ impl ValidationError {
     }
 }
 
-/// Kind of transaction. Only `CASH_DEPOSIT` and `CASH_WITHDRAWAL` are
-/// transactions in currency (31 CFR 1010.100(m), 1010.311); only `WIRE` is
-/// treated as a funds transfer for the travel rule.
+/// Kind of transaction. `CASH_DEPOSIT`, `CASH_WITHDRAWAL` and
+/// `MONETARY_INSTRUMENT_PURCHASE` (a bank check or draft, cashier's check,
+/// money order or traveler's check bought with currency) are transactions
+/// in currency (31 CFR 1010.100(m), 1010.311, 1010.313(b)); `WIRE` and
+/// `INTERNAL` (a book transfer between accounts at this bank) are funds
+/// transfers for the travel rule (1020.410), unless both ends are the same
+/// customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TransactionType {
@@ -52,6 +59,7 @@ pub enum TransactionType {
     Card,
     Check,
     Internal,
+    MonetaryInstrumentPurchase,
 }
 
 impl TransactionType {
@@ -64,6 +72,7 @@ impl TransactionType {
             Self::Card => "CARD",
             Self::Check => "CHECK",
             Self::Internal => "INTERNAL",
+            Self::MonetaryInstrumentPurchase => "MONETARY_INSTRUMENT_PURCHASE",
         }
     }
 }
@@ -114,6 +123,25 @@ pub enum KycStatus {
     Complete,
     Pending,
     Expired,
+}
+
+/// Whether a politically exposed person holds (or held) office abroad or at
+/// home. Only senior foreign political figures are covered by 31 CFR
+/// 1010.605(p) / 1010.620; domestic PEPs get risk-based due diligence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PepType {
+    Foreign,
+    Domestic,
+}
+
+impl PepType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Foreign => "FOREIGN",
+            Self::Domestic => "DOMESTIC",
+        }
+    }
 }
 
 impl KycStatus {
@@ -245,11 +273,13 @@ impl fmt::Display for CurrencyCode {
 
 /// One transaction, as sent by the caller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Transaction {
     pub transaction_id: String,
     pub customer_id: String,
-    /// Amount in `currency` units. The rules treat non-USD amounts as
-    /// USD-equivalent (the caller is expected to convert).
+    /// Amount in `currency` units. The rules convert other currencies to
+    /// USD with the dated rate table of rules.toml (31 CFR 1010.100
+    /// currency includes foreign currency); without a rate they say so.
     pub amount: f64,
     pub currency: CurrencyCode,
     pub transaction_type: TransactionType,
@@ -258,6 +288,11 @@ pub struct Transaction {
     pub destination_country: CountryCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterparty_name: Option<String>,
+    /// The counterparty's customer id when it is a customer of this bank
+    /// (book transfers); equal to `customer_id` for a transfer between the
+    /// customer's own accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty_customer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// RFC 3339; the offset is kept.
@@ -333,6 +368,7 @@ pub const MAX_AMOUNT: f64 = 1e13;
 
 /// The institution's customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Customer {
     pub customer_id: String,
     pub name: String,
@@ -340,6 +376,21 @@ pub struct Customer {
     pub risk_rating: RiskRating,
     pub kyc_status: KycStatus,
     pub is_pep: bool,
+    /// Foreign or domestic PEP; `None` with `is_pep` means not yet known
+    /// (treated as foreign until established).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pep_type: Option<PepType>,
+    /// The customer holds a private banking account (31 CFR 1010.605(m)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private_banking: bool,
+    /// Designated exempt person for currency transaction reporting
+    /// (31 CFR 1020.315).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ctr_exempt: bool,
+    /// Filing date of the last SAR on this customer's activity, for
+    /// continuing-activity reviews (31 CFR 1020.320).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sar_filed_on: Option<NaiveDate>,
     pub country: CountryCode,
 }
 
@@ -365,6 +416,12 @@ impl Customer {
         }
         if let Err(m) = self.country.check() {
             out.push(ValidationError::new(format!("{prefix}.country"), m));
+        }
+        if self.pep_type.is_some() && !self.is_pep {
+            out.push(ValidationError::new(
+                format!("{prefix}.pep_type"),
+                "is only meaningful when is_pep is true",
+            ));
         }
     }
 }
@@ -589,6 +646,58 @@ mod tests {
             *slot = serde_json::json!("10/03/2026");
         }
         assert!(serde_json::from_value::<RuleInput>(v).is_err());
+    }
+
+    /// A misspelt `counterparty_name` used to be dropped silently, leaving
+    /// the counterparty unscreened (issue 14): unknown fields are refused.
+    #[test]
+    fn unknown_fields_in_transaction_and_customer_are_refused() {
+        for (object, key) in [
+            ("transaction", "counterparty_nmae"),
+            ("customer", "is_politically_exposed"),
+        ] {
+            let mut v = sample_json();
+            v[object][key] = serde_json::json!("x");
+            let err = serde_json::from_value::<RuleInput>(v)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                err.as_deref().is_some_and(|e| e.contains(key)),
+                "{object}.{key}: {err:?}"
+            );
+        }
+        let mut v = sample_json();
+        let earlier = v["transaction"].clone();
+        v["recent_transactions"] = serde_json::json!([earlier]);
+        v["recent_transactions"][0]["amout"] = serde_json::json!(1);
+        assert!(serde_json::from_value::<RuleInput>(v).is_err());
+    }
+
+    #[test]
+    fn new_optional_fields_round_trip_and_pep_type_needs_is_pep() {
+        let mut v = sample_json();
+        v["customer"]["pep_type"] = serde_json::json!("DOMESTIC");
+        v["customer"]["ctr_exempt"] = serde_json::json!(true);
+        v["customer"]["last_sar_filed_on"] = serde_json::json!("2026-01-05");
+        v["transaction"]["counterparty_customer_id"] = serde_json::json!("C2");
+        let input: RuleInput = match serde_json::from_value(v) {
+            Ok(i) => i,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(input.customer.pep_type, Some(PepType::Domestic));
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("customer.pep_type")
+        );
+        let back = serde_json::to_value(&input).unwrap_or_default();
+        assert_eq!(back["customer"]["ctr_exempt"], serde_json::json!(true));
+        assert_eq!(
+            back["transaction"]["counterparty_customer_id"],
+            serde_json::json!("C2")
+        );
+        // defaults are left out of the wire format
+        let plain = serde_json::to_value(sample()).unwrap_or_default();
+        assert!(plain["customer"].get("private_banking").is_none());
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn build_queries(input: Option<&RuleInput>, outcome: Option<&RuleOutcome>, q
     let mut queries = Vec::new();
     if let Some(outcome) = outcome {
         for f in &outcome.findings {
-            let text = format!("{} {}", f.retrieval_query, f.regulations.join(" "));
+            let text = format!("{} {} {}", f.retrieval_query, f.regulations.join(" "), f.policies.join(" "));
             queries.push(RetrievalQuery { text: expand_acronyms(&text), for_action: Some(f.code) });
         }
     }

@@ -67,11 +67,12 @@ impl Services {
     }
 
     pub fn rules_engine_for(config: &Config) -> Result<RulesEngine, StartError> {
-        Ok(if config.rules.file.is_empty() {
+        let engine = if config.rules.file.is_empty() {
             RulesEngine::builtin()?
         } else {
             RulesEngine::from_config_file(&config.rules.file)?
-        })
+        };
+        Ok(engine.with_institution_overrides(&config.rules.institution_overrides())?)
     }
 
     /// Rules, retrieval and (when `llm.enabled`) the LLM client, ready to analyze.

@@ -123,9 +123,10 @@ mod rules {
 
         #[test]
         fn different_business_days_are_not_aggregated() {
+            // Monday 17:00 New York (before the 18:00 cut-off) and Tuesday
             let o = run(
                 cash_in("T2", 6_000.0, "2026-03-10T09:00:00Z"),
-                vec![cash_in("T1", 6_000.0, "2026-03-09T23:59:59Z")],
+                vec![cash_in("T1", 6_000.0, "2026-03-09T21:00:00Z")],
             );
             assert!(!o.has(CtrFiling));
             assert!(!o.has(SarReview));
@@ -174,31 +175,98 @@ mod rules {
             assert!(!o.has(CtrFiling));
         }
 
+        /// 31 CFR 1010.313: a deposit after the posting cut-off (18:00
+        /// New York, the default) belongs to the next business day and is
+        /// aggregated with it; the UTC-midnight mode keeps calendar dates.
         #[test]
-        fn business_day_follows_the_configured_time_zone() {
-            let t = cash_in("T2", 6_000.0, "2026-03-11T02:00:00Z"); // 03-10 22:00 in New York
-            let recent = vec![cash_in("T1", 6_000.0, "2026-03-10T15:00:00Z")];
-            let utc = engine().evaluate(&input_with(t.clone(), customer(), recent.clone()));
+        fn deposit_after_cutoff_aggregates_with_next_business_day_1010_313() {
+            // Tuesday 19:00 New York, then Wednesday 10:00
+            let t = cash_in("T2", 6_000.0, "2026-03-11T14:00:00Z");
+            let recent = vec![cash_in("T1", 6_000.0, "2026-03-10T23:00:00Z")];
+            let posting = engine().evaluate(&input_with(t.clone(), customer(), recent.clone()));
+            assert!(posting.has(CtrFiling));
+            assert_eq!(posting.business_day.to_string(), "2026-03-11");
+            let f = posting.finding(CtrFiling).expect("ctr");
+            assert!(f.description.contains("$12,000.00"), "{}", f.description);
+            let utc = engine_with(
+                "business_day = \"posting_cutoff\"",
+                "business_day = \"utc_midnight\"",
+            )
+            .evaluate(&input_with(t, customer(), recent));
             assert!(!utc.has(CtrFiling));
             assert_eq!(utc.as_of.to_string(), "2026-03-11");
-            let ny = engine_with("time_zone = \"UTC\"", "time_zone = \"America/New_York\"")
-                .evaluate(&input_with(t, customer(), recent));
-            assert!(ny.has(CtrFiling));
-            assert_eq!(ny.as_of.to_string(), "2026-03-10");
         }
 
+        /// 31 CFR 1010.313: weekend and holiday deposits are treated as
+        /// received on the next business day.
         #[test]
-        fn non_usd_is_treated_as_usd_equivalent() {
-            let mut t = cash_in("T", 12_000.0, DAY);
+        fn weekend_and_holiday_deposits_roll_to_next_business_day_1010_313() {
+            // Saturday 2026-03-14 and Monday 2026-03-16
+            let o = run(
+                cash_in("T2", 6_000.0, "2026-03-16T14:00:00Z"),
+                vec![cash_in("T1", 6_000.0, "2026-03-14T15:00:00Z")],
+            );
+            assert!(o.has(CtrFiling));
+            let d = &o.finding(CtrFiling).expect("ctr").deadline;
+            assert_eq!(
+                d.as_deref(),
+                Some("within 15 calendar days of 2026-03-16 (by 2026-03-31)")
+            );
+            // Memorial Day 2026-05-25 rolls to Tuesday 2026-05-26
+            let o = run(
+                cash_in("T2", 6_000.0, "2026-05-26T14:00:00Z"),
+                vec![cash_in("T1", 6_000.0, "2026-05-25T15:00:00Z")],
+            );
+            assert!(o.has(CtrFiling));
+            // 2030-11-11 (Veterans Day, a Monday) is in the calendar too
+            let o = run(
+                cash_in("T2", 6_000.0, "2030-11-12T15:00:00Z"),
+                vec![cash_in("T1", 6_000.0, "2030-11-11T15:00:00Z")],
+            );
+            assert!(o.has(CtrFiling));
+        }
+
+        /// 31 CFR 1010.100 (currency includes foreign currency): EUR cash
+        /// counts at its USD value with the dated rate table.
+        #[test]
+        fn foreign_cash_counts_at_its_usd_value_1010_100() {
+            // EUR 9,000 at 1.17 (rate of 2026-01-01) = $10,530: a CTR
+            let mut t = cash_in("T", 9_000.0, DAY);
             t["currency"] = json!("EUR");
             let o = run(t, vec![]);
-            let f = o.finding(CtrFiling).expect("ctr");
+            let f = o
+                .finding(CtrFiling)
+                .expect("EUR 9,000 is more than $10,000");
             assert!(f.description.contains("EUR"), "{}", f.description);
-            assert!(
-                f.description.contains("USD equivalent"),
-                "{}",
-                f.description
-            );
+            assert!(f.description.contains("1.17"), "{}", f.description);
+            assert!(o.issues.is_empty(), "{:?}", o.issues);
+            // MXN 150,000 at 0.055 = $8,250: not a CTR, not dollars
+            let mut t = cash_in("T", 150_000.0, DAY);
+            t["currency"] = json!("MXN");
+            assert!(!run(t, vec![]).has(CtrFiling));
+        }
+
+        /// 31 CFR 1010.100: with no known rate the amount is never taken as
+        /// dollars; an issue requires review.
+        #[test]
+        fn unknown_rate_is_an_issue_requiring_review_1010_100() {
+            let mut t = cash_in("T", 9_000.0, DAY);
+            t["currency"] = json!("CHF");
+            let o = run(t, vec![]);
+            assert!(!o.has(CtrFiling));
+            assert!(o.requires_review, "{:?}", o.review_reasons);
+            assert_eq!(o.issues.len(), 1, "{:?}", o.issues);
+            assert!(o.issues[0].explanation.contains("CHF"), "{:?}", o.issues[0]);
+            // a rate too old for the date is no rate either
+            let mut t = cash_in("T", 9_000.0, "2027-06-10T14:00:00Z");
+            t["currency"] = json!("EUR");
+            assert!(run(t, vec![]).requires_review);
+            // 15,000 CHF is not reported as a $15,000 CTR either
+            let mut t = cash_in("T", 15_000.0, DAY);
+            t["currency"] = json!("CHF");
+            let o = run(t, vec![]);
+            assert!(!o.has(CtrFiling));
+            assert!(o.requires_review);
         }
 
         #[test]
@@ -368,8 +436,8 @@ mod rules {
         }
 
         #[test]
-        fn only_wires_are_funds_transfers() {
-            for ty in ["ACH", "CASH_DEPOSIT", "CARD", "CHECK", "INTERNAL"] {
+        fn only_wires_and_book_transfers_are_funds_transfers() {
+            for ty in ["ACH", "CASH_DEPOSIT", "CARD", "CHECK"] {
                 let o = run(tx("T", ty, "OUTBOUND", 5_000.0, DAY), vec![]);
                 assert!(!o.has(TravelRuleRecords), "{ty}");
             }
@@ -414,15 +482,35 @@ mod rules {
             assert_eq!(o.findings[0].code, OfacBlockOrReject, "most severe first");
         }
 
+        /// 31 CFR Part 542: comprehensive until 2025-07-01 (E.O. 14312);
+        /// from 2025-05-23 General License 25 authorised most transactions,
+        /// so the advice is to confirm the licence and screen, not block.
         #[test]
-        fn syria_is_sanctioned_only_before_2025_07_01() {
+        fn syria_program_dates_and_general_license_25_part_542() {
             let syria = |ts: &str| run(wire("W", 500.0, "SY", ts), vec![]);
             let o = syria("2025-03-15T10:00:00Z");
             assert!(o.has(OfacBlockOrReject));
             let f = o.finding(OfacBlockOrReject).expect("ofac");
             assert!(f.regulations.iter().any(|r| r == "31 CFR Part 542"));
-            assert!(syria("2025-06-30T23:59:59Z").has(OfacBlockOrReject));
-            assert!(!syria("2025-07-01T00:00:00Z").has(OfacBlockOrReject));
+            assert!(syria("2025-05-22T15:00:00Z").has(OfacBlockOrReject));
+            for ts in ["2025-05-23T15:00:00Z", "2025-06-30T23:59:59Z"] {
+                let o = syria(ts);
+                assert!(!o.has(OfacBlockOrReject), "{ts}: licensed, not blocked");
+                assert!(o.requires_review, "{ts}");
+                let issue = o
+                    .issues
+                    .iter()
+                    .find(|i| i.title.contains("General License 25"));
+                let issue = issue.expect("licence issue");
+                assert!(issue.explanation.contains("SDN"), "{}", issue.explanation);
+            }
+            // 2025-07-01 00:00 Eastern: the program is over
+            let after = syria("2025-07-01T04:00:00Z");
+            assert!(
+                after.findings.is_empty() && after.issues.is_empty(),
+                "{:?}",
+                after.actions()
+            );
             let later = syria("2026-03-15T10:00:00Z");
             assert!(later.findings.is_empty(), "{:?}", later.actions());
             assert!(!later.requires_review);
@@ -543,6 +631,8 @@ mod rules {
     mod edd {
         use super::*;
 
+        /// A PEP of unknown kind is treated as foreign: EDD, but 31 CFR
+        /// 1010.620 only applies to private banking accounts.
         #[test]
         fn pep_gets_edd() {
             let mut c = customer();
@@ -551,7 +641,76 @@ mod rules {
             assert_eq!(codes(&o), vec![EnhancedDueDiligence]);
             assert!(o.requires_review);
             let f = o.finding(EnhancedDueDiligence).expect("edd");
-            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.620"));
+            assert!(
+                !f.regulations.iter().any(|r| r == "31 CFR 1010.620"),
+                "{:?}",
+                f.regulations
+            );
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.230"));
+        }
+
+        /// 31 CFR 1010.620 applies to private banking accounts of senior
+        /// foreign political figures; senior management approval is bank
+        /// policy (EDD 5.1), cited as such.
+        #[test]
+        fn foreign_pep_private_banking_cites_1010_620_and_policy_for_approval() {
+            let mut c = customer();
+            c["is_pep"] = json!(true);
+            c["pep_type"] = json!("FOREIGN");
+            let o = run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c.clone());
+            let f = o.finding(EnhancedDueDiligence).expect("edd");
+            assert!(
+                !f.regulations.iter().any(|r| r.contains("1010.620")),
+                "{:?}",
+                f.regulations
+            );
+            assert!(
+                f.policies.iter().any(|p| p == "EDD 5.1"),
+                "{:?}",
+                f.policies
+            );
+            assert!(f.description.contains("bank policy"), "{}", f.description);
+            c["private_banking"] = json!(true);
+            let o = run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c);
+            let f = o.finding(EnhancedDueDiligence).expect("edd");
+            assert!(
+                f.regulations.iter().any(|r| r == "31 CFR 1010.620"),
+                "{:?}",
+                f.regulations
+            );
+            assert!(
+                f.policies.iter().any(|p| p == "EDD 5.1"),
+                "{:?}",
+                f.policies
+            );
+            // the deadline is the bank's (EDD 6.3: 10 business days)
+            assert!(
+                f.deadline
+                    .as_deref()
+                    .is_some_and(|d| d.contains("EDD 6.3") && d.contains("2026-03-24")),
+                "{:?}",
+                f.deadline
+            );
+        }
+
+        /// Domestic PEPs get risk-based due diligence (31 CFR 1020.210,
+        /// bank procedure EDD 2.7), not automatic EDD.
+        #[test]
+        fn domestic_pep_gets_risk_based_due_diligence_not_edd() {
+            let mut c = customer();
+            c["is_pep"] = json!(true);
+            c["pep_type"] = json!("DOMESTIC");
+            let o = run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c.clone());
+            assert!(!o.has(EnhancedDueDiligence), "{:?}", o.actions());
+            assert!(!o.requires_review, "{:?}", o.review_reasons);
+            assert!(
+                o.issues.iter().any(|i| i.title.contains("Domestic")),
+                "{:?}",
+                o.issues
+            );
+            // the risk rating still decides
+            c["risk_rating"] = json!("HIGH");
+            assert!(run_c(tx("T", "ACH", "OUTBOUND", 300.0, DAY), c).has(EnhancedDueDiligence));
         }
 
         #[test]
@@ -588,10 +747,66 @@ mod rules {
                 let o = run_c(tx("T", "CARD", "OUTBOUND", 200.0, DAY), c);
                 assert_eq!(codes(&o), vec![KycRemediation], "{status}");
                 assert!(o.requires_review);
-                let f = o.finding(KycRemediation).expect("kyc");
-                assert!(f.regulations.iter().any(|r| r == "31 CFR 1020.220"));
             }
             assert!(!run(tx("T", "CARD", "OUTBOUND", 200.0, DAY), vec![]).has(KycRemediation));
+        }
+
+        /// PENDING is the account-opening CIP (31 CFR 1020.220); EXPIRED is
+        /// ongoing customer due diligence (31 CFR 1020.210(a)(2)(v)), with
+        /// deadlines from the bank's KYC procedure.
+        #[test]
+        fn expired_kyc_is_ongoing_cdd_1020_210_not_cip() {
+            let kyc = |status: &str| {
+                let mut c = customer();
+                c["kyc_status"] = json!(status);
+                run_c(tx("T", "CARD", "OUTBOUND", 200.0, DAY), c)
+                    .finding(KycRemediation)
+                    .cloned()
+                    .expect("kyc")
+            };
+            let expired = kyc("EXPIRED");
+            assert!(
+                expired.regulations.iter().any(|r| r == "31 CFR 1020.210"),
+                "{:?}",
+                expired.regulations
+            );
+            assert!(
+                !expired.regulations.iter().any(|r| r == "31 CFR 1020.220"),
+                "{:?}",
+                expired.regulations
+            );
+            assert!(
+                expired.description.contains("1020.210(a)(2)(v)"),
+                "{}",
+                expired.description
+            );
+            assert!(
+                expired.policies.iter().any(|p| p == "KYC 7.2"),
+                "{:?}",
+                expired.policies
+            );
+            // KYC 7.2: contact within 5 business days of Tuesday 2026-03-10
+            assert!(
+                expired
+                    .deadline
+                    .as_deref()
+                    .is_some_and(|d| d.contains("by 2026-03-17")),
+                "{:?}",
+                expired.deadline
+            );
+            let pending = kyc("PENDING");
+            assert!(pending.regulations.iter().any(|r| r == "31 CFR 1020.220"));
+            assert!(
+                pending.policies.iter().any(|p| p == "KYC 6.1"),
+                "{:?}",
+                pending.policies
+            );
+            assert!(
+                pending
+                    .deadline
+                    .as_deref()
+                    .is_some_and(|d| d.contains("30 calendar days"))
+            );
         }
     }
 
@@ -684,6 +899,201 @@ mod rules {
             assert_eq!(v["findings"][0]["severity"], json!("MEDIUM"));
             assert_eq!(v["risk_level"], json!("LOW"));
             assert_eq!(v["as_of"], json!("2026-03-10"));
+        }
+    }
+
+    /// Issue 14's remaining legal gaps, one test per regulation.
+    mod legal {
+        use super::*;
+
+        fn book(amount: f64, counterparty: &str) -> Value {
+            let mut t = tx("B", "INTERNAL", "OUTBOUND", amount, DAY);
+            t["counterparty_customer_id"] = json!(counterparty);
+            t
+        }
+
+        /// 31 CFR 1020.410: a book transfer between two customers of the
+        /// bank is a funds transfer; between the same customer's accounts
+        /// it is excepted (1020.410(a)(6)).
+        #[test]
+        fn book_transfer_between_customers_is_a_funds_transfer_1020_410() {
+            let o = run(book(5_000.0, "C2"), vec![]);
+            assert_eq!(codes(&o), vec![TravelRuleRecords]);
+            let f = o.finding(TravelRuleRecords).expect("travel");
+            assert!(f.description.contains("book transfer"), "{}", f.description);
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1020.410"));
+            assert!(!run(book(2_999.99, "C2"), vec![]).has(TravelRuleRecords));
+            assert!(!run(book(5_000.0, "C1"), vec![]).has(TravelRuleRecords));
+            // a wire between the customer's own accounts at this bank too
+            let mut w = wire("W", 5_000.0, "US", DAY);
+            w["counterparty_customer_id"] = json!("C1");
+            assert!(!run(w, vec![]).has(TravelRuleRecords));
+        }
+
+        /// 31 CFR 1020.320(b)(3): the 30 days run from initial detection
+        /// of the pattern, not from each later transaction; the 60-day
+        /// limit when no suspect is identified is stated.
+        #[test]
+        fn sar_clock_runs_from_initial_detection_1020_320() {
+            let o = run(
+                cash_in("T3", 9_700.0, "2026-04-06T14:00:00Z"),
+                vec![
+                    cash_in("T1", 9_600.0, "2026-04-01T14:00:00Z"),
+                    cash_in("T2", 9_800.0, "2026-04-02T14:00:00Z"),
+                ],
+            );
+            let f = o.finding(SarReview).expect("sar");
+            assert_eq!(
+                f.deadline.as_deref(),
+                Some("within 30 calendar days of initial detection on 2026-04-02 (by 2026-05-02)")
+            );
+            assert!(f.description.contains("60 days"), "{}", f.description);
+            assert!(f.description.contains("2026-06-01"), "{}", f.description);
+        }
+
+        /// 31 CFR 1020.320 continuing activity: after a SAR, review at 90
+        /// days and file within 120 days of the previous filing.
+        #[test]
+        fn continuing_activity_after_a_sar_1020_320() {
+            let mut c = customer();
+            c["last_sar_filed_on"] = json!("2026-02-01");
+            let input = input_with(
+                cash_in("T2", 9_900.0, "2026-04-02T14:00:00Z"),
+                c,
+                vec![cash_in("T1", 9_600.0, "2026-04-01T14:00:00Z")],
+            );
+            let o = engine().evaluate(&input);
+            let f = o.finding(SarReview).expect("sar");
+            assert!(f.title.contains("Continuing"), "{}", f.title);
+            let d = f.deadline.as_deref().unwrap_or_default();
+            assert!(
+                d.contains("review by 2026-05-02") && d.contains("by 2026-06-01"),
+                "{d}"
+            );
+        }
+
+        /// 31 CFR 1010.314: structuring across days and branches whatever
+        /// band the current transaction is in (repeated $7,000 deposits).
+        #[test]
+        fn repeated_sub_threshold_cash_across_days_is_structuring_1010_314() {
+            let o = run(
+                cash_in("T3", 7_000.0, "2026-04-03T14:00:00Z"),
+                vec![
+                    cash_in("T1", 7_000.0, "2026-04-01T14:00:00Z"),
+                    cash_in("T2", 7_000.0, "2026-04-02T15:00:00Z"),
+                ],
+            );
+            assert!(o.has(SarReview), "{:?}", o.actions());
+            let f = o.finding(SarReview).expect("sar");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.314"));
+            assert!(f.description.contains("$21,000.00"), "{}", f.description);
+            // two such days are not yet a pattern
+            let o = run(
+                cash_in("T2", 7_000.0, "2026-04-02T14:00:00Z"),
+                vec![cash_in("T1", 7_000.0, "2026-04-01T14:00:00Z")],
+            );
+            assert!(!o.has(SarReview));
+            // a small deposit after near-threshold deposits on two days
+            let o = run(
+                cash_in("T3", 2_000.0, "2026-04-03T14:00:00Z"),
+                vec![
+                    cash_in("T1", 9_600.0, "2026-04-01T14:00:00Z"),
+                    cash_in("T2", 9_800.0, "2026-04-02T14:00:00Z"),
+                ],
+            );
+            assert!(o.has(SarReview), "{:?}", o.actions());
+        }
+
+        /// 31 CFR 1010.314: three ordinary deposits in one day by a cash
+        /// business are a CTR by aggregation, not structuring.
+        #[test]
+        fn cash_business_with_three_deposits_in_a_day_is_not_structuring() {
+            let mut c = customer();
+            c["customer_type"] = json!("BUSINESS");
+            c["name"] = json!("Corner Deli LLC");
+            let input = input_with(
+                cash_in("T3", 4_000.0, DAY),
+                c,
+                vec![
+                    cash_in("T1", 4_000.0, "2026-03-10T09:00:00Z"),
+                    cash_in("T2", 4_000.0, "2026-03-10T11:00:00Z"),
+                ],
+            );
+            let o = engine().evaluate(&input);
+            assert_eq!(codes(&o), vec![CtrFiling]);
+            // the piece count is rule data
+            let e = engine_with(
+                "split_min_pieces_customer_types = [\"INDIVIDUAL\"]",
+                "split_min_pieces_customer_types = [\"INDIVIDUAL\", \"BUSINESS\"]",
+            );
+            assert!(e.evaluate(&input).has(SarReview));
+        }
+
+        /// 31 CFR 1010.415: cash purchases of monetary instruments from
+        /// $3,000 to $10,000 inclusive need the record; above is a CTR.
+        #[test]
+        fn cash_purchase_of_monetary_instruments_needs_record_1010_415() {
+            let buy = |id: &str, amount: f64, ts: &str| {
+                tx(id, "MONETARY_INSTRUMENT_PURCHASE", "INBOUND", amount, ts)
+            };
+            let o = run(buy("M", 3_000.0, DAY), vec![]);
+            assert_eq!(codes(&o), vec![MonetaryInstrumentRecord]);
+            let f = o.finding(MonetaryInstrumentRecord).expect("record");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.415"));
+            assert!(!o.requires_review);
+            assert!(run(buy("M", 10_000.0, DAY), vec![]).has(MonetaryInstrumentRecord));
+            assert!(run(buy("M", 2_999.99, DAY), vec![]).findings.is_empty());
+            let o = run(buy("M", 10_000.01, DAY), vec![]);
+            assert_eq!(codes(&o), vec![CtrFiling], "cash in above $10,000");
+            // contemporaneous purchases are one purchase (1010.415(b))
+            let o = run(
+                buy("M2", 1_600.0, DAY),
+                vec![buy("M1", 1_500.0, "2026-03-10T13:00:00Z")],
+            );
+            assert!(o.has(MonetaryInstrumentRecord));
+        }
+
+        /// 31 CFR 1020.315: an exempt person's cash gets no CTR, and the
+        /// analysis says why.
+        #[test]
+        fn exempt_person_gets_no_ctr_and_is_told_why_1020_315() {
+            let mut c = customer();
+            c["ctr_exempt"] = json!(true);
+            c["customer_type"] = json!("BUSINESS");
+            let o = run_c(cash_in("T", 25_000.0, DAY), c);
+            assert!(!o.has(CtrFiling));
+            let issue = o
+                .issues
+                .iter()
+                .find(|i| i.regulations.iter().any(|r| r == "31 CFR 1020.315"));
+            assert!(
+                issue.is_some_and(|i| i.explanation.contains("exempt person")),
+                "{:?}",
+                o.issues
+            );
+            assert!(run(cash_in("T", 25_000.0, DAY), vec![]).has(CtrFiling));
+        }
+
+        /// 31 CFR 501.601 and 501.603(b)(2): OFAC records 10 years from
+        /// 2025-03-21 (5 before), and the annual report due September 30.
+        #[test]
+        fn ofac_records_and_annual_report_501_601_501_603() {
+            let o = run(wire("W", 9_000.0, "CU", DAY), vec![]);
+            let f = o.finding(OfacBlockOrReject).expect("ofac");
+            assert!(f.description.contains("10 years"), "{}", f.description);
+            assert!(
+                f.description.contains("due by 2026-09-30"),
+                "{}",
+                f.description
+            );
+            let o = run(wire("W", 9_000.0, "CU", "2025-03-10T14:00:00Z"), vec![]);
+            let f = o.finding(OfacBlockOrReject).expect("ofac");
+            assert!(f.description.contains("5 years"), "{}", f.description);
+            // BSA records five years (1010.430)
+            let o = run(cash_in("T", 15_000.0, DAY), vec![]);
+            let f = o.finding(CtrFiling).expect("ctr");
+            assert!(f.regulations.iter().any(|r| r == "31 CFR 1010.430"));
+            assert!(f.description.contains("5 years"), "{}", f.description);
         }
     }
 }

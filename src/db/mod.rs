@@ -154,6 +154,10 @@ macro_rules! bind_customer {
             .bind($p.is_pep)
             .bind(&$p.country)
             .bind($p.created_at)
+            .bind(&$p.pep_type)
+            .bind($p.private_banking)
+            .bind($p.ctr_exempt)
+            .bind($p.last_sar_filed_on)
     };
 }
 
@@ -174,6 +178,7 @@ macro_rules! bind_transaction {
             .bind($p.timestamp)
             .bind($p.utc_offset_seconds)
             .bind($p.risk_score)
+            .bind(&$p.counterparty_customer_id)
     };
 }
 
@@ -216,22 +221,25 @@ macro_rules! search_clause {
 }
 
 const UPSERT_CUSTOMER: &str = "INSERT INTO customers \
-    (customer_id, name, customer_type, risk_rating, kyc_status, is_pep, country, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+    (customer_id, name, customer_type, risk_rating, kyc_status, is_pep, country, created_at, \
+     pep_type, private_banking, ctr_exempt, last_sar_filed_on) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
     ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name, customer_type = excluded.customer_type, \
     risk_rating = excluded.risk_rating, kyc_status = excluded.kyc_status, is_pep = excluded.is_pep, \
-    country = excluded.country";
+    country = excluded.country, pep_type = excluded.pep_type, private_banking = excluded.private_banking, \
+    ctr_exempt = excluded.ctr_exempt, last_sar_filed_on = excluded.last_sar_filed_on";
 
 const UPSERT_TRANSACTION: &str = "INSERT INTO transactions \
     (transaction_id, customer_id, amount, currency, transaction_type, direction, origin_country, \
-     destination_country, counterparty_name, description, timestamp, utc_offset_seconds, risk_score) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     destination_country, counterparty_name, description, timestamp, utc_offset_seconds, risk_score, \
+     counterparty_customer_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
     ON CONFLICT (transaction_id) DO UPDATE SET customer_id = excluded.customer_id, amount = excluded.amount, \
     currency = excluded.currency, transaction_type = excluded.transaction_type, direction = excluded.direction, \
     origin_country = excluded.origin_country, destination_country = excluded.destination_country, \
     counterparty_name = excluded.counterparty_name, description = excluded.description, \
     timestamp = excluded.timestamp, utc_offset_seconds = excluded.utc_offset_seconds, \
-    risk_score = excluded.risk_score";
+    risk_score = excluded.risk_score, counterparty_customer_id = excluded.counterparty_customer_id";
 
 const GET_CUSTOMER: &str = concat!(
     "SELECT ",
@@ -525,8 +533,7 @@ impl Database {
         row.map(TransactionDbRow::into_domain).transpose()
     }
 
-    /// The rules-engine input for a stored transaction, business days in UTC
-    /// (the rules' default time zone). See [`Database::transaction_context_in`].
+    /// The rules-engine input for a stored transaction, business days in UTC. See [`Database::transaction_context_in`].
     pub async fn transaction_context(
         &self,
         transaction_id: &str,

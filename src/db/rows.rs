@@ -2,7 +2,7 @@
 //! Each derives `FromRow` generically, so the same struct decodes SQLite and
 //! PostgreSQL rows; the column codecs are in `codec.rs`.
 
-use chrono::{FixedOffset, Utc};
+use chrono::{FixedOffset, NaiveDate, Utc};
 use sqlx::types::Json;
 
 use super::codec::{DbAmount, DbTime, DbUuid, enum_parse, enum_text};
@@ -13,7 +13,8 @@ use crate::guidance::Analysis;
 /// Columns of `customers`, in [`CustomerRow`] order (table alias `c`).
 macro_rules! customer_columns {
     () => {
-        "c.customer_id, c.name, c.customer_type, c.risk_rating, c.kyc_status, c.is_pep, c.country"
+        "c.customer_id, c.name, c.customer_type, c.risk_rating, c.kyc_status, c.is_pep, c.country, \
+         c.pep_type, c.private_banking, c.ctr_exempt, c.last_sar_filed_on"
     };
 }
 
@@ -22,7 +23,7 @@ macro_rules! transaction_columns {
     () => {
         "t.transaction_id, t.customer_id, t.amount, t.currency, t.transaction_type, t.direction, \
          t.origin_country, t.destination_country, t.counterparty_name, t.description, \
-         t.timestamp, t.utc_offset_seconds, t.risk_score"
+         t.timestamp, t.utc_offset_seconds, t.risk_score, t.counterparty_customer_id"
     };
 }
 
@@ -37,6 +38,10 @@ pub(crate) struct CustomerRow {
     kyc_status: String,
     is_pep: bool,
     country: String,
+    pep_type: Option<String>,
+    private_banking: bool,
+    ctr_exempt: bool,
+    last_sar_filed_on: Option<NaiveDate>,
 }
 
 impl CustomerRow {
@@ -48,6 +53,13 @@ impl CustomerRow {
             risk_rating: enum_parse("customers.risk_rating", self.risk_rating)?,
             kyc_status: enum_parse("customers.kyc_status", self.kyc_status)?,
             is_pep: self.is_pep,
+            pep_type: self
+                .pep_type
+                .map(|p| enum_parse("customers.pep_type", p))
+                .transpose()?,
+            private_banking: self.private_banking,
+            ctr_exempt: self.ctr_exempt,
+            last_sar_filed_on: self.last_sar_filed_on,
             country: country(self.country)?,
         })
     }
@@ -68,6 +80,7 @@ pub(crate) struct TransactionDbRow {
     timestamp: DbTime,
     utc_offset_seconds: i32,
     risk_score: Option<f64>,
+    counterparty_customer_id: Option<String>,
 }
 
 impl TransactionDbRow {
@@ -87,6 +100,7 @@ impl TransactionDbRow {
             origin_country: country(self.origin_country)?,
             destination_country: country(self.destination_country)?,
             counterparty_name: self.counterparty_name,
+            counterparty_customer_id: self.counterparty_customer_id,
             description: self.description,
             timestamp: self.timestamp.get().with_timezone(&offset),
             risk_score: self.risk_score,
@@ -164,6 +178,10 @@ pub(crate) struct CustomerParams {
     pub is_pep: bool,
     pub country: String,
     pub created_at: DbTime,
+    pub pep_type: Option<String>,
+    pub private_banking: bool,
+    pub ctr_exempt: bool,
+    pub last_sar_filed_on: Option<NaiveDate>,
 }
 
 impl CustomerParams {
@@ -183,6 +201,13 @@ impl CustomerParams {
             is_pep: c.is_pep,
             country: c.country.as_str().to_owned(),
             created_at: DbTime::now(),
+            pep_type: c
+                .pep_type
+                .map(|p| enum_text(&format!("{prefix}.pep_type"), &p))
+                .transpose()?,
+            private_banking: c.private_banking,
+            ctr_exempt: c.ctr_exempt,
+            last_sar_filed_on: c.last_sar_filed_on,
         })
     }
 }
@@ -202,6 +227,7 @@ pub(crate) struct TransactionParams {
     pub timestamp: DbTime,
     pub utc_offset_seconds: i32,
     pub risk_score: Option<f64>,
+    pub counterparty_customer_id: Option<String>,
 }
 
 impl TransactionParams {
@@ -227,6 +253,7 @@ impl TransactionParams {
             timestamp: DbTime::new(&field("timestamp"), t.timestamp.with_timezone(&Utc))?,
             utc_offset_seconds: t.timestamp.offset().local_minus_utc(),
             risk_score: t.risk_score,
+            counterparty_customer_id: t.counterparty_customer_id.clone(),
         })
     }
 }

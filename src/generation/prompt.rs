@@ -441,7 +441,7 @@ mod tests {
             s["properties"]["required_actions"]["items"]["properties"]["code"]["enum"]
                 .as_array()
                 .map(Vec::len),
-            Some(6)
+            Some(crate::rules::ActionCode::ALL.len())
         );
         assert!(s["properties"]["recommendations"].get("maxItems").is_none());
         let limited = output_schema(&ids, true, 2);

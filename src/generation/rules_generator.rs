@@ -61,6 +61,21 @@ impl RulesGenerator {
             });
         }
 
+        // Issues the rules raised that are not actions (no conversion rate,
+        // a CTR suppressed for an exempt person, a licence to confirm).
+        for issue in input.outcome.map_or(&[][..], |o| o.issues.as_slice()) {
+            let mut explanation = issue.explanation.clone();
+            if !issue.policies.is_empty() {
+                explanation.push_str(&format!(" Bank procedures: {}.", issue.policies.join(", ")));
+            }
+            compliance_issues.push(ComplianceIssue {
+                title: issue.title.clone(),
+                severity: issue.severity,
+                explanation,
+                citations: citations_for_regulations(&issue.regulations, &ranked),
+            });
+        }
+
         if let Some(outcome) = input.outcome
             && outcome.requires_review
             && !outcome.review_reasons.is_empty()
@@ -143,6 +158,12 @@ fn issue_explanation(finding: &Finding) -> String {
             finding.regulations.join(", ")
         ));
     }
+    if !finding.policies.is_empty() {
+        s.push_str(&format!(
+            " Bank procedures: {}.",
+            finding.policies.join(", ")
+        ));
+    }
     s.trim().to_string()
 }
 
@@ -172,6 +193,10 @@ fn recommendation_for(code: ActionCode) -> &'static str {
         ActionCode::KycRemediation => {
             "Verify the customer's identity and bring the KYC record up to date before processing further \
              transactions."
+        }
+        ActionCode::MonetaryInstrumentRecord => {
+            "Verify the purchaser's identity and complete the monetary instrument record before the instruments \
+             are issued, and keep it with the transaction record."
         }
     }
 }
@@ -208,6 +233,29 @@ fn extractive_answer(ranked: &[Ranked<'_>]) -> (Option<String>, Vec<Citation>) {
 ///    regulations in their text;
 /// 3. if neither found anything: the best-scored chunk retrieved for the action, else a
 ///    chunk retrieved for another query whose citation is one of the regulations.
+/// Citations for a rule issue: retrieved chunks whose own citation is one of
+/// `regulations` (best score first, at most [`MAX_ACTION_CITATIONS`]).
+fn citations_for_regulations(regulations: &[String], ranked: &[Ranked<'_>]) -> Vec<Citation> {
+    let regs: Vec<CfrRef> = regulations
+        .iter()
+        .filter_map(|r| CfrRef::parse(r))
+        .collect();
+    ranked
+        .iter()
+        .filter(|r| {
+            r.hit
+                .record
+                .chunk
+                .citation
+                .as_deref()
+                .and_then(CfrRef::parse)
+                .is_some_and(|c| regs.iter().any(|f| f.covers(&c)))
+        })
+        .take(MAX_ACTION_CITATIONS)
+        .map(Ranked::citation)
+        .collect()
+}
+
 pub(crate) fn citations_for_finding(finding: &Finding, ranked: &[Ranked<'_>]) -> Vec<Citation> {
     let regs: Vec<CfrRef> = finding
         .regulations
@@ -238,13 +286,30 @@ pub(crate) fn citations_for_finding(finding: &Finding, ranked: &[Ranked<'_>]) ->
         .iter()
         .filter(|r| r.retrieved_for(finding.code))
         .collect();
-    let tier1 = for_action.iter().copied().filter(|r| cites_reg(r));
+    // The bank procedure sections the finding rests on (`EDD 5.1` covers
+    // `EDD 5.1` and `EDD 5.1.2`).
+    let cites_policy = |r: &Ranked<'_>| {
+        r.hit.record.chunk.citation.as_deref().is_some_and(|c| {
+            finding.policies.iter().any(|p| {
+                c == p
+                    || c.strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+        })
+    };
+    let mut tier1 = for_action.iter().copied().filter(|r| cites_reg(r));
+    let policy = for_action
+        .iter()
+        .copied()
+        .filter(|r| is_policy(r) && cites_policy(r));
     let tier2 = for_action
         .iter()
         .copied()
         .filter(|r| is_policy(r) && !cites_reg(r) && mentions_reg(r));
     let mut chosen: Vec<&Ranked<'_>> = Vec::new();
-    for r in tier1.chain(tier2) {
+    // The best regulation chunk, then the cited procedure, then the rest.
+    let first = tier1.next();
+    for r in first.into_iter().chain(policy).chain(tier1).chain(tier2) {
         add(&mut chosen, r);
     }
     if chosen.is_empty() {
@@ -444,6 +509,7 @@ mod tests {
             description: format!("desc {code}"),
             deadline: Some("within 15 days".into()),
             regulations: regs.iter().map(|s| s.to_string()).collect(),
+            policies: vec![],
             retrieval_query: "q".into(),
             severity: Severity::High,
         }
@@ -457,7 +523,9 @@ mod tests {
             requires_review: false,
             review_reasons: vec![],
             risk_factors: vec![],
+            issues: vec![],
             as_of: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default(),
+            business_day: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default(),
         }
     }
 
@@ -621,6 +689,58 @@ mod tests {
             ids(&got),
             vec![3, 5, 2],
             "regulation chunks by score, then the policy; at most 3"
+        );
+    }
+
+    /// Senior management approval for a foreign PEP is bank policy (EDD
+    /// 5.1), so the finding cites the procedure section it names even when
+    /// three regulation chunks were retrieved.
+    #[test]
+    fn cites_the_named_bank_procedure_section() {
+        let edd = ActionCode::EnhancedDueDiligence;
+        let mut f = finding(edd, &["31 CFR 1010.230", "31 CFR 1020.210"]);
+        f.policies = vec!["EDD 5.1".into()];
+        let ev = vec![
+            chunk(
+                1,
+                Regulation,
+                Some("31 CFR 1010.230(a)"),
+                "CDD",
+                0.9,
+                &[edd],
+            ),
+            chunk(
+                2,
+                Regulation,
+                Some("31 CFR 1020.210"),
+                "program",
+                0.8,
+                &[edd],
+            ),
+            chunk(
+                3,
+                Regulation,
+                Some("31 CFR 1010.230(b)"),
+                "owners",
+                0.7,
+                &[edd],
+            ),
+            chunk(4, Procedure, Some("EDD 5.10"), "other table", 0.65, &[edd]),
+            chunk(
+                5,
+                Procedure,
+                Some("EDD 5.1"),
+                "Approval authority",
+                0.6,
+                &[edd],
+            ),
+        ];
+        let got = citations_for_finding(&f, &rank_evidence(&ev));
+        assert_eq!(ids(&got), vec![1, 5, 2]);
+        f.policies.clear();
+        assert_eq!(
+            ids(&citations_for_finding(&f, &rank_evidence(&ev))),
+            vec![1, 2, 3]
         );
     }
 

@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::domain::{KycStatus, RiskRating, TransactionType, is_iso_country};
+use crate::domain::{CustomerType, KycStatus, RiskRating, TransactionType, is_iso_country};
 
 use super::ActionCode;
 
@@ -76,6 +76,63 @@ impl TryFrom<String> for TimeZone {
     }
 }
 
+/// How a transaction's business day is decided for CTR aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusinessDayMode {
+    /// 31 CFR 1010.313 / 1010.100: the day the bank posts the transaction.
+    /// Cash received at or after `daily_cutoff` (local time in `time_zone`),
+    /// on a weekend or on a holiday belongs to the next business day.
+    PostingCutoff,
+    /// The UTC calendar date of the timestamp, weekends and holidays
+    /// included (for callers whose data already follows that convention).
+    UtcMidnight,
+}
+
+/// A local wall-clock time written `"HH:MM"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct LocalTime(pub NaiveTime);
+
+impl TryFrom<String> for LocalTime {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        NaiveTime::parse_from_str(&s, "%H:%M")
+            .map(LocalTime)
+            .map_err(|_| format!("{s:?} is not a time of day written HH:MM"))
+    }
+}
+
+/// A day of the year written `"MM-DD"` (e.g. OFAC's annual report dates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct MonthDay {
+    pub month: u32,
+    pub day: u32,
+}
+
+impl TryFrom<String> for MonthDay {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        // 2024 is a leap year, so any real month-day parses.
+        NaiveDate::parse_from_str(&format!("2024-{s}"), "%Y-%m-%d")
+            .map(|d| MonthDay {
+                month: d.month(),
+                day: d.day(),
+            })
+            .map_err(|_| format!("{s:?} is not a day of the year written MM-DD"))
+    }
+}
+
+impl MonthDay {
+    /// This day in `year` (28 February for 29 February in other years).
+    pub fn in_year(self, year: i32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(year, self.month, self.day)
+            .or_else(|| NaiveDate::from_ymd_opt(year, self.month, self.day - 1))
+            .unwrap_or(NaiveDate::MAX)
+    }
+}
+
 /// A parameter set that is in force from `effective_from` (inclusive) to
 /// `effective_to` (exclusive, open-ended if `None`).
 pub trait Effective {
@@ -113,6 +170,9 @@ pub struct RulesConfig {
     pub ofac: OfacConfig,
     pub edd: EddConfig,
     pub kyc: KycConfig,
+    pub currency: CurrencyConfig,
+    pub records: RecordsConfig,
+    pub monetary_instruments: Vec<MonetaryInstrumentParams>,
     pub risk: RiskConfig,
     pub review: ReviewConfig,
     /// Directory relative paths in the file are resolved against (the
@@ -125,8 +185,122 @@ pub struct RulesConfig {
 #[serde(deny_unknown_fields)]
 pub struct InstitutionConfig {
     pub time_zone: TimeZone,
+    pub business_day: BusinessDayMode,
+    /// Posting cut-off in `time_zone` for [`BusinessDayMode::PostingCutoff`].
+    pub daily_cutoff: LocalTime,
     #[serde(default)]
     pub holidays: Vec<NaiveDate>,
+}
+
+/// Overrides of `[institution]` from the service configuration (reagent.toml
+/// `[rules]`, env `REAGENT_RULES_TIME_ZONE`, `REAGENT_RULES_BUSINESS_DAY`,
+/// `REAGENT_RULES_DAILY_CUTOFF`); an empty string keeps the rules data's value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstitutionOverrides<'a> {
+    pub time_zone: &'a str,
+    pub business_day: &'a str,
+    pub daily_cutoff: &'a str,
+}
+
+impl InstitutionOverrides<'_> {
+    /// Applies the non-empty overrides; errors name the `rules.*` setting.
+    pub fn apply(&self, inst: &mut InstitutionConfig) -> Result<(), RulesError> {
+        let tz = self.time_zone.trim();
+        if !tz.is_empty() {
+            inst.time_zone =
+                TimeZone::try_from(tz.to_owned()).map_err(|m| invalid("rules.time_zone", m))?;
+        }
+        match self.business_day.trim() {
+            "" => {}
+            "posting_cutoff" => inst.business_day = BusinessDayMode::PostingCutoff,
+            "utc_midnight" => inst.business_day = BusinessDayMode::UtcMidnight,
+            other => {
+                return Err(invalid(
+                    "rules.business_day",
+                    format!("{other:?} is not posting_cutoff or utc_midnight"),
+                ));
+            }
+        }
+        let cutoff = self.daily_cutoff.trim();
+        if !cutoff.is_empty() {
+            inst.daily_cutoff = LocalTime::try_from(cutoff.to_owned())
+                .map_err(|m| invalid("rules.daily_cutoff", m))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the overrides without rules data (for start-up validation).
+    pub fn check(&self) -> Result<(), RulesError> {
+        let mut probe = InstitutionConfig {
+            time_zone: TimeZone(Tz::UTC),
+            business_day: BusinessDayMode::PostingCutoff,
+            daily_cutoff: LocalTime(NaiveTime::MIN),
+            holidays: Vec::new(),
+        };
+        self.apply(&mut probe)
+    }
+}
+
+/// Conversion of foreign currency to its USD value (31 CFR 1010.100:
+/// currency includes foreign coin and currency).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencyConfig {
+    /// A rate older than this many days (before the transaction date) is not
+    /// used; the amount is then reported as unconverted.
+    pub max_rate_age_days: u32,
+    #[serde(default)]
+    pub rates: Vec<FxRate>,
+}
+
+/// USD per unit of `currency`, from `date` until the next rate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxRate {
+    pub currency: String,
+    pub date: NaiveDate,
+    pub usd_per_unit: f64,
+}
+
+impl CurrencyConfig {
+    /// The newest rate for `currency` dated on or before `on`, at most
+    /// `max_rate_age_days` old.
+    pub fn rate(&self, currency: &str, on: NaiveDate) -> Option<&FxRate> {
+        self.rates
+            .iter()
+            .filter(|r| r.currency == currency && r.date <= on)
+            .filter(|r| (on - r.date).num_days() <= i64::from(self.max_rate_age_days))
+            .max_by_key(|r| r.date)
+    }
+}
+
+/// Record retention (31 CFR 1010.430 for BSA records, 501.601 for OFAC).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsConfig {
+    pub bsa_years: u32,
+    pub ofac: Vec<RetentionPeriod>,
+}
+
+/// Years a record made in the period must be kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPeriod {
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    pub years: u32,
+    pub regulation: String,
+}
+
+/// MONETARY_INSTRUMENT_RECORD parameters (31 CFR 1010.415).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonetaryInstrumentParams {
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    /// Cash purchases from this amount up to `max_usd`, both inclusive.
+    pub min_usd: f64,
+    pub max_usd: f64,
 }
 
 /// CTR_FILING parameters (31 CFR 1010.311, 1010.313, 1010.306).
@@ -150,7 +324,15 @@ pub struct StructuringParams {
     pub band_max_usd: f64,
     pub min_near_threshold_days: u32,
     pub split_min_pieces: u32,
+    /// Customer types for which `split_min_pieces` alone is a pattern (an
+    /// ordinary cash business makes several deposits a day).
+    pub split_min_pieces_customer_types: Vec<CustomerType>,
     pub split_min_near_band_pieces: u32,
+    /// Repeated sub-threshold cash: pieces from this amount up to the CTR
+    /// threshold, on days whose class total stays at or below it...
+    pub repeat_min_usd: f64,
+    /// ...on at least this many distinct business days in the window.
+    pub repeat_min_days: u32,
     pub rapid_enabled: bool,
     pub rapid_out_types: Vec<TransactionType>,
     pub rapid_window_days: u32,
@@ -158,6 +340,13 @@ pub struct StructuringParams {
     pub rapid_min_ratio: f64,
     pub sar_min_amount_usd: f64,
     pub filing_deadline_days: u32,
+    /// 1020.320(b)(3): with no suspect identified, filing may be delayed to
+    /// this many days after initial detection.
+    pub no_suspect_max_days: u32,
+    /// Continuing activity: review this many days after the last SAR...
+    pub continuing_review_days: u32,
+    /// ...and file the continuing SAR within this many days of it.
+    pub continuing_filing_days: u32,
 }
 
 /// TRAVEL_RULE_RECORDS parameters (31 CFR 1010.410, 1020.410).
@@ -171,6 +360,8 @@ pub struct TravelRuleParams {
 }
 
 effective!(
+    RetentionPeriod,
+    MonetaryInstrumentParams,
     CtrParams,
     StructuringParams,
     TravelRuleParams,
@@ -184,6 +375,10 @@ effective!(
 #[serde(deny_unknown_fields)]
 pub struct OfacConfig {
     pub report_deadline_business_days: u32,
+    /// Annual report of blocked property: as of this day, due on
+    /// `annual_report_due` (31 CFR 501.603(b)(2)).
+    pub annual_report_as_of: MonthDay,
+    pub annual_report_due: MonthDay,
     pub sdn_list_path: PathBuf,
     pub name_match_threshold: f64,
     pub min_name_chars: usize,
@@ -209,6 +404,22 @@ pub struct SanctionedJurisdiction {
     pub regulation: String,
     pub effective_from: NaiveDate,
     pub effective_to: Option<NaiveDate>,
+    /// A general licence authorising most transactions from `licensed_from`:
+    /// the advice is then to confirm it applies and screen for SDNs.
+    #[serde(default)]
+    pub general_license: Option<String>,
+    #[serde(default)]
+    pub licensed_from: Option<NaiveDate>,
+}
+
+impl SanctionedJurisdiction {
+    /// The general licence covering `date`, if one does.
+    pub fn license_on(&self, date: NaiveDate) -> Option<&str> {
+        match (&self.general_license, self.licensed_from) {
+            (Some(l), Some(from)) if date >= from => Some(l.as_str()),
+            _ => None,
+        }
+    }
 }
 
 /// A sanctioned region without its own country code (e.g. Crimea).
@@ -238,6 +449,14 @@ pub struct SdnProgram {
 pub struct EddConfig {
     pub pep: bool,
     pub trigger_risk_ratings: Vec<RiskRating>,
+    /// Business days to start the EDD review (bank procedure).
+    pub review_start_business_days: u32,
+    /// Bank procedure sections cited (`EDD 5.1`), by subject.
+    pub policy_foreign_pep: Vec<String>,
+    pub policy_private_banking: Vec<String>,
+    pub policy_domestic_pep: Vec<String>,
+    pub policy_high_risk: Vec<String>,
+    pub policy_review_deadline: String,
     #[serde(default)]
     pub fatf_call_for_action: Vec<FatfJurisdiction>,
 }
@@ -257,6 +476,12 @@ pub struct FatfJurisdiction {
 #[serde(deny_unknown_fields)]
 pub struct KycConfig {
     pub trigger_statuses: Vec<KycStatus>,
+    /// PENDING: identity verified within this many calendar days of opening.
+    pub pending_verification_days: u32,
+    pub policy_pending: Vec<String>,
+    /// EXPIRED: the customer is contacted within this many business days.
+    pub expired_contact_business_days: u32,
+    pub policy_expired: Vec<String>,
 }
 
 /// Risk-score weights (see `risk.rs` and rules.toml for the formula).
@@ -424,6 +649,29 @@ impl RulesConfig {
             }
             positive_money(&format!("{k}.sar_min_amount_usd"), p.sar_min_amount_usd)?;
             positive_days(&format!("{k}.filing_deadline_days"), p.filing_deadline_days)?;
+            positive_money(&format!("{k}.repeat_min_usd"), p.repeat_min_usd)?;
+            if p.repeat_min_days < 2 {
+                return Err(invalid(
+                    format!("{k}.repeat_min_days"),
+                    "must be at least 2",
+                ));
+            }
+            if p.no_suspect_max_days < p.filing_deadline_days {
+                return Err(invalid(
+                    format!("{k}.no_suspect_max_days"),
+                    "must not be shorter than filing_deadline_days",
+                ));
+            }
+            positive_days(
+                &format!("{k}.continuing_review_days"),
+                p.continuing_review_days,
+            )?;
+            if p.continuing_filing_days < p.continuing_review_days {
+                return Err(invalid(
+                    format!("{k}.continuing_filing_days"),
+                    "must not be shorter than continuing_review_days",
+                ));
+            }
         }
         check_versions("structuring", &self.structuring)?;
 
@@ -438,6 +686,52 @@ impl RulesConfig {
             }
         }
         check_versions("travel_rule", &self.travel_rule)?;
+
+        let c = &self.currency;
+        for (i, r) in c.rates.iter().enumerate() {
+            let k = format!("currency.rates[{i}]");
+            if !(r.currency.len() == 3 && r.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+                return Err(invalid(
+                    format!("{k}.currency"),
+                    "must be three uppercase letters",
+                ));
+            }
+            if r.currency == "USD" {
+                return Err(invalid(format!("{k}.currency"), "USD needs no rate"));
+            }
+            if !(r.usd_per_unit.is_finite() && r.usd_per_unit > 0.0) {
+                return Err(invalid(
+                    format!("{k}.usd_per_unit"),
+                    "must be a positive number",
+                ));
+            }
+            if c.rates[..i]
+                .iter()
+                .any(|o| o.currency == r.currency && o.date == r.date)
+            {
+                return Err(invalid(
+                    format!("{k}.date"),
+                    "two rates for one currency and date",
+                ));
+            }
+        }
+
+        positive_days("records.bsa_years", self.records.bsa_years)?;
+        for (i, p) in self.records.ofac.iter().enumerate() {
+            positive_days(&format!("records.ofac[{i}].years"), p.years)?;
+            non_empty(&format!("records.ofac[{i}].regulation"), &p.regulation)?;
+        }
+        check_versions("records.ofac", &self.records.ofac)?;
+
+        for (i, p) in self.monetary_instruments.iter().enumerate() {
+            let k = format!("monetary_instruments[{i}]");
+            positive_money(&format!("{k}.min_usd"), p.min_usd)?;
+            positive_money(&format!("{k}.max_usd"), p.max_usd)?;
+            if p.min_usd > p.max_usd {
+                return Err(invalid(format!("{k}.min_usd"), "must not exceed max_usd"));
+            }
+        }
+        check_versions("monetary_instruments", &self.monetary_instruments)?;
 
         let o = &self.ofac;
         positive_days(
@@ -458,6 +752,16 @@ impl RulesConfig {
             country(&format!("{k}.country"), &j.country)?;
             non_empty(&format!("{k}.regulation"), &j.regulation)?;
             period(&k, j)?;
+            match (&j.general_license, j.licensed_from) {
+                (None, None) => {}
+                (Some(_), Some(from)) if j.in_force_on(from) => {}
+                _ => {
+                    return Err(invalid(
+                        format!("{k}.licensed_from"),
+                        "general_license and licensed_from go together, within the program's period",
+                    ));
+                }
+            }
         }
         for (i, r) in o.regions.iter().enumerate() {
             let k = format!("ofac.regions[{i}]");
@@ -479,6 +783,24 @@ impl RulesConfig {
         for (i, p) in o.sdn_programs.iter().enumerate() {
             non_empty(&format!("ofac.sdn_programs[{i}].tag"), &p.tag)?;
             non_empty(&format!("ofac.sdn_programs[{i}].regulation"), &p.regulation)?;
+        }
+
+        positive_days(
+            "edd.review_start_business_days",
+            self.edd.review_start_business_days,
+        )?;
+        positive_days(
+            "kyc.pending_verification_days",
+            self.kyc.pending_verification_days,
+        )?;
+        positive_days(
+            "kyc.expired_contact_business_days",
+            self.kyc.expired_contact_business_days,
+        )?;
+        let mut holidays = self.institution.holidays.clone();
+        holidays.sort();
+        if holidays.windows(2).any(|w| w[0] == w[1]) {
+            return Err(invalid("institution.holidays", "a day is listed twice"));
         }
 
         for (i, f) in self.edd.fatf_call_for_action.iter().enumerate() {
@@ -891,7 +1213,10 @@ mod tests {
             Err(RulesError::Toml { .. })
         ));
         assert!(matches!(
-            modified("time_zone = \"UTC\"", "time_zone = \"Mars/Olympus\""),
+            modified(
+                "time_zone = \"America/New_York\"",
+                "time_zone = \"Mars/Olympus\""
+            ),
             Err(RulesError::Toml { .. })
         ));
         let overlapping = "\n[[ctr]]\neffective_from = \"2020-01-01\"\nthreshold_usd = 5000.0\nfiling_deadline_days = 15\n\n[[ctr]]\n";
@@ -899,6 +1224,121 @@ mod tests {
             modified("\n[[ctr]]\n", overlapping),
             Err(RulesError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn business_day_settings_and_rates_are_validated() {
+        assert!(matches!(
+            modified("daily_cutoff = \"18:00\"", "daily_cutoff = \"6pm\""),
+            Err(RulesError::Toml { .. })
+        ));
+        assert!(matches!(
+            modified(
+                "business_day = \"posting_cutoff\"",
+                "business_day = \"midnight\""
+            ),
+            Err(RulesError::Toml { .. })
+        ));
+        let key = |r: Result<RulesConfig, RulesError>| match r {
+            Err(RulesError::Invalid { key, .. }) => key,
+            Err(e) => format!("other error: {e}"),
+            Ok(_) => "accepted".into(),
+        };
+        assert_eq!(
+            key(modified("usd_per_unit = 1.04", "usd_per_unit = -1.04")),
+            "currency.rates[0].usd_per_unit"
+        );
+        assert_eq!(
+            key(modified(
+                "currency = \"EUR\", date",
+                "currency = \"USD\", date"
+            )),
+            "currency.rates[0].currency"
+        );
+        assert_eq!(
+            key(modified("\"2024-01-15\"", "\"2024-01-01\"")),
+            "institution.holidays"
+        );
+    }
+
+    /// Federal holidays 2024-2030 with observed days (a Saturday holiday
+    /// on the Friday before, a Sunday one on the Monday after).
+    #[test]
+    fn institution_overrides_replace_only_what_they_name() {
+        let cfg = match RulesConfig::builtin() {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let mut inst = cfg.institution.clone();
+        let none = InstitutionOverrides::default();
+        assert!(none.apply(&mut inst).is_ok());
+        assert_eq!(inst.business_day, BusinessDayMode::PostingCutoff);
+        let some = InstitutionOverrides {
+            time_zone: "America/Chicago",
+            business_day: "utc_midnight",
+            daily_cutoff: "14:30",
+        };
+        assert!(some.apply(&mut inst).is_ok());
+        assert_eq!(inst.time_zone.0, chrono_tz::America::Chicago);
+        assert_eq!(inst.business_day, BusinessDayMode::UtcMidnight);
+        assert_eq!(inst.daily_cutoff.0.to_string(), "14:30:00");
+        let key = |o: InstitutionOverrides<'_>| match o.check() {
+            Err(RulesError::Invalid { key, .. }) => key,
+            other => format!("{other:?}"),
+        };
+        let bad = InstitutionOverrides::default();
+        assert_eq!(
+            key(InstitutionOverrides {
+                daily_cutoff: "25:00",
+                ..bad
+            }),
+            "rules.daily_cutoff"
+        );
+        assert_eq!(
+            key(InstitutionOverrides {
+                business_day: "local",
+                ..bad
+            }),
+            "rules.business_day"
+        );
+        assert_eq!(
+            key(InstitutionOverrides {
+                time_zone: "Mars/Base",
+                ..bad
+            }),
+            "rules.time_zone"
+        );
+    }
+
+    #[test]
+    fn holiday_calendar_runs_through_2030_with_observed_days() {
+        let cfg = match RulesConfig::builtin() {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let h = &cfg.institution.holidays;
+        for year in 2024..=2030 {
+            let n = h.iter().filter(|d| d.year() == year).count();
+            // 11 a year; 2027 also holds 2027-12-31 (New Year's Day 2028,
+            // a Saturday), which 2028 then lacks.
+            let want = match year {
+                2027 => 12,
+                2028 => 10,
+                _ => 11,
+            };
+            assert_eq!(n, want, "{year}");
+        }
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or(NaiveDate::MIN);
+        for observed in [
+            "2026-07-03",
+            "2027-06-18",
+            "2027-12-24",
+            "2027-12-31",
+            "2028-11-10",
+            "2029-11-12",
+        ] {
+            assert!(h.contains(&d(observed)), "{observed}");
+        }
     }
 
     #[test]

@@ -1,54 +1,106 @@
-//! `KYC_REMEDIATION`: incomplete customer identification.
+//! `KYC_REMEDIATION`: identity verification and customer due diligence that
+//! are not complete.
 //!
-//! Implements 31 CFR 1020.220 (customer identification program: verify each
-//! customer's identity within a reasonable time, with procedures for when
-//! identity cannot be verified — restricting, not opening or closing the
-//! account, and considering a SAR) and, for BUSINESS customers, 31 CFR
-//! 1010.230 (beneficial owners of legal entity customers). Triggered by the
-//! KYC statuses listed in rules.toml `[kyc]` (PENDING, EXPIRED).
+//! Two different obligations, by KYC status (rules.toml `[kyc]`):
+//! - PENDING: identity not yet verified at account opening, the customer
+//!   identification program, 31 CFR 1020.220 (verify within a reasonable
+//!   time; procedures for when identity cannot be verified: restrict, do
+//!   not open or close the account, consider a SAR), and for BUSINESS
+//!   customers 31 CFR 1010.230 (beneficial owners of legal entities);
+//! - EXPIRED: a lapsed periodic review, which is ongoing customer due
+//!   diligence, 31 CFR 1020.210(a)(2)(v) (understand the nature and purpose
+//!   of the relationship, monitor, and update customer information on a
+//!   risk basis), not the account-opening CIP rule.
+//!
+//! Deadlines and restrictions are the bank's own procedure
+//! (corpus/kyc-cip-procedure.md, sections named in rules.toml), cited as
+//! policy.
 
+use super::calendar::add_business_days;
 use super::{ActionCode, Ctx, Finding, Severity};
 use crate::domain::{CustomerType, KycStatus};
 
-pub const RETRIEVAL_QUERY: &str = "customer identification program CIP verify customer identity documentary and non-documentary verification lack of verification procedures restrict or close account";
+pub const CIP_QUERY: &str = "customer identification program CIP verify customer identity documentary and non-documentary verification lack of verification procedures restrict or close account";
+
+pub const CDD_QUERY: &str = "ongoing customer due diligence periodic review expired KYC refresh update customer information nature and purpose of the relationship customer risk profile ongoing monitoring restrictions by stage";
 
 pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
     let c = ctx.customer;
-    if !ctx.cfg.kyc.trigger_statuses.contains(&c.kyc_status) {
+    let cfg = &ctx.cfg.kyc;
+    if !cfg.trigger_statuses.contains(&c.kyc_status) {
         return None;
     }
-    let state = match c.kyc_status {
-        KycStatus::Pending => "has not completed identity verification (KYC status PENDING)",
-        KycStatus::Expired => "has expired identity verification (KYC status EXPIRED)",
-        KycStatus::Complete => "is flagged for KYC remediation",
-    };
     let business = c.customer_type == CustomerType::Business;
-    let mut regulations = vec!["31 CFR 1020.220".to_owned()];
+    let owners = if business {
+        " and identify and verify the beneficial owners of this legal entity customer (31 CFR 1010.230)"
+    } else {
+        ""
+    };
+    let (title, description, deadline, mut regulations, policies, query) = match c.kyc_status {
+        KycStatus::Expired => {
+            let by = add_business_days(
+                ctx.as_of,
+                cfg.expired_contact_business_days,
+                &ctx.cfg.institution.holidays,
+            );
+            (
+                "Refresh the lapsed customer due diligence review (ongoing CDD)",
+                format!(
+                    "Customer {} ({}) has an expired KYC review (status EXPIRED): the periodic review is overdue. This is ongoing customer due diligence (31 CFR 1020.210(a)(2)(v)): update the customer information and risk profile, confirm the nature and purpose of the relationship{owners}, and apply the bank's restrictions for expired KYC ({}) to transaction {} of {}.",
+                    c.customer_id,
+                    c.name,
+                    cfg.policy_expired.join(", "),
+                    ctx.tx.transaction_id,
+                    ctx.as_of,
+                ),
+                format!(
+                    "contact the customer within {} business days ({}, bank procedure): by {by}",
+                    cfg.expired_contact_business_days,
+                    cfg.policy_expired
+                        .first()
+                        .map_or("KYC procedure", String::as_str),
+                ),
+                vec!["31 CFR 1020.210".to_owned()],
+                cfg.policy_expired.clone(),
+                CDD_QUERY,
+            )
+        }
+        KycStatus::Pending | KycStatus::Complete => (
+            "Complete customer identification (KYC/CIP) remediation",
+            format!(
+                "Customer {} ({}) has not completed identity verification (KYC status PENDING). Verify the customer's identity under the customer identification program (31 CFR 1020.220){owners} before relying on the relationship; apply the lack-of-verification procedures and the bank's restrictions while pending ({}) to transaction {} of {}.",
+                c.customer_id,
+                c.name,
+                cfg.policy_pending.join(", "),
+                ctx.tx.transaction_id,
+                ctx.as_of,
+            ),
+            format!(
+                "verify within {} calendar days after the account was opened ({}, bank procedure)",
+                cfg.pending_verification_days,
+                cfg.policy_pending
+                    .first()
+                    .map_or("KYC procedure", String::as_str),
+            ),
+            vec!["31 CFR 1020.220".to_owned()],
+            cfg.policy_pending.clone(),
+            CIP_QUERY,
+        ),
+    };
     if business {
         regulations.push("31 CFR 1010.230".to_owned());
     }
     Some(Finding {
         code: ActionCode::KycRemediation,
-        title: "Complete customer identification (KYC/CIP) remediation".into(),
-        description: format!(
-            "Customer {} ({}) {}. Verify the customer's identity under the customer identification program{} before relying on the relationship; apply the lack-of-verification procedures (limits on account use while verifying, whether to close the account, whether to file a SAR) to transaction {} of {}.",
-            c.customer_id,
-            c.name,
-            state,
-            if business {
-                " and identify and verify the beneficial owners of this legal entity customer"
-            } else {
-                ""
-            },
-            ctx.tx.transaction_id,
-            ctx.as_of,
-        ),
-        deadline: None,
+        title: title.into(),
+        description,
+        deadline: Some(deadline),
         regulations,
+        policies,
         retrieval_query: if business {
-            format!("{RETRIEVAL_QUERY} beneficial ownership of legal entity customers")
+            format!("{query} beneficial ownership of legal entity customers")
         } else {
-            RETRIEVAL_QUERY.to_owned()
+            query.to_owned()
         },
         severity: Severity::Medium,
     })

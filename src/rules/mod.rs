@@ -13,28 +13,42 @@
 //! | `travel.rs` | `TRAVEL_RULE_RECORDS`   | 31 CFR 1010.410, 1020.410                    |
 //! | `ofac.rs`   | `OFAC_BLOCK_OR_REJECT`  | 31 CFR Part 501 (501.603, 501.604), 515, 560, 510, 542, 589 |
 //! | `edd.rs`    | `ENHANCED_DUE_DILIGENCE`| 31 CFR 1010.620, 1010.610, 1010.230          |
-//! | `kyc.rs`    | `KYC_REMEDIATION`       | 31 CFR 1020.220                              |
+//! | `kyc.rs`    | `KYC_REMEDIATION`       | 31 CFR 1020.220 (CIP), 1020.210(a)(2)(v) (ongoing CDD) |
+//! | `instruments.rs` | `MONETARY_INSTRUMENT_RECORD` | 31 CFR 1010.415                  |
 //!
 //! `risk.rs` computes the risk score and `requires_review`; `data.rs` loads
 //! `rules/rules.toml` and the sanctions list; `calendar.rs` does date
-//! arithmetic. Evaluation is pure: no I/O, no clock (the "as of" date is the
-//! transaction's business date), and the same input always gives the same
-//! output. All thresholds and lists come from [`RulesConfig`].
+//! arithmetic and business days (1010.313 posting cut-off, weekends,
+//! holidays); `records.rs` the retention periods (1010.430, 501.601) and
+//! OFAC's annual report date. Evaluation is pure: no I/O, no clock (the
+//! "as of" date is the transaction's date in the institution's time zone),
+//! and the same input always gives the same output. All thresholds, lists
+//! and rates come from [`RulesConfig`].
 //!
-//! Amounts in a currency other than USD are treated as the USD equivalent
-//! (callers convert before sending); findings say so when it happens.
+//! Amounts in a currency other than USD are converted to their USD value
+//! with the dated rate table of rules.toml `[currency]` (31 CFR 1010.100:
+//! currency includes foreign currency). An amount with no usable rate is
+//! left out of every total and raised as a [`RuleIssue`] that requires
+//! review; it is never taken as dollars.
+//!
+//! Besides findings (obligations), the engine returns [`RuleIssue`]s: facts
+//! an officer must know or decide that are not an action of their own (no
+//! rate, a CTR suppressed for an exempt person, a general licence to
+//! confirm, a domestic PEP).
 
-mod calendar;
+pub mod calendar;
 mod ctr;
 pub mod data;
 mod edd;
+mod instruments;
 mod kyc;
 mod ofac;
+mod records;
 pub mod risk;
 mod sar;
 mod travel;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -44,7 +58,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::domain::RuleInput;
 use crate::domain::{Customer, Transaction, TransactionType, ValidationError};
-pub use data::{RulesConfig, RulesError, SanctionsList, SdnEntry};
+pub use data::{InstitutionOverrides, RulesConfig, RulesError, SanctionsList, SdnEntry};
 
 /// What the compliance officer must do. Serialized as e.g. `CTR_FILING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,16 +70,18 @@ pub enum ActionCode {
     OfacBlockOrReject,
     EnhancedDueDiligence,
     KycRemediation,
+    MonetaryInstrumentRecord,
 }
 
 impl ActionCode {
-    pub const ALL: [ActionCode; 6] = [
+    pub const ALL: [ActionCode; 7] = [
         Self::CtrFiling,
         Self::SarReview,
         Self::TravelRuleRecords,
         Self::OfacBlockOrReject,
         Self::EnhancedDueDiligence,
         Self::KycRemediation,
+        Self::MonetaryInstrumentRecord,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -76,6 +92,7 @@ impl ActionCode {
             Self::OfacBlockOrReject => "OFAC_BLOCK_OR_REJECT",
             Self::EnhancedDueDiligence => "ENHANCED_DUE_DILIGENCE",
             Self::KycRemediation => "KYC_REMEDIATION",
+            Self::MonetaryInstrumentRecord => "MONETARY_INSTRUMENT_RECORD",
         }
     }
 }
@@ -126,9 +143,28 @@ pub struct Finding {
     pub deadline: Option<String>,
     /// Citations, e.g. "31 CFR 1010.311".
     pub regulations: Vec<String>,
+    /// Sections of the bank's own procedures the finding rests on, e.g.
+    /// "EDD 5.1" (policy, not regulation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
     /// Natural-language query for retrieving evidence (acronyms expanded).
     pub retrieval_query: String,
     pub severity: Severity,
+}
+
+/// Something the officer must know or decide that is not an action of its
+/// own: an amount that could not be converted, a CTR not filed because the
+/// customer is exempt, a general licence to confirm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleIssue {
+    pub title: String,
+    pub explanation: String,
+    pub severity: Severity,
+    pub regulations: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// The issue alone makes `requires_review` true.
+    pub requires_review: bool,
 }
 
 /// One term of the risk score.
@@ -151,8 +187,16 @@ pub struct RuleOutcome {
     pub review_reasons: Vec<String>,
     /// The terms that make up `risk_score`.
     pub risk_factors: Vec<RiskFactor>,
-    /// The transaction's business date, as of which the rules were applied.
+    /// Facts to know or decide that are not actions (see [`RuleIssue`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<RuleIssue>,
+    /// The transaction's date in the institution's time zone, as of which
+    /// the rules were applied.
     pub as_of: NaiveDate,
+    /// The business day the transaction belongs to for currency reporting
+    /// (31 CFR 1010.313): after the cut-off, weekends and holidays roll to
+    /// the next business day.
+    pub business_day: NaiveDate,
 }
 
 impl RuleOutcome {
@@ -204,6 +248,16 @@ impl RulesEngine {
         ))
     }
 
+    /// The same engine with the service configuration's overrides of the
+    /// institution's time zone, business-day mode and posting cut-off.
+    pub fn with_institution_overrides(
+        mut self,
+        overrides: &InstitutionOverrides<'_>,
+    ) -> Result<Self, RulesError> {
+        overrides.apply(&mut self.config.institution)?;
+        Ok(self)
+    }
+
     pub fn config(&self) -> &RulesConfig {
         &self.config
     }
@@ -227,21 +281,27 @@ impl RulesEngine {
         let ctx = Ctx::new(&self.config, input);
         let screening = ofac::screen(&ctx, &self.names);
         let fatf = edd::fatf_hits(&ctx);
+        let mut issues = ctx.conversion_issues();
+        issues.extend(ofac::license_issues(&ctx));
 
         let mut findings: Vec<Finding> = [
             ofac::evaluate(&ctx, &screening, &self.names),
             sar::evaluate(&ctx),
-            ctr::evaluate(&ctx),
-            edd::evaluate(&ctx, &fatf),
+            ctr::evaluate(&ctx, &mut issues),
+            edd::evaluate(&ctx, &fatf, &mut issues),
             kyc::evaluate(&ctx),
             travel::evaluate(&ctx),
+            instruments::evaluate(&ctx),
         ]
         .into_iter()
         .flatten()
         .collect();
         findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(&b.code)));
 
-        let assessment = risk::assess(&ctx, &screening, &fatf, &findings);
+        let mut assessment = risk::assess(&ctx, &screening, &fatf, &findings);
+        for issue in issues.iter().filter(|i| i.requires_review) {
+            assessment.review_reasons.push(issue.title.clone());
+        }
         RuleOutcome {
             findings,
             risk_score: assessment.score,
@@ -249,7 +309,9 @@ impl RulesEngine {
             requires_review: !assessment.review_reasons.is_empty(),
             review_reasons: assessment.review_reasons,
             risk_factors: assessment.factors,
+            issues,
             as_of: ctx.as_of,
+            business_day: ctx.business_day,
         }
     }
 }
@@ -259,11 +321,22 @@ pub(crate) struct Ctx<'a> {
     pub cfg: &'a RulesConfig,
     pub tx: &'a Transaction,
     pub customer: &'a Customer,
-    /// Business date of the current transaction.
+    /// Date of the current transaction in the institution's time zone.
     pub as_of: NaiveDate,
+    /// Business day of the current transaction for currency reporting.
+    pub business_day: NaiveDate,
     /// The customer's other transactions: same `customer_id`, distinct
     /// `transaction_id`s other than the current one, usable amounts.
     pub history: Vec<&'a Transaction>,
+    /// USD value in cents by transaction id (`None`: no usable rate).
+    usd: BTreeMap<&'a str, Option<Conversion>>,
+}
+
+/// A transaction's USD value and, for other currencies, the rate used.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conversion {
+    pub cents: i64,
+    pub rate: Option<(f64, NaiveDate)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -271,25 +344,82 @@ impl<'a> Ctx<'a> {
         let tx = &input.transaction;
         let mut seen = BTreeSet::new();
         seen.insert(tx.transaction_id.as_str());
-        let history = input
+        let history: Vec<&Transaction> = input
             .recent_transactions
             .iter()
             .filter(|t| t.customer_id == tx.customer_id)
             .filter(|t| t.amount.is_finite() && t.amount > 0.0)
             .filter(|t| seen.insert(t.transaction_id.as_str()))
             .collect();
-        let as_of = calendar::business_date(tx, cfg.time_zone());
+        let as_of = calendar::local_date(tx, &cfg.institution);
+        let business_day = calendar::business_day(tx, &cfg.institution);
+        let mut usd = BTreeMap::new();
+        for t in std::iter::once(tx).chain(history.iter().copied()) {
+            usd.insert(t.transaction_id.as_str(), convert(cfg, t));
+        }
         Self {
             cfg,
             tx,
             customer: &input.customer,
             as_of,
+            business_day,
             history,
+            usd,
         }
     }
 
+    /// The business day `t` belongs to for currency reporting.
     pub fn business_date(&self, t: &Transaction) -> NaiveDate {
-        calendar::business_date(t, self.cfg.time_zone())
+        calendar::business_day(t, &self.cfg.institution)
+    }
+
+    /// `t`'s USD value in cents, `None` when there is no usable rate.
+    pub fn usd(&self, t: &Transaction) -> Option<i64> {
+        self.usd
+            .get(t.transaction_id.as_str())
+            .copied()
+            .unwrap_or_else(|| convert(self.cfg, t))
+            .map(|c| c.cents)
+    }
+
+    /// `t`'s USD value in cents, 0 without a rate (it is then raised as an
+    /// issue by [`Self::conversion_issues`] instead of being counted).
+    pub fn usd_or_zero(&self, t: &Transaction) -> i64 {
+        self.usd(t).unwrap_or(0)
+    }
+
+    /// One issue listing the transactions whose currency has no usable rate.
+    fn conversion_issues(&self) -> Vec<RuleIssue> {
+        let missing: Vec<&Transaction> = std::iter::once(self.tx)
+            .chain(self.history.iter().copied())
+            .filter(|t| self.usd(t).is_none())
+            .collect();
+        if missing.is_empty() {
+            return Vec::new();
+        }
+        let list = missing
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {} on {}",
+                    t.transaction_id,
+                    fmt_amount(t),
+                    calendar::local_date(t, &self.cfg.institution)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        vec![RuleIssue {
+            title: "No conversion rate: USD value unknown".into(),
+            explanation: format!(
+                "No rate in the rules data converts {list} to US dollars (a rate dated on or before the transaction and at most {} days old). These amounts were left out of every threshold and total, not taken as dollars. Foreign currency is currency (31 CFR 1010.100): establish the USD value and re-run the analysis, or decide CTR, structuring and travel-rule obligations by hand.",
+                self.cfg.currency.max_rate_age_days
+            ),
+            severity: Severity::High,
+            regulations: vec!["31 CFR 1010.100".into(), "31 CFR 1010.311".into()],
+            policies: Vec::new(),
+            requires_review: true,
+        }]
     }
 
     /// Countries the transaction touches: origin, destination, customer.
@@ -303,8 +433,47 @@ impl<'a> Ctx<'a> {
 
     /// A note on currency conversion, if the transaction is not in USD.
     pub fn currency_note(&self) -> String {
-        currency_note(std::iter::once(self.tx))
+        self.currency_note_for(std::iter::once(self.tx))
     }
+
+    /// A sentence naming the rates used for non-USD amounts, or "".
+    pub fn currency_note_for<'t>(&self, txs: impl IntoIterator<Item = &'t Transaction>) -> String {
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        for t in txs {
+            if let Some(Some(Conversion {
+                rate: Some((rate, date)),
+                ..
+            })) = self.usd.get(t.transaction_id.as_str())
+            {
+                used.insert(format!("{} at {rate} USD (rate of {date})", t.currency));
+            }
+        }
+        if used.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Foreign currency counted at its USD value (31 CFR 1010.100): {}.",
+                used.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        }
+    }
+}
+
+/// `t`'s USD value with the rate table in force on its date.
+fn convert(cfg: &RulesConfig, t: &Transaction) -> Option<Conversion> {
+    if t.currency.is_usd() {
+        return Some(Conversion {
+            cents: cents(t.amount),
+            rate: None,
+        });
+    }
+    let date = calendar::local_date(t, &cfg.institution);
+    cfg.currency
+        .rate(t.currency.as_str(), date)
+        .map(|r| Conversion {
+            cents: cents(t.amount * r.usd_per_unit),
+            rate: Some((r.usd_per_unit, r.date)),
+        })
 }
 
 /// Cash classes for currency reporting (31 CFR 1010.313(b)): cash in and
@@ -316,10 +485,13 @@ pub(crate) enum CashClass {
 }
 
 impl CashClass {
-    /// Only cash deposits and cash withdrawals are transactions in currency.
+    /// Cash deposits, cash purchases of monetary instruments (cash in) and
+    /// cash withdrawals (cash out) are transactions in currency.
     pub fn of(t: TransactionType) -> Option<Self> {
         match t {
-            TransactionType::CashDeposit => Some(Self::In),
+            TransactionType::CashDeposit | TransactionType::MonetaryInstrumentPurchase => {
+                Some(Self::In)
+            }
             TransactionType::CashWithdrawal => Some(Self::Out),
             TransactionType::Wire
             | TransactionType::Ach
@@ -331,7 +503,7 @@ impl CashClass {
 
     pub fn label(self) -> &'static str {
         match self {
-            Self::In => "cash in (deposits)",
+            Self::In => "cash in (deposits and instrument purchases)",
             Self::Out => "cash out (withdrawals)",
         }
     }
@@ -370,23 +542,6 @@ pub(crate) fn fmt_amount(t: &Transaction) -> String {
         s
     } else {
         format!("{} {}", t.currency, s.trim_start_matches('$'))
-    }
-}
-
-/// A sentence saying non-USD amounts were treated as USD, or "".
-pub(crate) fn currency_note<'t>(txs: impl IntoIterator<Item = &'t Transaction>) -> String {
-    let others: BTreeSet<&str> = txs
-        .into_iter()
-        .filter(|t| !t.currency.is_usd())
-        .map(|t| t.currency.as_str())
-        .collect();
-    if others.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " Amounts in {} were treated as their USD equivalent; confirm with the conversion rate of the transaction date.",
-            others.into_iter().collect::<Vec<_>>().join(", ")
-        )
     }
 }
 

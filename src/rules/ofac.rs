@@ -8,7 +8,9 @@
 //!   date* (rules.toml `[[ofac.jurisdictions]]`: Cuba, Part 515; Iran, Part
 //!   560; North Korea, Part 510; Syria, Part 542, until 2025-07-01 when
 //!   E.O. 14312 ended the program), matched on the origin, destination or
-//!   customer country;
+//!   customer country; while a general licence covers the date (Syria GL 25
+//!   from 2025-05-23) the advice is an issue, confirm the licence and
+//!   screen for SDNs, not a block (`license_issues`);
 //! - sanctioned regions without a country code (`[[ofac.regions]]`: Crimea,
 //!   the so-called DNR and LNR, Part 589): the country code (UA, RU) alone
 //!   is never enough; the counterparty name or description must also name
@@ -206,7 +208,7 @@ pub(crate) fn screen<'c>(ctx: &Ctx<'c>, index: &NameIndex) -> OfacScreening<'c> 
     let jurisdictions = cfg
         .jurisdictions
         .iter()
-        .filter(|j| j.in_force_on(ctx.as_of))
+        .filter(|j| j.in_force_on(ctx.as_of) && j.license_on(ctx.as_of).is_none())
         .filter_map(|j| {
             let roles: Vec<&'static str> = countries
                 .iter()
@@ -265,6 +267,47 @@ pub(crate) fn screen<'c>(ctx: &Ctx<'c>, index: &NameIndex) -> OfacScreening<'c> 
         names,
         list_source: index.source.clone(),
     }
+}
+
+/// Program dates: a sanctioned country in force on the transaction's date
+/// under a general licence (Syria, General License 25, 2025-05-23 until the
+/// program ended 2025-07-01) is not blocked for the nexus alone; the advice
+/// is to confirm the licence covers the transaction and screen every party
+/// for SDNs (whose property stays blocked).
+pub(crate) fn license_issues(ctx: &Ctx<'_>) -> Vec<super::RuleIssue> {
+    let countries = ctx.countries();
+    ctx.cfg
+        .ofac
+        .jurisdictions
+        .iter()
+        .filter(|j| j.in_force_on(ctx.as_of))
+        .filter_map(|j| j.license_on(ctx.as_of).map(|l| (j, l)))
+        .filter_map(|(j, license)| {
+            let roles: Vec<&'static str> = countries
+                .iter()
+                .filter(|(c, _)| *c == j.country)
+                .map(|(_, role)| *role)
+                .collect();
+            (!roles.is_empty()).then(|| super::RuleIssue {
+                title: format!("{}: confirm {license} and screen for SDNs", j.name),
+                explanation: format!(
+                    "{} {} ({}) is subject to the {} ({}), but on {} {license} (from {}) authorises most transactions the program prohibited. Do not block for the {} nexus alone: confirm the licence covers this transaction and its parties, and screen every party against the SDN list; property of an SDN stays blocked (31 CFR 501.603).",
+                    join_roles(&roles),
+                    j.country,
+                    j.name,
+                    j.program,
+                    j.regulation,
+                    ctx.as_of,
+                    j.licensed_from.map(|d| d.to_string()).unwrap_or_default(),
+                    j.name,
+                ),
+                severity: Severity::High,
+                regulations: vec![j.regulation.clone(), "31 CFR Part 501".into()],
+                policies: Vec::new(),
+                requires_review: true,
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn evaluate(ctx: &Ctx<'_>, s: &OfacScreening<'_>, index: &NameIndex) -> Option<Finding> {
@@ -351,12 +394,13 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>, s: &OfacScreening<'_>, index: &NameIndex) 
         &ctx.cfg.institution.holidays,
     );
     let description = format!(
-        "{} {} {} on {}: {}. Do not process it as instructed. Block the funds if a blocked person (an SDN, the government of a sanctioned country, or for Cuba any Cuban national) has an interest in them and report to OFAC under 31 CFR 501.603; otherwise reject the transaction and report it under 31 CFR 501.604. Keep the records (31 CFR 501.601).",
+        "{} {} {} on {}: {}. Do not process it as instructed. Block the funds if a blocked person (an SDN, the government of a sanctioned country, or for Cuba any Cuban national) has an interest in them and report to OFAC under 31 CFR 501.603; otherwise reject the transaction and report it under 31 CFR 501.604. {}",
         ctx.tx.transaction_type,
         ctx.tx.transaction_id,
         fmt_amount(ctx.tx),
         ctx.as_of,
         capitalize(&facts.join("; ")),
+        super::records::ofac_sentence(ctx.cfg, ctx.as_of),
     );
     let retrieval_query = format!(
         "Office of Foreign Assets Control OFAC sanctions {} prohibited transaction must be blocked or rejected, report blocked property and rejected transactions within 10 business days 31 CFR Part 501",
@@ -372,6 +416,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>, s: &OfacScreening<'_>, index: &NameIndex) 
             cfg.report_deadline_business_days, ctx.as_of
         )),
         regulations,
+        policies: Vec::new(),
         retrieval_query,
         severity: Severity::Critical,
     })

@@ -6,7 +6,7 @@
 //! ```text
 //! score = min(1, amount_tier_points(amount)
 //!              + rating_points[customer.risk_rating]
-//!              + pep_points                       if customer.is_pep
+//!              + pep_points                       if a foreign PEP (or type unknown)
 //!              + sanctioned_jurisdiction_points   if a sanctioned country/region (in force) is involved
 //!                else fatf_jurisdiction_points    if a FATF call-for-action country is involved
 //!              + sanctions_name_match_points      if a name matched the sanctions list
@@ -30,7 +30,7 @@ use super::ofac::OfacScreening;
 use super::{Ctx, Finding, RiskFactor, RiskLevel, cents, fmt_usd};
 use crate::domain::KycStatus;
 
-/// The scored result.
+/// The scored result (the engine appends issue-driven review reasons).
 pub(crate) struct Assessment {
     pub score: f64,
     pub level: RiskLevel,
@@ -75,16 +75,20 @@ pub(crate) fn assess(
         }
     };
 
+    let usd = ctx.usd_or_zero(ctx.tx);
     add(
-        format!("amount {}", fmt_usd(cents(ctx.tx.amount))),
-        amount_tier_points(ctx.tx.amount, r),
+        format!("amount {}", fmt_usd(usd)),
+        amount_tier_points(usd as f64 / 100.0, r),
     );
     add(
         format!("customer risk rating {}", c.risk_rating.as_str()),
         r.rating_points.for_rating(c.risk_rating),
     );
-    if c.is_pep {
-        add("politically exposed person".into(), r.pep_points);
+    // A domestic PEP's rating reflects the actual risk, not the status
+    // alone (bank procedure EDD 2.7): no points for the status.
+    let foreign_pep = super::edd::foreign_or_unknown_pep(ctx);
+    if foreign_pep {
+        add("foreign politically exposed person".into(), r.pep_points);
     }
     if screening.sanctioned_location() {
         add(
@@ -124,10 +128,10 @@ pub(crate) fn assess(
 
     let v = &ctx.cfg.review;
     let mut reasons = Vec::new();
-    if cents(ctx.tx.amount) > cents(v.amount_over_usd) {
+    if usd > cents(v.amount_over_usd) {
         reasons.push(format!(
             "amount {} is more than {}",
-            fmt_usd(cents(ctx.tx.amount)),
+            fmt_usd(usd),
             fmt_usd(cents(v.amount_over_usd))
         ));
     }
@@ -140,8 +144,8 @@ pub(crate) fn assess(
             v.input_risk_score_over
         ));
     }
-    if v.on_pep && c.is_pep {
-        reasons.push("customer is a politically exposed person".into());
+    if v.on_pep && foreign_pep {
+        reasons.push("customer is a foreign politically exposed person".into());
     }
     if v.on_high_risk_jurisdiction && (screening.sanctioned_location() || !fatf.is_empty()) {
         reasons.push("a sanctioned or FATF high-risk jurisdiction is involved".into());

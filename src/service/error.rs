@@ -180,7 +180,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             Category::Data => {
                 let root = path == "." || path.is_empty();
-                let field = match (missing_field(&inner.to_string()), root) {
+                let message = inner.to_string();
+                let named = missing_field(&message).or_else(|| unknown_field(&message, &path));
+                let field = match (named, root) {
                     (Some(name), true) => Some(name),
                     (Some(name), false) => Some(format!("{path}.{name}")),
                     (None, true) => None,
@@ -192,6 +194,18 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// An unknown field (`deny_unknown_fields`): its name, unless `path` already
+/// ends with it (then the path itself names the field).
+fn unknown_field(message: &str, path: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let name = &rest[..rest.find('`')?];
+    if path == name || path.ends_with(&format!(".{name}")) {
+        None
+    } else {
+        Some(name.to_string())
+    }
 }
 
 /// serde reports a missing field at its parent's path; pull the name out of the message.
@@ -218,6 +232,31 @@ mod tests {
     #[derive(serde::Deserialize, Debug)]
     enum Kind {
         A,
+    }
+
+    /// Issue 14: a misspelt field inside `transaction` is refused (422)
+    /// with the full path of the unknown field, never silently ignored.
+    #[test]
+    fn unknown_fields_are_422_naming_the_field() {
+        let mut body = serde_json::json!({
+            "transaction": {"transaction_id": "T1", "customer_id": "C1", "amount": 100, "currency": "USD",
+                "transaction_type": "WIRE", "direction": "OUTBOUND", "origin_country": "US",
+                "destination_country": "DE", "timestamp": "2026-03-10T14:20:00Z"},
+            "customer": {"customer_id": "C1", "name": "Jane Doe", "customer_type": "INDIVIDUAL",
+                "risk_rating": "LOW", "kyc_status": "COMPLETE", "is_pep": false, "country": "US"}
+        });
+        assert!(decode::<crate::domain::RuleInput>(body.to_string().as_bytes()).is_ok());
+        body["transaction"]["counterparty_nme"] = serde_json::json!("Bank Meli Iran");
+        let e = decode::<crate::domain::RuleInput>(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!(
+            (e.status, e.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("transaction.counterparty_nme")),
+            "{e:?}"
+        );
+        body["transaction"].as_object_mut().unwrap().remove("counterparty_nme");
+        body["customer"]["pep"] = serde_json::json!(true);
+        let e = decode::<crate::domain::RuleInput>(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("customer.pep"), "{e:?}");
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct AdhocForm {
     #[serde(default)]
     pub counterparty_name: String,
     #[serde(default)]
+    pub counterparty_customer_id: String,
+    #[serde(default)]
     pub description: String,
     #[serde(default)]
     pub timestamp: String,
@@ -99,6 +101,7 @@ impl Default for AdhocForm {
             origin_country: "US".into(),
             destination_country: String::new(),
             counterparty_name: String::new(),
+            counterparty_customer_id: String::new(),
             description: String::new(),
             timestamp: chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string(),
             errors: vec![],
@@ -106,7 +109,7 @@ impl Default for AdhocForm {
     }
 }
 
-pub const TRANSACTION_TYPES: [&str; 7] = [
+pub const TRANSACTION_TYPES: [&str; 8] = [
     "WIRE",
     "ACH",
     "CASH_DEPOSIT",
@@ -114,6 +117,7 @@ pub const TRANSACTION_TYPES: [&str; 7] = [
     "CARD",
     "CHECK",
     "INTERNAL",
+    "MONETARY_INSTRUMENT_PURCHASE",
 ];
 pub const DIRECTIONS: [&str; 2] = ["OUTBOUND", "INBOUND"];
 
@@ -170,6 +174,7 @@ impl AdhocForm {
             "origin_country": self.origin_country.trim().to_uppercase(),
             "destination_country": self.destination_country.trim().to_uppercase(),
             "counterparty_name": opt(&self.counterparty_name),
+            "counterparty_customer_id": opt(&self.counterparty_customer_id),
             "description": opt(&self.description),
             "timestamp": timestamp,
         });
@@ -197,7 +202,7 @@ struct TransactionsPage {
     next: Option<String>,
     form: AdhocForm,
     customers: Vec<(String, String)>,
-    types: [&'static str; 7],
+    types: [&'static str; 8],
     directions: [&'static str; 2],
 }
 
@@ -391,7 +396,7 @@ pub async fn analyze_adhoc(
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page).into_response())
 }
 
-fn form_fields() -> [&'static str; 10] {
+fn form_fields() -> [&'static str; 11] {
     [
         "customer_id",
         "amount",
@@ -401,6 +406,7 @@ fn form_fields() -> [&'static str; 10] {
         "origin_country",
         "destination_country",
         "counterparty_name",
+        "counterparty_customer_id",
         "description",
         "timestamp",
     ]

@@ -47,6 +47,7 @@ macro_rules! db_suite {
             analysis_round_trips_the_full_json,
             list_searches_and_pages,
             unknown_ids_are_none,
+            rule_inputs_round_trip,
         );
     };
     (@tests $fresh:path; $($name:ident),+ $(,)?) => {
@@ -705,4 +706,28 @@ pub async fn unknown_ids_are_none(t: &TestDb) {
     assert!(ok("analyses", db.analyses_for_transaction("NOPE").await).is_empty());
     // Ids are exact, not patterns.
     assert!(ok("pattern id", db.get_transaction("TXN00%").await).is_none());
+}
+
+/// Issue 14's request inputs survive storage, so a transaction analysed by id
+/// sees what an inline request would (PEP kind, private banking, CTR
+/// exemption, last SAR, the counterparty's customer id).
+pub async fn rule_inputs_round_trip(t: &TestDb) {
+    let db = t.open().await;
+    let mut c = customer("C1", "Input Tester");
+    c.is_pep = true;
+    c.pep_type = Some(reagent::domain::PepType::Domestic);
+    c.private_banking = true;
+    c.ctr_exempt = true;
+    c.last_sar_filed_on = chrono::NaiveDate::from_ymd_opt(2026, 1, 5);
+    ok("customer", db.upsert_customer(&c).await);
+    ok("plain customer", db.upsert_customer(&customer("C2", "Plain Tester")).await);
+    let mut tx = transaction("T1", "C1", 5000.0, "2026-03-10T14:00:00Z");
+    tx.counterparty_customer_id = Some("C2".into());
+    ok("transaction", db.upsert_transaction(&tx).await);
+    let back_c = db.get_customer("C1").await.expect("read customer");
+    assert_eq!(back_c.as_ref(), Some(&c));
+    let plain = db.get_customer("C2").await.expect("read customer").expect("C2");
+    assert_eq!((plain.pep_type, plain.private_banking, plain.ctr_exempt, plain.last_sar_filed_on), (None, false, false, None));
+    let back_t = db.get_transaction("T1").await.expect("read transaction").expect("T1");
+    assert_eq!(back_t.counterparty_customer_id.as_deref(), Some("C2"));
 }
