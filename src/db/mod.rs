@@ -99,6 +99,8 @@ macro_rules! on_pool {
 // After `on_pool!`, which it uses.
 mod security;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, DecisionRecord, JobRecord};
+mod sanctions;
+pub use sanctions::StoredVersion;
 
 /// Binds a [`CustomerParams`] to `UPSERT_CUSTOMER`'s parameters.
 macro_rules! bind_customer {
@@ -475,6 +477,7 @@ impl Database {
             transaction,
             customer,
             recent_transactions,
+            sanctions_lookback: false,
         }))
     }
 

@@ -458,6 +458,7 @@ mod tests {
             review_reasons: vec![],
             risk_factors: vec![],
             as_of: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default(),
+            sanctions_screening: Default::default(),
         }
     }
 
