@@ -159,7 +159,8 @@ fn perturb(rng: &mut Rng, kind: Kind, words: &[String], entity: bool) -> Option<
             if w.len() < 2 {
                 return None;
             }
-            w.rotate_left(1 + rng.below(w.len() - 1));
+            let by = 1 + rng.below(w.len() - 1);
+            w.rotate_left(by);
         }
         Kind::Transliteration => {
             let start = rng.below(TRANSLIT.len());
