@@ -252,7 +252,7 @@ impl NameIndex {
         let query = self.query_tokens(&tokens(name, &self.settings.ignored_tokens));
         if query.iter().map(|q| q.text.len()).sum::<usize>() >= self.settings.min_name_chars {
             let mut best: HashMap<u32, NameMatch> = HashMap::new();
-            for v_idx in self.candidates(&query) {
+            for v_idx in self.candidates(&query, threshold) {
                 let v = &self.variants[v_idx as usize];
                 if let Some(m) = self.score(name.trim(), &query, v, threshold) {
                     keep_best(&mut best, v.entry, m);
@@ -386,27 +386,32 @@ impl NameIndex {
             return out; // numbers match exactly or not at all
         }
         let skel = skeleton(word);
-        let grams = padded_bigrams(&skel);
-        // An edit changes at most two padded bigrams; a token this similar keeps most.
-        let max_edits = ((skel.len() as f32) * (1.0 - TOKEN_FLOOR)).ceil() as usize + 1;
+        let len = skel.len();
+        // Similarity ≥ TOKEN_FLOOR allows at most `max_edits` edits (the other token
+        // may be up to len / TOKEN_FLOOR long), and each edit changes at most two
+        // padded bigrams: a candidate shares at least `needed` of them.
+        let max_edits = ((len as f32) * (1.0 - TOKEN_FLOOR) / TOKEN_FLOOR).floor() as usize;
+        let mut grams = padded_bigrams(&skel);
+        grams.sort_unstable();
+        grams.dedup();
         let needed = grams.len().saturating_sub(2 * max_edits).max(1);
-        let mut counts: HashMap<u32, u16> = HashMap::new();
-        let mut seen = BTreeSet::new();
-        for g in grams {
-            if !seen.insert(g) {
-                continue;
-            }
-            if let Some(ids) = self.bigrams.get(&g) {
-                for &id in ids {
-                    *counts.entry(id).or_default() += 1;
+        let mut counts = vec![0u8; self.vocab.len()];
+        let mut reached: Vec<u32> = Vec::new();
+        for g in &grams {
+            for &id in self.bigrams.get(g).map_or(&[][..], Vec::as_slice) {
+                let c = &mut counts[id as usize];
+                *c = c.saturating_add(1);
+                if usize::from(*c) == needed {
+                    reached.push(id);
                 }
             }
         }
-        for (id, n) in counts {
-            if (n as usize) < needed || out.iter().any(|(o, _)| *o == id) {
+        for id in reached {
+            let other = &self.skeletons[id as usize];
+            if other.len().abs_diff(len) > max_edits.max(1) || out.iter().any(|(o, _)| *o == id) {
                 continue;
             }
-            let s = token_similarity(word, &skel, &self.vocab[id as usize], &self.skeletons[id as usize]);
+            let s = token_similarity(word, &skel, &self.vocab[id as usize], other);
             if s >= TOKEN_FLOOR {
                 out.push((id, s));
             }
@@ -414,15 +419,33 @@ impl NameIndex {
         out
     }
 
-    /// Variants holding at least one token similar to a screened token.
-    fn candidates(&self, query: &[QueryToken]) -> Vec<u32> {
-        let mut out: Vec<u32> = query
-            .iter()
-            .flat_map(|q| q.similar.iter())
-            .flat_map(|(id, _)| self.postings[*id as usize].iter().copied())
+    /// Variants holding at least one token similar to a screened token whose score
+    /// can still reach `threshold`: the matched weight on either side is at most the
+    /// sum over the tokens that hit, and the denominator shrinks by at most one
+    /// forgiven token (weights are at most 1).
+    fn candidates(&self, query: &[QueryToken], threshold: f64) -> Vec<u32> {
+        let mut reach: HashMap<u32, (f32, f32)> = HashMap::new();
+        for q in query {
+            for &(id, sim) in &q.similar {
+                let w_listed = self.weights[id as usize] * sim;
+                for &v in &self.postings[id as usize] {
+                    let r = reach.entry(v).or_default();
+                    r.0 += q.weight * sim;
+                    r.1 += w_listed;
+                }
+            }
+        }
+        let total_q: f32 = query.iter().map(|q| q.weight).sum();
+        let mut out: Vec<u32> = reach
+            .into_iter()
+            .filter(|(v, (on_q, on_v))| {
+                let total_v = self.variants[*v as usize].total_weight;
+                let bound = (on_q.min(total_q) + on_v.min(total_v)) / (total_q + total_v - ALLOWANCE).max(f32::EPSILON);
+                f64::from(bound) >= threshold
+            })
+            .map(|(v, _)| v)
             .collect();
         out.sort_unstable();
-        out.dedup();
         out
     }
 
