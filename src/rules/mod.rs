@@ -236,7 +236,12 @@ impl RulesEngine {
         } else {
             ListSelection::InForceOn(ctx.as_of)
         };
-        let lists = self.sanctions.select(selection, &self.match_settings);
+        let mut lists = self.sanctions.select(selection, &self.match_settings);
+        if input.sanctions_lookback {
+            for l in &mut lists {
+                l.basis = format!("newest version, not the one in force on {} (lookback requested)", ctx.as_of);
+            }
+        }
         let screening = ofac::screen(&ctx, &lists);
         let fatf = edd::fatf_hits(&ctx);
 

@@ -101,7 +101,7 @@ impl SanctionsLists {
             .filter_map(|list| {
                 let of_list = versions.iter().filter(|v| v.info.list == list);
                 let (chosen, basis) = match selection {
-                    ListSelection::Newest => (of_list.last()?, "newest version (lookback requested)".to_owned()),
+                    ListSelection::Newest => (of_list.last()?, "newest version".to_owned()),
                     ListSelection::InForceOn(date) => match of_list.clone().rfind(|v| v.info.published <= date) {
                         Some(v) => (v, format!("in force on {date}")),
                         None => (
