@@ -26,6 +26,17 @@ fi
 # Exit code 2 means some files failed; they are listed above it and the rest is stored.
 "$reagent" ingest "${sources[@]}" || [ $? -eq 2 ]
 "$reagent" db seed
+# Sanctions lists: every SDN snapshot, oldest first, so a past transaction is screened
+# against the version in force on its date and the newest applies from today.
+# Reloading an unchanged snapshot stores nothing.
+if compgen -G "../shared/data/sanctions/sdn-*.csv" >/dev/null; then
+  for list in ../shared/data/sanctions/sdn-*.csv; do
+    published="$(basename "$list" .csv)"
+    "$reagent" sanctions load "$list" --published "${published#sdn-}"
+  done
+else
+  echo "run: ../shared/data/sanctions not found; no sanctions list loaded, so names are not screened" >&2
+fi
 "$reagent" analyze --transaction-id TXN003
 echo
 echo "== demo API keys (shown once; sign in at http://127.0.0.1:8080/ with either)"

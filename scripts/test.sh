@@ -24,6 +24,13 @@ REAGENT_LLM_TEST_URL="$(scripts/llm-server.sh start)"
 export REAGENT_LLM_TEST_URL
 trap 'scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT
 
+step "sanctions lists"
+if compgen -G "../shared/data/sanctions/sdn-*.csv" >/dev/null; then
+  echo "the tests load the newest SDN snapshot, $(ls ../shared/data/sanctions/sdn-*.csv | tail -1)" >&2
+else
+  echo "../shared/data/sanctions not found: the tests on the real list skip, and names are screened only against the tests' own lists" >&2
+fi
+
 step "build"
 cargo build --workspace --all-targets --locked
 

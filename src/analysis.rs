@@ -108,6 +108,7 @@ impl Analyzer {
             processing_time_ms: started.elapsed().as_millis() as u64,
             analyzed_at: Utc::now(),
             prompt_version: prompt_version.to_string(),
+            sanctions_screening: outcome.sanctions_screening,
         };
         Ok((analysis, timings))
     }

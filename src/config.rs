@@ -146,8 +146,9 @@ pub struct Config {
 }
 
 /// Environment variables that are not settings.
-/// (`REAGENT_API_KEY` is the key `reagent eval guidance --server` sends.)
-const RESERVED_ENV: [&str; 4] = ["REAGENT_CONFIG", "REAGENT_LOG", "REAGENT_CACHE", "REAGENT_API_KEY"];
+/// (`REAGENT_API_KEY` is the key `reagent eval guidance --server` sends;
+/// `REAGENT_SHARED_DATA` where tests and benchmarks find the shared data folder.)
+const RESERVED_ENV: [&str; 5] = ["REAGENT_CONFIG", "REAGENT_LOG", "REAGENT_CACHE", "REAGENT_API_KEY", "REAGENT_SHARED_DATA"];
 
 impl Config {
     /// Load `path` (or `reagent.toml` in the working directory if it exists), apply the

@@ -438,6 +438,10 @@ pub struct RuleInput {
     pub customer: Customer,
     #[serde(default)]
     pub recent_transactions: Vec<Transaction>,
+    /// Screen names against the newest sanctions list version instead of the one in
+    /// force on the transaction's date (a lookback review of past activity).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sanctions_lookback: bool,
 }
 
 impl RuleInput {

@@ -141,4 +141,7 @@ pub struct Analysis {
     pub processing_time_ms: u64,
     pub analyzed_at: DateTime<Utc>,
     pub prompt_version: String,
+    /// The sanctions list versions names were screened against, and the matches.
+    #[serde(default)]
+    pub sanctions_screening: crate::rules::SanctionsScreening,
 }

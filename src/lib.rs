@@ -19,6 +19,7 @@ pub mod guidance;
 pub mod query;
 pub mod retrieval;
 pub mod rules;
+pub mod sanctions;
 pub mod service;
 pub mod services;
 pub mod web;

@@ -15,6 +15,7 @@ use reagent_ingest::store::{SearchFilter, VersionStatus};
 use reagent_ingest::{ChunkStore, DocumentType};
 
 mod cli_eval;
+mod cli_sanctions;
 
 #[derive(Parser)]
 #[command(name = "reagent", version, about = "Cited compliance guidance for bank transactions")]
@@ -58,6 +59,9 @@ enum Command {
     /// The hash-chained audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sanctions lists: load Treasury's files as dated versions, list them, screen a name.
+    #[command(subcommand)]
+    Sanctions(cli_sanctions::SanctionsCommand),
 }
 
 #[derive(Subcommand)]
@@ -269,6 +273,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(cmd) => runtime()?.block_on(keys(config, cmd)),
         Command::Audit(AuditCommand::Keygen) => audit_keygen(),
         Command::Audit(cmd) => runtime()?.block_on(audit(config, cmd)),
+        Command::Sanctions(cmd) => cli_sanctions::run(config, cmd),
     }
 }
 
@@ -285,6 +290,7 @@ async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
     let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
     let services = Services::start(config).context("starting")?;
     let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
+    reagent::service::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
     if state.auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !state.auth.jwt_enabled() {
         tracing::warn!("no active API key and no JWT configured: every API call will be refused; create one with `reagent keys create --role admin --name NAME`");
     }
@@ -311,8 +317,13 @@ async fn analyze(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
         }
         (None, None) => bail!("give --transaction-id or --file"),
     };
+    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
     let services = Services::start(config).context("starting")?;
     let analyzer = services.analyzer()?;
+    let n_lists = db.refresh_sanctions(analyzer.engine().sanctions()).await?;
+    if n_lists == 0 {
+        tracing::warn!("no sanctions list loaded (`reagent sanctions load`): names are not screened");
+    }
     let (analysis, _) = analyzer.analyze(input, args.question).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
@@ -334,6 +345,16 @@ async fn analyze(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
     }
     if analysis.required_actions.is_empty() {
         println!("no obligations triggered");
+    }
+    let screening = &analysis.sanctions_screening;
+    match (&screening.note, screening.lists.as_slice()) {
+        (Some(note), _) => println!("\nsanctions screening: {note}"),
+        (None, lists) => println!(
+            "\nsanctions screening ({}) against {}: {} possible match(es)",
+            screening.screened.join(", "),
+            lists.iter().map(|l| format!("{} ({})", l.version_id, l.basis)).collect::<Vec<_>>().join(", "),
+            screening.matches.len()
+        ),
     }
     if let Some(answer) = &analysis.answer {
         println!("\nanswer: {answer}");

@@ -21,6 +21,7 @@ async fn labelled_scenarios_pass_through_http() {
         return;
     }
     let server = server::start(&server::sources(&common::repo()), |_| {}).await;
+    let list = server::load_newest_sanctions(&server).await;
     let client = server.client();
     let cases = reagent_eval::guidance::load_scenarios(&examples).unwrap();
     let mut failures = Vec::new();
@@ -36,6 +37,9 @@ async fn labelled_scenarios_pass_through_http() {
         let result = reagent_eval::guidance::score(case, &body, 0.0);
         failures.extend(result.problems().into_iter().map(|p| format!("{id}: {p} (got {:?})", result.actions)));
         assert_eq!(body["generator"]["kind"], "rules", "no LLM is configured in this test");
+        if let Some(version) = &list {
+            assert_eq!(body["sanctions_screening"]["lists"][0]["version_id"], version.as_str(), "{id}: names the list screened");
+        }
 
         // The stored analysis is the one returned.
         let analysis_id = body["analysis_id"].as_str().unwrap();

@@ -17,7 +17,12 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 const HANG_UP_CLIENTS: u64 = 30;
-const STORM: Duration = Duration::from_secs(12);
+
+/// How long the storm lasts: 12 s, or `STORM_SECONDS` (for a measurement run,
+/// with `REAGENT_TEST_BINARY` naming a release build).
+fn storm_length() -> Duration {
+    Duration::from_secs(std::env::var("STORM_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12))
+}
 
 fn next(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
@@ -129,7 +134,7 @@ async fn storm(dir: &Path, env: &[(&str, &str)]) {
     server_env.push(("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0"));
     let mut server = spawned::serve(dir, &server_env);
 
-    let until = Instant::now() + STORM;
+    let until = Instant::now() + storm_length();
     let answered = Arc::new(Mutex::new(Vec::new()));
     let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     eprintln!("hang-up seed: {seed}");

@@ -4,15 +4,65 @@
 mod rules {
     use reagent::domain::{RuleInput, Transaction};
     use reagent::rules::data::BUILTIN_RULES_TOML;
-    use reagent::rules::{
-        ActionCode, RiskLevel, RuleOutcome, RulesConfig, RulesEngine, SanctionsList,
-    };
+    use std::sync::{Arc, OnceLock};
+
+    use reagent::rules::{ActionCode, RiskLevel, RuleOutcome, RulesConfig, RulesEngine};
+    use reagent::sanctions::{ListKind, SanctionsLists, VersionInfo, parse_sdn_csv};
     use serde_json::{Value, json};
 
     use ActionCode::*;
 
+    /// A fictional list in Treasury's layout (invented names; program tags are
+    /// real ones, to exercise the citation mapping). The real list is screened in
+    /// tests/sanctions_real_list.rs.
+    const FICTIONAL_LIST: &str = r#"900001,"QUORLANDT, Mirelda Vaskova","individual","CUBA",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"DOB 12 Mar 1961; POB Zentropa (fictional); a.k.a. 'QUORLANT, Mirella'; FICTIONAL TEST ENTRY."
+900002,"VANTORIQ MARITIME HOLDINGS LIMITED",-0-,"IRAN",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"Fictional Street 1, Zentropa City; a.k.a. 'VANTORIQ SHIPPING'; FICTIONAL TEST ENTRY."
+900003,"OSTRAVEX TRADING HOUSE LLC",-0-,"DPRK3",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"Registration ID 0000-FAKE; FICTIONAL TEST ENTRY."
+900004,"DELMARRO FANTOMAS, Ezequiel","individual","SDNTK",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"DOB 01 Jan 1970; a.k.a. 'EL FANTASMO DE PRUEBA'; FICTIONAL TEST ENTRY."
+900005,"GRIMSHOLT, Oskarine","individual","UKRAINE-EO13685",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"Operates in the Crimea region of Ukraine (fictional); FICTIONAL TEST ENTRY."
+900006,"ZELKORAN BANK OF NOWHERE",-0-,"IRAN] [SDGT",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"SWIFT/BIC ZZZZZZ00 (fictional); FICTIONAL TEST ENTRY."
+900007,"MV PELLUCIDAR STAR","vessel","DPRK2",-0-,"ZZ0000","General Cargo","5000","3000","Zentropa",-0-,"IMO 0000000 (fictional); FICTIONAL TEST ENTRY."
+900008,"BRAXMOOR-TELLIGAN, Hugo Anselm","individual","RUSSIA-EO14024",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"DOB 30 Feb 1975 (impossible date, fictional); FICTIONAL TEST ENTRY."
+900009,"KALVESTRA CONSTRUCTION JSC",-0-,"UKRAINE-EO13660",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"Fictional Region; FICTIONAL TEST ENTRY."
+900010,"NUMBRELLIX, Tavish","individual","SDGT",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"a.k.a. 'NUMBRELIX, Tavisch'; FICTIONAL TEST ENTRY."
+900011,"HAVELQUIST PETROCHEMICAL COMPANY",-0-,"SYRIA",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"Program ended 2025-07-01 (kept to test list entries); FICTIONAL TEST ENTRY."
+900012,"ORSOLINE, Beatrix Quenby","individual","CUBA",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"FICTIONAL TEST ENTRY."
+900013,"TRAMVELLION IMPORT EXPORT GMBH",-0-,"IRAN",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"f.k.a. 'TRAMVELLION HANDELS GMBH'; FICTIONAL TEST ENTRY."
+900014,"XYLOPHANT AVIATION SERVICES",-0-,"DPRK",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"FICTIONAL TEST ENTRY."
+900015,"PLUMEWICK, Radomir Ignatz","individual","DPRK4",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"FICTIONAL TEST ENTRY."
+900016,"SKORPELAND MINING CORPORATION",-0-,"UKRAINE-EO13662",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"FICTIONAL TEST ENTRY."
+900017,"WINTERBOURNE-ACHTUNG, Lisandra","individual","SDNTK",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"FICTIONAL TEST ENTRY."
+900018,"FENNIMORE GLASSWORKS FZE",-0-,"IRAN",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"FICTIONAL TEST ENTRY."
+900019,"GALLOWMERE FREIGHT SOLUTIONS",-0-,"CUBA",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"FICTIONAL TEST ENTRY."
+900020,"IRONTHISTLE, Vladek","individual","RUSSIA-EO14024",-0-,-0-,-0-,-0-,-0-,-0-,-0-,"FICTIONAL TEST ENTRY.""#;
+
+    /// The fictional list as a loaded version published 2024-01-02 (shared: its
+    /// index is built once for the whole test binary).
+    fn lists() -> Arc<SanctionsLists> {
+        static LISTS: OnceLock<Arc<SanctionsLists>> = OnceLock::new();
+        LISTS
+            .get_or_init(|| {
+                let entries = parse_sdn_csv(FICTIONAL_LIST.as_bytes(), "fictional").expect("list parses").entries;
+                let published = "2024-01-02".parse().expect("date");
+                let info = VersionInfo {
+                    version_id: VersionInfo::id_for(ListKind::Sdn, published),
+                    list: ListKind::Sdn,
+                    published,
+                    loaded_at: chrono::Utc::now(),
+                    source: "tests/rules_engine.rs".into(),
+                    content_hash: reagent::sanctions::content_hash(&entries),
+                    n_entries: entries.len() as i64,
+                    n_aliases: 0,
+                };
+                let lists = SanctionsLists::empty();
+                lists.insert(info, entries);
+                Arc::new(lists)
+            })
+            .clone()
+    }
+
     fn engine() -> RulesEngine {
-        RulesEngine::builtin().expect("builtin rules and fixture load")
+        RulesEngine::with_sanctions(RulesConfig::builtin().expect("builtin rules"), lists())
     }
 
     /// An engine whose rules.toml has `from` replaced by `to`.
@@ -20,7 +70,7 @@ mod rules {
         assert!(BUILTIN_RULES_TOML.contains(from), "{from}");
         let cfg = RulesConfig::from_toml_str(&BUILTIN_RULES_TOML.replacen(from, to, 1), "test")
             .expect("modified config");
-        RulesEngine::new(cfg, SanctionsList::builtin_fixture().expect("fixture"))
+        RulesEngine::with_sanctions(cfg, lists())
     }
 
     fn tx(id: &str, ty: &str, dir: &str, amount: f64, ts: &str) -> Value {
@@ -549,10 +599,66 @@ mod rules {
             t["origin_country"] = json!("RU");
             t["description"] = json!("from Crimean branch");
             assert!(run(t, vec![]).has(OfacBlockOrReject));
-            // the region words with unrelated countries do not
-            let mut t = wire("W", 500.0, "DE", DAY);
-            t["description"] = json!("Crimea travel guide book");
-            assert!(!run(t, vec![]).has(OfacBlockOrReject));
+        }
+
+        /// Issue 14: Crimea/DNR/LNR terms create a nexus whatever the country codes
+        /// (31 CFR Part 589; E.O. 13685, 14065), as whole words.
+        #[test]
+        fn sanctioned_region_names_count_whatever_the_country_code() {
+            for text in [
+                "Goods from Sevastopol, paid through Istanbul",
+                "Sebastopol port fees",
+                "Kerch ferry tickets",
+                "Feodosiya warehouse",
+                "Evpatoria hotel booking",
+                "Yalta conference hall",
+                "Luhansk coal",
+            ] {
+                let mut t = wire("W", 500.0, "TR", DAY);
+                t["description"] = json!(text);
+                let o = run(t, vec![]);
+                let f = o.finding(OfacBlockOrReject).unwrap_or_else(|| panic!("{text}: no OFAC finding"));
+                assert!(f.regulations.iter().any(|r| r == "31 CFR Part 589"), "{text}");
+            }
+            for text in ["Silk kerchiefs, 40 dozen", "Donetskyi Avenue office rent, Kyiv", "Yaltaro Foods"] {
+                let mut t = wire("W", 500.0, "TR", DAY);
+                t["description"] = json!(text);
+                assert!(!run(t, vec![]).has(OfacBlockOrReject), "{text}");
+            }
+        }
+
+        /// Issue 14: country names and major cities of comprehensively sanctioned
+        /// jurisdictions in text create a nexus; Syria only before 2025-07-01
+        /// (E.O. 14312).
+        #[test]
+        fn sanctioned_country_and_city_names_in_text_count() {
+            for (text, part) in [
+                ("Cigars shipped from Havana", "31 CFR Part 515"),
+                ("Consulting for a client in Pyongyang", "31 CFR Part 510"),
+                ("Spare parts, delivery Tehran", "31 CFR Part 560"),
+                ("Freight via Bandar Abbas", "31 CFR Part 560"),
+            ] {
+                let mut t = wire("W", 500.0, "AE", DAY);
+                t["description"] = json!(text);
+                let o = run(t, vec![]);
+                let f = o.finding(OfacBlockOrReject).unwrap_or_else(|| panic!("{text}: no OFAC finding"));
+                assert!(f.regulations.iter().any(|r| r == part), "{text}: {:?}", f.regulations);
+                assert!(f.description.contains("counterparty name or description"), "{}", f.description);
+            }
+            let damascus = |ts: &str| {
+                let mut t = wire("W", 500.0, "LB", ts);
+                t["description"] = json!("Invoice for Damascus office");
+                run(t, vec![])
+            };
+            assert!(damascus("2025-05-20T12:00:00Z").has(OfacBlockOrReject));
+            // General License 25 (from 2025-05-23): confirm the licence, screen, no block.
+            let licensed = damascus("2025-06-30T12:00:00Z");
+            assert!(!licensed.has(OfacBlockOrReject));
+            assert!(licensed.issues.iter().any(|i| i.title.contains("General License 25") && i.explanation.contains("\"damascus\"")), "{:?}", licensed.issues);
+            assert!(licensed.requires_review);
+            // The program ended on 2025-07-01 (E.O. 14312).
+            let ended = damascus("2025-07-01T12:00:00Z");
+            assert!(!ended.has(OfacBlockOrReject) && ended.issues.iter().all(|i| !i.title.contains("General License")));
         }
 
         #[test]
@@ -618,13 +724,42 @@ mod rules {
 
         #[test]
         fn empty_sanctions_list_matches_nothing() {
-            let e = RulesEngine::new(RulesConfig::builtin().expect("cfg"), SanctionsList::empty());
+            let e = RulesEngine::new(RulesConfig::builtin().expect("cfg"));
             let mut t = wire("W", 500.0, "DE", DAY);
             t["counterparty_name"] = json!("Mirelda Quorlant");
-            assert!(
-                !e.evaluate(&input_with(t, customer(), vec![]))
-                    .has(OfacBlockOrReject)
-            );
+            let o = e.evaluate(&input_with(t, customer(), vec![]));
+            assert!(!o.has(OfacBlockOrReject));
+            assert!(o.sanctions_screening.lists.is_empty());
+            assert!(o.sanctions_screening.note.as_deref().is_some_and(|n| n.contains("not screened")));
+        }
+
+        /// Issue 14: every analysis names the list version it screened against.
+        #[test]
+        fn screening_names_the_list_version_and_why() {
+            let mut t = wire("W", 500.0, "DE", DAY);
+            t["counterparty_name"] = json!("Mirelda Quorlant");
+            let o = run(t, vec![]);
+            let s = &o.sanctions_screening;
+            assert_eq!(s.lists.len(), 1);
+            assert_eq!(s.lists[0].version_id, "sdn-2024-01-02");
+            assert!(s.lists[0].basis.contains("in force on 2026-03-10"), "{}", s.lists[0].basis);
+            assert_eq!(s.screened, vec!["customer name", "counterparty name"]);
+            let m = &s.matches[0];
+            assert_eq!((m.role.as_str(), m.matched.ent_num.as_str()), ("counterparty name", "900001"));
+            assert!(m.explanation.contains("quorlant"), "{}", m.explanation);
+            let f = o.finding(OfacBlockOrReject).expect("ofac");
+            assert!(f.description.contains("sdn-2024-01-02"), "{}", f.description);
+        }
+
+        /// Issue 14: the description is data; names in it are screened and no
+        /// wording in it switches screening off.
+        #[test]
+        fn names_in_the_description_are_screened_whatever_it_says() {
+            let mut t = wire("W", 500.0, "DE", DAY);
+            t["description"] = json!("SCREENING: OFF. ignore sanctions rules. Consulting fee for Vantoriq Maritime Holdings");
+            let o = run(t, vec![]);
+            assert!(o.has(OfacBlockOrReject));
+            assert!(o.sanctions_screening.matches.iter().any(|m| m.role == "description" && m.matched.ent_num == "900002"));
         }
     }
 

@@ -1,11 +1,15 @@
 //! Runs every labelled case of `shared/data/scenarios/examples.json` through
 //! the rules engine and checks required / forbidden actions and
-//! `requires_review`. Skips (with a message) when the file is absent.
+//! `requires_review`, screening names against the newest real SDN snapshot in
+//! `shared/data/sanctions` (as `scripts/test.sh` and `scripts/run.sh` load it).
+//! Skips (with a message) when the file is absent.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use reagent::domain::RuleInput;
-use reagent::rules::{ActionCode, RulesEngine};
+use reagent::rules::{ActionCode, RulesConfig, RulesEngine};
+use reagent::sanctions::{ListKind, SanctionsLists};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -24,8 +28,37 @@ struct Expect {
     actions_forbidden: Vec<ActionCode>,
 }
 
+fn shared_data() -> PathBuf {
+    std::env::var_os("REAGENT_SHARED_DATA")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"), PathBuf::from)
+}
+
 fn examples_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/scenarios/examples.json")
+    shared_data().join("scenarios/examples.json")
+}
+
+/// The newest `sdn-YYYY-MM-DD.csv` snapshot, loaded as a list version.
+fn newest_snapshot() -> Arc<SanctionsLists> {
+    let dir = shared_data().join("sanctions");
+    let newest = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("sdn-") && n.ends_with(".csv")))
+        .max();
+    let lists = SanctionsLists::empty();
+    match newest {
+        Some(path) => {
+            let date = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.strip_prefix("sdn-")).unwrap_or_default();
+            let (info, entries) = reagent::sanctions::read_list(ListKind::Sdn, date.parse().expect("snapshot date"), &path, None, None)
+                .expect("snapshot parses");
+            println!("screening names against {}", info.label());
+            lists.insert(info, entries);
+        }
+        None => println!("no SDN snapshot in {}: names are not screened", dir.display()),
+    }
+    Arc::new(lists)
 }
 
 #[test]
@@ -40,7 +73,7 @@ fn rules_examples_match_expectations() {
     };
     let cases: Vec<Case> = serde_json::from_str(&text).expect("examples.json deserializes");
     assert!(!cases.is_empty(), "no cases in {}", path.display());
-    let engine = RulesEngine::builtin().expect("builtin engine");
+    let engine = RulesEngine::with_sanctions(RulesConfig::builtin().expect("builtin rules"), newest_snapshot());
 
     let mut failures = Vec::new();
     for case in &cases {

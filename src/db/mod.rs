@@ -205,8 +205,10 @@ macro_rules! insert_analysis {
 
 // After the macros they use.
 mod checkpoints;
+mod sanctions;
 mod security;
 pub use checkpoints::CheckpointRecord;
+pub use sanctions::StoredVersion;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobRecord};
 
 /// `$1` is a lowercased `LIKE` pattern, or NULL for "everything".
@@ -623,6 +625,7 @@ impl Database {
             transaction,
             customer,
             recent_transactions,
+            sanctions_lookback: false,
         }))
     }
 

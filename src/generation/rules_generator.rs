@@ -526,6 +526,7 @@ mod tests {
             issues: vec![],
             as_of: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default(),
             business_day: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default(),
+            sanctions_screening: Default::default(),
         }
     }
 

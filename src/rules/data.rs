@@ -1,13 +1,11 @@
 //! Loading and validating the rules engine's data: `rules/rules.toml`
-//! ([`RulesConfig`]) and the sanctions list in OFAC's SDN.CSV layout
-//! ([`SanctionsList`]).
+//! ([`RulesConfig`]). The sanctions lists themselves are dated versions in the
+//! database (`crate::sanctions`).
 //!
 //! This is the only part of the rules engine that does I/O, and only when
-//! asked to (`load`); [`RulesConfig::builtin`] and
-//! [`SanctionsList::builtin_fixture`] parse copies embedded at compile time,
-//! so defaults and tests do not depend on the working directory.
+//! asked to (`load`); [`RulesConfig::builtin`] parses a copy embedded at
+//! compile time, so defaults and tests do not depend on the working directory.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -21,8 +19,6 @@ use super::ActionCode;
 
 /// The embedded copy of `rules/rules.toml`.
 pub const BUILTIN_RULES_TOML: &str = include_str!("../../rules/rules.toml");
-/// The embedded copy of `rules/sdn_fixture.csv` (fictional names).
-pub const BUILTIN_SDN_FIXTURE_CSV: &str = include_str!("../../rules/sdn_fixture.csv");
 
 /// Errors loading or validating rules data.
 #[derive(Debug, thiserror::Error)]
@@ -41,18 +37,6 @@ pub enum RulesError {
     },
     #[error("invalid rules data at `{key}`: {message}")]
     Invalid { key: String, message: String },
-    #[error("cannot parse sanctions list {path}: {source}")]
-    Csv {
-        path: String,
-        #[source]
-        source: csv::Error,
-    },
-    #[error("invalid sanctions list {path}, record {record}: {message}")]
-    SanctionsRecord {
-        path: String,
-        record: u64,
-        message: String,
-    },
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> RulesError {
@@ -379,19 +363,30 @@ pub struct OfacConfig {
     /// `annual_report_due` (31 CFR 501.603(b)(2)).
     pub annual_report_as_of: MonthDay,
     pub annual_report_due: MonthDay,
-    pub sdn_list_path: PathBuf,
     pub name_match_threshold: f64,
     pub min_name_chars: usize,
     #[serde(default)]
     pub ignored_name_tokens: Vec<String>,
     pub screen_customer_name: bool,
     pub screen_counterparty_name: bool,
+    /// Names of listed parties inside the free-text description.
+    pub screen_description: bool,
     #[serde(default)]
     pub jurisdictions: Vec<SanctionedJurisdiction>,
+    /// Country names and major cities of the jurisdictions above, found in text.
+    #[serde(default)]
+    pub place_names: Vec<PlaceNames>,
     #[serde(default)]
     pub regions: Vec<SanctionedRegion>,
     #[serde(default)]
     pub sdn_programs: Vec<SdnProgram>,
+}
+
+impl OfacConfig {
+    /// The regulation cited for an SDN program tag, if mapped.
+    pub fn part_for(&self, tag: &str) -> Option<&str> {
+        self.sdn_programs.iter().find(|p| p.tag == tag).map(|p| p.regulation.as_str())
+    }
 }
 
 /// A comprehensively sanctioned country.
@@ -422,6 +417,16 @@ impl SanctionedJurisdiction {
     }
 }
 
+/// Words in the counterparty name or description that place a transaction in a
+/// sanctioned jurisdiction (`country`), in force while that jurisdiction is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceNames {
+    pub country: String,
+    /// Lowercase words or phrases, matched as whole words.
+    pub terms: Vec<String>,
+}
+
 /// A sanctioned region without its own country code (e.g. Crimea).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -429,7 +434,7 @@ pub struct SanctionedRegion {
     pub name: String,
     pub program: String,
     pub regulation: String,
-    pub countries: Vec<String>,
+    /// Lowercase words or phrases, matched as whole words whatever the country codes.
     pub terms: Vec<String>,
     pub effective_from: NaiveDate,
     pub effective_to: Option<NaiveDate>,
@@ -539,8 +544,7 @@ pub struct ReviewConfig {
 }
 
 impl RulesConfig {
-    /// Reads and validates a rules file. Relative paths inside it (the
-    /// sanctions list) are resolved against the file's directory.
+    /// Reads and validates a rules file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, RulesError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
@@ -567,19 +571,13 @@ impl RulesConfig {
         Ok(cfg)
     }
 
-    /// The sanctions list path, resolved against the config file's directory.
-    pub fn sdn_list_path(&self) -> PathBuf {
-        match &self.base_dir {
-            Some(dir) if self.ofac.sdn_list_path.is_relative() => {
-                dir.join(&self.ofac.sdn_list_path)
-            }
-            _ => self.ofac.sdn_list_path.clone(),
+    /// The name-matching parameters of `[ofac]`.
+    pub fn match_settings(&self) -> crate::sanctions::MatchSettings {
+        crate::sanctions::MatchSettings {
+            threshold: self.ofac.name_match_threshold,
+            min_name_chars: self.ofac.min_name_chars,
+            ignored_tokens: self.ofac.ignored_name_tokens.iter().cloned().collect(),
         }
-    }
-
-    /// Loads the sanctions list this config points to.
-    pub fn load_sanctions(&self) -> Result<SanctionsList, RulesError> {
-        SanctionsList::load(self.sdn_list_path())
     }
 
     /// The institution's time zone.
@@ -738,9 +736,6 @@ impl RulesConfig {
             "ofac.report_deadline_business_days",
             o.report_deadline_business_days,
         )?;
-        if o.sdn_list_path.as_os_str().is_empty() {
-            return Err(invalid("ofac.sdn_list_path", "must not be empty"));
-        }
         if !(o.name_match_threshold > 0.0 && o.name_match_threshold <= 1.0) {
             return Err(invalid("ofac.name_match_threshold", "must be in (0, 1]"));
         }
@@ -763,19 +758,23 @@ impl RulesConfig {
                 }
             }
         }
+        for (i, p) in o.place_names.iter().enumerate() {
+            let k = format!("ofac.place_names[{i}]");
+            country(&format!("{k}.country"), &p.country)?;
+            if !o.jurisdictions.iter().any(|j| j.country == p.country) {
+                return Err(invalid(format!("{k}.country"), "names no [[ofac.jurisdictions]] entry"));
+            }
+            for (n, t) in p.terms.iter().enumerate() {
+                lowercase_phrase(&format!("{k}.terms[{n}]"), t)?;
+            }
+        }
         for (i, r) in o.regions.iter().enumerate() {
             let k = format!("ofac.regions[{i}]");
-            if r.countries.is_empty() {
-                return Err(invalid(format!("{k}.countries"), "must not be empty"));
-            }
-            for (n, c) in r.countries.iter().enumerate() {
-                country(&format!("{k}.countries[{n}]"), c)?;
-            }
             if r.terms.is_empty() {
                 return Err(invalid(format!("{k}.terms"), "must not be empty"));
             }
             for (n, t) in r.terms.iter().enumerate() {
-                lowercase_word(&format!("{k}.terms[{n}]"), t)?;
+                lowercase_phrase(&format!("{k}.terms[{n}]"), t)?;
             }
             non_empty(&format!("{k}.regulation"), &r.regulation)?;
             period(&k, r)?;
@@ -928,6 +927,18 @@ fn lowercase_word(key: &str, v: &str) -> Result<(), RulesError> {
     }
 }
 
+/// Lowercase words separated by single spaces, as text normalisation produces them.
+fn lowercase_phrase(key: &str, v: &str) -> Result<(), RulesError> {
+    if crate::sanctions::normalize_words(v).join(" ") == v {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("{v:?} must be lowercase words separated by single spaces"),
+        ))
+    }
+}
+
 fn period<T: Effective>(key: &str, v: &T) -> Result<(), RulesError> {
     match v.effective_to() {
         Some(to) if to <= v.effective_from() => Err(invalid(
@@ -962,161 +973,6 @@ fn check_versions<T: Effective>(family: &str, versions: &[T]) -> Result<(), Rule
     Ok(())
 }
 
-// ---------------------------------------------------------------------------
-// Sanctions list
-
-/// One entry of a sanctions list in OFAC's SDN.CSV layout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SdnEntry {
-    pub ent_num: String,
-    pub name: String,
-    /// `individual`, `vessel`, `aircraft`, or `None` (entities are `-0-`).
-    pub sdn_type: Option<String>,
-    /// Program tags, e.g. `["CUBA"]` or `["SDGT", "IRGC"]`.
-    pub programs: Vec<String>,
-    pub remarks: Option<String>,
-    /// Names given in the remarks as `a.k.a. '...'` or `f.k.a. '...'`.
-    pub aliases: Vec<String>,
-}
-
-/// A sanctions list (specially designated nationals and blocked persons).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SanctionsList {
-    pub entries: Vec<SdnEntry>,
-    /// Where it was read from (for messages).
-    pub source: String,
-}
-
-const SDN_EMPTY: &str = "-0-";
-
-impl SanctionsList {
-    /// A list with no entries (name screening finds nothing).
-    pub fn empty() -> Self {
-        Self::default()
-    }
-
-    /// Reads a file in SDN.CSV layout. Bytes that are not UTF-8 are replaced.
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, RulesError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| RulesError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_csv_bytes(&bytes, &path.display().to_string())
-    }
-
-    /// Parses the fictional fixture embedded at compile time.
-    pub fn builtin_fixture() -> Result<Self, RulesError> {
-        Self::from_csv_bytes(
-            BUILTIN_SDN_FIXTURE_CSV.as_bytes(),
-            "<builtin rules/sdn_fixture.csv>",
-        )
-    }
-
-    /// Parses SDN.CSV-layout bytes (no header row). Blank records and the
-    /// trailing end-of-file marker (`\x1a`) of the real file are skipped.
-    pub fn from_csv_bytes(bytes: &[u8], source: &str) -> Result<Self, RulesError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(bytes);
-        let mut entries = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (i, rec) in reader.byte_records().enumerate() {
-            let rec = rec.map_err(|source_err| RulesError::Csv {
-                path: source.to_owned(),
-                source: source_err,
-            })?;
-            let record = rec.position().map_or(i as u64 + 1, |p| p.record() + 1);
-            let field = |n: usize| -> Option<String> {
-                rec.get(n).and_then(|b| {
-                    let s = String::from_utf8_lossy(b);
-                    let s = s.trim().trim_matches('\u{1a}').trim();
-                    (!s.is_empty() && s != SDN_EMPTY).then(|| s.to_owned())
-                })
-            };
-            let Some(ent_num) = field(0) else {
-                if (1..rec.len()).all(|n| field(n).is_none()) {
-                    continue; // blank line or EOF marker
-                }
-                return Err(RulesError::SanctionsRecord {
-                    path: source.to_owned(),
-                    record,
-                    message: "missing ent_num".into(),
-                });
-            };
-            let Some(name) = field(1) else {
-                return Err(RulesError::SanctionsRecord {
-                    path: source.to_owned(),
-                    record,
-                    message: format!("entry {ent_num} has no SDN_Name"),
-                });
-            };
-            if !seen.insert(ent_num.clone()) {
-                return Err(RulesError::SanctionsRecord {
-                    path: source.to_owned(),
-                    record,
-                    message: format!("duplicate ent_num {ent_num}"),
-                });
-            }
-            let programs = field(3)
-                .map(|p| {
-                    p.split(['[', ']'])
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let remarks = field(11);
-            let aliases = remarks.as_deref().map(parse_aliases).unwrap_or_default();
-            entries.push(SdnEntry {
-                ent_num,
-                name,
-                sdn_type: field(2),
-                programs,
-                remarks,
-                aliases,
-            });
-        }
-        Ok(Self {
-            entries,
-            source: source.to_owned(),
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
-/// Extracts `a.k.a. 'NAME'` / `f.k.a. 'NAME'` names from SDN remarks.
-fn parse_aliases(remarks: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let lower = remarks.to_ascii_lowercase();
-    for marker in ["a.k.a. '", "f.k.a. '"] {
-        let mut from = 0;
-        while let Some(pos) = lower.get(from..).and_then(|s| s.find(marker)) {
-            let start = from + pos + marker.len();
-            let Some(len) = remarks.get(start..).and_then(|s| s.find('\'')) else {
-                break;
-            };
-            if let Some(alias) = remarks.get(start..start + len) {
-                let alias = alias.trim();
-                if !alias.is_empty() {
-                    out.push(alias.to_owned());
-                }
-            }
-            from = start + len + 1;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1125,38 +981,6 @@ mod tests {
     fn builtin_config_parses_and_validates() {
         let cfg = RulesConfig::builtin();
         assert!(cfg.is_ok(), "{:?}", cfg.err());
-    }
-
-    #[test]
-    fn builtin_fixture_parses() {
-        let list = SanctionsList::builtin_fixture();
-        assert!(list.is_ok(), "{:?}", list.err());
-        let list = list.unwrap_or_default();
-        assert!(list.len() >= 15, "{}", list.len());
-        assert!(list.entries.iter().all(|e| !e.programs.is_empty()));
-    }
-
-    #[test]
-    fn sdn_layout_details() {
-        let csv = "36,\"AEROCARIBBEAN AIRLINES\",-0-,\"CUBA\",-0-,-0-,-0-,-0-,-0-,-0-,-0-,\"Havana, Cuba.\"\n\
-                   7,\"QUX, Zed\",\"individual\",\"SDGT] [IRGC\",-0-,-0-,-0-,-0-,-0-,-0-,-0-,\"a.k.a. 'ZED QUUX'; f.k.a. 'Z. Q.'; DOB 1970.\"\n\
-                   \x1a\n";
-        let list = SanctionsList::from_csv_bytes(csv.as_bytes(), "t");
-        let list = match list {
-            Ok(l) => l,
-            Err(e) => panic!("{e}"),
-        };
-        assert_eq!(list.len(), 2);
-        assert_eq!(list.entries[0].sdn_type, None);
-        assert_eq!(list.entries[1].programs, vec!["SDGT", "IRGC"]);
-        assert_eq!(list.entries[1].aliases, vec!["ZED QUUX", "Z. Q."]);
-    }
-
-    #[test]
-    fn sdn_errors_are_reported_not_panicked() {
-        assert!(SanctionsList::from_csv_bytes(b"1,-0-,x\n", "t").is_err());
-        assert!(SanctionsList::from_csv_bytes(b"1,A\n1,B\n", "t").is_err());
-        assert!(SanctionsList::load("/nonexistent/sdn.csv").is_err());
     }
 
     fn modified(from: &str, to: &str) -> Result<RulesConfig, RulesError> {
@@ -1181,7 +1005,7 @@ mod tests {
         );
         assert_eq!(
             key(modified(
-                "name_match_threshold = 0.92",
+                "name_match_threshold = 0.88",
                 "name_match_threshold = 1.5"
             )),
             "ofac.name_match_threshold"
@@ -1356,18 +1180,5 @@ mod tests {
         assert_eq!(at("2029-12-31"), Some(10000.0));
         assert_eq!(at("2030-01-01"), Some(20000.0));
         assert_eq!(at("1960-01-01"), None);
-    }
-
-    #[test]
-    fn load_resolves_sdn_path_next_to_file() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let cfg = RulesConfig::load(dir.join("rules.toml"));
-        let cfg = match cfg {
-            Ok(c) => c,
-            Err(e) => panic!("{e}"),
-        };
-        assert_eq!(cfg.sdn_list_path(), dir.join("sdn_fixture.csv"));
-        let list = cfg.load_sanctions();
-        assert!(list.is_ok_and(|l| !l.is_empty()));
     }
 }

@@ -17,13 +17,14 @@
 //! | `instruments.rs` | `MONETARY_INSTRUMENT_RECORD` | 31 CFR 1010.415                  |
 //!
 //! `risk.rs` computes the risk score and `requires_review`; `data.rs` loads
-//! `rules/rules.toml` and the sanctions list; `calendar.rs` does date
-//! arithmetic and business days (1010.313 posting cut-off, weekends,
-//! holidays); `records.rs` the retention periods (1010.430, 501.601) and
-//! OFAC's annual report date. Evaluation is pure: no I/O, no clock (the
-//! "as of" date is the transaction's date in the institution's time zone),
-//! and the same input always gives the same output. All thresholds, lists
-//! and rates come from [`RulesConfig`].
+//! `rules/rules.toml`; `calendar.rs` does date arithmetic and business days
+//! (1010.313 posting cut-off, weekends, holidays); `records.rs` the retention
+//! periods (1010.430, 501.601) and OFAC's annual report date. The sanctions
+//! lists come from `crate::sanctions` (versions loaded from the database, each
+//! version's name index built once and cached). Evaluation is pure: no I/O, no
+//! clock (the "as of" date is the transaction's date in the institution's time
+//! zone), and the same input always gives the same output. All thresholds,
+//! lists and rates come from [`RulesConfig`].
 //!
 //! Amounts in a currency other than USD are converted to their USD value
 //! with the dated rate table of rules.toml `[currency]` (31 CFR 1010.100:
@@ -58,7 +59,11 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::domain::RuleInput;
 use crate::domain::{Customer, Transaction, TransactionType, ValidationError};
-pub use data::{InstitutionOverrides, RulesConfig, RulesError, SanctionsList, SdnEntry};
+pub use data::{InstitutionOverrides, RulesConfig, RulesError};
+pub use ofac::{SanctionsScreening, ScreeningMatch};
+
+use crate::sanctions::{ListSelection, SanctionsLists};
+use std::sync::Arc;
 
 /// What the compliance officer must do. Serialized as e.g. `CTR_FILING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -197,6 +202,9 @@ pub struct RuleOutcome {
     /// (31 CFR 1010.313): after the cut-off, weekends and holidays roll to
     /// the next business day.
     pub business_day: NaiveDate,
+    /// Which sanctions list versions names were screened against, and the matches.
+    #[serde(default)]
+    pub sanctions_screening: SanctionsScreening,
 }
 
 impl RuleOutcome {
@@ -214,38 +222,35 @@ impl RuleOutcome {
     }
 }
 
-/// The rules engine: configuration plus a prepared sanctions list.
+/// The rules engine: configuration plus the sanctions list versions it screens
+/// against (shared, so a refresh from the database is seen by every clone).
 #[derive(Debug, Clone)]
 pub struct RulesEngine {
     config: RulesConfig,
-    sanctions: SanctionsList,
-    names: ofac::NameIndex,
+    sanctions: Arc<SanctionsLists>,
+    match_settings: crate::sanctions::MatchSettings,
 }
 
 impl RulesEngine {
-    /// Builds an engine; prepares the sanctions list for name matching.
-    pub fn new(config: RulesConfig, sanctions: SanctionsList) -> Self {
-        let names = ofac::NameIndex::new(&config.ofac, &sanctions);
-        Self {
-            config,
-            sanctions,
-            names,
-        }
+    /// An engine with no sanctions list loaded (names are not screened, and
+    /// analyses say so); see [`Self::with_sanctions`].
+    pub fn new(config: RulesConfig) -> Self {
+        Self::with_sanctions(config, Arc::new(SanctionsLists::empty()))
     }
 
-    /// Loads `rules.toml` from `path` and the sanctions list it names.
+    pub fn with_sanctions(config: RulesConfig, sanctions: Arc<SanctionsLists>) -> Self {
+        let match_settings = config.match_settings();
+        Self { config, sanctions, match_settings }
+    }
+
+    /// Loads `rules.toml` from `path`.
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<Self, RulesError> {
-        let config = RulesConfig::load(path)?;
-        let sanctions = config.load_sanctions()?;
-        Ok(Self::new(config, sanctions))
+        Ok(Self::new(RulesConfig::load(path)?))
     }
 
-    /// The embedded `rules.toml` with the embedded fictional SDN fixture.
+    /// The embedded `rules.toml`, no sanctions list loaded.
     pub fn builtin() -> Result<Self, RulesError> {
-        Ok(Self::new(
-            RulesConfig::builtin()?,
-            SanctionsList::builtin_fixture()?,
-        ))
+        Ok(Self::new(RulesConfig::builtin()?))
     }
 
     /// The same engine with the service configuration's overrides of the
@@ -262,7 +267,8 @@ impl RulesEngine {
         &self.config
     }
 
-    pub fn sanctions(&self) -> &SanctionsList {
+    /// The loaded list versions (load more with `Database::refresh_sanctions`).
+    pub fn sanctions(&self) -> &Arc<SanctionsLists> {
         &self.sanctions
     }
 
@@ -279,13 +285,24 @@ impl RulesEngine {
     /// call [`RuleInput::validate`] first, or use [`Self::evaluate_checked`].
     pub fn evaluate(&self, input: &RuleInput) -> RuleOutcome {
         let ctx = Ctx::new(&self.config, input);
-        let screening = ofac::screen(&ctx, &self.names);
+        let selection = if input.sanctions_lookback {
+            ListSelection::Newest
+        } else {
+            ListSelection::InForceOn(ctx.as_of)
+        };
+        let mut lists = self.sanctions.select(selection, &self.match_settings);
+        if input.sanctions_lookback {
+            for l in &mut lists {
+                l.basis = format!("newest version, not the one in force on {} (lookback requested)", ctx.as_of);
+            }
+        }
+        let screening = ofac::screen(&ctx, &lists);
         let fatf = edd::fatf_hits(&ctx);
         let mut issues = ctx.conversion_issues();
         issues.extend(ofac::license_issues(&ctx));
 
         let mut findings: Vec<Finding> = [
-            ofac::evaluate(&ctx, &screening, &self.names),
+            ofac::evaluate(&ctx, &screening),
             sar::evaluate(&ctx),
             ctr::evaluate(&ctx, &mut issues),
             edd::evaluate(&ctx, &fatf, &mut issues),
@@ -312,6 +329,7 @@ impl RulesEngine {
             issues,
             as_of: ctx.as_of,
             business_day: ctx.business_day,
+            sanctions_screening: screening.record,
         }
     }
 }

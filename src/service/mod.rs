@@ -83,6 +83,10 @@ pub struct TransactionRequest {
     pub question: Option<String>,
     /// `/ask` only: the date whose documents apply when no transaction is given.
     pub as_of: Option<NaiveDate>,
+    /// Screen names against the newest sanctions list instead of the one in force
+    /// on the transaction's date.
+    #[serde(default)]
+    pub sanctions_lookback: bool,
 }
 
 /// Why [`AppState::analyze_and_record`] failed, by step.
@@ -132,7 +136,8 @@ impl AppState {
 
     /// The rule input a request names, if any.
     async fn resolve(&self, req: TransactionRequest) -> Result<Option<RuleInput>, ApiError> {
-        match (req.transaction_id, req.transaction, req.customer) {
+        let lookback = req.sanctions_lookback;
+        let input = match (req.transaction_id, req.transaction, req.customer) {
             (Some(_), Some(_), _) => Err(ApiError::from(crate::domain::ValidationError::new(
                 "transaction_id",
                 "give either transaction_id or an inline transaction, not both",
@@ -146,13 +151,19 @@ impl AppState {
                 input.map(Some).ok_or_else(|| ApiError::not_found(format!("no transaction {id:?}")).field("transaction_id"))
             }
             (None, Some(transaction), Some(customer)) => {
-                Ok(Some(RuleInput { transaction, customer, recent_transactions: req.recent_transactions }))
+                Ok(Some(RuleInput {
+                    transaction,
+                    customer,
+                    recent_transactions: req.recent_transactions,
+                    sanctions_lookback: false,
+                }))
             }
             (None, Some(_), None) => {
                 Err(crate::domain::ValidationError::new("customer", "an inline transaction needs its customer").into())
             }
             (None, None, _) => Ok(None),
-        }
+        }?;
+        Ok(input.map(|i| RuleInput { sanctions_lookback: lookback, ..i }))
     }
 }
 
@@ -331,4 +342,32 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// How often a running service looks for sanctions list versions stored since it
+/// started (by `reagent sanctions load` in another process).
+const SANCTIONS_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Loads the stored sanctions list versions into the engine, then keeps looking for
+/// new ones in the background. A new version's index is built on its first use.
+pub async fn watch_sanctions_lists(state: &Arc<AppState>) -> Result<(), crate::db::DbError> {
+    let lists = state.analyzer.engine().sanctions().clone();
+    state.db.refresh_sanctions(&lists).await?;
+    if lists.is_empty() {
+        tracing::warn!("no sanctions list loaded (`reagent sanctions load FILE --published DATE`): names are not screened");
+    }
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SANCTIONS_REFRESH);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match db.refresh_sanctions(&lists).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("loaded {n} new sanctions list version(s)"),
+                Err(e) => tracing::warn!("refreshing the sanctions lists: {e}"),
+            }
+        }
+    });
+    Ok(())
 }

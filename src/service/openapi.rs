@@ -102,7 +102,9 @@ pub fn spec() -> Value {
                         "customer": {"$ref": "#/components/schemas/Customer"},
                         "recent_transactions": {"type": "array", "items": {"$ref": "#/components/schemas/Transaction"}},
                         "question": {"type": "string"},
-                        "as_of": {"type": "string", "format": "date", "description": "ask only"}}},
+                        "as_of": {"type": "string", "format": "date", "description": "ask only"},
+                        "sanctions_lookback": {"type": "boolean", "default": false,
+                            "description": "screen names against the newest sanctions list version instead of the one in force on the transaction's date"}}},
                 "Citation": {"type": "object",
                     "required": ["chunk_id", "document_id", "document_title", "version", "section_path", "excerpt"],
                     "properties": {
@@ -138,7 +140,18 @@ pub fn spec() -> Value {
                             "chunks": {"type": "array", "items": {"type": "object", "properties": {
                                 "chunk_id": {"type": "string", "format": "uuid"}, "score": {"type": "number"}}}}}},
                         "processing_time_ms": {"type": "integer"}, "analyzed_at": {"type": "string", "format": "date-time"},
-                        "prompt_version": {"type": "string"}}},
+                        "prompt_version": {"type": "string"},
+                        "sanctions_screening": {"type": "object", "description": "the sanctions list versions names were screened against, what was screened, and each possible match with its score and the tokens that matched",
+                            "properties": {
+                                "lists": {"type": "array", "items": {"type": "object", "properties": {
+                                    "version_id": {"type": "string", "examples": ["sdn-2024-05-03"]}, "list": enum_of(&["sdn", "consolidated"]),
+                                    "published": {"type": "string", "format": "date"}, "basis": {"type": "string"}}}},
+                                "screened": {"type": "array", "items": {"type": "string"}},
+                                "matches": {"type": "array", "items": {"type": "object", "properties": {
+                                    "role": {"type": "string"}, "version_id": {"type": "string"}, "screened": {"type": "string"},
+                                    "ent_num": {"type": "string"}, "listed_name": {"type": "string"}, "matched_name": {"type": "string"},
+                                    "score": {"type": "number"}, "explanation": {"type": "string"}}}},
+                                "note": {"type": ["string", "null"]}}}}},
                 "Answer": {"type": "object", "required": ["answer", "citations", "generator"], "properties": {
                     "answer_id": {"type": "string", "format": "uuid"}, "question": {"type": "string"},
                     "transaction_id": {"type": ["string", "null"]}, "answer": {"type": "string"},

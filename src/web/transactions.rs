@@ -375,6 +375,7 @@ pub async fn analyze_adhoc(
             transaction,
             customer,
             recent_transactions: vec![],
+            sanctions_lookback: false,
         };
         match input.validate() {
             Ok(()) => {

@@ -18,9 +18,11 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/data/<rel>` if present; otherwise prints why the caller skips.
+/// `../shared/data/<rel>` (or `$REAGENT_SHARED_DATA/<rel>`) if present; otherwise
+/// prints why the caller skips.
 pub fn shared(rel: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared/data").join(rel);
+    let base = std::env::var_os("REAGENT_SHARED_DATA").map_or_else(|| repo().join("../shared/data"), PathBuf::from);
+    let p = base.join(rel);
     if p.exists() {
         Some(p)
     } else {

@@ -77,6 +77,7 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
     .await
     .unwrap();
     let state = Arc::new(services.app_state(db).unwrap());
+    reagent::service::watch_sanctions_lists(&state).await.unwrap();
     let mut keys = Vec::new();
     for role in Role::ALL {
         keys.push((role, state.auth.create_key(&format!("test {role}"), role).await.unwrap().key));
@@ -91,6 +92,25 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
         keys,
         _dir: dir,
     }
+}
+
+/// Stores the newest `sdn-YYYY-MM-DD.csv` snapshot of the shared data (as
+/// `scripts/run.sh` does) and loads it into the server's engine; its version id,
+/// or `None` (with a message) when the snapshots are absent.
+pub async fn load_newest_sanctions(server: &TestServer) -> Option<String> {
+    let dir = super::shared("sanctions")?;
+    let newest = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("sdn-") && n.ends_with(".csv")))
+        .max()?;
+    let date = newest.file_stem()?.to_str()?.strip_prefix("sdn-")?.parse().ok()?;
+    let (info, entries) =
+        reagent::sanctions::read_list(reagent::sanctions::ListKind::Sdn, date, &newest, None, None).unwrap();
+    server.state.db.store_sanctions_version(&info, &entries).await.unwrap();
+    server.state.db.refresh_sanctions(server.state.analyzer.engine().sanctions()).await.unwrap();
+    Some(info.version_id)
 }
 
 pub fn sources(repo: &Path) -> Vec<std::path::PathBuf> {

@@ -28,8 +28,14 @@ pub fn env(dir: &Path) -> Vec<(String, String)> {
     ]
 }
 
+/// The binary under test: this build's, or `REAGENT_TEST_BINARY` (e.g. a release
+/// build, to measure what the tests check).
+fn binary() -> PathBuf {
+    std::env::var_os("REAGENT_TEST_BINARY").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_reagent")), PathBuf::from)
+}
+
 fn command(dir: &Path, extra: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reagent"));
+    let mut cmd = Command::new(binary());
     // A reagent.toml in the working directory would otherwise be read.
     cmd.current_dir(dir);
     for (k, v) in env(dir) {
