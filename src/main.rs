@@ -58,6 +58,11 @@ enum Command {
     /// The hash-chained audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Internal: extract the text of a PDF read on stdin and write it as JSON on
+    /// stdout. Ingestion runs this in a child process with memory and time limits.
+    /// (The name is `reagent::config::EXTRACT_PDF_COMMAND`.)
+    #[command(name = "extract-pdf", hide = true)]
+    ExtractPdf(ExtractPdfArgs),
 }
 
 #[derive(Subcommand)]
@@ -207,6 +212,17 @@ struct SearchArgs {
     json: bool,
 }
 
+/// The byte and page caps of `extract-pdf` (the parent sets the time and memory ones).
+#[derive(Args)]
+struct ExtractPdfArgs {
+    #[arg(long)]
+    max_expanded_bytes: u64,
+    #[arg(long)]
+    max_text_bytes: u64,
+    #[arg(long)]
+    max_pages: u64,
+}
+
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Print the effective configuration, secrets masked.
@@ -235,6 +251,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // The extractor child reads no configuration: its parent passed the limits.
+    if let Command::ExtractPdf(args) = &cli.command {
+        return extract_pdf(args);
+    }
     let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
     match cli.command {
         Command::Config(ConfigCommand::Show) => {
@@ -250,7 +270,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(cmd) => cli_eval::run(config, cmd),
         Command::Keys(cmd) => runtime()?.block_on(keys(config, cmd)),
         Command::Audit(cmd) => runtime()?.block_on(audit(config, cmd)),
+        Command::ExtractPdf(args) => extract_pdf(&args),
     }
+}
+
+fn extract_pdf(args: &ExtractPdfArgs) -> Result<ExitCode> {
+    let limits = reagent_ingest::parse::ExtractLimits {
+        max_expanded_bytes: args.max_expanded_bytes,
+        max_text_bytes: args.max_text_bytes,
+        max_pages: args.max_pages,
+        ..Default::default()
+    };
+    reagent_ingest::parse::isolate::serve_child(&limits, std::io::stdin().lock(), std::io::stdout().lock())
+        .context("answering the PDF extraction")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -266,6 +299,10 @@ async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
     let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
     let services = Services::start(config).context("starting")?;
     let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
+    let orphans = state.jobs.fail_orphans().await.context("failing the ingestion jobs of stopped processes")?;
+    if !orphans.is_empty() {
+        tracing::warn!("{} ingestion job(s) of a stopped server process marked failed", orphans.len());
+    }
     if state.auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !state.auth.jwt_enabled() {
         tracing::warn!("no active API key and no JWT configured: every API call will be refused; create one with `reagent keys create --role admin --name NAME`");
     }
