@@ -47,6 +47,7 @@ macro_rules! db_suite {
             analysis_round_trips_the_full_json,
             list_searches_and_pages,
             unknown_ids_are_none,
+            jobs_keep_their_owner_and_only_unfinished_ones_are_failed,
         );
     };
     (@tests $fresh:path; $($name:ident),+ $(,)?) => {
@@ -705,4 +706,39 @@ pub async fn unknown_ids_are_none(t: &TestDb) {
     assert!(ok("analyses", db.analyses_for_transaction("NOPE").await).is_empty());
     // Ids are exact, not patterns.
     assert!(ok("pattern id", db.get_transaction("TXN00%").await).is_none());
+}
+
+pub async fn jobs_keep_their_owner_and_only_unfinished_ones_are_failed(t: &TestDb) {
+    let db = t.open().await;
+    let now = chrono::Utc::now();
+    let job = |status: &str, owner: Option<&str>| reagent::db::JobRecord {
+        job_id: Uuid::new_v4(),
+        status: status.into(),
+        done: 0,
+        total: 0,
+        error: None,
+        result: None,
+        actor_id: "k1".into(),
+        created_at: now,
+        updated_at: now,
+        owner: owner.map(str::to_string),
+    };
+    let running = job("running", Some("host/boot/42/7"));
+    let legacy = job("queued", None);
+    let finished = job("succeeded", Some("host/boot/42/7"));
+    for j in [&running, &legacy, &finished] {
+        ok("store job", db.upsert_job(j).await);
+    }
+    let stored = ok("read job", db.get_job(running.job_id).await).expect("stored");
+    assert_eq!(stored.owner.as_deref(), Some("host/boot/42/7"));
+    let mut unfinished: Vec<Uuid> = ok("unfinished", db.unfinished_jobs().await).iter().map(|j| j.job_id).collect();
+    unfinished.sort();
+    let mut expected = vec![running.job_id, legacy.job_id];
+    expected.sort();
+    assert_eq!(unfinished, expected);
+    assert!(ok("fail", db.fail_unfinished_job(running.job_id, "interrupted", now).await));
+    assert!(!ok("fail a finished job", db.fail_unfinished_job(finished.job_id, "interrupted", now).await));
+    let failed = ok("read job", db.get_job(running.job_id).await).expect("stored");
+    assert_eq!((failed.status.as_str(), failed.error.as_deref()), ("failed", Some("interrupted")));
+    assert_eq!(ok("read job", db.get_job(finished.job_id).await).expect("stored").status, "succeeded");
 }

@@ -30,7 +30,9 @@ pub struct ExtractLimits {
 impl Default for ExtractLimits {
     fn default() -> Self {
         Self {
-            max_expanded_bytes: 64 * 1024 * 1024,
+            // pdf-extract holds a page's parsed content at 20-60 times its size, so
+            // this keeps a legitimate document's extraction well inside the 1 GiB below.
+            max_expanded_bytes: 32 * 1024 * 1024,
             max_text_bytes: 16 * 1024 * 1024,
             max_pages: 5_000,
             timeout: Duration::from_secs(60),
