@@ -62,6 +62,11 @@ enum Command {
     /// Sanctions lists: load Treasury's files as dated versions, list them, screen a name.
     #[command(subcommand)]
     Sanctions(cli_sanctions::SanctionsCommand),
+    /// Internal: extract the text of a PDF read on stdin and write it as JSON on
+    /// stdout. Ingestion runs this in a child process with memory and time limits.
+    /// (The name is `reagent::config::EXTRACT_PDF_COMMAND`.)
+    #[command(name = "extract-pdf", hide = true)]
+    ExtractPdf(ExtractPdfArgs),
 }
 
 #[derive(Subcommand)]
@@ -229,6 +234,17 @@ struct SearchArgs {
     json: bool,
 }
 
+/// The byte and page caps of `extract-pdf` (the parent sets the time and memory ones).
+#[derive(Args)]
+struct ExtractPdfArgs {
+    #[arg(long)]
+    max_expanded_bytes: u64,
+    #[arg(long)]
+    max_text_bytes: u64,
+    #[arg(long)]
+    max_pages: u64,
+}
+
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Print the effective configuration, secrets masked.
@@ -257,6 +273,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // The extractor child reads no configuration: its parent passed the limits.
+    if let Command::ExtractPdf(args) = &cli.command {
+        return extract_pdf(args);
+    }
     let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
     match cli.command {
         Command::Config(ConfigCommand::Show) => {
@@ -274,7 +294,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Keygen) => audit_keygen(),
         Command::Audit(cmd) => runtime()?.block_on(audit(config, cmd)),
         Command::Sanctions(cmd) => cli_sanctions::run(config, cmd),
+        Command::ExtractPdf(args) => extract_pdf(&args),
     }
+}
+
+fn extract_pdf(args: &ExtractPdfArgs) -> Result<ExitCode> {
+    let limits = reagent_ingest::parse::ExtractLimits {
+        max_expanded_bytes: args.max_expanded_bytes,
+        max_text_bytes: args.max_text_bytes,
+        max_pages: args.max_pages,
+        ..Default::default()
+    };
+    reagent_ingest::parse::isolate::serve_child(&limits, std::io::stdin().lock(), std::io::stdout().lock())
+        .context("answering the PDF extraction")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -291,6 +324,10 @@ async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
     let services = Services::start(config).context("starting")?;
     let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
     reagent::service::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
+    let orphans = state.jobs.fail_orphans().await.context("failing the ingestion jobs of stopped processes")?;
+    if !orphans.is_empty() {
+        tracing::warn!("{} ingestion job(s) of a stopped server process marked failed", orphans.len());
+    }
     if state.auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !state.auth.jwt_enabled() {
         tracing::warn!("no active API key and no JWT configured: every API call will be refused; create one with `reagent keys create --role admin --name NAME`");
     }

@@ -89,6 +89,8 @@ pub struct JobRecord {
     pub actor_id: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The process running it (`crate::service::jobs::ProcessId`); written once, at creation.
+    pub owner: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -102,7 +104,28 @@ struct JobRow {
     actor_id: String,
     created_at: DbTime,
     updated_at: DbTime,
+    owner: Option<String>,
 }
+
+impl From<JobRow> for JobRecord {
+    fn from(r: JobRow) -> Self {
+        Self {
+            job_id: r.job_id.0,
+            status: r.status,
+            done: r.done,
+            total: r.total,
+            error: r.error,
+            result: r.result.map(|Json(v)| v),
+            actor_id: r.actor_id,
+            created_at: r.created_at.get(),
+            updated_at: r.updated_at.get(),
+            owner: r.owner,
+        }
+    }
+}
+
+/// The columns [`JobRow`] reads.
+const JOB_COLUMNS: &str = "job_id, status, done, total, error, result, actor_id, created_at, updated_at, owner";
 
 /// One row of `audit_log`, exactly as stored (and hashed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -386,8 +409,8 @@ impl Database {
         let created = time("created_at", job.created_at)?;
         let updated = time("updated_at", job.updated_at)?;
         on_pool!(self, |pool| sqlx::query(
-            "INSERT INTO ingest_jobs (job_id, status, done, total, error, result, actor_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO ingest_jobs (job_id, status, done, total, error, result, actor_id, created_at, updated_at, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, done = excluded.done, total = excluded.total, \
              error = excluded.error, result = excluded.result, updated_at = excluded.updated_at"
         )
@@ -400,6 +423,7 @@ impl Database {
         .bind(&job.actor_id)
         .bind(created)
         .bind(updated)
+        .bind(&job.owner)
         .execute(pool)
         .await
         .map(|_| ()))
@@ -407,24 +431,38 @@ impl Database {
     }
 
     pub async fn get_job(&self, job_id: Uuid) -> Result<Option<JobRecord>, DbError> {
-        let row = on_pool!(self, |pool| sqlx::query_as::<_, JobRow>(
-            "SELECT job_id, status, done, total, error, result, actor_id, created_at, updated_at FROM ingest_jobs WHERE job_id = $1"
-        )
+        let sql = format!("SELECT {JOB_COLUMNS} FROM ingest_jobs WHERE job_id = $1");
+        let row = on_pool!(self, |pool| sqlx::query_as::<_, JobRow>(&sql)
         .bind(DbUuid(job_id))
         .fetch_optional(pool)
         .await)
         .map_err(|e| DbError::from_sqlx(format!("reading ingestion job {job_id}"), e))?;
-        Ok(row.map(|r| JobRecord {
-            job_id: r.job_id.0,
-            status: r.status,
-            done: r.done,
-            total: r.total,
-            error: r.error,
-            result: r.result.map(|Json(v)| v),
-            actor_id: r.actor_id,
-            created_at: r.created_at.get(),
-            updated_at: r.updated_at.get(),
-        }))
+        Ok(row.map(JobRecord::from))
+    }
+
+    /// Jobs still `queued` or `running`, oldest first.
+    pub async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, DbError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM ingest_jobs WHERE status IN ('queued', 'running') ORDER BY created_at");
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, JobRow>(&sql).fetch_all(pool).await)
+            .map_err(|e| DbError::from_sqlx("reading unfinished ingestion jobs", e))?;
+        Ok(rows.into_iter().map(JobRecord::from).collect())
+    }
+
+    /// Marks a job failed with `error` unless it has finished meanwhile; whether it was.
+    pub async fn fail_unfinished_job(&self, job_id: Uuid, error: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
+        let at = time("updated_at", at)?;
+        let done = on_pool!(self, |pool| sqlx::query(
+            "UPDATE ingest_jobs SET status = 'failed', error = $2, updated_at = $3 \
+             WHERE job_id = $1 AND status IN ('queued', 'running')"
+        )
+        .bind(DbUuid(job_id))
+        .bind(error)
+        .bind(at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| DbError::from_sqlx(format!("failing ingestion job {job_id}"), e))?;
+        Ok(done == 1)
     }
 
     /// Appends one audit entry as the next link of the chain, together with the

@@ -223,7 +223,7 @@ pub async fn start_ingest(
         let outcome = run_job(&state, &ingest, id, files, meta).await;
         let (status, error, result) = match outcome {
             Ok((report, failed)) => {
-                let error = (failed > 0).then(|| format!("{failed} of the uploaded files failed; see result.files"));
+                let error = (failed > 0).then(|| failure_summary(&report, failed));
                 (if failed > 0 { "failed" } else { "succeeded" }, error, Some(report))
             }
             Err(message) => ("failed", Some(message), None),
@@ -259,6 +259,19 @@ pub async fn start_ingest(
     Ok(view)
 }
 
+/// The job's error when files failed: how many, and the first one's reason (a refused
+/// file names the limit it hit).
+fn failure_summary(report: &serde_json::Value, failed: usize) -> String {
+    let first = report["files"].as_array().into_iter().flatten().find_map(|f| {
+        let reason = f["reason"].as_str()?;
+        Some(format!("{}: {reason}", f["path"].as_str().unwrap_or("?")))
+    });
+    match first {
+        Some(first) => format!("{failed} of the uploaded files failed ({first}); see result.files"),
+        None => format!("{failed} of the uploaded files failed; see result.files"),
+    }
+}
+
 /// Runs the pipeline; `Ok((report JSON, failed files))`, `Err(message)` if it could not run.
 async fn run_job(
     state: &Arc<AppState>,
@@ -271,7 +284,12 @@ async fn run_job(
     if let Err(e) = state.jobs.update(id, |j| j.status = "running".into()).await {
         tracing::warn!("storing the state of ingestion job {id}: {e}");
     }
-    let dir = tempfile::tempdir().map_err(|e| format!("creating a temporary folder: {e}"))?;
+    // Named after the job, so the next start can remove it if this process dies
+    // (`Jobs::fail_orphans`).
+    let dir = tempfile::Builder::new()
+        .prefix(&super::jobs::upload_dir_prefix(id))
+        .tempdir()
+        .map_err(|e| format!("creating a temporary folder: {e}"))?;
     let mut paths = Vec::with_capacity(files.len());
     for f in &files {
         let path = dir.path().join(&f.name);

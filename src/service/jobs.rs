@@ -1,7 +1,9 @@
 //! Owns ingestion jobs started over HTTP: their state (queued → running →
 //! succeeded | failed), progress (done/total chunks), error and result, held in
 //! memory while the process runs and written to the database at each change of
-//! state, so `GET /api/v1/jobs/{id}` answers after a restart too.
+//! state, so `GET /api/v1/jobs/{id}` answers after a restart too. Each job records
+//! the process running it ([`ProcessId`]); at start-up [`Jobs::fail_orphans`] fails
+//! the unfinished jobs of processes that are gone and removes their upload folders.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -52,15 +54,132 @@ impl From<JobRecord> for JobView {
     }
 }
 
+/// Which process runs a job: host name, boot id, pid and the process's start time in
+/// clock ticks since boot, written `host/boot/pid/start`. The pid alone could be
+/// reused after a crash; with the boot id and start time it names one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessId {
+    pub host: String,
+    pub boot: String,
+    pub pid: u32,
+    pub start: u64,
+}
+
+impl ProcessId {
+    /// This process (on systems without `/proc`, the boot id and start time are empty
+    /// and 0: such owners are never judged dead, see [`ProcessId::is_gone`]).
+    pub fn current() -> Self {
+        let pid = std::process::id();
+        Self { host: host_name(), boot: boot_id(), pid, start: process_start(pid).unwrap_or(0) }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.rsplitn(4, '/');
+        let start = parts.next()?.parse().ok()?;
+        let pid = parts.next()?.parse().ok()?;
+        let boot = parts.next()?.to_string();
+        let host = parts.next()?.to_string();
+        Some(Self { host, boot, pid, start })
+    }
+
+    /// Whether `self` is known not to run any more, as seen from `here`: same host and
+    /// either another boot, or no process with that pid and start time. A process on
+    /// another host is left to that host's next start.
+    pub fn is_gone(&self, here: &ProcessId) -> bool {
+        if self.host != here.host || here.boot.is_empty() {
+            return false;
+        }
+        if self.boot != here.boot {
+            return true;
+        }
+        process_start(self.pid) != Some(self.start)
+    }
+}
+
+impl std::fmt::Display for ProcessId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}/{}", self.host, self.boot, self.pid, self.start)
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().replace('/', "_"))
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|b| b.trim().replace('/', "_")).unwrap_or_default()
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started, in ticks since boot.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces or ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The temporary folder of job `id`'s uploaded files is named with this prefix.
+pub fn upload_dir_prefix(id: Uuid) -> String {
+    format!("reagent-upload-{id}-")
+}
+
+/// Removes job `id`'s upload folders left in the temporary folder; how many.
+fn remove_upload_dirs(id: Uuid) -> usize {
+    let prefix = upload_dir_prefix(id);
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) => tracing::warn!("removing {}: {e}", entry.path().display()),
+            }
+        }
+    }
+    removed
+}
+
 /// Live jobs of this process, backed by the `ingest_jobs` table.
 pub struct Jobs {
     db: Database,
     live: Mutex<HashMap<Uuid, JobRecord>>,
+    /// This process, recorded as the owner of the jobs it creates.
+    owner: ProcessId,
 }
 
 impl Jobs {
     pub fn new(db: Database) -> Self {
-        Self { db, live: Mutex::new(HashMap::new()) }
+        Self { db, live: Mutex::new(HashMap::new()), owner: ProcessId::current() }
+    }
+
+    /// Fails the unfinished jobs whose process is gone (or unknown: jobs from before
+    /// owners were recorded) and removes their upload folders. Run at start-up, before
+    /// this process takes jobs. Returns the jobs failed, with the reason stored.
+    pub async fn fail_orphans(&self) -> Result<Vec<(Uuid, String)>, DbError> {
+        let mut failed = Vec::new();
+        for job in self.db.unfinished_jobs().await? {
+            let owner = job.owner.as_deref().map(|o| (o, ProcessId::parse(o)));
+            let reason = match owner {
+                Some((_, Some(p))) if !p.is_gone(&self.owner) => continue,
+                Some((_, Some(p))) => format!(
+                    "interrupted: the server process running it (pid {} on {}) stopped before it finished; upload the files again",
+                    p.pid, p.host
+                ),
+                Some((text, None)) => format!("interrupted: its process {text:?} is unknown; upload the files again"),
+                None => "interrupted: the server process running it stopped before it finished; upload the files again".into(),
+            };
+            if self.db.fail_unfinished_job(job.job_id, &reason, Utc::now()).await? {
+                let removed = remove_upload_dirs(job.job_id);
+                tracing::warn!(job = %job.job_id, removed, "{reason}");
+                failed.push((job.job_id, reason));
+            }
+        }
+        Ok(failed)
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, JobRecord>> {
@@ -80,6 +199,7 @@ impl Jobs {
             actor_id: actor_id.to_string(),
             created_at: now,
             updated_at: now,
+            owner: Some(self.owner.to_string()),
         };
         self.db.upsert_job(&job).await?;
         self.live().insert(job.job_id, job.clone());
@@ -119,4 +239,29 @@ pub async fn get_job(State(state): State<Arc<AppState>>, Path(id): Path<String>)
     let id = ApiError::path_uuid("job", &id)?;
     let job = state.jobs.get(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
     job.map(|j| Json(j).into_response()).ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_ids_round_trip_and_tell_the_living_from_the_dead() {
+        let here = ProcessId::current();
+        assert_eq!(ProcessId::parse(&here.to_string()), Some(here.clone()));
+        assert!(!here.is_gone(&here), "this process runs");
+        assert_eq!(ProcessId::parse("a/b/c"), None);
+        assert_eq!(ProcessId::parse("h/b/x/1"), None);
+        if here.boot.is_empty() {
+            return; // no /proc: owners are never judged gone
+        }
+        let reused_pid = ProcessId { start: here.start + 1, ..here.clone() };
+        assert!(reused_pid.is_gone(&here), "same pid, another start time");
+        let other_boot = ProcessId { boot: "another-boot".into(), ..here.clone() };
+        assert!(other_boot.is_gone(&here));
+        let no_such_pid = ProcessId { pid: u32::MAX - 1, ..here.clone() };
+        assert!(no_such_pid.is_gone(&here));
+        let other_host = ProcessId { host: format!("{}-elsewhere", here.host), ..no_such_pid };
+        assert!(!other_host.is_gone(&here), "another host's processes are not judged");
+    }
 }

@@ -57,6 +57,8 @@ pub fn config(dir: &Path) -> Config {
         c.embedding.model_dir.display()
     );
     c.store.data_dir = dir.join("store");
+    // PDF extraction runs in a child: this test binary is not `reagent`, the built one is.
+    c.ingest.extract_program = env!("CARGO_BIN_EXE_reagent").into();
     c
 }
 

@@ -48,6 +48,7 @@ macro_rules! db_suite {
             list_searches_and_pages,
             unknown_ids_are_none,
             rule_inputs_round_trip,
+            jobs_keep_their_owner_and_only_unfinished_ones_are_failed,
         );
     };
     (@tests $fresh:path; $($name:ident),+ $(,)?) => {
@@ -746,4 +747,39 @@ pub async fn rule_inputs_round_trip(t: &TestDb) {
     assert_eq!((plain.pep_type, plain.private_banking, plain.ctr_exempt, plain.last_sar_filed_on), (None, false, false, None));
     let back_t = db.get_transaction("T1").await.expect("read transaction").expect("T1");
     assert_eq!(back_t.counterparty_customer_id.as_deref(), Some("C2"));
+}
+
+pub async fn jobs_keep_their_owner_and_only_unfinished_ones_are_failed(t: &TestDb) {
+    let db = t.open().await;
+    let now = chrono::Utc::now();
+    let job = |status: &str, owner: Option<&str>| reagent::db::JobRecord {
+        job_id: Uuid::new_v4(),
+        status: status.into(),
+        done: 0,
+        total: 0,
+        error: None,
+        result: None,
+        actor_id: "k1".into(),
+        created_at: now,
+        updated_at: now,
+        owner: owner.map(str::to_string),
+    };
+    let running = job("running", Some("host/boot/42/7"));
+    let legacy = job("queued", None);
+    let finished = job("succeeded", Some("host/boot/42/7"));
+    for j in [&running, &legacy, &finished] {
+        ok("store job", db.upsert_job(j).await);
+    }
+    let stored = ok("read job", db.get_job(running.job_id).await).expect("stored");
+    assert_eq!(stored.owner.as_deref(), Some("host/boot/42/7"));
+    let mut unfinished: Vec<Uuid> = ok("unfinished", db.unfinished_jobs().await).iter().map(|j| j.job_id).collect();
+    unfinished.sort();
+    let mut expected = vec![running.job_id, legacy.job_id];
+    expected.sort();
+    assert_eq!(unfinished, expected);
+    assert!(ok("fail", db.fail_unfinished_job(running.job_id, "interrupted", now).await));
+    assert!(!ok("fail a finished job", db.fail_unfinished_job(finished.job_id, "interrupted", now).await));
+    let failed = ok("read job", db.get_job(running.job_id).await).expect("stored");
+    assert_eq!((failed.status.as_str(), failed.error.as_deref()), ("failed", Some("interrupted")));
+    assert_eq!(ok("read job", db.get_job(finished.job_id).await).expect("stored").status, "succeeded");
 }

@@ -5,6 +5,8 @@
 //! path and goes on with the next file.
 
 mod front_matter;
+pub mod isolate;
+pub mod limits;
 mod manifest;
 mod passages;
 mod pdf;
@@ -17,6 +19,8 @@ use thiserror::Error;
 
 use crate::document::{Body, Document, DocumentMeta, DocumentType};
 pub use front_matter::split_front_matter;
+pub use isolate::{ChildCommand, Extractor};
+pub use limits::{ExtractLimits, Limit};
 pub use manifest::{Manifest, ManifestError};
 
 /// Why a file could not be turned into documents.
@@ -44,6 +48,10 @@ pub enum ParseError {
     Passages(String),
     #[error("metadata: {0}")]
     Metadata(String),
+    #[error("{detail} (limit {key})", key = .limit.key())]
+    OverLimit { limit: Limit, detail: String },
+    #[error("text extraction failed: {0}")]
+    Extraction(String),
 }
 
 /// Metadata as found in one source (front matter, manifest entry, CLI), all optional.
@@ -78,6 +86,10 @@ pub type MetadataDefaults = RawMeta;
 #[derive(Debug, Clone)]
 pub struct ParseSettings {
     pub max_file_bytes: u64,
+    /// Bounds on what a file may expand to (and, in a child process, its time and memory).
+    pub limits: ExtractLimits,
+    /// Where PDF text extraction runs.
+    pub extractor: Extractor,
     /// Document type of files that do not say.
     pub default_document_type: DocumentType,
     pub default_jurisdiction: String,
@@ -88,6 +100,8 @@ impl Default for ParseSettings {
     fn default() -> Self {
         Self {
             max_file_bytes: 20 * 1024 * 1024,
+            limits: ExtractLimits::default(),
+            extractor: Extractor::InProcess,
             default_document_type: DocumentType::Policy,
             default_jurisdiction: "US".into(),
             default_issuer: "unknown".into(),
@@ -140,8 +154,31 @@ pub fn parse_file(
     parse_bytes(&bytes, &ext, &source_path, &fallback, settings)
 }
 
-/// Parse file content already in memory (also used for uploads).
+/// Parse file content already in memory (also used for uploads). Every format's text
+/// is held to the same page and byte caps ([`ExtractLimits::check_text`]).
 pub fn parse_bytes(
+    bytes: &[u8],
+    ext: &str,
+    source_path: &str,
+    fallback: &RawMeta,
+    settings: &ParseSettings,
+) -> Result<Vec<Parsed>, ParseError> {
+    let parsed = parse_unchecked(bytes, ext, source_path, fallback, settings)?;
+    let (mut n_pages, mut n_bytes) = (0u64, 0u64);
+    for p in &parsed {
+        let (pages, bytes) = match &p.document.body {
+            Body::Pages(pages) => (pages.len(), pages.iter().map(String::len).sum()),
+            Body::Markdown(text) | Body::Text(text) => (0, text.len()),
+            Body::Passages(passages) => (0, passages.iter().map(|p| p.text.len()).sum()),
+        };
+        n_pages += pages as u64;
+        n_bytes = n_bytes.saturating_add(bytes as u64);
+    }
+    settings.limits.check_text(n_pages, n_bytes)?;
+    Ok(parsed)
+}
+
+fn parse_unchecked(
     bytes: &[u8],
     ext: &str,
     source_path: &str,
@@ -159,7 +196,10 @@ pub fn parse_bytes(
         .to_string();
     match ext {
         "pdf" => {
-            let pages = pdf::extract_pages(bytes)?;
+            let pages = match &settings.extractor {
+                Extractor::InProcess => pdf::extract_pages(bytes, &settings.limits)?,
+                Extractor::Child(command) => isolate::extract_pdf(command, bytes, &settings.limits)?,
+            };
             let meta = resolve(fallback.clone(), &stem, None, source_path, &hash, settings)?;
             Ok(vec![meta.into_parsed(Body::Pages(pages))])
         }
@@ -347,6 +387,28 @@ mod tests {
         std::fs::write(&odd, b"hi").unwrap();
         let err = parse_file(&odd, None, &MetadataDefaults::default(), &settings).unwrap_err();
         assert!(matches!(err, ParseError::UnsupportedExtension(e) if e == "docx"));
+    }
+
+    #[test]
+    fn text_cap_applies_to_every_format() {
+        let limits = ExtractLimits { max_text_bytes: 8, ..ExtractLimits::default() };
+        let settings = ParseSettings { limits, ..Default::default() };
+        for (bytes, ext) in [(&b"a longer text"[..], "txt"), (b"# a longer heading", "md")] {
+            let err = parse_bytes(bytes, ext, "x", &RawMeta::default(), &settings).unwrap_err();
+            assert!(matches!(err, ParseError::OverLimit { limit: Limit::MaxTextBytes, .. }), "{ext}: {err}");
+        }
+        assert!(parse_bytes(b"short", "txt", "x", &RawMeta::default(), &settings).is_ok());
+    }
+
+    #[test]
+    fn a_pdf_bomb_is_refused_by_its_expansion_before_extraction() {
+        let pdf = limits::tests::pdf_with_stream("Cash reports are due in 15 days.", 3_000_000);
+        let ok = parse_bytes(&pdf, "pdf", "bomb.pdf", &RawMeta::default(), &ParseSettings::default()).unwrap();
+        assert!(matches!(&ok[0].document.body, Body::Pages(p) if p[0].contains("Cash reports")));
+        let limits = ExtractLimits { max_expanded_bytes: 1_000_000, ..ExtractLimits::default() };
+        let settings = ParseSettings { limits, ..Default::default() };
+        let err = parse_bytes(&pdf, "pdf", "bomb.pdf", &RawMeta::default(), &settings).unwrap_err();
+        assert!(err.to_string().contains("ingest.max_expanded_bytes"), "{err}");
     }
 
     #[test]
