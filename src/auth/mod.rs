@@ -542,6 +542,34 @@ mod tests {
         assert!(check_token_times(&claims(json!({"exp": now})), now, 0).is_err());
     }
 
+    #[tokio::test]
+    async fn a_refused_key_is_refused_again_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("keys.db").display());
+        let db = Database::open(&crate::db::DatabaseSettings { url }).await.unwrap();
+        let auth = Authenticator::new(db.clone(), &AuthSettings::default()).unwrap();
+        let (id, secret) = ("0123456789ab", "a".repeat(64));
+        let key = format!("{KEY_PREFIX}{id}_{secret}");
+        assert!(matches!(auth.authenticate(&key).await, Err(AuthError::Invalid(why)) if why.contains("no API key")));
+        // Only a test can make a refused key valid (ids and secrets are random): the
+        // refusal is remembered, so the record is not even read.
+        let record = crate::db::ApiKeyRecord {
+            key_id: id.into(),
+            name: "late".into(),
+            role: "viewer".into(),
+            secret_hash: keys::hash(&secret).unwrap(),
+            created_at: Utc::now(),
+            revoked_at: None,
+        };
+        db.insert_api_key(&record).await.unwrap();
+        assert!(matches!(auth.authenticate(&key).await, Err(AuthError::Invalid(why)) if why.contains("less than a minute ago")));
+        assert!(!auth.is_verified(&key));
+        // An authenticator without that memory reads the record and verifies the key.
+        let fresh = Authenticator::new(db, &AuthSettings::default()).unwrap();
+        assert_eq!(fresh.authenticate(&key).await.unwrap().role, Role::Viewer);
+        assert!(fresh.is_verified(&key) && fresh.is_verified(&format!(" {key} ")));
+    }
+
     #[test]
     fn leeway_is_bounded() {
         let s = AuthSettings { jwt_leeway_seconds: MAX_JWT_LEEWAY_SECONDS + 1, ..AuthSettings::default() };
