@@ -208,17 +208,20 @@ impl fmt::Display for CountryCode {
 /// in, and withdrawn codes such as `HRK`, `ANG` (now `XCG`), `SLL` (now `SLE`) and
 /// `ZWL` (now `ZWG`).
 pub const ISO_4217_ACTIVE: [&str; 175] = [
-    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BHD", "BIF", "BMD", "BND",
-    "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY",
-    "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP",
-    "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD",
-    "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP",
-    "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN",
-    "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN",
-    "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD",
-    "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX",
-    "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XAG", "XAU", "XBA", "XBB",
-    "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT", "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG",
+    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BHD",
+    "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
+    "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF",
+    "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP",
+    "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR",
+    "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT",
+    "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP",
+    "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR",
+    "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB",
+    "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN",
+    "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH",
+    "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF",
+    "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT",
+    "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
 /// True if `code` is an active ISO 4217 code (uppercase, exactly as listed).
@@ -365,11 +368,17 @@ pub const MAX_FUTURE_DAYS: i64 = 5 * 365;
 /// Whether a transaction time is in the accepted range at `now`: from
 /// 1970-01-01T00:00:00Z (nothing in a bank's systems is older) to [`MAX_FUTURE_DAYS`]
 /// days after `now`. `Err` says why not.
-pub fn check_timestamp(timestamp: &DateTime<FixedOffset>, now: DateTime<chrono::Utc>) -> Result<(), String> {
+pub fn check_timestamp(
+    timestamp: &DateTime<FixedOffset>,
+    now: DateTime<chrono::Utc>,
+) -> Result<(), String> {
     let earliest = DateTime::<chrono::Utc>::UNIX_EPOCH;
     let latest = now + chrono::Duration::days(MAX_FUTURE_DAYS);
     if *timestamp < earliest {
-        return Err(format!("{} is before 1970-01-01T00:00:00Z", timestamp.to_rfc3339()));
+        return Err(format!(
+            "{} is before 1970-01-01T00:00:00Z",
+            timestamp.to_rfc3339()
+        ));
     }
     if *timestamp > latest {
         return Err(format!(
@@ -654,36 +663,71 @@ mod tests {
 
     #[test]
     fn currencies_are_active_iso_4217_codes() {
-        assert!(ISO_4217_ACTIVE.windows(2).all(|w| w[0] < w[1]), "sorted and unique, for binary search");
-        assert!(ISO_4217_ACTIVE.iter().all(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())));
-        for ok in ["USD", "EUR", "JPY", "GBP", "CHF", "XAU", "XCG", "ZWG", "SLE", "AED", "ZMW"] {
+        assert!(
+            ISO_4217_ACTIVE.windows(2).all(|w| w[0] < w[1]),
+            "sorted and unique, for binary search"
+        );
+        assert!(
+            ISO_4217_ACTIVE
+                .iter()
+                .all(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        );
+        for ok in [
+            "USD", "EUR", "JPY", "GBP", "CHF", "XAU", "XCG", "ZWG", "SLE", "AED", "ZMW",
+        ] {
             assert!(CurrencyCode::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["ZZZ", "XXX", "XTS", "HRK", "ABC", "usd", "US", "USDT", ""] {
-            assert_eq!(CurrencyCode::parse(bad).err().map(|e| e.field).as_deref(), Some("currency"), "{bad}");
+            assert_eq!(
+                CurrencyCode::parse(bad).err().map(|e| e.field).as_deref(),
+                Some("currency"),
+                "{bad}"
+            );
         }
         let mut input = sample();
         input.transaction.currency = CurrencyCode("ZZZ".into());
-        assert_eq!(input.validate().err().map(|e| e.field).as_deref(), Some("transaction.currency"));
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("transaction.currency")
+        );
     }
 
     #[test]
     fn timestamps_are_within_1970_and_a_few_years_ahead() {
-        let now = DateTime::parse_from_rfc3339("2026-12-06T00:00:00Z").unwrap().to_utc();
+        let now = DateTime::parse_from_rfc3339("2026-12-06T00:00:00Z")
+            .unwrap()
+            .to_utc();
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap();
-        for ok in ["1970-01-01T00:00:00Z", "1970-01-01T01:00:00+01:00", "2026-03-10T14:20:00-05:00", "2031-12-01T00:00:00Z"] {
+        for ok in [
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T01:00:00+01:00",
+            "2026-03-10T14:20:00-05:00",
+            "2031-12-01T00:00:00Z",
+        ] {
             assert_eq!(check_timestamp(&at(ok), now), Ok(()), "{ok}");
         }
-        for bad in ["1969-12-31T23:59:59Z", "1970-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z", "2032-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+        for bad in [
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:00:00+01:00",
+            "0001-01-01T00:00:00Z",
+            "2032-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+        ] {
             assert!(check_timestamp(&at(bad), now).is_err(), "{bad}");
         }
         let mut input = sample();
         input.transaction.timestamp = at("9999-01-01T00:00:00Z");
-        assert_eq!(input.validate().err().map(|e| e.field).as_deref(), Some("transaction.timestamp"));
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("transaction.timestamp")
+        );
         let mut input = sample();
         let mut old = input.transaction.clone();
         old.timestamp = at("1900-01-01T00:00:00Z");
         input.recent_transactions.push(old);
-        assert_eq!(input.validate().err().map(|e| e.field).as_deref(), Some("recent_transactions[0].timestamp"));
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("recent_transactions[0].timestamp")
+        );
     }
 }

@@ -123,13 +123,20 @@ pub async fn submit(
     };
     let reserved = match &source {
         Some(source) if !web.app.auth.is_verified(key) => {
-            match web.app.limits.reserve_auth_attempt(source, std::time::Instant::now()) {
+            match web
+                .app
+                .limits
+                .reserve_auth_attempt(source, std::time::Instant::now())
+            {
                 Ok(()) => Some(source.as_str()),
                 Err(wait) => {
                     let status = StatusCode::TOO_MANY_REQUESTS;
                     let reason = "too many failed authentications from this address".to_string();
-                    web.app.audit.count_refusal(refusal("throttled", status, reason));
-                    let message = "Too many failed sign-ins from your address. Wait a minute and try again.";
+                    web.app
+                        .audit
+                        .count_refusal(refusal("throttled", status, reason));
+                    let message =
+                        "Too many failed sign-ins from your address. Wait a minute and try again.";
                     let response = page(&web, next, Some(message.into()), status);
                     return limits::retry_after(response, wait);
                 }
@@ -150,7 +157,9 @@ pub async fn submit(
                 // Not the caller's failure (the database, say): no budget spent.
                 web.app.limits.refund_auth_attempt(source);
             }
-            web.app.audit.count_refusal(refusal("rejected", StatusCode::UNAUTHORIZED, why));
+            web.app
+                .audit
+                .count_refusal(refusal("rejected", StatusCode::UNAUTHORIZED, why));
             return page(
                 &web,
                 next,
@@ -235,7 +244,10 @@ pub fn local_next(raw: &str) -> Result<String, UnsafeNext> {
     if normal.contains(&b'\\') {
         return Err(UnsafeNext::Backslash);
     }
-    let path_end = normal.iter().position(|b| matches!(b, b'?' | b'#')).unwrap_or(normal.len());
+    let path_end = normal
+        .iter()
+        .position(|b| matches!(b, b'?' | b'#'))
+        .unwrap_or(normal.len());
     let path = &normal[..path_end];
     if path.first() != Some(&b'/') || path.windows(2).any(|w| w == b"//") {
         return Err(UnsafeNext::NotLocal);
@@ -245,12 +257,19 @@ pub fn local_next(raw: &str) -> Result<String, UnsafeNext> {
 
 /// `bytes` with each `%XX` (two hex digits) replaced by its byte.
 fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
         {
             out.push(hi * 16 + lo);
             i += 3;
@@ -263,7 +282,8 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn bad_next(e: UnsafeNext) -> Response {
-    WebError::bad_request(format!("The page to return to after sign-in (next) {e}.")).into_response()
+    WebError::bad_request(format!("The page to return to after sign-in (next) {e}."))
+        .into_response()
 }
 
 pub async fn sign_out(State(web): State<Web>, headers: HeaderMap) -> Response {
