@@ -5,7 +5,10 @@
 //! - the serde wire format of a request (`transaction`, `customer`,
 //!   `recent_transactions`), with enums in `SCREAMING_SNAKE_CASE`;
 //! - the [`CountryCode`] (ISO 3166-1 alpha-2, checked against the complete
-//!   list of 249 officially assigned codes) and [`CurrencyCode`] newtypes;
+//!   list of 249 officially assigned codes) and [`CurrencyCode`] (ISO 4217, checked
+//!   against the active codes in [`ISO_4217_ACTIVE`]) newtypes;
+//! - the accepted range of transaction times ([`check_timestamp`]): from
+//!   1970-01-01 to [`MAX_FUTURE_DAYS`] days after now;
 //! - input validation ([`ValidationError`] names the offending field, e.g.
 //!   `transaction.amount`).
 //!
@@ -226,8 +229,35 @@ impl fmt::Display for CountryCode {
     }
 }
 
-/// A currency code: three uppercase ASCII letters (ISO 4217 shape; the code
-/// itself is not checked against the ISO 4217 list).
+/// The active ISO 4217 alphabetic codes (list one, amendments to 2025), sorted:
+/// national currencies, the fund codes (`BOV`, `CHE`, `CHW`, `CLF`, `COU`, `MXV`,
+/// `USN`, `UYI`, `UYW`), precious metals, `XDR`, `XSU`, `XUA` and the bond-market
+/// units. Left out: `XTS` (testing) and `XXX` (no currency), which no transaction is
+/// in, and withdrawn codes such as `HRK`, `ANG` (now `XCG`), `SLL` (now `SLE`) and
+/// `ZWL` (now `ZWG`).
+pub const ISO_4217_ACTIVE: [&str; 175] = [
+    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BHD",
+    "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
+    "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF",
+    "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP",
+    "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR",
+    "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT",
+    "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP",
+    "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR",
+    "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB",
+    "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN",
+    "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH",
+    "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF",
+    "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT",
+    "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG",
+];
+
+/// True if `code` is an active ISO 4217 code (uppercase, exactly as listed).
+pub fn is_iso_currency(code: &str) -> bool {
+    ISO_4217_ACTIVE.binary_search(&code).is_ok()
+}
+
+/// A currency code from the ISO 4217 list ([`ISO_4217_ACTIVE`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CurrencyCode(String);
@@ -254,11 +284,11 @@ impl CurrencyCode {
     }
 
     fn check(&self) -> Result<(), String> {
-        if self.0.len() == 3 && self.0.bytes().all(|b| b.is_ascii_uppercase()) {
+        if is_iso_currency(&self.0) {
             Ok(())
         } else {
             Err(format!(
-                "{:?} is not a currency code (three uppercase letters, e.g. \"USD\")",
+                "{:?} is not an active ISO 4217 currency code (three uppercase letters, e.g. \"USD\")",
                 self.0
             ))
         }
@@ -338,6 +368,9 @@ impl Transaction {
         if let Err(m) = self.currency.check() {
             out.push(ValidationError::new(f("currency"), m));
         }
+        if let Err(m) = check_timestamp(&self.timestamp, chrono::Utc::now()) {
+            out.push(ValidationError::new(f("timestamp"), m));
+        }
         if let Err(m) = self.origin_country.check() {
             out.push(ValidationError::new(f("origin_country"), m));
         }
@@ -361,6 +394,35 @@ impl Transaction {
             .map(str::trim)
             .filter(|s| !s.is_empty())
     }
+}
+
+/// How many days after now a transaction may be dated (scheduled payments); later
+/// dates are typing errors such as year 9999.
+pub const MAX_FUTURE_DAYS: i64 = 5 * 365;
+
+/// Whether a transaction time is in the accepted range at `now`: from
+/// 1970-01-01T00:00:00Z (nothing in a bank's systems is older) to [`MAX_FUTURE_DAYS`]
+/// days after `now`. `Err` says why not.
+pub fn check_timestamp(
+    timestamp: &DateTime<FixedOffset>,
+    now: DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let earliest = DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let latest = now + chrono::Duration::days(MAX_FUTURE_DAYS);
+    if *timestamp < earliest {
+        return Err(format!(
+            "{} is before 1970-01-01T00:00:00Z",
+            timestamp.to_rfc3339()
+        ));
+    }
+    if *timestamp > latest {
+        return Err(format!(
+            "{} is more than {MAX_FUTURE_DAYS} days in the future (latest accepted: {})",
+            timestamp.to_rfc3339(),
+            latest.format("%Y-%m-%d")
+        ));
+    }
+    Ok(())
 }
 
 /// Largest accepted amount (keeps cent arithmetic exact in `i64`).
@@ -710,5 +772,75 @@ mod tests {
         assert!(CountryCode::parse("it").is_err());
         assert!(CurrencyCode::parse("EUR").is_ok());
         assert!(CurrencyCode::parse("EURO").is_err());
+    }
+
+    #[test]
+    fn currencies_are_active_iso_4217_codes() {
+        assert!(
+            ISO_4217_ACTIVE.windows(2).all(|w| w[0] < w[1]),
+            "sorted and unique, for binary search"
+        );
+        assert!(
+            ISO_4217_ACTIVE
+                .iter()
+                .all(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        );
+        for ok in [
+            "USD", "EUR", "JPY", "GBP", "CHF", "XAU", "XCG", "ZWG", "SLE", "AED", "ZMW",
+        ] {
+            assert!(CurrencyCode::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ZZZ", "XXX", "XTS", "HRK", "ABC", "usd", "US", "USDT", ""] {
+            assert_eq!(
+                CurrencyCode::parse(bad).err().map(|e| e.field).as_deref(),
+                Some("currency"),
+                "{bad}"
+            );
+        }
+        let mut input = sample();
+        input.transaction.currency = CurrencyCode("ZZZ".into());
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("transaction.currency")
+        );
+    }
+
+    #[test]
+    fn timestamps_are_within_1970_and_a_few_years_ahead() {
+        let now = DateTime::parse_from_rfc3339("2026-12-06T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap();
+        for ok in [
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T01:00:00+01:00",
+            "2026-03-10T14:20:00-05:00",
+            "2031-12-01T00:00:00Z",
+        ] {
+            assert_eq!(check_timestamp(&at(ok), now), Ok(()), "{ok}");
+        }
+        for bad in [
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:00:00+01:00",
+            "0001-01-01T00:00:00Z",
+            "2032-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            assert!(check_timestamp(&at(bad), now).is_err(), "{bad}");
+        }
+        let mut input = sample();
+        input.transaction.timestamp = at("9999-01-01T00:00:00Z");
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("transaction.timestamp")
+        );
+        let mut input = sample();
+        let mut old = input.transaction.clone();
+        old.timestamp = at("1900-01-01T00:00:00Z");
+        input.recent_transactions.push(old);
+        assert_eq!(
+            input.validate().err().map(|e| e.field).as_deref(),
+            Some("recent_transactions[0].timestamp")
+        );
     }
 }

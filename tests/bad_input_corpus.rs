@@ -291,6 +291,10 @@ fn corpus(seed: u64, body_limit: usize) -> Vec<Case> {
         "0000-00-00T00:00:00Z",
         "99999-01-01T00:00:00Z",
         "2026-03-10T14:20:00+99:00",
+        // Well-formed but outside 1970 .. five years ahead (issue 17 §6).
+        "9999-12-31T23:59:59Z",
+        "1969-12-31T23:59:59Z",
+        "0001-01-01T00:00:00Z",
     ]
     .iter()
     .enumerate()
@@ -299,6 +303,14 @@ fn corpus(seed: u64, body_limit: usize) -> Vec<Case> {
             format!("timestamp {d:?} ({i})"),
             analyze,
             &set(valid(), "/transaction/timestamp", json!(d)),
+        ));
+    }
+    // Three uppercase letters that are no active ISO 4217 code (issue 17 §6).
+    for (i, c) in ["ZZZ", "XXX", "XTS", "HRK", "usd"].iter().enumerate() {
+        cases.push(json_case(
+            format!("currency {c:?} ({i})"),
+            analyze,
+            &set(valid(), "/transaction/currency", json!(c)),
         ));
     }
     for (i, d) in ["2026-13-01", "not a date", "", "2026/01/01", "1e5"].iter().enumerate() {

@@ -1,7 +1,8 @@
 //! The service's abuse limits against the real `reagent serve`: per-caller rate limit
 //! (429 + Retry-After, probes exempt, one bucket per client address), the cap on
-//! requests in flight (503), the request deadline (504), and responsiveness of every
-//! other route while the LLM hangs.
+//! requests in flight (503), the request deadline (504), responsiveness of every
+//! other route while the LLM hangs, and a flood of bad keys (issue 17 §4: throttled per
+//! address before any key check, audited as a few aggregated entries).
 
 mod common;
 
@@ -221,4 +222,97 @@ async fn service_stays_responsive_while_the_llm_hangs() {
             "3 LLM calls within {gap:?}: llm.max_concurrency = 2 not enforced"
         );
     }
+}
+
+/// Issue 17 §4: 20 connections sending bad keys wrote one audit entry per request
+/// (about 2,800 a second) and slowed every other client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_key_flood_is_throttled_per_address_and_audited_in_aggregate() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = spawned::api_key(dir.path(), "admin");
+    let fresh = spawned::api_key(dir.path(), "viewer");
+    let real_id = key.split('_').nth(1).unwrap().to_string();
+    let burst = 5;
+    let server = spawned::serve(
+        dir.path(),
+        &[
+            ("REAGENT_LIMITS_AUTH_FAILURE_BURST", &burst.to_string()),
+            ("REAGENT_LIMITS_AUTH_FAILURES_PER_MINUTE", "1"),
+            ("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0"),
+            ("REAGENT_AUTH_KEY_CACHE_SECONDS", "600"),
+        ],
+    );
+    let missing = server.url(&format!("/api/v1/analyses/{}", uuid::Uuid::new_v4()));
+    let good = spawned::client_with(Some(&key));
+    assert_eq!(get(&good, &missing).await.0, 404, "the good key is verified before the flood");
+
+    // 200 bad credentials from 127.0.0.1, 20 at a time: unknown ids, wrong secrets for
+    // a real id, malformed keys, none at all.
+    let n_flood = 200;
+    let flood: Vec<(u16, Option<String>, Value)> = futures_util::stream::iter(0..n_flood)
+        .map(|i| {
+            let random = |bytes: usize| (0..bytes).map(|_| format!("{:02x}", rand_byte())).collect::<String>();
+            let credential = match i % 4 {
+                0 => Some(format!("rk_{}_{}", random(6), random(32))),
+                1 => Some(format!("rk_{real_id}_{}", random(32))),
+                2 => Some(format!("garbage-{i}")),
+                _ => None,
+            };
+            let missing = missing.clone();
+            async move { get(&spawned::client_with(credential.as_deref()), &missing).await }
+        })
+        .buffer_unordered(20)
+        .collect()
+        .await;
+    let n_401 = flood.iter().filter(|(s, _, _)| *s == 401).count();
+    let throttled: Vec<_> = flood.iter().filter(|(s, _, _)| *s == 429).collect();
+    assert!(n_401 >= burst && n_401 <= burst + 1, "{n_401} bad keys were checked; the budget is {burst} (+1 a minute)");
+    assert_eq!(n_401 + throttled.len(), n_flood, "every other bad key got 429");
+    for (_, retry, body) in &throttled {
+        assert!(retry.as_deref().and_then(|r| r.parse::<u64>().ok()).is_some_and(|r| r >= 1), "429 carries Retry-After");
+        assert_eq!(body["error"]["code"], "too_many_failed_authentications", "{body}");
+    }
+
+    // The key verified before the flood still answers from the flooded address; a key
+    // not verified yet waits for the budget there, and works from another address.
+    assert_eq!(get(&good, &missing).await.0, 404, "a verified key is not throttled");
+    assert_eq!(get(&spawned::client_with(Some(&fresh)), &missing).await.0, 429);
+    let elsewhere = reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .build()
+        .unwrap();
+    let (status, _, body) = get_with(&elsewhere, &missing, &fresh).await;
+    assert_eq!(status, 404, "{body}");
+
+    // Shutting down writes the counts: a few entries, not one per request.
+    server.signal("TERM");
+    let mut server = server;
+    let exit = server.wait_exit(Duration::from_secs(60)).expect("exits after SIGTERM");
+    assert!(exit.success(), "{}", server.log_text());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("reagent.db").display());
+    let db = reagent::db::Database::open(&reagent::db::DatabaseSettings::new(url)).await.unwrap();
+    let trail = db.audit_page(0, 100_000).await.unwrap();
+    let refusals: Vec<_> = trail.iter().filter(|e| e.kind == "auth_failure").collect();
+    let count = |e: &reagent::db::AuditRow| serde_json::from_str::<Value>(&e.details).unwrap()["count"].as_u64().unwrap();
+    let total: u64 = refusals.iter().map(|e| count(e)).sum();
+    assert_eq!(total, n_flood as u64 + 1, "every refusal is counted");
+    assert!(refusals.len() <= 3, "{} entries: {refusals:#?}", refusals.len());
+    assert!(refusals.iter().all(|e| e.object_id == "ip:127.0.0.1"), "{refusals:#?}");
+    let throttled_entry = refusals.iter().find(|e| e.action == "auth.throttled").expect("a throttled entry");
+    assert_eq!(count(throttled_entry), (n_flood - n_401 + 1) as u64);
+    assert!(reagent::audit::verify(&db).await.unwrap().ok());
+}
+
+async fn get_with(client: &reqwest::Client, url: &str, key: &str) -> (u16, Option<String>, Value) {
+    let res = client.get(url).bearer_auth(key).send().await.expect("request");
+    let status = res.status().as_u16();
+    let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = res.text().await.unwrap();
+    (status, retry, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// A random byte, without a dependency on `rand`.
+fn rand_byte() -> u8 {
+    uuid::Uuid::new_v4().as_bytes()[0]
 }

@@ -152,12 +152,22 @@ async fn every_route_with_every_role_answers_as_documented() {
         assert!(spec["paths"][*path][method.to_ascii_lowercase()].is_object(), "{method} {path} missing from the OpenAPI document");
     }
     assert!(checked >= 5 * reagent::service::auth::ROUTES.len(), "walked {checked} role × route pairs");
-    // Refusals were audited, and the chain is intact.
+    // Refusals were counted, and audited once flushed: one entry per source, action and
+    // actor, holding the count. The chain is intact.
+    assert!(server.state.audit.pending_refusals() >= 30);
+    assert!(server.state.audit.flush_refusals().await >= 2);
+    assert_eq!(server.state.audit.pending_refusals(), 0);
     let trail = server.state.db.audit_page(0, 100_000).await.unwrap();
-    let forbidden = trail.iter().filter(|e| e.action == "auth.forbidden").count();
-    let unauthenticated = trail.iter().filter(|e| e.action == "auth.unauthenticated").count();
+    let details = |e: &reagent::db::AuditRow| serde_json::from_str::<Value>(&e.details).unwrap();
+    let entries = |action: &str| trail.iter().filter(|e| e.action == action).collect::<Vec<_>>();
+    let total = |action: &str| entries(action).iter().map(|e| details(e)["count"].as_u64().unwrap()).sum::<u64>();
+    let (forbidden, unauthenticated) = (total("auth.forbidden"), total("auth.unauthenticated"));
     assert!(forbidden >= 10 && unauthenticated >= 20, "{forbidden} forbidden, {unauthenticated} unauthenticated");
-    assert!(trail.iter().any(|e| e.action == "auth.forbidden" && e.actor_role == "viewer" && e.object_id == "POST /api/v1/analyze"));
+    assert_eq!(entries("auth.unauthenticated").len(), 1, "one source (no connection info), one anonymous actor");
+    assert!(entries("auth.forbidden").len() < Role::ALL.len(), "at most one entry per refused key");
+    assert!(entries("auth.forbidden").iter().any(|e| e.actor_role == "viewer"
+        && e.object_id == "ip:unknown"
+        && details(e)["routes"]["POST /api/v1/analyze"].as_u64() >= Some(1)));
     assert!(reagent::audit::verify(&server.state.db).await.unwrap().ok());
 }
 
@@ -245,6 +255,23 @@ async fn decisions_follow_the_workflow_and_leave_a_timeline() {
     assert_eq!(status, 401);
     let (status, _) = send(reqwest::Client::new().get(&get).header("authorization", bearer(token(&secret, "root", later)))).await;
     assert_eq!(status, 401);
+    // nbf and exp are checked with a small leeway (30 s by default), and exp is required.
+    let now = chrono::Utc::now().timestamp();
+    let signed = |claims: Value| {
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+        bearer(jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap())
+    };
+    for (claims, expected) in [
+        (json!({"sub": "alice", "role": "viewer", "exp": now + 7200, "nbf": now + 3600}), 401),
+        (json!({"sub": "alice", "role": "viewer", "exp": now + 7200, "nbf": "later"}), 401),
+        (json!({"sub": "alice", "role": "viewer", "nbf": now - 60}), 401),
+        (json!({"sub": "alice", "role": "viewer", "exp": now - 120}), 401),
+        (json!({"sub": "alice", "role": "viewer", "exp": now + 600, "nbf": now + 5}), 200),
+        (json!({"sub": "alice", "role": "viewer", "exp": now - 5}), 200),
+    ] {
+        let (status, body) = send(reqwest::Client::new().get(&get).header("authorization", signed(claims.clone()))).await;
+        assert_eq!(status, expected, "{claims} → {body}");
+    }
 
     // A key created over the API works until it is revoked over the API.
     let (status, created) = send(server.client().post(server.url("/api/v1/keys")).json(&json!({"name": "temp", "role": "viewer"}))).await;

@@ -300,3 +300,54 @@ async fn sessions_csrf_and_roles() {
     let res = c.get(server.url("/transactions")).header("cookie", &officer.cookie).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 303, "the old cookie no longer works");
 }
+
+/// Issue 17 §3: `/sign-in?next=%2F%09%2Fhost` sent a signed-in user to another host
+/// (browsers drop the tab), and a newline in `next` gave a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_after_sign_in_is_a_path_on_this_site() {
+    let server = server::start(&[], |_| {}).await;
+    let officer_key = server.key(Role::ComplianceOfficer).to_string();
+    let officer = sign_in(&server, &officer_key).await;
+    let c = client();
+    let hostile = [
+        "%2F%09%2Fevil.example",
+        "%2F%0A%2Fevil.example",
+        "%2F%0D%0ALocation:%20https://evil.example",
+        "//evil.example",
+        "%2F%2Fevil.example",
+        "/%5Cevil.example",
+        "%5C%5Cevil.example",
+        "https://evil.example/",
+        "/%252F%252Fevil.example",
+        "/%2509/evil.example",
+        "javascript:alert(1)",
+    ];
+    for next in hostile {
+        // Signed in: the form redirects at once, so this is where the redirect happened.
+        let res = c.get(server.url(&format!("/sign-in?next={next}"))).header("cookie", &officer.cookie).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 400, "next={next}: {:?}", res.headers().get("location"));
+        assert!(res.headers().get("location").is_none());
+        // Signed out: the form is not even shown with it.
+        let res = c.get(server.url(&format!("/sign-in?next={next}"))).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 400, "next={next}, signed out");
+    }
+    // Posting the form with a hostile next (a forged page) creates no session.
+    let form = c.get(server.url("/sign-in")).send().await.unwrap();
+    let (signin_cookie, _) = set_cookie(&form, "reagent_signin").unwrap();
+    let token = csrf_of(&form.text().await.unwrap());
+    let post = |next: &'static str| {
+        c.post(server.url("/sign-in"))
+            .header("cookie", &signin_cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={token}&api_key={officer_key}&next={next}"))
+            .send()
+    };
+    let res = post("%2F%09%2Fevil.example").await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(set_cookie(&res, "reagent_session").is_none());
+    // A path on this site is where the user lands, signed in or signing in.
+    let res = post("%2Fdocuments%3Fq%3Dx").await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["location"].to_str().unwrap()), (303, "/documents?q=x"));
+    let res = c.get(server.url("/sign-in?next=/transactions%3Fq%3DTXN003")).header("cookie", &officer.cookie).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["location"].to_str().unwrap()), (303, "/transactions?q=TXN003"));
+}

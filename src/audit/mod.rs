@@ -36,8 +36,15 @@
 //! signature and the chain against the given checkpoints and the newest stored one
 //! that verifies. What it detects is bounded by the checkpoint: changes after the
 //! newest checkpoint are caught only by the hashes, as before.
+//!
+//! Refused requests ([`refusals`]) are counted in memory and written as one aggregated
+//! entry per source and kind every `audit.refusal_interval_seconds`
+//! ([`AuditLog::flush_refusals`]), so a flood of bad credentials cannot fill the trail.
+
+pub mod refusals;
 
 use std::io::Write;
+use std::time::Duration;
 
 use chrono::{DateTime, Days, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
@@ -88,6 +95,9 @@ pub struct AuditSettings {
     /// Its public key (64 hex digits), enough to verify: what an examiner
     /// configures. Empty: derived from `checkpoint_signing_key`.
     pub checkpoint_public_key: String,
+    /// Seconds between two aggregated entries of refused requests per source (see
+    /// [`refusals`]); also the most such counts a crash can lose.
+    pub refusal_interval_seconds: u64,
 }
 
 impl Default for AuditSettings {
@@ -103,6 +113,7 @@ impl Default for AuditSettings {
             retention_auth_failure_days: 365,
             checkpoint_signing_key: String::new(),
             checkpoint_public_key: String::new(),
+            refusal_interval_seconds: 60,
         }
     }
 }
@@ -111,6 +122,9 @@ impl AuditSettings {
     pub fn validate(&self) -> Result<(), (String, String)> {
         if !self.pii_key.is_empty() && self.pii_key.len() < 32 {
             return Err(("audit.pii_key".into(), "must be at least 32 characters (or empty for a random per-process key)".into()));
+        }
+        if !(1..=3600).contains(&self.refusal_interval_seconds) {
+            return Err(("audit.refusal_interval_seconds".into(), "must be within 1..=3600".into()));
         }
         for kind in AuditKind::ALL {
             if self.retention_days(kind) == 0 {
@@ -282,6 +296,9 @@ pub fn entry_hash(row: &AuditRow) -> String {
 pub struct AuditLog {
     db: Database,
     pii_key: Vec<u8>,
+    /// Refused requests counted since the last [`AuditLog::flush_refusals`].
+    refusals: refusals::Tally,
+    refusal_interval: Duration,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -304,7 +321,12 @@ impl AuditLog {
         } else {
             settings.pii_key.as_bytes().to_vec()
         };
-        Ok(Self { db, pii_key })
+        Ok(Self {
+            db,
+            pii_key,
+            refusals: refusals::Tally::default(),
+            refusal_interval: Duration::from_secs(settings.refusal_interval_seconds),
+        })
     }
 
     pub fn db(&self) -> &Database {
@@ -357,6 +379,39 @@ impl AuditLog {
         if let Err(e) = self.record(event).await {
             tracing::error!("audit entry {action} could not be written: {e}");
         }
+    }
+
+    /// Counts a refused request, to be written aggregated by the next
+    /// [`AuditLog::flush_refusals`]. No I/O: safe to call for every request of a flood.
+    pub fn count_refusal(&self, refusal: refusals::Refusal) {
+        self.refusals.count(refusal, Utc::now());
+    }
+
+    /// Refused requests counted and not yet written.
+    pub fn pending_refusals(&self) -> u64 {
+        self.refusals.pending()
+    }
+
+    /// How often `reagent serve` calls [`AuditLog::flush_refusals`].
+    pub fn refusal_interval(&self) -> Duration {
+        self.refusal_interval
+    }
+
+    /// Writes one entry per group of refusals counted since the last flush; returns how
+    /// many entries were written. An entry that cannot be written is logged with its
+    /// count (the counts are not kept for a retry: a database that refuses writes
+    /// must not grow this process's memory).
+    pub async fn flush_refusals(&self) -> usize {
+        let mut written = 0;
+        for event in self.refusals.take() {
+            let count = event.details["count"].as_u64().unwrap_or(0);
+            let (action, source) = (event.action.clone(), event.object_id.clone());
+            match self.record(event).await {
+                Ok(_) => written += 1,
+                Err(e) => tracing::error!("audit entry {action} for {count} refusals from {source} could not be written: {e}"),
+            }
+        }
+        written
     }
 
     /// Stores an analysis with the request that produced it and records it

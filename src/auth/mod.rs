@@ -10,10 +10,14 @@
 //!   whole key, so a busy client pays argon2 once per cache period, not per
 //!   request. Revoking through this authenticator drops its cache entries at once;
 //!   a revocation made by another process (the CLI) takes effect when the cached
-//!   entry expires.
+//!   entry expires. A key that was looked up and refused (unknown id, revoked, wrong
+//!   secret) is remembered for [`REJECTED_TTL`], so repeating it costs neither a
+//!   database read nor argon2; at most [`VERIFY_SLOTS`] argon2 checks run at once.
 //! - JWT bearer tokens (optional): HS256 with `auth.jwt_hs256_secret` or RS256
 //!   with the public key in `auth.jwt_rs256_public_key_file`; the role is the
-//!   claim named `auth.jwt_role_claim`, the principal id is `sub`.
+//!   claim named `auth.jwt_role_claim`, the principal id is `sub`. `exp` is
+//!   required and `nbf` checked when present, both numeric dates allowed to be off
+//!   by `auth.jwt_leeway_seconds` ([`check_token_times`]).
 
 mod keys;
 
@@ -170,6 +174,9 @@ pub struct AuthSettings {
     pub jwt_audience: String,
     /// The claim holding the role.
     pub jwt_role_claim: String,
+    /// Seconds a JWT's `exp` and `nbf` may be off, for clock skew between the issuer
+    /// and this server.
+    pub jwt_leeway_seconds: u64,
 }
 
 impl Default for AuthSettings {
@@ -181,6 +188,7 @@ impl Default for AuthSettings {
             jwt_issuer: String::new(),
             jwt_audience: String::new(),
             jwt_role_claim: "role".into(),
+            jwt_leeway_seconds: 30,
         }
     }
 }
@@ -200,14 +208,51 @@ impl AuthSettings {
         if self.jwt_role_claim.trim().is_empty() {
             return Err(("auth.jwt_role_claim".into(), "must not be empty".into()));
         }
+        if self.jwt_leeway_seconds > MAX_JWT_LEEWAY_SECONDS {
+            return Err((
+                "auth.jwt_leeway_seconds".into(),
+                format!("must be at most {MAX_JWT_LEEWAY_SECONDS} (clock skew, not token lifetime)"),
+            ));
+        }
         Ok(())
     }
 }
+
+/// Largest accepted `auth.jwt_leeway_seconds`: skew between clocks, not a longer life.
+pub const MAX_JWT_LEEWAY_SECONDS: u64 = 300;
 
 struct JwtVerifier {
     key: jsonwebtoken::DecodingKey,
     validation: jsonwebtoken::Validation,
     role_claim: String,
+    leeway_seconds: u64,
+}
+
+/// Checks a JWT's time claims at `now` (seconds since the Unix epoch): `exp` must be
+/// present and `nbf`, when present, too must be numbers (integer or fractional
+/// seconds, as RFC 7519 allows), the token must not have expired more than `leeway`
+/// seconds ago nor start more than `leeway` seconds from now. `Err` says which claim
+/// failed.
+pub fn check_token_times(claims: &serde_json::Map<String, serde_json::Value>, now: i64, leeway: u64) -> Result<(), String> {
+    let leeway = i64::try_from(leeway).unwrap_or(i64::MAX);
+    let numeric = |name: &str| -> Result<Option<f64>, String> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_f64().filter(|n| n.is_finite()).map(Some).ok_or_else(|| format!("JWT {name} is not a numeric date")),
+        }
+    };
+    let now = now as f64;
+    let leeway = leeway as f64;
+    let exp = numeric("exp")?.ok_or_else(|| "JWT without exp".to_string())?;
+    if exp + leeway <= now {
+        return Err("JWT expired".into());
+    }
+    if let Some(nbf) = numeric("nbf")?
+        && nbf - leeway > now
+    {
+        return Err("JWT not valid yet (nbf)".into());
+    }
+    Ok(())
 }
 
 struct CachedKey {
@@ -221,6 +266,10 @@ struct CachedKey {
 
 /// Largest number of cached verified keys; the cache is emptied when it is full.
 const CACHE_LIMIT: usize = 10_000;
+/// How long a refused key (by its SHA-256) is refused again without a database read or
+/// argon2 check. A refused key cannot turn valid: ids and secrets are random, and a
+/// revoked key stays revoked. Short, so the map stays small.
+pub const REJECTED_TTL: Duration = Duration::from_secs(60);
 /// Argon2 checks that may run at once. Each is slow and takes ~19 MiB by design; 200
 /// clients whose cached key expired at the same moment used to run 200 checks at once
 /// (RSS rose by ~100 MB every `key_cache_seconds` under load), and guessed secrets for
@@ -233,6 +282,8 @@ pub struct Authenticator {
     db: Database,
     cache_ttl: Duration,
     cache: Mutex<HashMap<[u8; 32], CachedKey>>,
+    /// Keys refused after a lookup, by SHA-256, with when the refusal expires.
+    rejected: Mutex<HashMap<[u8; 32], Instant>>,
     verify_slots: tokio::sync::Semaphore,
     jwt: Option<JwtVerifier>,
 }
@@ -263,6 +314,10 @@ impl Authenticator {
         };
         let jwt = jwt.map(|(key, alg)| {
             let mut validation = jsonwebtoken::Validation::new(alg);
+            // Times are checked by `check_token_times`, which also refuses an `nbf` or
+            // `exp` that is not a number (jsonwebtoken skips an unparseable `nbf`).
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
             validation.set_required_spec_claims(&["exp", "sub"]);
             if !settings.jwt_issuer.is_empty() {
                 validation.set_issuer(&[settings.jwt_issuer.as_str()]);
@@ -272,12 +327,13 @@ impl Authenticator {
             } else {
                 validation.set_audience(&[settings.jwt_audience.as_str()]);
             }
-            JwtVerifier { key, validation, role_claim: settings.jwt_role_claim.clone() }
+            JwtVerifier { key, validation, role_claim: settings.jwt_role_claim.clone(), leeway_seconds: settings.jwt_leeway_seconds }
         });
         Ok(Self {
             db,
             cache_ttl: Duration::from_secs(settings.key_cache_seconds),
             cache: Mutex::new(HashMap::new()),
+            rejected: Mutex::new(HashMap::new()),
             verify_slots: tokio::sync::Semaphore::new(VERIFY_SLOTS),
             jwt,
         })
@@ -300,13 +356,32 @@ impl Authenticator {
         }
     }
 
+    /// Whether `credential` is an API key verified less than `key_cache_seconds` ago:
+    /// a SHA-256 and a map lookup, cheap enough to ask before any rate decision.
+    pub fn is_verified(&self, credential: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(credential.trim().as_bytes()).into();
+        self.cached(&digest).is_some()
+    }
+
     /// Verifies an API key (cached; see the module doc).
     pub async fn authenticate_api_key(&self, key: &str) -> Result<Principal, AuthError> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if let Some(p) = self.cached(&digest) {
             return Ok(p);
         }
+        if self.recently_rejected(&digest) {
+            return Err(AuthError::Invalid("API key refused less than a minute ago".into()));
+        }
         let (key_id, secret) = keys::split(key).ok_or_else(|| AuthError::Invalid("malformed API key".into()))?;
+        let result = self.verify_api_key(&digest, key_id, secret).await;
+        if let Err(AuthError::Invalid(_)) = &result {
+            self.reject(digest);
+        }
+        result
+    }
+
+    /// Looks up and checks a well-formed key that is not cached.
+    async fn verify_api_key(&self, digest: &[u8; 32], key_id: &str, secret: &str) -> Result<Principal, AuthError> {
         let record = self
             .db
             .get_api_key(key_id)
@@ -316,11 +391,14 @@ impl Authenticator {
             return Err(AuthError::Invalid(format!("API key {key_id:?} is revoked")));
         }
         let role: Role = record.role.parse().map_err(AuthError::Internal)?;
-        if !self.verified_against(&digest, &record.secret_hash) {
+        if !self.verified_against(digest, &record.secret_hash) {
             let _slot = self.verify_slots.acquire().await.map_err(|e| AuthError::Internal(e.to_string()))?;
-            // Whoever held the slot before may have just verified this very key.
-            if let Some(p) = self.cached(&digest) {
+            // Whoever held the slot before may have just verified (or refused) this very key.
+            if let Some(p) = self.cached(digest) {
                 return Ok(p);
+            }
+            if self.recently_rejected(digest) {
+                return Err(AuthError::Invalid(format!("wrong secret for API key {key_id:?}")));
             }
             let hash = record.secret_hash.clone();
             let secret = secret.to_string();
@@ -338,9 +416,27 @@ impl Authenticator {
                 cache.clear();
             }
             let entry = CachedKey { principal: principal.clone(), expires: Instant::now() + self.cache_ttl, secret_hash: record.secret_hash };
-            cache.insert(digest, entry);
+            cache.insert(*digest, entry);
         }
         Ok(principal)
+    }
+
+    /// Whether this key (by digest) was refused less than [`REJECTED_TTL`] ago.
+    fn recently_rejected(&self, digest: &[u8; 32]) -> bool {
+        let rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        rejected.get(digest).is_some_and(|until| *until > Instant::now())
+    }
+
+    fn reject(&self, digest: [u8; 32]) {
+        let now = Instant::now();
+        let mut rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        if rejected.len() >= CACHE_LIMIT {
+            rejected.retain(|_, until| *until > now);
+            if rejected.len() >= CACHE_LIMIT {
+                rejected.clear();
+            }
+        }
+        rejected.insert(digest, now + REJECTED_TTL);
     }
 
     /// The principal of a key verified less than `key_cache_seconds` ago.
@@ -355,12 +451,14 @@ impl Authenticator {
         cache.get(digest).is_some_and(|c| c.secret_hash == secret_hash)
     }
 
-    /// Verifies a JWT bearer token: signature, `exp`, and `iss`/`aud` when configured.
+    /// Verifies a JWT bearer token: signature, `exp` and `nbf` ([`check_token_times`]),
+    /// and `iss`/`aud` when configured.
     pub fn authenticate_jwt(&self, token: &str) -> Result<Principal, AuthError> {
         let jwt = self.jwt.as_ref().ok_or_else(|| AuthError::Invalid("JWT bearer tokens are not enabled".into()))?;
         let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &jwt.key, &jwt.validation)
             .map_err(|e| AuthError::Invalid(format!("JWT: {e}")))?;
         let claims = data.claims;
+        check_token_times(&claims, Utc::now().timestamp(), jwt.leeway_seconds).map_err(AuthError::Invalid)?;
         let sub = claims.get("sub").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
         let sub = sub.ok_or_else(|| AuthError::Invalid("JWT without sub".into()))?.to_string();
         let role = claims
@@ -413,5 +511,70 @@ mod tests {
         assert!(!Role::ComplianceOfficer.allows(Permission::UploadDocuments));
         assert!(Role::PolicyEditor.allows(Permission::UploadDocuments) && !Role::PolicyEditor.allows(Permission::ReadAnalyses));
         assert_eq!(Permission::ManageKeys.roles(), vec![Role::Admin]);
+    }
+
+    fn claims(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn token_times_need_exp_and_respect_nbf_within_the_leeway() {
+        use serde_json::json;
+        let now = 1_800_000_000;
+        let ok = |c: serde_json::Value| check_token_times(&claims(c), now, 30);
+        assert_eq!(ok(json!({"exp": now + 600})), Ok(()));
+        assert_eq!(ok(json!({"exp": now + 600, "nbf": now - 10})), Ok(()));
+        assert_eq!(ok(json!({"exp": (now + 600) as f64 + 0.5, "nbf": now as f64 - 0.5})), Ok(()), "fractional seconds");
+        // Within the leeway either side.
+        assert_eq!(ok(json!({"exp": now - 29})), Ok(()));
+        assert_eq!(ok(json!({"exp": now + 600, "nbf": now + 29})), Ok(()));
+        // Past it.
+        assert!(ok(json!({"exp": now - 30})).unwrap_err().contains("expired"));
+        assert!(ok(json!({"exp": now + 7200, "nbf": now + 3600})).unwrap_err().contains("nbf"));
+        assert!(ok(json!({"exp": now + 600, "nbf": now + 31})).unwrap_err().contains("nbf"));
+        // exp is required; neither may be anything but a number.
+        assert!(ok(json!({"sub": "a"})).unwrap_err().contains("without exp"));
+        assert!(ok(json!({"exp": "2099-01-01"})).is_err());
+        assert!(ok(json!({"exp": null})).is_err());
+        assert!(ok(json!({"exp": now + 600, "nbf": "2099-01-01"})).is_err());
+        assert!(ok(json!({"exp": now + 600, "nbf": [now + 3600]})).is_err());
+        // No leeway: exactly now has expired.
+        assert!(check_token_times(&claims(json!({"exp": now})), now, 0).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_is_refused_again_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("keys.db").display());
+        let db = Database::open(&crate::db::DatabaseSettings::new(url)).await.unwrap();
+        let auth = Authenticator::new(db.clone(), &AuthSettings::default()).unwrap();
+        let (id, secret) = ("0123456789ab", "a".repeat(64));
+        let key = format!("{KEY_PREFIX}{id}_{secret}");
+        assert!(matches!(auth.authenticate(&key).await, Err(AuthError::Invalid(why)) if why.contains("no API key")));
+        // Only a test can make a refused key valid (ids and secrets are random): the
+        // refusal is remembered, so the record is not even read.
+        let record = crate::db::ApiKeyRecord {
+            key_id: id.into(),
+            name: "late".into(),
+            role: "viewer".into(),
+            secret_hash: keys::hash(&secret).unwrap(),
+            created_at: Utc::now(),
+            revoked_at: None,
+        };
+        db.insert_api_key(&record).await.unwrap();
+        assert!(matches!(auth.authenticate(&key).await, Err(AuthError::Invalid(why)) if why.contains("less than a minute ago")));
+        assert!(!auth.is_verified(&key));
+        // An authenticator without that memory reads the record and verifies the key.
+        let fresh = Authenticator::new(db, &AuthSettings::default()).unwrap();
+        assert_eq!(fresh.authenticate(&key).await.unwrap().role, Role::Viewer);
+        assert!(fresh.is_verified(&key) && fresh.is_verified(&format!(" {key} ")));
+    }
+
+    #[test]
+    fn leeway_is_bounded() {
+        let s = AuthSettings { jwt_leeway_seconds: MAX_JWT_LEEWAY_SECONDS + 1, ..AuthSettings::default() };
+        assert_eq!(s.validate().unwrap_err().0, "auth.jwt_leeway_seconds");
+        let s = AuthSettings { jwt_leeway_seconds: 0, ..AuthSettings::default() };
+        assert!(s.validate().is_ok());
     }
 }

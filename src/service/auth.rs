@@ -1,6 +1,8 @@
 //! Owns access control on the HTTP API: the one table that says which
 //! [`Permission`] each API route needs ([`ROUTES`]), the middleware that
-//! authenticates the caller, checks that permission, audits refusals and puts the
+//! authenticates the caller (after the per-address budget of failed authentications in
+//! `service::limits`), checks that permission, counts refusals for the aggregated audit
+//! entries (`audit::refusals`) and puts the
 //! [`Principal`] and [`RequestId`] into the request's extensions, and the API-key
 //! routes (`/api/v1/keys`, admin only).
 //!
@@ -12,6 +14,7 @@
 //! Credentials: `Authorization: Bearer <key or JWT>` or `X-API-Key: <key>`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -21,6 +24,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::{ApiError, ApiJson, AppState};
+use crate::audit::refusals::Refusal;
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::auth::{AuthError, Permission, Principal, RequestId, Role};
 use crate::decision::DecisionKind;
@@ -87,7 +91,10 @@ fn request_id(headers: &HeaderMap) -> RequestId {
     RequestId(given.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string))
 }
 
-/// The middleware (see the module doc).
+/// The middleware (see the module doc). A caller whose address has spent its budget of
+/// failed authentications (`limits.auth_failure_burst`) is answered 429 before its
+/// credential is looked at, unless that credential is an API key verified moments ago.
+/// Refusals are counted for the aggregated audit entries, not written one by one.
 pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let rid = request_id(req.headers());
     req.extensions_mut().insert(rid.clone());
@@ -96,40 +103,81 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
     let needed = access(&method, &path);
     let response = match needed {
         None | Some(Access::Public) => next.run(req).await,
-        Some(Access::Needs(permission)) => match check(&state, req.headers(), permission).await {
-            Ok(principal) => {
-                req.extensions_mut().insert(principal);
-                next.run(req).await
-            }
-            Err((error, actor, why)) => {
-                let (action, outcome) = if error.status == StatusCode::FORBIDDEN {
-                    ("auth.forbidden", "denied")
-                } else {
-                    ("auth.unauthenticated", "rejected")
-                };
-                let event = AuditEvent::new(AuditKind::AuthFailure, action, actor, format!("{method} {path}"))
-                    .request(Some(&rid))
-                    .outcome(outcome)
-                    .details(serde_json::json!({ "status": error.status.as_u16(), "reason": why, "required": permission }));
-                state.audit.record_or_log(event).await;
-                let mut response = error.into_response();
-                if response.status() == StatusCode::UNAUTHORIZED {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Some(Access::Needs(permission)) => {
+            let source = super::limits::client_source(req.extensions());
+            let refusal = |action: &'static str, outcome: &'static str, actor: Actor, status: StatusCode, reason: String| Refusal {
+                source: source.clone().unwrap_or_else(|| "ip:unknown".into()),
+                action,
+                outcome,
+                actor,
+                route: format!("{method} {path}"),
+                status: status.as_u16(),
+                reason,
+                request_id: rid.0.clone(),
+            };
+            // The budget is for credentials that cost a lookup; a key verified moments
+            // ago keeps working from an address that a flood shares.
+            let reserved = match &source {
+                Some(source) if !credential(req.headers()).is_some_and(|c| state.auth.is_verified(&c)) => {
+                    match state.limits.reserve_auth_attempt(source, Instant::now()) {
+                        Ok(()) => Some(source.as_str()),
+                        Err(wait) => {
+                            let reason = "too many failed authentications from this address".to_string();
+                            state.audit.count_refusal(refusal("auth.throttled", "throttled", Actor::anonymous(), StatusCode::TOO_MANY_REQUESTS, reason));
+                            let error = ApiError::new(
+                                StatusCode::TOO_MANY_REQUESTS,
+                                "too_many_failed_authentications",
+                                "too many failed authentications from this address; retry later",
+                            );
+                            return with_request_id(super::limits::retry_after(error.into_response(), wait), &rid);
+                        }
+                    }
                 }
-                response
+                _ => None,
+            };
+            match check(&state, req.headers(), permission).await {
+                Ok(principal) => {
+                    if let Some(source) = reserved {
+                        state.limits.refund_auth_attempt(source);
+                    }
+                    req.extensions_mut().insert(principal);
+                    next.run(req).await
+                }
+                Err((error, actor, why)) => {
+                    // Only a credential that did not authenticate spends the budget.
+                    if let Some(source) = reserved
+                        && error.status != StatusCode::UNAUTHORIZED
+                    {
+                        state.limits.refund_auth_attempt(source);
+                    }
+                    let (action, outcome) = if error.status == StatusCode::FORBIDDEN {
+                        ("auth.forbidden", "denied")
+                    } else {
+                        ("auth.unauthenticated", "rejected")
+                    };
+                    state.audit.count_refusal(refusal(action, outcome, actor, error.status, why));
+                    let mut response = error.into_response();
+                    if response.status() == StatusCode::UNAUTHORIZED {
+                        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    }
+                    response
+                }
             }
-        },
+        }
     };
-    let mut response = response;
+    with_request_id(response, &rid)
+}
+
+fn with_request_id(mut response: Response, rid: &RequestId) -> Response {
     if let Ok(v) = HeaderValue::from_str(&rid.0) {
         response.headers_mut().insert("x-request-id", v);
     }
     response
 }
 
-type Refusal = (ApiError, Actor, String);
+type Denial = (ApiError, Actor, String);
 
-async fn check(state: &AppState, headers: &HeaderMap, permission: Permission) -> Result<Principal, Refusal> {
+async fn check(state: &AppState, headers: &HeaderMap, permission: Permission) -> Result<Principal, Denial> {
     let unauthorized = |message: String, why: String| {
         (ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message), Actor::anonymous(), why)
     };

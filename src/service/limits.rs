@@ -5,9 +5,16 @@
 //!
 //! Health, readiness and metrics probes are never rate limited or shed, so monitoring
 //! keeps working while the service is saturated; the deadline applies to every request.
+//!
+//! Before authentication, a second bucket per client address ([`Limits::reserve_auth_attempt`])
+//! bounds failed authentications: each attempt whose credential is not already verified
+//! takes a token up front and gets it back if it succeeds, so an address that spent its
+//! budget on bad credentials is answered 429 without any database or argon2 work. The
+//! caller of that check is `service::auth::authorize` (and the web sign-in form), which
+//! runs before the per-caller bucket here because the caller is not known yet.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +40,11 @@ pub struct LimitSettings {
     pub request_timeout_secs: u64,
     /// Requests served at the same time; more are refused with 503. 0 = no cap.
     pub max_in_flight: usize,
+    /// Failed authentications one client address (an IPv6 /64) may make in a burst before
+    /// it is answered 429 without checking its credentials; 0 turns the budget off.
+    pub auth_failure_burst: u32,
+    /// Failed authentications per minute an address gets back after its burst.
+    pub auth_failures_per_minute: f64,
 }
 
 impl Default for LimitSettings {
@@ -42,6 +54,8 @@ impl Default for LimitSettings {
             burst: 40,
             request_timeout_secs: 120,
             max_in_flight: 512,
+            auth_failure_burst: 20,
+            auth_failures_per_minute: 30.0,
         }
     }
 }
@@ -60,6 +74,14 @@ impl LimitSettings {
         }
         if self.request_timeout_secs > 86_400 {
             return Err(("request_timeout_secs", "must be at most 86400 (0 = no deadline)".into()));
+        }
+        let per_minute = self.auth_failures_per_minute;
+        if !(per_minute.is_finite() && per_minute >= 0.0) {
+            return Err(("auth_failures_per_minute", format!("must be a number >= 0, got {per_minute}")));
+        }
+        if self.auth_failure_burst > 0 && per_minute == 0.0 {
+            // An empty bucket that never refills would lock an address out for good.
+            return Err(("auth_failures_per_minute", "must be above 0 when auth_failure_burst is on".into()));
         }
         Ok(())
     }
@@ -80,7 +102,46 @@ struct Bucket {
 pub struct Limits {
     settings: LimitSettings,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Failed-authentication budgets by [`source`] of the client address.
+    auth_failures: Mutex<HashMap<String, Bucket>>,
     in_flight: AtomicUsize,
+}
+
+/// Take one token from `key`'s bucket (refilling at `rate` per second up to `capacity`)
+/// at `now`; `Err(wait)` when it is empty, with the time until the next token.
+fn take_token(buckets: &Mutex<HashMap<String, Bucket>>, key: &str, rate: f64, capacity: f64, now: Instant) -> Result<(), Duration> {
+    let mut buckets = buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if buckets.len() > SWEEP_ABOVE {
+        // A bucket that has refilled is the same as no bucket.
+        buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity);
+    }
+    let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+        tokens: capacity,
+        updated: now,
+    });
+    let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * rate;
+    bucket.tokens = (bucket.tokens + refill).min(capacity);
+    bucket.updated = now;
+    if bucket.tokens >= 1.0 {
+        bucket.tokens -= 1.0;
+        Ok(())
+    } else {
+        Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+    }
+}
+
+/// The name a client address is limited and audited under: `ip:<IPv4>`, or the /64
+/// prefix of an IPv6 address (`ip:2001:db8:1:2::/64`), since one IPv6 host usually
+/// holds a whole /64 and could otherwise rotate through fresh budgets.
+pub fn source(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("ip:{prefix}/64")
+        }
+    }
 }
 
 impl Limits {
@@ -88,6 +149,7 @@ impl Limits {
         Self {
             settings: settings.clone(),
             buckets: Mutex::new(HashMap::new()),
+            auth_failures: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
         }
     }
@@ -103,24 +165,28 @@ impl Limits {
         if rate <= 0.0 {
             return Ok(());
         }
-        let capacity = f64::from(self.settings.burst.max(1));
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() > SWEEP_ABOVE {
-            // A bucket that has refilled is the same as no bucket.
-            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity);
+        take_token(&self.buckets, key, rate, f64::from(self.settings.burst.max(1)), now)
+    }
+
+    /// Reserve one authentication attempt for the client `source` (see [`source`])
+    /// before checking its credential; `Err(wait)` when the address has spent its
+    /// budget of failures, with the time until it may try again. Give the token back
+    /// with [`Limits::refund_auth_attempt`] when the credential turns out valid.
+    pub fn reserve_auth_attempt(&self, source: &str, now: Instant) -> Result<(), Duration> {
+        let burst = self.settings.auth_failure_burst;
+        if burst == 0 {
+            return Ok(());
         }
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
-        });
-        let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * rate;
-        bucket.tokens = (bucket.tokens + refill).min(capacity);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        take_token(&self.auth_failures, source, self.settings.auth_failures_per_minute / 60.0, f64::from(burst), now)
+    }
+
+    /// Give back a token taken by [`Limits::reserve_auth_attempt`]: the attempt did
+    /// not fail.
+    pub fn refund_auth_attempt(&self, source: &str) {
+        let capacity = f64::from(self.settings.auth_failure_burst);
+        let mut buckets = self.auth_failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(bucket) = buckets.get_mut(source) {
+            bucket.tokens = (bucket.tokens + 1.0).min(capacity);
         }
     }
 
@@ -141,6 +207,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// The [`source`] of the client address a request came in from; `None` when the router
+/// is served without connection info (in-process tests), which has no per-address
+/// failure budget.
+pub fn client_source(extensions: &axum::http::Extensions) -> Option<String> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| source(addr.ip()))
+}
+
 /// Who a request counts against: the authenticated principal, else the client address.
 fn caller(req: &Request) -> String {
     if let Some(principal) = req.extensions().get::<crate::auth::Principal>() {
@@ -153,7 +226,8 @@ fn caller(req: &Request) -> String {
     "ip:unknown".to_string()
 }
 
-fn retry_after(mut response: Response, wait: Duration) -> Response {
+/// `response` with `Retry-After: <wait in whole seconds, at least 1>`.
+pub fn retry_after(mut response: Response, wait: Duration) -> Response {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -269,6 +343,59 @@ mod tests {
         assert!(l.buckets.lock().unwrap().len() <= 2, "refilled buckets are dropped");
     }
 
+    fn budget(burst: u32, per_minute: f64) -> Limits {
+        Limits::new(&LimitSettings {
+            auth_failure_burst: burst,
+            auth_failures_per_minute: per_minute,
+            ..LimitSettings::default()
+        })
+    }
+
+    #[test]
+    fn failed_authentications_spend_the_address_budget_and_successes_refund_it() {
+        let l = budget(3, 6.0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap();
+        }
+        let wait = l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap_err();
+        assert!((wait.as_secs_f64() - 10.0).abs() < 1e-6, "6 a minute: one every 10 s, {wait:?}");
+        assert!(l.reserve_auth_attempt("ip:10.0.0.2", t0).is_ok(), "another address has its own budget");
+        // An attempt that succeeded gives its token back.
+        l.refund_auth_attempt("ip:10.0.0.1");
+        assert!(l.reserve_auth_attempt("ip:10.0.0.1", t0).is_ok());
+        assert!(l.reserve_auth_attempt("ip:10.0.0.1", t0).is_err());
+        // Refunds never raise the budget above the burst.
+        let l = budget(2, 6.0);
+        for _ in 0..5 {
+            l.refund_auth_attempt("ip:10.0.0.3");
+        }
+        l.reserve_auth_attempt("ip:10.0.0.3", t0).unwrap();
+        for _ in 0..5 {
+            l.refund_auth_attempt("ip:10.0.0.3");
+        }
+        l.reserve_auth_attempt("ip:10.0.0.3", t0).unwrap();
+        l.reserve_auth_attempt("ip:10.0.0.3", t0).unwrap();
+        assert!(l.reserve_auth_attempt("ip:10.0.0.3", t0).is_err());
+        // Ten seconds later one attempt is back.
+        let t1 = t0 + Duration::from_secs(10);
+        assert!(l.reserve_auth_attempt("ip:10.0.0.3", t1).is_ok());
+        assert!(l.reserve_auth_attempt("ip:10.0.0.3", t1).is_err());
+        // A burst of 0 turns the budget off.
+        let off = budget(0, 0.0);
+        assert!((0..1000).all(|_| off.reserve_auth_attempt("ip:10.0.0.1", t0).is_ok()));
+    }
+
+    #[test]
+    fn sources_group_ipv6_by_64_prefix() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(source(ip("203.0.113.7")), "ip:203.0.113.7");
+        assert_eq!(source(ip("::ffff:203.0.113.7")), "ip:203.0.113.7");
+        assert_eq!(source(ip("2001:db8:1:2:aaaa::1")), "ip:2001:db8:1:2::/64");
+        assert_eq!(source(ip("2001:db8:1:2:bbbb::9")), source(ip("2001:db8:1:2::1")));
+        assert_ne!(source(ip("2001:db8:1:3::1")), source(ip("2001:db8:1:2::1")));
+    }
+
     #[test]
     fn settings_are_validated() {
         assert!(LimitSettings::default().validate().is_ok());
@@ -285,6 +412,22 @@ mod tests {
         let off = LimitSettings {
             requests_per_second: 0.0,
             burst: 0,
+            ..LimitSettings::default()
+        };
+        assert!(off.validate().is_ok());
+        let bad = LimitSettings {
+            auth_failures_per_minute: 0.0,
+            ..LimitSettings::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "auth_failures_per_minute");
+        let bad = LimitSettings {
+            auth_failures_per_minute: f64::INFINITY,
+            ..LimitSettings::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "auth_failures_per_minute");
+        let off = LimitSettings {
+            auth_failure_burst: 0,
+            auth_failures_per_minute: 0.0,
             ..LimitSettings::default()
         };
         assert!(off.validate().is_ok());

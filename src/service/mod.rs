@@ -318,14 +318,41 @@ async fn get_chunk(State(state): State<Arc<AppState>>, Path(id): Path<String>) -
     record.map(|r| Json(r).into_response()).ok_or_else(|| ApiError::not_found(format!("no chunk {id}")))
 }
 
-/// Serve until SIGINT/SIGTERM, letting in-flight requests finish.
+/// Serve until SIGINT/SIGTERM, letting in-flight requests finish. Refused requests are
+/// written to the audit trail, aggregated, every `audit.refusal_interval_seconds` and once
+/// more after the last request.
 pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
+    // The flusher finishes the flush it is in and writes the last counts itself, so no
+    // audit write is ever cut off mid-way.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let audit = state.audit.clone();
+    let flusher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(audit.refusal_interval());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    audit.flush_refusals().await;
+                }
+                _ = &mut stopped => break,
+            }
+        }
+        audit.flush_refusals().await
+    });
     // Connection info gives the rate limiter the client's address.
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    let _ = stop.send(());
+    match flusher.await {
+        Ok(0) => {}
+        Ok(written) => tracing::info!("wrote {written} aggregated audit entries of refused requests"),
+        Err(e) => tracing::error!("the audit flusher failed: {e}"),
+    }
+    served
 }
 
 async fn shutdown_signal() {

@@ -102,14 +102,6 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-/// A local path to return to after sign-in; anything else becomes `/transactions`.
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/transactions".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,11 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn next_stays_local() {
-        assert_eq!(safe_next(Some("/analyses/x")), "/analyses/x");
-        assert_eq!(safe_next(Some("//evil.example")), "/transactions");
-        assert_eq!(safe_next(Some("https://evil.example")), "/transactions");
-        assert_eq!(safe_next(None), "/transactions");
+    fn query_values_are_encoded() {
         assert_eq!(url_encode("/a?b=c d"), "/a%3Fb%3Dc%20d");
     }
 }
