@@ -171,17 +171,7 @@ async fn sigkill_during_analyses_and_ingestion_loses_nothing_answered() {
     for round in 0..3 {
         let mut server = spawned::serve(dir.path(), &env);
         let (boundary, body) = upload_corpus(12, 10, &format!("2025-0{}-01", round + 1));
-        let res = client
-            .post(server.url("/api/v1/documents"))
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let job: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null);
-        assert_eq!(status, 202, "upload accepted: {job}");
-        let job_id = job["job_id"].as_str().expect("job id").to_string();
+        let job_id = spawned::post_upload(&server, &client, &boundary, body).await;
         // Analyses keep coming while the ingestion runs.
         let answered = Arc::new(Mutex::new(Vec::new()));
         let tasks = burst(&server, &client, 4, &answered);

@@ -62,21 +62,7 @@ fn pdf(stream: &[u8], filter: &str) -> Vec<u8> {
         contents,
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
     ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
-    out
+    common::pdf_from_objects(&objects)
 }
 
 fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
@@ -131,17 +117,7 @@ impl RssPeak {
 
 async fn upload(server: &spawned::Server, client: &reqwest::Client, name: &str, bytes: &[u8]) -> String {
     let (boundary, body) = multipart(name, bytes);
-    let res = client
-        .post(server.url("/api/v1/documents"))
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let job: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null);
-    assert_eq!(status, 202, "upload of {name} accepted: {job}");
-    job["job_id"].as_str().expect("job id").to_string()
+    spawned::post_upload(server, client, &boundary, body).await
 }
 
 async fn job(server: &spawned::Server, client: &reqwest::Client, id: &str) -> Value {
@@ -284,15 +260,7 @@ async fn a_job_of_a_killed_server_reads_failed_after_restart_and_its_files_are_g
 
     let mut server = spawned::serve(dir.path(), &env);
     let (boundary, body) = corpus(40, 20);
-    let res = client
-        .post(server.url("/api/v1/documents"))
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let id = serde_json::from_str::<Value>(&res.text().await.unwrap()).unwrap()["job_id"].as_str().unwrap().to_string();
+    let id = spawned::post_upload(&server, &client, &boundary, body).await;
     let started = Instant::now();
     loop {
         let j = job(&server, &client, &id).await;

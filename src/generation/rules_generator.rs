@@ -226,6 +226,29 @@ fn extractive_answer(ranked: &[Ranked<'_>]) -> (Option<String>, Vec<Citation>) {
     (Some(answer), top)
 }
 
+/// True when the chunk's own citation falls under one of `regs`.
+fn cites_one_of(r: &Ranked<'_>, regs: &[CfrRef]) -> bool {
+    r.hit
+        .record
+        .chunk
+        .citation
+        .as_deref()
+        .and_then(CfrRef::parse)
+        .is_some_and(|c| regs.iter().any(|f| f.covers(&c)))
+}
+
+/// Citations for a rule issue: retrieved chunks whose own citation is one of
+/// `regulations` (best score first, at most [`MAX_ACTION_CITATIONS`]).
+fn citations_for_regulations(regulations: &[String], ranked: &[Ranked<'_>]) -> Vec<Citation> {
+    let regs: Vec<CfrRef> = regulations.iter().filter_map(|r| CfrRef::parse(r)).collect();
+    ranked
+        .iter()
+        .filter(|r| cites_one_of(r, &regs))
+        .take(MAX_ACTION_CITATIONS)
+        .map(Ranked::citation)
+        .collect()
+}
+
 /// Citations for one finding, from the evidence only (at most [`MAX_ACTION_CITATIONS`]):
 /// 1. chunks retrieved for the finding's action whose own citation is one of the
 ///    finding's regulations (same section, or same part for `31 CFR Part N`);
@@ -233,44 +256,13 @@ fn extractive_answer(ranked: &[Ranked<'_>]) -> (Option<String>, Vec<Citation>) {
 ///    regulations in their text;
 /// 3. if neither found anything: the best-scored chunk retrieved for the action, else a
 ///    chunk retrieved for another query whose citation is one of the regulations.
-/// Citations for a rule issue: retrieved chunks whose own citation is one of
-/// `regulations` (best score first, at most [`MAX_ACTION_CITATIONS`]).
-fn citations_for_regulations(regulations: &[String], ranked: &[Ranked<'_>]) -> Vec<Citation> {
-    let regs: Vec<CfrRef> = regulations
-        .iter()
-        .filter_map(|r| CfrRef::parse(r))
-        .collect();
-    ranked
-        .iter()
-        .filter(|r| {
-            r.hit
-                .record
-                .chunk
-                .citation
-                .as_deref()
-                .and_then(CfrRef::parse)
-                .is_some_and(|c| regs.iter().any(|f| f.covers(&c)))
-        })
-        .take(MAX_ACTION_CITATIONS)
-        .map(Ranked::citation)
-        .collect()
-}
-
 pub(crate) fn citations_for_finding(finding: &Finding, ranked: &[Ranked<'_>]) -> Vec<Citation> {
     let regs: Vec<CfrRef> = finding
         .regulations
         .iter()
         .filter_map(|r| CfrRef::parse(r))
         .collect();
-    let cites_reg = |r: &Ranked<'_>| {
-        r.hit
-            .record
-            .chunk
-            .citation
-            .as_deref()
-            .and_then(CfrRef::parse)
-            .is_some_and(|c| regs.iter().any(|f| f.covers(&c)))
-    };
+    let cites_reg = |r: &Ranked<'_>| cites_one_of(r, &regs);
     let is_policy = |r: &Ranked<'_>| {
         matches!(
             r.hit.record.meta.document_type,

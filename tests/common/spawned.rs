@@ -273,3 +273,18 @@ pub fn client_with(key: Option<&str>) -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// `POST /api/v1/documents` with a multipart `body`; asserts `202` and returns the job id.
+pub async fn post_upload(server: &Server, client: &reqwest::Client, boundary: &str, body: Vec<u8>) -> String {
+    let res = client
+        .post(server.url("/api/v1/documents"))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .expect("the upload is answered");
+    let status = res.status();
+    let job: serde_json::Value = serde_json::from_str(&res.text().await.unwrap_or_default()).unwrap_or_default();
+    assert_eq!(status, 202, "upload accepted: {job}");
+    job["job_id"].as_str().expect("job id").to_string()
+}
