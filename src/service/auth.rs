@@ -117,10 +117,12 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
             };
             // The budget is for credentials that cost a lookup; a key verified moments
             // ago keeps working from an address that a flood shares.
-            let reserved = match &source {
+            // Only a 401 spends a token of the budget (`AuthAttempt::failed`); a valid
+            // key or a client that hung up before the check finished costs nothing.
+            let attempt = match &source {
                 Some(source) if !credential(req.headers()).is_some_and(|c| state.auth.is_verified(&c)) => {
                     match state.limits.reserve_auth_attempt(source, Instant::now()) {
-                        Ok(()) => Some(source.as_str()),
+                        Ok(attempt) => Some(attempt),
                         Err(wait) => {
                             let reason = "too many failed authentications from this address".to_string();
                             state.audit.count_refusal(refusal("auth.throttled", "throttled", Actor::anonymous(), StatusCode::TOO_MANY_REQUESTS, reason));
@@ -137,18 +139,15 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
             };
             match check(&state, req.headers(), permission).await {
                 Ok(principal) => {
-                    if let Some(source) = reserved {
-                        state.limits.refund_auth_attempt(source);
-                    }
                     req.extensions_mut().insert(principal);
                     next.run(req).await
                 }
                 Err((error, actor, why)) => {
                     // Only a credential that did not authenticate spends the budget.
-                    if let Some(source) = reserved
-                        && error.status != StatusCode::UNAUTHORIZED
+                    if let Some(attempt) = attempt
+                        && error.status == StatusCode::UNAUTHORIZED
                     {
-                        state.limits.refund_auth_attempt(source);
+                        attempt.failed();
                     }
                     let (action, outcome) = if error.status == StatusCode::FORBIDDEN {
                         ("auth.forbidden", "denied")

@@ -110,6 +110,25 @@ pub struct Limits {
 /// Take one token from `key`'s bucket (refilling at `rate` per second up to `capacity`)
 /// at `now`; `Err(wait)` when it is empty, with the time until the next token.
 fn take_token(buckets: &Mutex<HashMap<String, Bucket>>, key: &str, rate: f64, capacity: f64, now: Instant) -> Result<(), Duration> {
+    with_bucket(buckets, key, rate, capacity, now, |bucket| {
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        }
+    })
+}
+
+/// Runs `f` on `key`'s bucket, refilled up to `now`.
+fn with_bucket<R>(
+    buckets: &Mutex<HashMap<String, Bucket>>,
+    key: &str,
+    rate: f64,
+    capacity: f64,
+    now: Instant,
+    f: impl FnOnce(&mut Bucket) -> R,
+) -> R {
     let mut buckets = buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if buckets.len() > SWEEP_ABOVE {
         // A bucket that has refilled is the same as no bucket.
@@ -122,12 +141,7 @@ fn take_token(buckets: &Mutex<HashMap<String, Bucket>>, key: &str, rate: f64, ca
     let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * rate;
     bucket.tokens = (bucket.tokens + refill).min(capacity);
     bucket.updated = now;
-    if bucket.tokens >= 1.0 {
-        bucket.tokens -= 1.0;
-        Ok(())
-    } else {
-        Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
-    }
+    f(bucket)
 }
 
 /// The name a client address is limited and audited under: `ip:<IPv4>`, or the /64
@@ -168,26 +182,33 @@ impl Limits {
         take_token(&self.buckets, key, rate, f64::from(self.settings.burst.max(1)), now)
     }
 
-    /// Reserve one authentication attempt for the client `source` (see [`source`])
-    /// before checking its credential; `Err(wait)` when the address has spent its
-    /// budget of failures, with the time until it may try again. Give the token back
-    /// with [`Limits::refund_auth_attempt`] when the credential turns out valid.
-    pub fn reserve_auth_attempt(&self, source: &str, now: Instant) -> Result<(), Duration> {
-        let burst = self.settings.auth_failure_burst;
-        if burst == 0 {
-            return Ok(());
+    /// Checks `source`'s budget of failed authentications before its credential is
+    /// looked at: `Err(wait)` when the address has spent it, with the time until it
+    /// may try again. Nothing is taken yet: only [`AuthAttempt::failed`] spends a token,
+    /// once the credential is known to be invalid. So a valid credential, a failure
+    /// that is not the caller's, and a request whose client hung up before its check
+    /// finished (its future dropped) cost nothing, and checks in flight at once do not
+    /// count against the budget (concurrent failures can push it below zero, which
+    /// lengthens the wait accordingly).
+    pub fn reserve_auth_attempt<'a>(&'a self, source: &'a str, now: Instant) -> Result<AuthAttempt<'a>, Duration> {
+        if self.settings.auth_failure_burst > 0 {
+            let rate = self.settings.auth_failures_per_minute / 60.0;
+            with_bucket(&self.auth_failures, source, rate, f64::from(self.settings.auth_failure_burst), now, |b| {
+                if b.tokens >= 1.0 { Ok(()) } else { Err(Duration::from_secs_f64((1.0 - b.tokens) / rate)) }
+            })?;
         }
-        take_token(&self.auth_failures, source, self.settings.auth_failures_per_minute / 60.0, f64::from(burst), now)
+        Ok(AuthAttempt { limits: self, source, at: now })
     }
 
-    /// Give back a token taken by [`Limits::reserve_auth_attempt`]: the attempt did
-    /// not fail.
-    pub fn refund_auth_attempt(&self, source: &str) {
+    /// Spends one token of `source`'s budget (a failed authentication), down to at
+    /// most one whole budget of debt.
+    fn spend_auth_failure(&self, source: &str, now: Instant) {
         let capacity = f64::from(self.settings.auth_failure_burst);
-        let mut buckets = self.auth_failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(bucket) = buckets.get_mut(source) {
-            bucket.tokens = (bucket.tokens + 1.0).min(capacity);
+        if capacity == 0.0 {
+            return;
         }
+        let rate = self.settings.auth_failures_per_minute / 60.0;
+        with_bucket(&self.auth_failures, source, rate, capacity, now, |b| b.tokens = (b.tokens - 1.0).max(-capacity));
     }
 
     /// Count one more request in flight; `None` when the cap is reached.
@@ -196,6 +217,22 @@ impl Limits {
         let previous = self.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(&self.in_flight);
         (cap == 0 || previous < cap).then_some(guard)
+    }
+}
+
+/// An authentication attempt that the address's budget allowed; it costs a token
+/// only through [`AuthAttempt::failed`].
+pub struct AuthAttempt<'a> {
+    limits: &'a Limits,
+    source: &'a str,
+    /// When the attempt was allowed (the instant its failure is booked at).
+    at: Instant,
+}
+
+impl AuthAttempt<'_> {
+    /// The credential did not authenticate: spend one token of the budget.
+    pub fn failed(self) {
+        self.limits.spend_auth_failure(self.source, self.at);
     }
 }
 
@@ -352,38 +389,37 @@ mod tests {
     }
 
     #[test]
-    fn failed_authentications_spend_the_address_budget_and_successes_refund_it() {
+    fn only_failed_authentications_spend_the_address_budget() {
         let l = budget(3, 6.0);
         let t0 = Instant::now();
-        for _ in 0..3 {
-            l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap();
+        // Attempts that did not fail cost nothing, however they ended: a valid key, or
+        // a request dropped before its check finished (a client that hung up).
+        for _ in 0..50 {
+            let attempt = l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap();
+            drop(attempt);
         }
-        let wait = l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap_err();
+        // Attempts in flight at once do not count against the budget either.
+        let in_flight: Vec<_> = (0..10).map(|_| l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap()).collect();
+        drop(in_flight);
+        for _ in 0..3 {
+            l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap().failed();
+        }
+        let wait = l.reserve_auth_attempt("ip:10.0.0.1", t0).err().unwrap();
         assert!((wait.as_secs_f64() - 10.0).abs() < 1e-6, "6 a minute: one every 10 s, {wait:?}");
         assert!(l.reserve_auth_attempt("ip:10.0.0.2", t0).is_ok(), "another address has its own budget");
-        // An attempt that succeeded gives its token back.
-        l.refund_auth_attempt("ip:10.0.0.1");
-        assert!(l.reserve_auth_attempt("ip:10.0.0.1", t0).is_ok());
-        assert!(l.reserve_auth_attempt("ip:10.0.0.1", t0).is_err());
-        // Refunds never raise the budget above the burst.
-        let l = budget(2, 6.0);
-        for _ in 0..5 {
-            l.refund_auth_attempt("ip:10.0.0.3");
-        }
-        l.reserve_auth_attempt("ip:10.0.0.3", t0).unwrap();
-        for _ in 0..5 {
-            l.refund_auth_attempt("ip:10.0.0.3");
-        }
-        l.reserve_auth_attempt("ip:10.0.0.3", t0).unwrap();
-        l.reserve_auth_attempt("ip:10.0.0.3", t0).unwrap();
-        assert!(l.reserve_auth_attempt("ip:10.0.0.3", t0).is_err());
         // Ten seconds later one attempt is back.
         let t1 = t0 + Duration::from_secs(10);
-        assert!(l.reserve_auth_attempt("ip:10.0.0.3", t1).is_ok());
-        assert!(l.reserve_auth_attempt("ip:10.0.0.3", t1).is_err());
+        l.reserve_auth_attempt("ip:10.0.0.1", t1).unwrap().failed();
+        assert!(l.reserve_auth_attempt("ip:10.0.0.1", t1).is_err());
+        // Failures checked concurrently push the budget into debt: a longer wait.
+        let l = budget(2, 6.0);
+        let attempts: Vec<_> = (0..4).map(|_| l.reserve_auth_attempt("ip:10.0.0.3", t0).unwrap()).collect();
+        attempts.into_iter().for_each(AuthAttempt::failed);
+        let wait = l.reserve_auth_attempt("ip:10.0.0.3", t0).err().unwrap();
+        assert!((wait.as_secs_f64() - 30.0).abs() < 1e-6, "two tokens of debt plus one: {wait:?}");
         // A burst of 0 turns the budget off.
         let off = budget(0, 0.0);
-        assert!((0..1000).all(|_| off.reserve_auth_attempt("ip:10.0.0.1", t0).is_ok()));
+        assert!((0..1000).all(|_| off.reserve_auth_attempt("ip:10.0.0.1", t0).map(AuthAttempt::failed).is_ok()));
     }
 
     #[test]

@@ -121,14 +121,15 @@ pub async fn submit(
         reason,
         request_id: String::new(),
     };
-    let reserved = match &source {
+    // Only an invalid key spends a token of the budget (`AuthAttempt::failed`).
+    let attempt = match &source {
         Some(source) if !web.app.auth.is_verified(key) => {
             match web
                 .app
                 .limits
                 .reserve_auth_attempt(source, std::time::Instant::now())
             {
-                Ok(()) => Some(source.as_str()),
+                Ok(attempt) => Some(attempt),
                 Err(wait) => {
                     let status = StatusCode::TOO_MANY_REQUESTS;
                     let reason = "too many failed authentications from this address".to_string();
@@ -151,11 +152,11 @@ pub async fn submit(
                 AuthError::Invalid(why) => why.clone(),
                 other => other.to_string(),
             };
-            if let Some(source) = reserved
-                && !matches!(e, AuthError::Invalid(_))
+            // Only an invalid key spends the budget (not the database failing, say).
+            if let Some(attempt) = attempt
+                && matches!(e, AuthError::Invalid(_))
             {
-                // Not the caller's failure (the database, say): no budget spent.
-                web.app.limits.refund_auth_attempt(source);
+                attempt.failed();
             }
             web.app
                 .audit
@@ -168,9 +169,6 @@ pub async fn submit(
             );
         }
     };
-    if let Some(source) = reserved {
-        web.app.limits.refund_auth_attempt(source);
-    }
     let next = if next.is_empty() {
         super::home_of(principal.role).to_string()
     } else {
