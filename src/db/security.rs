@@ -248,7 +248,7 @@ impl DecisionParams {
     }
 }
 
-/// Inserts a [`DecisionParams`] on `$executor` (a pool or an open transaction).
+/// Inserts a [`DecisionParams`] in the open transaction `$executor`.
 macro_rules! insert_decision {
     ($executor:expr, $p:expr) => {
         sqlx::query(
@@ -364,17 +364,6 @@ impl Database {
             return Err(DbError::NotFound { entity: "API key", id: key_id.to_string() });
         }
         Ok(())
-    }
-
-    /// Stores a decision. A decision with the same `(analysis_id, sequence)` (a
-    /// concurrent decision) is [`DbError::Conflict`]; an unknown analysis is
-    /// [`DbError::NotFound`].
-    pub async fn insert_decision(&self, d: &DecisionRecord) -> Result<(), DbError> {
-        let p = DecisionParams::new(d)?;
-        self.write("storing a decision", |db| async move {
-            on_pool_unbounded!(db, |pool| insert_decision!(pool, p).map(|_| ())).map_err(|e| decision_write_error(&p, e))
-        })
-        .await
     }
 
     /// The decisions on an analysis, first to latest.
