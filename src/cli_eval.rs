@@ -28,6 +28,9 @@ pub enum EvalCommand {
     /// Labelled transaction scenarios through the analyze path: required-action recall,
     /// false positives, requires_review accuracy, citation hit rate, latency.
     Guidance(GuidanceArgs),
+    /// Embedding models' speed and memory: ingest passages/s and peak RSS over a fixed
+    /// ObliQA passage sample, query embedding and end-to-end query latency (--model-dir, repeatable).
+    Embedding(crate::cli_eval_embedding::EmbeddingBenchArgs),
 }
 
 #[derive(Args)]
@@ -130,6 +133,7 @@ const EXIT_BELOW_FLOOR: u8 = 3;
 pub fn run(config: Config, cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
         EvalCommand::Retrieval(args) => retrieval(config, args),
+        EvalCommand::Embedding(args) => crate::cli_eval_embedding::run(config, args),
         EvalCommand::Guidance(args) => {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(guidance(config, args))
         }

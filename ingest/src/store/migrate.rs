@@ -181,7 +181,7 @@ mod tests {
         layout_1_store(dir.path());
         let settings = StoreSettings { data_dir: dir.path().to_path_buf(), ..Default::default() };
         {
-            let store = EdgeStore::open(&settings, 4, "m").unwrap();
+            let store = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).unwrap();
             assert_eq!(store.count().unwrap(), 2);
             // The old BM25 vectors matched nothing; the rebuilt ones find the report.
             assert_eq!(search_cash_report(&store)[0], TEXTS[1]);
@@ -193,7 +193,7 @@ mod tests {
         let info = std::fs::read_to_string(dir.path().join("reagent-store.json")).unwrap();
         assert!(info.contains("\"schema\": 2"), "{info}");
         // Opening again is an ordinary open.
-        let store = EdgeStore::open(&settings, 4, "m").unwrap();
+        let store = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).unwrap();
         assert_eq!(store.count().unwrap(), 2);
     }
 
@@ -206,7 +206,7 @@ mod tests {
         std::fs::rename(dir.path().join(SHARD_DIR), dir.path().join(LAYOUT_1_BACKUP)).unwrap();
         std::fs::create_dir_all(dir.path().join(NEXT_DIR).join("junk")).unwrap();
         let settings = StoreSettings { data_dir: dir.path().to_path_buf(), ..Default::default() };
-        let store = EdgeStore::open(&settings, 4, "m").unwrap();
+        let store = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).unwrap();
         assert_eq!(store.count().unwrap(), 2);
         assert_eq!(search_cash_report(&store)[0], TEXTS[1]);
         assert!(!dir.path().join(NEXT_DIR).exists());
@@ -217,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("reagent-store.json"), r#"{"schema":9,"dimension":4,"model_id":"m"}"#).unwrap();
         let settings = StoreSettings { data_dir: dir.path().to_path_buf(), ..Default::default() };
-        let err = EdgeStore::open(&settings, 4, "m").err().expect("refused");
+        let err = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).err().expect("refused");
         assert!(matches!(err, StoreError::Layout { stored: 9, expected: 2, .. }), "{err}");
         assert!(!dir.path().join(SHARD_DIR).exists());
     }
