@@ -48,14 +48,14 @@ pub struct EmbedderSettings {
     #[serde(default = "default_max_batch_tokens")]
     pub max_batch_tokens: usize,
     /// Keep ONNX Runtime's CPU memory arena. The arena never returns memory, so with
-    /// varying batch shapes it grows to the largest batch seen several times over (about
-    /// 2 GB when ingesting); off, buffers go back to the allocator after each call.
+    /// varying batch shapes it grows past the largest batch seen; off, a call's buffers
+    /// go back to the allocator after it.
     #[serde(default)]
     pub memory_arena: bool,
 }
 
 fn default_max_batch_tokens() -> usize {
-    4096
+    2048
 }
 
 impl Default for EmbedderSettings {

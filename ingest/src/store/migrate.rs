@@ -82,7 +82,7 @@ pub(super) fn layout_1_to_2(root: &Path, dimension: usize, lexical: &Lexical) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use qdrant_edge::{Distance, EdgeConfig, EdgeSparseVectorParams, EdgeVectorParamsBuilder, Modifier, PointId};
 
     use qdrant_edge::Vectors;
@@ -99,6 +99,11 @@ mod tests {
     ];
 
     fn stored(index: usize) -> StoredChunk {
+        cash_chunk(index, TEXTS[index], vec![0.5; 4], 2)
+    }
+
+    /// Chunk `index` of version v1 of the "cash" policy, with `text` and `dense`.
+    pub(in crate::store) fn cash_chunk(index: usize, text: &str, dense: Vec<f32>, version_chunks: usize) -> StoredChunk {
         let meta = DocumentMeta {
             document_id: "cash".into(),
             title: "Cash handling".into(),
@@ -112,7 +117,7 @@ mod tests {
             source_path: "cash.md".into(),
             content_hash: "0".repeat(64),
         };
-        let text = TEXTS[index].to_string();
+        let text = text.to_string();
         let chunk = Chunk {
             index,
             char_end: text.len(),
@@ -125,7 +130,7 @@ mod tests {
             token_count: 12,
         };
         let id = uuid::Uuid::from_u128(index as u128 + 1);
-        StoredChunk { id, lexical_text: chunk.lexical_text(&meta), meta, chunk, dense: vec![0.5; 4], version_chunks: 2 }
+        StoredChunk { id, lexical_text: chunk.lexical_text(&meta), meta, chunk, dense, version_chunks }
     }
 
     /// A store as layout 1 wrote it: dense and one BM25 vector, active chunks.

@@ -47,10 +47,13 @@ pub fn reembed(settings: &StoreSettings, embedder: &dyn Embedder, progress: &dyn
     let started = Instant::now();
     let root = &settings.data_dir;
     let open_err = |reason: String| StoreError::Open { path: root.display().to_string(), reason };
+    if !root.join(super::edge::STORE_INFO_FILE).is_file() {
+        return Err(open_err("no store here, nothing to re-embed".into()));
+    }
+    let _lock = lock_folder(root)?;
     let Some(info) = StoreInfo::read(root).map_err(|e| open_err(e.to_string()))? else {
         return Err(open_err("no store here, nothing to re-embed".into()));
     };
-    let _lock = lock_folder(root)?;
     if info.schema != LAYOUT {
         return Err(open_err(format!(
             "store layout {} is not the current layout {LAYOUT}: open it once with the model that wrote it (or the reagent that wrote it) before re-embedding",
@@ -179,8 +182,6 @@ pub(super) fn remove_leftovers(root: &Path, current: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::Chunk;
-    use crate::document::{DocumentMeta, DocumentType};
     use crate::embed::{EmbedError, ModelFingerprint};
     use crate::progress::Silent;
     use crate::store::{ChunkStore, EdgeStore, SearchFilter, SearchMode, SearchRequest, StoredChunk};
@@ -223,40 +224,8 @@ mod tests {
     }
 
     fn chunk(index: usize, model: &OneHot) -> StoredChunk {
-        let meta = DocumentMeta {
-            document_id: "cash".into(),
-            title: "Cash handling".into(),
-            version: "v1".into(),
-            document_type: DocumentType::Policy,
-            jurisdiction: "US".into(),
-            issuer: "bank".into(),
-            citation: Some("CASH".into()),
-            effective_from: "2024-01-01".parse().unwrap(),
-            effective_to: None,
-            source_path: "cash.md".into(),
-            content_hash: "0".repeat(64),
-        };
-        let text = TEXTS[index].to_string();
-        let chunk = Chunk {
-            index,
-            char_end: text.len(),
-            text,
-            section_path: vec![format!("{}. Section", index + 1)],
-            citation: Some(format!("CASH {}", index + 1)),
-            pages: None,
-            char_start: 0,
-            passage_id: None,
-            token_count: 12,
-        };
         let dense = model.embed(&[TEXTS[index]]).unwrap().remove(0);
-        StoredChunk {
-            id: uuid::Uuid::from_u128(index as u128 + 1),
-            lexical_text: chunk.lexical_text(&meta),
-            meta,
-            chunk,
-            dense,
-            version_chunks: TEXTS.len(),
-        }
+        super::super::migrate::tests::cash_chunk(index, TEXTS[index], dense, TEXTS.len())
     }
 
     fn top(store: &EdgeStore, mode: SearchMode, text: &str, dense: &[f32]) -> String {
