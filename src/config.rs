@@ -299,6 +299,12 @@ impl Config {
         if self.embedding.max_length < 16 {
             return invalid("embedding.max_length", "must be at least 16".into());
         }
+        if self.embedding.max_batch_tokens < self.embedding.max_length {
+            return invalid(
+                "embedding.max_batch_tokens",
+                format!("must be at least embedding.max_length ({}), got {}", self.embedding.max_length, self.embedding.max_batch_tokens),
+            );
+        }
         for (key, v) in [("store.bm25_k1", self.store.bm25_k1), ("store.bm25_avg_len", self.store.bm25_avg_len)] {
             if !(v.is_finite() && v > 0.0) {
                 return invalid(key, format!("must be a positive number, got {v}"));

@@ -15,6 +15,8 @@ use reagent_ingest::store::{SearchFilter, VersionStatus};
 use reagent_ingest::{ChunkStore, DocumentType};
 
 mod cli_eval;
+mod cli_eval_embedding;
+mod cli_reembed;
 mod cli_sanctions;
 
 #[derive(Parser)]
@@ -213,6 +215,9 @@ enum DocsCommand {
         #[arg(long = "doc-version")]
         version: Option<String>,
     },
+    /// Re-embed every stored chunk with the configured embedding model (after changing
+    /// models; all or nothing).
+    Reembed(cli_reembed::ReembedArgs),
 }
 
 #[derive(Args)]
@@ -253,6 +258,16 @@ enum ConfigCommand {
 
 /// Exit code when a batch finished but some inputs failed.
 const EXIT_PARTIAL: u8 = 2;
+/// Exit code when the store was written by another embedding model (`reagent docs reembed`).
+const EXIT_MODEL_MISMATCH: u8 = 4;
+
+fn is_model_mismatch(e: &anyhow::Error) -> bool {
+    use reagent_ingest::store::StoreError;
+    e.chain().any(|c| {
+        matches!(c.downcast_ref::<StoreError>(), Some(StoreError::ModelMismatch { .. }))
+            || matches!(c.downcast_ref::<reagent::services::StartError>(), Some(reagent::services::StartError::Store(StoreError::ModelMismatch { .. })))
+    })
+}
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REAGENT_LOG")
@@ -267,7 +282,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if is_model_mismatch(&e) { ExitCode::from(EXIT_MODEL_MISMATCH) } else { ExitCode::FAILURE }
         }
     }
 }
@@ -284,6 +299,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => ingest(config, args),
+        Command::Docs(DocsCommand::Reembed(args)) => cli_reembed::run(config, args),
         Command::Docs(cmd) => docs(config, cmd),
         Command::Search(args) => search(config, args),
         Command::Serve { bind } => runtime()?.block_on(serve(config, bind)),
@@ -535,6 +551,8 @@ fn docs(config: Config, cmd: DocsCommand) -> Result<ExitCode> {
             }
             println!("deleted {n} chunks");
         }
+        // Dispatched in `run`, before the store is opened (it may be on another model).
+        DocsCommand::Reembed(_) => bail!("docs reembed runs without opening the store"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -53,7 +53,7 @@ impl Services {
     pub fn start(config: Config) -> Result<Self, StartError> {
         let embedder = Arc::new(OnnxEmbedder::load(&config.embedding)?);
         let chunker = Arc::new(Chunker::new(embedder.tokenizer().clone(), &config.chunking)?);
-        let store = Arc::new(EdgeStore::open(&config.store, embedder.dimension(), embedder.model_id())?);
+        let store = Arc::new(EdgeStore::open(&config.store, embedder.dimension(), &embedder.fingerprint())?);
         Ok(Self { config, embedder, chunker, store })
     }
 

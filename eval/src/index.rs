@@ -1,9 +1,10 @@
 //! Owns the evaluation index: the corpus ingested through the production pipeline
 //! (parse → chunk → embed → store) into an [`EdgeStore`], cached in a folder keyed by
-//! everything that shapes it (corpus hash, model, chunking, embedding length, BM25
-//! settings), so repeated runs reuse it.
+//! everything that shapes it (corpus hash, the model's fingerprint — a hash over the ONNX
+//! file and the tokenizer files, not the folder's name —, chunking, embedding length,
+//! BM25 settings), so repeated runs reuse it and another model builds its own.
 //!
-//! Passage vectors are also kept in an embedding cache keyed by model and text, so a
+//! Passage vectors are also kept in an embedding cache keyed by model fingerprint and text, so a
 //! rebuild that only changes BM25 settings does not embed the corpus again. Only index
 //! building reads that cache; queries are always embedded by the model, live.
 
@@ -14,7 +15,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use reagent_ingest::embed::EmbedError;
+use reagent_ingest::embed::{EmbedError, ModelFingerprint};
 use reagent_ingest::parse::MetadataDefaults;
 use reagent_ingest::pipeline::{IngestOptions, Pipeline};
 use reagent_ingest::progress::Progress;
@@ -26,8 +27,8 @@ use crate::EvalError;
 use crate::dataset::{Dataset, hex};
 
 /// Bumped when what the pipeline indexes changes (2: dense vectors of the chunk text alone;
-/// 3: store layout 2, BM25 over term pairs).
-const INDEX_SCHEMA: u32 = 3;
+/// 3: store layout 2, BM25 over term pairs; 4: keyed on the model fingerprint).
+const INDEX_SCHEMA: u32 = 4;
 const INFO_FILE: &str = "index.json";
 
 /// What shapes the index besides the corpus.
@@ -70,8 +71,9 @@ pub struct Index {
     pub info: IndexInfo,
 }
 
-/// The cache key: a hash over the corpus and everything in `settings` but the folder.
-pub fn index_key(dataset: &Dataset, model_id: &str, settings: &IndexSettings) -> String {
+/// The cache key: a hash over the corpus, the model's fingerprint and everything in
+/// `settings` but the folder.
+pub fn index_key(dataset: &Dataset, model: &ModelFingerprint, settings: &IndexSettings) -> String {
     let mut shape = serde_json::to_value(settings).unwrap_or_default();
     if let Some(store) = shape.get_mut("store").and_then(|s| s.as_object_mut()) {
         store.remove("data_dir");
@@ -80,7 +82,7 @@ pub fn index_key(dataset: &Dataset, model_id: &str, settings: &IndexSettings) ->
         "schema": INDEX_SCHEMA,
         "corpus": dataset.corpus_hash,
         "layout": dataset.layout,
-        "model": model_id,
+        "model": model.sha256,
         "settings": shape,
     });
     hex(&Sha256::digest(key.to_string().as_bytes()))[..16].to_string()
@@ -96,13 +98,13 @@ pub fn open_or_build(
     rebuild: bool,
     progress: &dyn Progress,
 ) -> Result<Index, EvalError> {
-    let key = index_key(dataset, embedder.model_id(), settings);
+    let key = index_key(dataset, &embedder.fingerprint(), settings);
     let dir = cache_root.join(format!("{}-{key}", dataset.layout));
     let store_settings = StoreSettings { data_dir: dir.join("store"), ..settings.store.clone() };
     let info_path = dir.join(INFO_FILE);
     if !rebuild && let Ok(bytes) = std::fs::read(&info_path) {
         if let Ok(mut info) = serde_json::from_slice::<IndexInfo>(&bytes) {
-            let store = EdgeStore::open(&store_settings, embedder.dimension(), embedder.model_id())?;
+            let store = EdgeStore::open(&store_settings, embedder.dimension(), &embedder.fingerprint())?;
             if store.count()? == info.chunks {
                 info.reused = true;
                 tracing::info!("reusing the evaluation index in {}", dir.display());
@@ -115,7 +117,7 @@ pub fn open_or_build(
         std::fs::remove_dir_all(&dir).map_err(|e| EvalError::Io { path: dir.display().to_string(), reason: e.to_string() })?;
     }
     let started = Instant::now();
-    let store = EdgeStore::open(&store_settings, embedder.dimension(), embedder.model_id())?;
+    let store = EdgeStore::open(&store_settings, embedder.dimension(), &embedder.fingerprint())?;
     let files = dataset.passage_files(&dir.join("corpus"))?;
     let cache = EmbeddingCache::open(cache_root, embedder, settings.embedding_max_length)?;
     let options = IngestOptions {
@@ -183,7 +185,7 @@ const MAGIC: &[u8; 8] = b"REAGEMB1";
 
 impl<'a> EmbeddingCache<'a> {
     pub fn open(cache_root: &Path, inner: &'a dyn Embedder, max_length: usize) -> Result<Self, EvalError> {
-        let name = hex(&Sha256::digest(format!("{}|{max_length}", inner.model_id()).as_bytes()))[..16].to_string();
+        let name = hex(&Sha256::digest(format!("{}|{max_length}", inner.fingerprint().sha256).as_bytes()))[..16].to_string();
         let path = cache_root.join("embeddings").join(format!("{name}.bin"));
         let mut vectors = HashMap::new();
         if let Ok(mut f) = std::fs::File::open(&path) {
@@ -245,6 +247,10 @@ impl Embedder for EmbeddingCache<'_> {
         self.inner.model_id()
     }
 
+    fn fingerprint(&self) -> ModelFingerprint {
+        self.inner.fingerprint()
+    }
+
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let keys: Vec<[u8; 32]> = texts.iter().map(|t| Self::key(t)).collect();
         let mut out: Vec<Option<Vec<f32>>> = {
@@ -303,5 +309,61 @@ mod tests {
         let other = EmbeddingCache::open(dir.path(), &model, 128).unwrap();
         other.embed(&["bbb"]).unwrap();
         assert_eq!(other.misses.load(Ordering::Relaxed), 1);
+    }
+
+    /// A model whose fingerprint is made of given file bytes, as `OnnxEmbedder` makes it.
+    struct Files(ModelFingerprint);
+    impl Embedder for Files {
+        fn dimension(&self) -> usize {
+            2
+        }
+        fn model_id(&self) -> &str {
+            &self.0.name
+        }
+        fn fingerprint(&self) -> ModelFingerprint {
+            self.0.clone()
+        }
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+            Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
+        }
+    }
+
+    fn dataset() -> Dataset {
+        Dataset {
+            layout: "obliqa".into(),
+            sources: Default::default(),
+            corpus: crate::dataset::CorpusSource::PassageFiles(Vec::new()),
+            corpus_hash: "c0ffee".into(),
+            corpus_passages: 0,
+            queries: Vec::new(),
+            qrels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn index_and_vectors_key_on_model_and_tokenizer_bytes() {
+        let settings = IndexSettings { chunking: Default::default(), store: Default::default(), embedding_max_length: 256 };
+        let stock = ModelFingerprint::of_files("minilm", b"onnx", &[("tokenizer.json", b"{}")]);
+        let key = |m: &ModelFingerprint| index_key(&dataset(), m, &settings);
+        // Same bytes in another folder: the same index.
+        assert_eq!(key(&stock), key(&ModelFingerprint::of_files("copy-of-minilm", b"onnx", &[("tokenizer.json", b"{}")])));
+        // Another ONNX file, or the same ONNX file with another tokenizer: another index.
+        assert_ne!(key(&stock), key(&ModelFingerprint::of_files("minilm", b"tuned", &[("tokenizer.json", b"{}")])));
+        assert_ne!(key(&stock), key(&ModelFingerprint::of_files("minilm", b"onnx", &[("tokenizer.json", b"{\"x\":1}")])));
+
+        // Passage vectors of one model are not served to another.
+        let dir = tempfile::tempdir().unwrap();
+        let a = Files(stock.clone());
+        let cache = EmbeddingCache::open(dir.path(), &a, 256).unwrap();
+        cache.embed(&["text"]).unwrap();
+        cache.save().unwrap();
+        let b = Files(ModelFingerprint::of_files("minilm", b"onnx", &[("tokenizer.json", b"{\"x\":1}")]));
+        let other = EmbeddingCache::open(dir.path(), &b, 256).unwrap();
+        other.embed(&["text"]).unwrap();
+        assert_eq!((other.hits.load(Ordering::Relaxed), other.misses.load(Ordering::Relaxed)), (0, 1));
+        let a_again = Files(stock);
+        let same = EmbeddingCache::open(dir.path(), &a_again, 256).unwrap();
+        same.embed(&["text"]).unwrap();
+        assert_eq!(same.hits.load(Ordering::Relaxed), 1);
     }
 }

@@ -21,7 +21,10 @@ pub struct Thresholds {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrievalThresholds {
-    /// Questions the CI run takes, from `offset`.
+    /// Part of the ObliQA dev questions the CI run takes (`heldout`: never trained on).
+    #[serde(default)]
+    pub split: crate::split::Split,
+    /// Questions the CI run takes, from `offset` within the split.
     pub questions: usize,
     #[serde(default)]
     pub offset: usize,
@@ -76,7 +79,7 @@ mod tests {
         Report {
             created_at: String::new(),
             tool: String::new(),
-            dataset: DatasetInfo { layout: "x".into(), sources: Default::default(), corpus_passages: 0, queries_total: 0, offset: 0, limit: None, queries_run: 0 },
+            dataset: DatasetInfo { layout: "x".into(), sources: Default::default(), corpus_passages: 0, queries_total: 0, split: Default::default(), queries_in_split: 0, offset: 0, limit: None, queries_run: 0 },
             index: IndexInfo {
                 key: String::new(), dir: String::new(), corpus_hash: String::new(), model_id: String::new(), chunks: 0, passages: 0,
                 files_failed: 0, build_seconds: 0.0, embedding_seconds: 0.0, optimize_seconds: 0.0, embeddings_cached: 0,

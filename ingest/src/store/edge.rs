@@ -29,14 +29,15 @@ use super::{
     StoreSettings, StoredChunk, VersionInfo, VersionStatus,
 };
 use crate::document::version_key;
+use crate::embed::ModelFingerprint;
 use crate::lexical::{self, Bm25Params, Lexical, SparseTerms};
 
 pub(super) const DENSE: &str = "dense";
 pub(super) const BM25: &str = "bm25";
-const PAIRS: &str = "bm25_pairs";
+pub(super) const PAIRS: &str = "bm25_pairs";
 /// Layout of the shard: 2 added the term-pair vector and reagent's own tokenizer.
-const LAYOUT: u32 = 2;
-const STORE_INFO_FILE: &str = "reagent-store.json";
+pub(super) const LAYOUT: u32 = 2;
+pub(super) const STORE_INFO_FILE: &str = "reagent-store.json";
 const LOCK_FILE: &str = "reagent.lock";
 pub(super) const SHARD_DIR: &str = "shard";
 /// Present while a process has the store open; found at open, it means the last
@@ -45,10 +46,75 @@ const DIRTY_FILE: &str = "reagent.open";
 
 /// What the store was built with; checked on every open.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct StoreInfo {
-    schema: u32,
-    dimension: usize,
-    model_id: String,
+pub(super) struct StoreInfo {
+    pub(super) schema: u32,
+    pub(super) dimension: usize,
+    /// Readable name of the model whose vectors the store holds (`name:hash`).
+    pub(super) model_id: String,
+    /// [`ModelFingerprint::sha256`] of that model; absent in stores written before
+    /// fingerprints existed (adopted on their first open, see [`EdgeStore::open`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) model_fingerprint: Option<String>,
+    /// Folder of the shard under the store's root. Re-embedding builds a new one and
+    /// switches by rewriting this file, which is the single commit point.
+    #[serde(default = "default_shard_dir")]
+    pub(super) shard_dir: String,
+}
+
+fn default_shard_dir() -> String {
+    SHARD_DIR.to_string()
+}
+
+impl StoreInfo {
+    pub(super) fn read(root: &Path) -> std::io::Result<Option<Self>> {
+        match std::fs::read(root.join(STORE_INFO_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{STORE_INFO_FILE}: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replace the info file atomically (write beside, fsync, rename).
+    pub(super) fn write(&self, root: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        write_atomically(&root.join(STORE_INFO_FILE), &bytes)
+    }
+
+    /// Whether the stored vectors come from `model`. A store from before fingerprints
+    /// named its model `folder:<first 12 hex digits of the ONNX file's SHA-256>`.
+    pub(super) fn written_by(&self, model: &ModelFingerprint) -> bool {
+        match &self.model_fingerprint {
+            Some(fp) => *fp == model.sha256,
+            None => {
+                self.model_id == model.name
+                    || self.model_id.rsplit(':').next().is_some_and(|h| h.len() == 12 && model.onnx_sha256.starts_with(h))
+            }
+        }
+    }
+
+    pub(super) fn mismatch(&self, root: &Path, dimension: usize, model: &ModelFingerprint) -> StoreError {
+        StoreError::ModelMismatch {
+            path: root.display().to_string(),
+            stored_model: self.model_id.clone(),
+            stored_dimension: self.dimension,
+            configured_model: model.short(),
+            configured_dimension: dimension,
+        }
+    }
+}
+
+/// Take the store folder's exclusive lock (held while the returned file is open).
+pub(super) fn lock_folder(root: &Path) -> Result<File, StoreError> {
+    let open_err = |reason: String| StoreError::Open { path: root.display().to_string(), reason };
+    std::fs::create_dir_all(root).map_err(|e| open_err(e.to_string()))?;
+    let lock_path = root.join(LOCK_FILE);
+    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| open_err(e.to_string()))?;
+    if lock.try_lock().is_err() {
+        return Err(StoreError::Locked(lock_path.display().to_string()));
+    }
+    Ok(lock)
 }
 
 pub struct EdgeStore {
@@ -68,44 +134,43 @@ pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
 
 impl EdgeStore {
     /// Open (or create) the store under `settings.data_dir` for vectors of `dimension`
-    /// made by `model_id`. Holds an exclusive lock on the folder while open.
-    pub fn open(settings: &StoreSettings, dimension: usize, model_id: &str) -> Result<Self, StoreError> {
+    /// made by `model`. Holds an exclusive lock on the folder while open.
+    ///
+    /// A store written by another model is refused ([`StoreError::ModelMismatch`], which
+    /// names `reagent docs reembed`): vectors of two models are never mixed. A store from
+    /// before fingerprints existed takes `model`'s fingerprint if its recorded ONNX hash
+    /// is `model`'s, with a log line.
+    pub fn open(settings: &StoreSettings, dimension: usize, model: &ModelFingerprint) -> Result<Self, StoreError> {
         let root = &settings.data_dir;
         let open_err = |reason: String| StoreError::Open { path: root.display().to_string(), reason };
-        std::fs::create_dir_all(root).map_err(|e| open_err(e.to_string()))?;
-        let lock_path = root.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| open_err(e.to_string()))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked(lock_path.display().to_string()));
-        }
+        let lock = lock_folder(root)?;
         let lexical = Lexical::new(Bm25Params { k1: settings.bm25_k1, b: settings.bm25_b, avg_len: settings.bm25_avg_len });
-        let wanted = StoreInfo { schema: LAYOUT, dimension, model_id: model_id.to_string() };
-        let info_path = root.join(STORE_INFO_FILE);
-        let record_layout = || {
-            let bytes = serde_json::to_vec_pretty(&wanted).map_err(backend)?;
-            write_atomically(&info_path, &bytes).map_err(|e| open_err(e.to_string()))
+        let mut info = StoreInfo {
+            schema: LAYOUT,
+            dimension,
+            model_id: model.short(),
+            model_fingerprint: Some(model.sha256.clone()),
+            shard_dir: SHARD_DIR.to_string(),
         };
         let mut migrated = false;
-        match std::fs::read(&info_path) {
-            Ok(bytes) => {
-                let found: StoreInfo = serde_json::from_slice(&bytes).map_err(|e| open_err(format!("{STORE_INFO_FILE}: {e}")))?;
-                if found.dimension != wanted.dimension || found.model_id != wanted.model_id {
-                    return Err(StoreError::ModelMismatch {
-                        stored: found.dimension,
-                        stored_model: found.model_id,
-                        configured: dimension,
-                        configured_model: model_id.to_string(),
-                    });
+        match StoreInfo::read(root).map_err(|e| open_err(e.to_string()))? {
+            Some(found) => {
+                if found.dimension != dimension || !found.written_by(model) {
+                    return Err(found.mismatch(root, dimension, model));
                 }
+                if found.model_fingerprint.is_none() {
+                    tracing::info!(
+                        "store {} predates model fingerprints; recording the configured model {} as the one that wrote it (same ONNX file)",
+                        root.display(),
+                        model.short()
+                    );
+                }
+                info.shard_dir = found.shard_dir.clone();
                 if found.schema == 1 {
                     tracing::warn!("store {} has layout 1; rebuilding its BM25 vectors for layout {LAYOUT}", root.display());
                     let moved = migrate::layout_1_to_2(root, dimension, &lexical)?;
-                    record_layout()?;
+                    info.shard_dir = SHARD_DIR.to_string();
+                    info.write(root).map_err(|e| open_err(e.to_string()))?;
                     tracing::warn!(
                         "store {} upgraded: {moved} chunks carried over; the old shard is kept in {}",
                         root.display(),
@@ -114,12 +179,14 @@ impl EdgeStore {
                     migrated = true;
                 } else if found.schema != LAYOUT {
                     return Err(StoreError::Layout { path: root.display().to_string(), stored: found.schema, expected: LAYOUT });
+                } else if found != info {
+                    info.write(root).map_err(|e| open_err(e.to_string()))?;
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => record_layout()?,
-            Err(e) => return Err(open_err(e.to_string())),
+            None => info.write(root).map_err(|e| open_err(e.to_string()))?,
         }
-        let shard_path = root.join(SHARD_DIR);
+        super::reembed::remove_leftovers(root, &info.shard_dir);
+        let shard_path = root.join(&info.shard_dir);
         let fresh = !shard_path.join("edge_config.json").exists();
         std::fs::create_dir_all(&shard_path).map_err(|e| open_err(e.to_string()))?;
         let shard = if fresh {
@@ -157,25 +224,7 @@ impl EdgeStore {
     /// Create the payload indexes; `rebuild` drops existing ones first.
     fn create_indexes(&self, rebuild: bool) -> Result<(), StoreError> {
         let writer = self.exclusive();
-        let fields = KEYWORD_FIELDS
-            .iter()
-            .map(|f| (*f, PayloadSchemaType::Keyword))
-            .chain(INTEGER_FIELDS.iter().map(|f| (*f, PayloadSchemaType::Integer)));
-        for (field, kind) in fields {
-            if rebuild {
-                self.shard
-                    .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::DeleteIndex(
-                        field.try_into().map_err(|_| StoreError::Backend(format!("bad field name {field}")))?,
-                    )))
-                    .map_err(backend)?;
-            }
-            self.shard
-                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
-                    field_name: field.try_into().map_err(|_| StoreError::Backend(format!("bad field name {field}")))?,
-                    field_schema: Some(PayloadFieldSchema::FieldType(kind)),
-                })))
-                .map_err(backend)?;
-        }
+        create_payload_indexes(&self.shard, rebuild)?;
         self.flush_locked(&writer);
         Ok(())
     }
@@ -443,6 +492,30 @@ impl Drop for EdgeStore {
         }
         let _ = std::fs::remove_file(self.path.join(DIRTY_FILE));
     }
+}
+
+/// Create the payload indexes on `shard`; `rebuild` drops existing ones first.
+pub(super) fn create_payload_indexes(shard: &EdgeShard, rebuild: bool) -> Result<(), StoreError> {
+    let fields = KEYWORD_FIELDS
+        .iter()
+        .map(|f| (*f, PayloadSchemaType::Keyword))
+        .chain(INTEGER_FIELDS.iter().map(|f| (*f, PayloadSchemaType::Integer)));
+    for (field, kind) in fields {
+        if rebuild {
+            shard
+                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::DeleteIndex(
+                    field.try_into().map_err(|_| StoreError::Backend(format!("bad field name {field}")))?,
+                )))
+                .map_err(backend)?;
+        }
+        shard
+            .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
+                field_name: field.try_into().map_err(|_| StoreError::Backend(format!("bad field name {field}")))?,
+                field_schema: Some(PayloadFieldSchema::FieldType(kind)),
+            })))
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 pub(super) fn shard_config(dimension: usize) -> EdgeConfig {

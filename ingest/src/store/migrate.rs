@@ -82,7 +82,7 @@ pub(super) fn layout_1_to_2(root: &Path, dimension: usize, lexical: &Lexical) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use qdrant_edge::{Distance, EdgeConfig, EdgeSparseVectorParams, EdgeVectorParamsBuilder, Modifier, PointId};
 
     use qdrant_edge::Vectors;
@@ -99,6 +99,11 @@ mod tests {
     ];
 
     fn stored(index: usize) -> StoredChunk {
+        cash_chunk(index, TEXTS[index], vec![0.5; 4], 2)
+    }
+
+    /// Chunk `index` of version v1 of the "cash" policy, with `text` and `dense`.
+    pub(in crate::store) fn cash_chunk(index: usize, text: &str, dense: Vec<f32>, version_chunks: usize) -> StoredChunk {
         let meta = DocumentMeta {
             document_id: "cash".into(),
             title: "Cash handling".into(),
@@ -112,7 +117,7 @@ mod tests {
             source_path: "cash.md".into(),
             content_hash: "0".repeat(64),
         };
-        let text = TEXTS[index].to_string();
+        let text = text.to_string();
         let chunk = Chunk {
             index,
             char_end: text.len(),
@@ -125,7 +130,7 @@ mod tests {
             token_count: 12,
         };
         let id = uuid::Uuid::from_u128(index as u128 + 1);
-        StoredChunk { id, lexical_text: chunk.lexical_text(&meta), meta, chunk, dense: vec![0.5; 4], version_chunks: 2 }
+        StoredChunk { id, lexical_text: chunk.lexical_text(&meta), meta, chunk, dense, version_chunks }
     }
 
     /// A store as layout 1 wrote it: dense and one BM25 vector, active chunks.
@@ -181,7 +186,7 @@ mod tests {
         layout_1_store(dir.path());
         let settings = StoreSettings { data_dir: dir.path().to_path_buf(), ..Default::default() };
         {
-            let store = EdgeStore::open(&settings, 4, "m").unwrap();
+            let store = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).unwrap();
             assert_eq!(store.count().unwrap(), 2);
             // The old BM25 vectors matched nothing; the rebuilt ones find the report.
             assert_eq!(search_cash_report(&store)[0], TEXTS[1]);
@@ -193,7 +198,7 @@ mod tests {
         let info = std::fs::read_to_string(dir.path().join("reagent-store.json")).unwrap();
         assert!(info.contains("\"schema\": 2"), "{info}");
         // Opening again is an ordinary open.
-        let store = EdgeStore::open(&settings, 4, "m").unwrap();
+        let store = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).unwrap();
         assert_eq!(store.count().unwrap(), 2);
     }
 
@@ -206,7 +211,7 @@ mod tests {
         std::fs::rename(dir.path().join(SHARD_DIR), dir.path().join(LAYOUT_1_BACKUP)).unwrap();
         std::fs::create_dir_all(dir.path().join(NEXT_DIR).join("junk")).unwrap();
         let settings = StoreSettings { data_dir: dir.path().to_path_buf(), ..Default::default() };
-        let store = EdgeStore::open(&settings, 4, "m").unwrap();
+        let store = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).unwrap();
         assert_eq!(store.count().unwrap(), 2);
         assert_eq!(search_cash_report(&store)[0], TEXTS[1]);
         assert!(!dir.path().join(NEXT_DIR).exists());
@@ -217,7 +222,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("reagent-store.json"), r#"{"schema":9,"dimension":4,"model_id":"m"}"#).unwrap();
         let settings = StoreSettings { data_dir: dir.path().to_path_buf(), ..Default::default() };
-        let err = EdgeStore::open(&settings, 4, "m").err().expect("refused");
+        let err = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).err().expect("refused");
         assert!(matches!(err, StoreError::Layout { stored: 9, expected: 2, .. }), "{err}");
         assert!(!dir.path().join(SHARD_DIR).exists());
     }

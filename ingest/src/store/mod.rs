@@ -4,10 +4,14 @@
 //! Versions are the unit of visibility. A version's chunks are written `pending`, and
 //! only once all of them are durable does the version turn `active`; searches and
 //! listings see active versions only. `recover` removes what a crash left pending.
+//!
+//! A store holds the vectors of one embedding model, whose fingerprint it records;
+//! `reembed` moves a whole store to another model at once.
 
 mod edge;
 mod migrate;
 mod payload;
+mod reembed;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -17,6 +21,7 @@ use uuid::Uuid;
 use crate::chunk::Chunk;
 use crate::document::{DocumentMeta, DocumentType};
 pub use edge::EdgeStore;
+pub use reembed::{ReembedReport, reembed};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -24,8 +29,12 @@ pub enum StoreError {
     Open { path: String, reason: String },
     #[error("store is in use by another reagent process (lock file {0}); stop it or use another data_dir")]
     Locked(String),
-    #[error("store holds {stored}-dimensional vectors from model {stored_model}; the configured model gives {configured} ({configured_model}). Use a fresh data_dir or re-ingest")]
-    ModelMismatch { stored: usize, stored_model: String, configured: usize, configured_model: String },
+    #[error(
+        "store at {path} holds {stored_dimension}-dimensional vectors of the embedding model {stored_model}, but the configured model is {configured_model} ({configured_dimension} dimensions); one store never mixes two models' vectors. Run `reagent docs reembed` to re-embed every stored chunk with the configured model, or set store.data_dir to a fresh folder"
+    )]
+    ModelMismatch { path: String, stored_model: String, stored_dimension: usize, configured_model: String, configured_dimension: usize },
+    #[error("re-embedding: {0}")]
+    Embed(String),
     #[error("store at {path} has layout {stored}, newer than this reagent's layout {expected}: open it with the reagent that wrote it, or ingest into a fresh data_dir")]
     Layout { path: String, stored: u32, expected: u32 },
     #[error("Qdrant: {0}")]
