@@ -79,6 +79,16 @@ async fn request_for(server: &TestServer, client: &reqwest::Client, method: &str
             let id = analyze(server, "TXN002").await["analysis_id"].as_str().unwrap().to_string();
             client.post(url(&path.replace("{id}", &id))).json(&json!({"decision": "escalate", "comment": "needs a second look"}))
         }
+        ("get", "/api/v1/analyses/{id}/feedback") => {
+            let id = analyze(server, "TXN001").await["analysis_id"].as_str().unwrap().to_string();
+            client.get(url(&path.replace("{id}", &id)))
+        }
+        ("post", "/api/v1/analyses/{id}/feedback") => {
+            let a = analyze(server, "TXN003").await;
+            let (id, action) = (a["analysis_id"].as_str().unwrap(), &a["required_actions"][0]["code"]);
+            let chunk = &a["required_actions"][0]["citations"][0]["chunk_id"];
+            client.post(url(&path.replace("{id}", id))).json(&json!({"action": action, "chunk_id": chunk, "verdict": "supports"}))
+        }
         ("get", "/api/v1/chunks/{id}") => {
             let a = analyze(server, "TXN003").await;
             let chunk = a["required_actions"][0]["citations"][0]["chunk_id"].as_str().expect("a cited chunk").to_string();
