@@ -11,15 +11,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::spawned;
+use common::{send, spawned};
 use serde_json::{Value, json};
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -98,7 +91,9 @@ async fn officers_feedback_becomes_training_pairs() {
         json!({"action": action, "chunk_id": cited, "verdict": "does_not_support", "note": "cites the wrong paragraph"}),
     ];
     for (officer, body) in officers.iter().zip(&judgements) {
+        let started = std::time::Instant::now();
         let (status, stored) = send(officer.post(&url).json(body)).await;
+        eprintln!("figure: POST feedback answered in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
         assert_eq!(status, 201, "{body} → {stored}");
         // Judgements are ordered by time in the export; keep them apart.
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -113,7 +108,9 @@ async fn officers_feedback_becomes_training_pairs() {
     assert!(server.wait_exit(Duration::from_secs(60)).is_some(), "the server stops on TERM");
 
     // One line per judgement, oldest first, in the shared training-pair format.
+    let started = std::time::Instant::now();
     let out = spawned::run(dir, &["feedback", "export", "--out", "pairs.jsonl"], &[]);
+    eprintln!("figure: reagent feedback export of 3 judgements took {:.2} s (model load and store open included)", started.elapsed().as_secs_f64());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("exported 3 training pair(s)"), "{}", stderr(&out));
     let pairs = lines(&dir.join("pairs.jsonl"));

@@ -9,16 +9,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::send;
 use common::server::{self, TestServer};
 use reagent::auth::Role;
 use serde_json::{Value, json};
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
 
 async fn analyze(server: &TestServer, transaction_id: &str) -> Value {
     let (status, body) = send(server.client().post(server.url("/api/v1/analyze")).json(&json!({"transaction_id": transaction_id}))).await;

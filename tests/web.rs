@@ -390,15 +390,7 @@ async fn officers_judge_citations_on_the_analysis_page() {
     let (_, html) = get(&server, &officer, &location).await;
     assert!(html.contains(r#"data-testid="feedback-mark" data-verdict="supports""#), "the page shows the officer's judgement");
     let id = location.trim_start_matches("/analyses/");
-    let stored: serde_json::Value = server
-        .client_as(Role::Viewer)
-        .get(server.url(&format!("/api/v1/analyses/{id}/feedback")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, stored) = common::send(server.client_as(Role::Viewer).get(server.url(&format!("/api/v1/analyses/{id}/feedback")))).await;
     assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
     assert_eq!((stored[0]["action"].as_str(), stored[0]["chunk_id"].as_str()), (Some(action.as_str()), Some(chunk.as_str())));
     assert_eq!((stored[0]["verdict"].as_str(), stored[0]["judged_by_name"].as_str()), (Some("supports"), Some("test compliance_officer")));
