@@ -77,6 +77,9 @@ pub fn document(doc: &mut Value) {
     let actions: Vec<&str> = ActionCode::ALL.iter().map(|a| a.as_str()).collect();
     let verdicts: Vec<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
     let schemas = &mut doc["components"]["schemas"];
+    schemas["Analysis"]["properties"]["retrieval"]["properties"]["action_queries"] = json!({"type": "array",
+        "description": "which of queries was built for each required action (the query of its training pairs); absent in analyses stored before it was recorded",
+        "items": {"type": "object", "properties": {"action": {"type": "string", "enum": actions.clone()}, "query": {"type": "integer", "description": "index into queries"}}}});
     schemas["FeedbackRequest"] = json!({"type": "object", "required": ["action", "chunk_id", "verdict"], "additionalProperties": false, "properties": {
         "action": {"type": "string", "enum": actions, "description": "the required action the chunk is cited for"},
         "chunk_id": {"type": "string", "format": "uuid", "description": "a chunk cited for that action in this analysis"},
