@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::domain::{RuleInput, ValidationError};
 use crate::generation::{self, EvidenceChunk, GenerationInput, LlmGenerator};
-use crate::guidance::{Analysis, Citation, GeneratorInfo, RetrievalTrace, RetrievedChunkRef};
+use crate::guidance::{ActionQuery, Analysis, Citation, GeneratorInfo, RetrievalTrace, RetrievedChunkRef};
 use crate::query::{RetrievalQuery, build_queries};
 use crate::retrieval::{RetrievalError, Retriever};
 use crate::rules::RulesEngine;
@@ -181,6 +181,11 @@ impl Analyzer {
                 queries: queries.iter().map(|q| q.text.clone()).collect(),
                 filters: filter,
                 chunks: merged.iter().map(|e| RetrievedChunkRef { chunk_id: e.hit.record.chunk_id, score: e.hit.score }).collect(),
+                action_queries: queries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(query, q)| q.for_action.map(|action| ActionQuery { action, query }))
+                    .collect(),
             };
             Ok(Evidence { chunks: merged, trace })
         })

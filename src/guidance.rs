@@ -119,6 +119,26 @@ pub struct RetrievalTrace {
     pub queries: Vec<String>,
     pub filters: SearchFilter,
     pub chunks: Vec<RetrievedChunkRef>,
+    /// Which of `queries` gathered the evidence of each required action: what an
+    /// officer's judgement of a citation is a judgement of (`crate::feedback`).
+    /// Absent in analyses stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub action_queries: Vec<ActionQuery>,
+}
+
+/// `queries[query]` was built for `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionQuery {
+    pub action: ActionCode,
+    pub query: usize,
+}
+
+impl RetrievalTrace {
+    /// The retrieval query built for `action`, if recorded.
+    pub fn query_for(&self, action: ActionCode) -> Option<&str> {
+        let q = self.action_queries.iter().find(|q| q.action == action)?;
+        self.queries.get(q.query).map(String::as_str)
+    }
 }
 
 /// The full answer to `POST /api/v1/analyze`.

@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod decision;
 pub mod domain;
+pub mod feedback;
 pub mod guidance;
 pub mod query;
 pub mod retrieval;

@@ -16,6 +16,7 @@ use reagent_ingest::{ChunkStore, DocumentType};
 
 mod cli_eval;
 mod cli_eval_embedding;
+mod cli_feedback;
 mod cli_reembed;
 mod cli_sanctions;
 
@@ -64,6 +65,9 @@ enum Command {
     /// Sanctions lists: load Treasury's files as dated versions, list them, screen a name.
     #[command(subcommand)]
     Sanctions(cli_sanctions::SanctionsCommand),
+    /// Officers' judgements of citations: export them as training pairs for the tuning tool.
+    #[command(subcommand)]
+    Feedback(cli_feedback::FeedbackCommand),
     /// Internal: extract the text of a PDF read on stdin and write it as JSON on
     /// stdout. Ingestion runs this in a child process with memory and time limits.
     /// (The name is `reagent::config::EXTRACT_PDF_COMMAND`.)
@@ -310,6 +314,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Keygen) => audit_keygen(),
         Command::Audit(cmd) => runtime()?.block_on(audit(config, cmd)),
         Command::Sanctions(cmd) => cli_sanctions::run(config, cmd),
+        Command::Feedback(cmd) => cli_feedback::run(config, cmd),
         Command::ExtractPdf(args) => extract_pdf(&args),
     }
 }

@@ -9,16 +9,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::send;
 use common::server::{self, TestServer};
 use reagent::auth::Role;
 use serde_json::{Value, json};
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
 
 async fn analyze(server: &TestServer, transaction_id: &str) -> Value {
     let (status, body) = send(server.client().post(server.url("/api/v1/analyze")).json(&json!({"transaction_id": transaction_id}))).await;
@@ -78,6 +72,16 @@ async fn request_for(server: &TestServer, client: &reqwest::Client, method: &str
         ("post", "/api/v1/analyses/{id}/decision") => {
             let id = analyze(server, "TXN002").await["analysis_id"].as_str().unwrap().to_string();
             client.post(url(&path.replace("{id}", &id))).json(&json!({"decision": "escalate", "comment": "needs a second look"}))
+        }
+        ("get", "/api/v1/analyses/{id}/feedback") => {
+            let id = analyze(server, "TXN001").await["analysis_id"].as_str().unwrap().to_string();
+            client.get(url(&path.replace("{id}", &id)))
+        }
+        ("post", "/api/v1/analyses/{id}/feedback") => {
+            let a = analyze(server, "TXN003").await;
+            let (id, action) = (a["analysis_id"].as_str().unwrap(), &a["required_actions"][0]["code"]);
+            let chunk = &a["required_actions"][0]["citations"][0]["chunk_id"];
+            client.post(url(&path.replace("{id}", id))).json(&json!({"action": action, "chunk_id": chunk, "verdict": "supports"}))
         }
         ("get", "/api/v1/chunks/{id}") => {
             let a = analyze(server, "TXN003").await;

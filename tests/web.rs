@@ -351,3 +351,57 @@ async fn next_after_sign_in_is_a_path_on_this_site() {
     let res = c.get(server.url("/sign-in?next=/transactions%3Fq%3DTXN003")).header("cookie", &officer.cookie).send().await.unwrap();
     assert_eq!((res.status().as_u16(), res.headers()["location"].to_str().unwrap()), (303, "/transactions?q=TXN003"));
 }
+
+/// The `value` of the first input named `name` in `html`.
+fn input_value(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let at = html.find(&marker).unwrap_or_else(|| panic!("no input {name}"));
+    let rest = &html[at + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// Issue 16: an officer judges a cited chunk from the analysis page; the judgement is
+/// stored (the API lists it), shown back on the page, and refused for other roles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn officers_judge_citations_on_the_analysis_page() {
+    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let officer = sign_in(&server, server.key(Role::ComplianceOfficer)).await;
+    let res = post_form(&server, &officer, "/transactions/TXN003/analyze", format!("csrf={}", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let (status, html) = get(&server, &officer, &location).await;
+    assert_eq!(status, 200);
+    let controls = &html[html.find(r#"data-testid="citation-feedback""#).expect("feedback controls beside the citations")..];
+    assert!(!html.contains(r#"data-testid="feedback-mark""#), "nothing judged yet");
+    let (action, chunk) = (input_value(controls, "action"), input_value(controls, "chunk_id"));
+    let path = format!("{location}/feedback");
+
+    // Without the session's token the form is refused.
+    let res = post_form(&server, &officer, &path, format!("action={action}&chunk_id={chunk}&verdict=supports")).await;
+    assert_eq!(res.status().as_u16(), 403);
+    // A better chunk that is not a chunk id is named.
+    let res = post_form(&server, &officer, &path, format!("csrf={}&action={action}&chunk_id={chunk}&verdict=does_not_support&better_chunk_id=chapter-3", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 422);
+    assert!(res.text().await.unwrap().contains("better_chunk_id"));
+
+    let res = post_form(&server, &officer, &path, format!("csrf={}&action={action}&chunk_id={chunk}&verdict=supports&better_chunk_id=", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert!(res.headers()["location"].to_str().unwrap().starts_with(&location));
+    let (_, html) = get(&server, &officer, &location).await;
+    assert!(html.contains(r#"data-testid="feedback-mark" data-verdict="supports""#), "the page shows the officer's judgement");
+    let id = location.trim_start_matches("/analyses/");
+    let (_, stored) = common::send(server.client_as(Role::Viewer).get(server.url(&format!("/api/v1/analyses/{id}/feedback")))).await;
+    assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
+    assert_eq!((stored[0]["action"].as_str(), stored[0]["chunk_id"].as_str()), (Some(action.as_str()), Some(chunk.as_str())));
+    assert_eq!((stored[0]["verdict"].as_str(), stored[0]["judged_by_name"].as_str()), (Some("supports"), Some("test compliance_officer")));
+    let (_, html) = get(&server, &officer, &location).await;
+    let timeline = &html[html.find(r#"data-testid="timeline""#).unwrap()..];
+    assert!(timeline.contains("feedback.record"), "the judgement is in the audit timeline");
+
+    // A viewer sees no controls and cannot post a judgement.
+    let viewer = sign_in(&server, server.key(Role::Viewer)).await;
+    let (_, html) = get(&server, &viewer, &location).await;
+    assert!(!html.contains(r#"data-testid="citation-feedback""#));
+    let res = post_form(&server, &viewer, &path, format!("csrf={}&action={action}&chunk_id={chunk}&verdict=supports", viewer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 403);
+}

@@ -205,9 +205,12 @@ macro_rules! insert_analysis {
 
 // After the macros they use.
 mod checkpoints;
+#[macro_use]
+mod feedback;
 mod sanctions;
 mod security;
 pub use checkpoints::CheckpointRecord;
+pub use feedback::FeedbackRecord;
 pub use sanctions::StoredVersion;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobRecord};
 

@@ -219,6 +219,8 @@ enum Record {
     Analysis(AnalysisParams),
     /// A decision on an analysis (`decision.create`, `decision.override`).
     Decision(DecisionParams),
+    /// An officer's judgement of a cited chunk (`feedback.record`, `feedback.replace`).
+    Feedback(super::feedback::FeedbackParams),
 }
 
 impl AuditedWrite {
@@ -233,6 +235,11 @@ impl AuditedWrite {
     /// A decision to store with its entry; its fields are checked here.
     pub fn decision(decision: &DecisionRecord) -> Result<Self, DbError> {
         DecisionParams::new(decision).map(|p| Self(Record::Decision(p)))
+    }
+
+    /// A judgement of a cited chunk to store (replacing the officer's earlier one) with its entry.
+    pub fn feedback(feedback: &super::FeedbackRecord) -> Result<Self, DbError> {
+        super::feedback::FeedbackParams::new(feedback).map(|p| Self(Record::Feedback(p)))
     }
 }
 
@@ -524,6 +531,9 @@ impl Database {
                 }
                 Record::Decision(d) => {
                     insert_decision!(&mut *tx, d).map_err(|e| Append::With(decision_write_error(d, e)))?;
+                }
+                Record::Feedback(f) => {
+                    upsert_feedback!(&mut *tx, f).map_err(|e| Append::With(super::feedback::feedback_write_error(f, e)))?;
                 }
             }
             let last: Option<(i64, String)> =

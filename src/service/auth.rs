@@ -48,6 +48,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/analyses/{id}", Access::Needs(Permission::ReadAnalyses)),
     ("GET", "/api/v1/analyses/{id}/decisions", Access::Needs(Permission::ReadAnalyses)),
     ("POST", "/api/v1/analyses/{id}/decision", Access::Needs(Permission::Decide)),
+    ("GET", "/api/v1/analyses/{id}/feedback", Access::Needs(Permission::ReadAnalyses)),
+    ("POST", "/api/v1/analyses/{id}/feedback", Access::Needs(Permission::Decide)),
     ("GET", "/api/v1/chunks/{id}", Access::Needs(Permission::ReadAnalyses)),
     ("GET", "/api/v1/audit", Access::Needs(Permission::ReadAudit)),
     ("POST", "/api/v1/documents", Access::Needs(Permission::UploadDocuments)),

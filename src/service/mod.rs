@@ -6,6 +6,7 @@ pub mod auth;
 pub mod decisions;
 pub mod documents;
 mod error;
+pub mod feedback;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
@@ -184,6 +185,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/chunks/{id}", get(get_chunk))
         .route("/api/v1/analyses/{id}/decision", post(decisions::decide))
         .route("/api/v1/analyses/{id}/decisions", get(decisions::list))
+        .route("/api/v1/analyses/{id}/feedback", get(feedback::list).post(feedback::submit))
         .route("/api/v1/audit", get(audit::trail))
         .route(
             "/api/v1/documents",

@@ -103,6 +103,8 @@ struct AnalysisPage {
     /// A decision is already recorded (a new one must override it).
     decided: bool,
     history: Vec<OtherAnalysis>,
+    /// The officer's judgements of the cited chunks (`partials/citation_feedback.html`).
+    feedback: super::citation_feedback::FeedbackMarks,
 }
 
 /// Decisions an officer may record: `(value, button label)`.
@@ -237,6 +239,7 @@ async fn build(
         timeline,
         decided,
         history,
+        feedback: super::citation_feedback::FeedbackMarks::load(app, user.principal(), a.analysis_id).await?,
     })
 }
 

@@ -8,6 +8,7 @@
 
 mod analysis;
 mod assets;
+mod citation_feedback;
 mod documents;
 mod evaluation;
 pub mod session;
@@ -102,6 +103,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S>
         .route("/analyses/{id}", get(analysis::page))
         .route("/analyses/{id}/ask", post(analysis::ask))
         .route("/analyses/{id}/decision", post(analysis::decide))
+        .route("/analyses/{id}/feedback", post(citation_feedback::submit))
         .route("/chunks/{id}", get(analysis::chunk))
         .route("/documents", get(documents::list))
         .route(

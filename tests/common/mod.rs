@@ -85,6 +85,14 @@ pub fn ingest(services: &Services, paths: &[PathBuf], options: &IngestOptions) -
     pipeline.run(paths, options).expect("ingest run")
 }
 
+/// Sends `req`; its status and JSON body (a JSON string holding the text if the body is not JSON).
+pub async fn send(req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
 /// Copy a folder tree (files only).
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
