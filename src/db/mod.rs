@@ -204,12 +204,14 @@ macro_rules! insert_analysis {
 }
 
 // After the macros they use.
+mod batch;
 mod checkpoints;
 mod sanctions;
 mod security;
+pub use batch::check_storable;
 pub use checkpoints::CheckpointRecord;
 pub use sanctions::StoredVersion;
-pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobRecord};
+pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobKind, JobRecord};
 
 /// `$1` is a lowercased `LIKE` pattern, or NULL for "everything".
 macro_rules! search_clause {

@@ -169,10 +169,10 @@ pub async fn read_form(mut form: Multipart, max_file_bytes: u64) -> Result<(Vec<
     Ok((files, meta))
 }
 
-/// Reports pipeline progress into the job.
-struct JobProgress {
-    jobs: Arc<Jobs>,
-    id: Uuid,
+/// Reports progress (of the ingest pipeline, of a batch) into the job.
+pub(crate) struct JobProgress {
+    pub jobs: Arc<Jobs>,
+    pub id: Uuid,
 }
 
 impl Progress for JobProgress {
