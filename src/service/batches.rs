@@ -111,22 +111,8 @@ async fn start(
                 "rejected": r.rejected.len(), "already_analysed": r.already_analysed }),
             Err(e) => serde_json::json!({ "file": name, "error": e.to_string() }),
         };
-        let stored = state
-            .jobs
-            .update(id, |j| {
-                j.status = status.into();
-                j.error = error;
-                j.result = result;
-            })
-            .await;
-        if let Err(e) = stored {
-            tracing::error!("storing the state of batch job {id}: {e}");
-        }
-        let event = AuditEvent::new(AuditKind::Analysis, "batch.run", actor, id.to_string())
-            .request(rid.as_ref())
-            .outcome(if status == "succeeded" { "success" } else { "failed" })
-            .details(details);
-        state.audit.record_or_log(event).await;
+        let event = AuditEvent::new(AuditKind::Analysis, "batch.run", actor, id.to_string()).request(rid.as_ref()).details(details);
+        super::jobs::finish(&state, id, status, error, result, event).await;
     });
     Ok(view)
 }

@@ -236,25 +236,10 @@ pub async fn start_ingest(
             .filter(|f| f.get("document_id").is_some())
             .map(|f| serde_json::json!({"document_id": f["document_id"], "version": f["version"], "outcome": f["outcome"]}))
             .collect();
-        let stored = state
-            .jobs
-            .update(id, |j| {
-                j.status = status.into();
-                j.error = error.clone();
-                j.result = result;
-                if status == "succeeded" {
-                    j.done = j.total;
-                }
-            })
-            .await;
-        if let Err(e) = stored {
-            tracing::error!("storing the state of ingestion job {id}: {e}");
-        }
         let event = AuditEvent::new(AuditKind::Document, "document.ingest", actor, id.to_string())
             .request(rid.as_ref())
-            .outcome(if status == "succeeded" { "success" } else { "failed" })
             .details(serde_json::json!({ "documents": documents, "error": error }));
-        state.audit.record_or_log(event).await;
+        super::jobs::finish(&state, id, status, error, result, event).await;
     });
     Ok(view)
 }

@@ -243,6 +243,34 @@ impl Jobs {
     }
 }
 
+/// Stores the end of job `id` (`succeeded` or `failed`, with its error and result; a
+/// succeeded job's progress is complete) and records `event`, its closing audit entry,
+/// with the outcome (logged, never failing: the job has run).
+pub async fn finish(
+    state: &AppState,
+    id: Uuid,
+    status: &'static str,
+    error: Option<String>,
+    result: Option<serde_json::Value>,
+    event: crate::audit::AuditEvent,
+) {
+    let stored = state
+        .jobs
+        .update(id, |j| {
+            j.status = status.into();
+            j.error = error;
+            j.result = result;
+            if status == "succeeded" {
+                j.done = j.total;
+            }
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::error!("storing the state of job {id}: {e}");
+    }
+    state.audit.record_or_log(event.outcome(if status == "succeeded" { "success" } else { "failed" })).await;
+}
+
 /// The job `id` of `kind` as a response (404 for another kind: each kind's route
 /// answers for its own jobs, under its own permission).
 pub async fn job_response(state: &AppState, kind: JobKind, id: &str) -> Result<Response, ApiError> {
