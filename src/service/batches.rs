@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use super::documents::{JobProgress, safe_file_name};
+use super::documents::{JobProgress, multipart_error, multipart_form, safe_file_name};
 use super::jobs::{JobView, job_response};
 use super::{ApiError, AppState};
 use crate::audit::{Actor, AuditEvent, AuditKind};
@@ -39,9 +39,7 @@ pub async fn upload(
     rid: Option<Extension<RequestId>>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let mut form = form.map_err(|e| {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {e}"))
-    })?;
+    let mut form = multipart_form(form)?;
     let mut file = None;
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         match field.name().unwrap_or_default() {
@@ -63,14 +61,6 @@ pub async fn upload(
     };
     let job = start(&state, &principal, rid.as_ref().map(|r| &r.0), name, bytes).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "upload exceeds the size limit")
-    } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", e.body_text())
-    }
 }
 
 /// Creates the job, audits the upload, and runs the batch in the background.

@@ -70,7 +70,16 @@ fn bad(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).field(field)
 }
 
-fn multipart_error(e: MultipartError) -> ApiError {
+/// The form of an upload route, or 415 when the body is not multipart.
+pub(crate) fn multipart_form(
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Multipart, ApiError> {
+    form.map_err(|e| {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {e}"))
+    })
+}
+
+pub(crate) fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "upload exceeds the size limit")
     } else {
@@ -325,9 +334,7 @@ pub async fn upload(
     rid: Option<Extension<RequestId>>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let form = form.map_err(|e| {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {e}"))
-    })?;
+    let form = multipart_form(form)?;
     let max = state.documents.as_ref().map_or(0, |d| d.parse.max_file_bytes);
     let (files, meta) = read_form(form, max).await?;
     let job = start_ingest(&state, &principal, rid.as_ref().map(|r| &r.0), files, meta).await?;
