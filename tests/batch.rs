@@ -269,3 +269,15 @@ async fn an_upload_job_screens_the_file_with_progress_and_a_report_for_roles_tha
     let error: serde_json::Value = empty.json().await.unwrap();
     assert_eq!(error["error"]["field"], "file", "{error}");
 }
+
+#[test]
+fn the_example_files_of_the_readme_parse_as_described() {
+    let day = std::fs::read(common::repo().join("examples/batch/day.csv")).unwrap();
+    let parsed = batch::parse_transactions(&day, Format::detect("day.csv", &day)).unwrap();
+    assert_eq!(parsed.rows.len(), 5);
+    let rejected: Vec<(u64, &str)> = parsed.rejected.iter().map(|r| (r.line, r.field.as_str())).collect();
+    assert_eq!(rejected, vec![(7, "transaction.amount")]);
+    let customers = std::fs::read(common::repo().join("examples/batch/customers.csv")).unwrap();
+    let parsed = batch::parse_customers(&customers, Format::Csv).unwrap();
+    assert_eq!((parsed.rows.len(), parsed.rejected.len()), (2, 0), "{:?}", parsed.rejected);
+}
