@@ -3,11 +3,11 @@
 //! questions, with or without a transaction.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
-use reagent_ingest::store::SearchFilter;
+use reagent_ingest::store::{ScoredChunk, SearchFilter};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
@@ -51,6 +51,35 @@ pub struct Timings {
     pub generation: std::time::Duration,
 }
 
+/// Store search results by query text and as-of date, for the analyses of one batch
+/// (`crate::batch`): analysis queries come from templates, so thousands of
+/// transactions share a few dozen searches. The other search inputs (jurisdictions,
+/// mode, limits) are the retriever's settings, fixed for its life. A cache lives as
+/// long as one batch: documents ingested meanwhile are seen by the next batch.
+#[derive(Default)]
+pub struct SearchCache {
+    hits: Mutex<HashMap<(String, NaiveDate), Arc<Vec<ScoredChunk>>>>,
+}
+
+impl SearchCache {
+    fn get(&self, text: &str, as_of: NaiveDate) -> Option<Arc<Vec<ScoredChunk>>> {
+        self.hits.lock().unwrap_or_else(|p| p.into_inner()).get(&(text.to_string(), as_of)).cloned()
+    }
+
+    fn put(&self, text: &str, as_of: NaiveDate, hits: Arc<Vec<ScoredChunk>>) {
+        self.hits.lock().unwrap_or_else(|p| p.into_inner()).insert((text.to_string(), as_of), hits);
+    }
+
+    /// How many searches are kept.
+    pub fn len(&self) -> usize {
+        self.hits.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 pub struct Analyzer {
     engine: Arc<RulesEngine>,
     retriever: Arc<Retriever>,
@@ -77,11 +106,21 @@ impl Analyzer {
     }
 
     pub async fn analyze(&self, input: RuleInput, question: Option<String>) -> Result<(Analysis, Timings), AnalyzeError> {
+        self.analyze_cached(input, question, None).await
+    }
+
+    /// [`Analyzer::analyze`], reusing (and filling) `cache`'s store searches.
+    pub async fn analyze_cached(
+        &self,
+        input: RuleInput,
+        question: Option<String>,
+        cache: Option<&Arc<SearchCache>>,
+    ) -> Result<(Analysis, Timings), AnalyzeError> {
         let started = Instant::now();
         let outcome = self.engine.evaluate_checked(&input)?;
         let question = question.filter(|q| !q.trim().is_empty());
         let queries = build_queries(Some(&input), Some(&outcome), question.as_deref());
-        let evidence = self.retrieve(queries, outcome.as_of).await?;
+        let evidence = self.retrieve(queries, outcome.as_of, cache).await?;
         let retrieved = Instant::now();
         let generation_input = GenerationInput {
             request: Some(&input),
@@ -121,7 +160,7 @@ impl Analyzer {
         let outcome = input.as_ref().map(|i| self.engine.evaluate_checked(i)).transpose()?;
         let as_of = as_of.or(outcome.as_ref().map(|o| o.as_of)).unwrap_or_else(|| Utc::now().date_naive());
         let queries = build_queries(input.as_ref(), outcome.as_ref(), Some(&question));
-        let evidence = self.retrieve(queries, as_of).await?;
+        let evidence = self.retrieve(queries, as_of, None).await?;
         let generation_input = GenerationInput {
             request: input.as_ref(),
             outcome: outcome.as_ref(),
@@ -146,16 +185,35 @@ impl Analyzer {
 
     /// Run every query (off the async runtime: embedding and search are CPU work) and
     /// merge the hits: one entry per chunk, its best score, every action it serves.
-    async fn retrieve(&self, queries: Vec<RetrievalQuery>, as_of: NaiveDate) -> Result<Evidence, AnalyzeError> {
+    /// With a `cache` holding every query's results, no search runs and nothing
+    /// leaves the caller's thread.
+    async fn retrieve(
+        &self,
+        queries: Vec<RetrievalQuery>,
+        as_of: NaiveDate,
+        cache: Option<&Arc<SearchCache>>,
+    ) -> Result<Evidence, AnalyzeError> {
         let retriever = self.retriever.clone();
-        tokio::task::spawn_blocking(move || {
+        let cached = cache.is_some_and(|c| queries.iter().all(|q| c.get(&q.text, as_of).is_some()));
+        let cache = cache.cloned();
+        let work = move || {
             let settings = retriever.settings();
             let filter = SearchFilter { as_of: Some(as_of), jurisdictions: settings.jurisdictions.clone(), ..Default::default() };
             let limit = settings.evidence_limit;
             let mut merged: Vec<EvidenceChunk> = Vec::new();
             let mut index: HashMap<Uuid, usize> = HashMap::new();
             for q in &queries {
-                for hit in retriever.search(&q.text, filter.clone(), None, None)? {
+                let hits = match cache.as_ref().and_then(|c| c.get(&q.text, as_of)) {
+                    Some(hits) => hits,
+                    None => {
+                        let hits = Arc::new(retriever.search(&q.text, filter.clone(), None, None)?);
+                        if let Some(c) = &cache {
+                            c.put(&q.text, as_of, hits.clone());
+                        }
+                        hits
+                    }
+                };
+                for hit in hits.iter() {
                     let id = hit.record.chunk_id;
                     let slot = *index.entry(id).or_insert_with(|| {
                         merged.push(EvidenceChunk { hit: hit.clone(), for_actions: vec![] });
@@ -188,8 +246,10 @@ impl Analyzer {
                     .collect(),
             };
             Ok(Evidence { chunks: merged, trace })
-        })
-        .await
-        .map_err(|e| AnalyzeError::Task(e.to_string()))?
+        };
+        if cached {
+            return work();
+        }
+        tokio::task::spawn_blocking(work).await.map_err(|e| AnalyzeError::Task(e.to_string()))?
     }
 }

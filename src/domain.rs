@@ -536,6 +536,25 @@ impl RuleInput {
     }
 }
 
+/// The field a serde data error is about, from its path (`transaction.amount`,
+/// `.` or empty for the root) and message: serde reports a missing field, and an
+/// unknown one (`deny_unknown_fields`), at the parent's path with the name in the
+/// message. `None` when the root itself is wrong.
+pub fn serde_field(path: &str, message: &str) -> Option<String> {
+    let root = path == "." || path.is_empty();
+    let quoted = |prefix: &str| {
+        let rest = message.strip_prefix(prefix)?;
+        Some(rest[..rest.find('`')?].to_string())
+    };
+    let unknown = quoted("unknown field `").filter(|name| !(path == name || path.ends_with(&format!(".{name}"))));
+    match (quoted("missing field `").or(unknown), root) {
+        (Some(name), true) => Some(name),
+        (Some(name), false) => Some(format!("{path}.{name}")),
+        (None, true) => None,
+        (None, false) => Some(path.to_string()),
+    }
+}
+
 fn first(errors: Vec<ValidationError>) -> Result<(), ValidationError> {
     match errors.into_iter().next() {
         Some(e) => Err(e),

@@ -11,6 +11,7 @@
 pub mod analysis;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod config;
 pub mod db;
 pub mod decision;

@@ -14,6 +14,7 @@ use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::{SearchFilter, VersionStatus};
 use reagent_ingest::{ChunkStore, DocumentType};
 
+mod cli_batch;
 mod cli_eval;
 mod cli_eval_embedding;
 mod cli_feedback;
@@ -68,6 +69,9 @@ enum Command {
     /// Officers' judgements of citations: export them as training pairs for the tuning tool.
     #[command(subcommand)]
     Feedback(cli_feedback::FeedbackCommand),
+    /// Batch screening: analyse a file of transactions, load a file of customers.
+    #[command(subcommand)]
+    Batch(cli_batch::BatchCommand),
     /// Internal: extract the text of a PDF read on stdin and write it as JSON on
     /// stdout. Ingestion runs this in a child process with memory and time limits.
     /// (The name is `reagent::config::EXTRACT_PDF_COMMAND`.)
@@ -315,6 +319,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(cmd) => runtime()?.block_on(audit(config, cmd)),
         Command::Sanctions(cmd) => cli_sanctions::run(config, cmd),
         Command::Feedback(cmd) => cli_feedback::run(config, cmd),
+        Command::Batch(cmd) => cli_batch::run(config, cmd),
         Command::ExtractPdf(args) => extract_pdf(&args),
     }
 }

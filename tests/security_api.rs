@@ -49,6 +49,16 @@ fn upload_request(client: &reqwest::Client, server: &TestServer, id: &str) -> re
     client.post(server.url("/api/v1/documents")).header("content-type", ct).body(body)
 }
 
+/// A batch upload of one transaction (`MATRIX-n`) with its customer.
+fn batch_request(client: &reqwest::Client, server: &TestServer, n: usize) -> reqwest::RequestBuilder {
+    let csv = format!(
+        "transaction_id,customer_id,amount,currency,transaction_type,direction,origin_country,destination_country,timestamp,name,customer_type,risk_rating,kyc_status,is_pep,country\n\
+         MATRIX-{n},MATRIX-C,25,USD,CARD,OUTBOUND,US,US,2026-03-10T15:00:00Z,Matrix Holder,INDIVIDUAL,LOW,COMPLETE,false,US\n"
+    );
+    let (ct, body) = multipart(&[("matrix.csv", csv.as_bytes())], &[]);
+    client.post(server.url("/api/v1/batches")).header("content-type", ct).body(body)
+}
+
 async fn wait_for_job(server: &TestServer, job_id: &str) -> Value {
     for _ in 0..600 {
         let (status, job) = send(server.client().get(server.url(&format!("/api/v1/jobs/{job_id}")))).await;
@@ -94,6 +104,12 @@ async fn request_for(server: &TestServer, client: &reqwest::Client, method: &str
         ("post", "/api/v1/documents") => upload_request(client, server, &format!("matrix-upload-{n}")),
         ("get", "/api/v1/jobs/{id}") => {
             let (status, job) = send(upload_request(&server.client(), server, &format!("matrix-job-{n}"))).await;
+            assert_eq!(status, 202, "{job}");
+            client.get(url(&path.replace("{id}", job["job_id"].as_str().unwrap())))
+        }
+        ("post", "/api/v1/batches") => batch_request(client, server, n),
+        ("get", "/api/v1/batches/{id}") => {
+            let (status, job) = send(batch_request(&server.client_as(Role::Analyst), server, n)).await;
             assert_eq!(status, 202, "{job}");
             client.get(url(&path.replace("{id}", job["job_id"].as_str().unwrap())))
         }

@@ -292,6 +292,27 @@ pub fn entry_hash(row: &AuditRow) -> String {
     hex::encode(h.finalize())
 }
 
+/// `event` as an entry without its place in the chain: `seq`, `at`, `prev_hash` and
+/// `hash` are set where the entry joins the chain.
+fn draft(event: AuditEvent) -> AuditRow {
+    let details = serde_json::to_string(&event.details).unwrap_or_else(|_| "{}".into());
+    AuditRow {
+        seq: 0,
+        at: DateTime::UNIX_EPOCH,
+        kind: event.kind.as_str().into(),
+        action: event.action,
+        actor_id: event.actor.id,
+        actor_role: event.actor.role,
+        request_id: event.request_id,
+        object_id: event.object_id,
+        related_id: event.related_id,
+        outcome: event.outcome,
+        details,
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
 /// Appends to the audit trail; shared by the HTTP service, the web UI and the CLI.
 pub struct AuditLog {
     db: Database,
@@ -352,24 +373,14 @@ impl AuditLog {
     /// Appends `event` and stores `with` (the record it is about) in one database
     /// transaction: both or neither.
     pub async fn record_with(&self, event: AuditEvent, with: AuditedWrite) -> Result<AuditRow, AuditError> {
-        let details = serde_json::to_string(&event.details).unwrap_or_else(|_| "{}".into());
-        // `seq`, `at`, `prev_hash` and `hash` are set where the entry joins the chain.
-        let draft = AuditRow {
-            seq: 0,
-            at: DateTime::UNIX_EPOCH,
-            kind: event.kind.as_str().into(),
-            action: event.action,
-            actor_id: event.actor.id,
-            actor_role: event.actor.role,
-            request_id: event.request_id,
-            object_id: event.object_id,
-            related_id: event.related_id,
-            outcome: event.outcome,
-            details,
-            prev_hash: String::new(),
-            hash: String::new(),
-        };
-        Ok(self.db.audit_append(GENESIS, draft, entry_hash, with).await?)
+        Ok(self.db.audit_append(GENESIS, draft(event), entry_hash, with).await?)
+    }
+
+    /// [`AuditLog::record_with`] for several events, each with its record, as
+    /// consecutive entries in one database transaction: all stored, or none.
+    pub async fn record_all_with(&self, events: Vec<(AuditEvent, AuditedWrite)>) -> Result<Vec<AuditRow>, AuditError> {
+        let entries = events.into_iter().map(|(event, with)| (draft(event), with)).collect();
+        Ok(self.db.audit_append_all(GENESIS, entries, entry_hash).await?)
     }
 
     /// Records and logs (never fails the caller): for events whose request is
@@ -424,8 +435,37 @@ impl AuditLog {
         request: &serde_json::Value,
         customer_id: &str,
     ) -> Result<AuditRow, AuditError> {
+        let event = self.analysis_event(actor, request_id, analysis, customer_id);
+        self.record_with(event, AuditedWrite::analysis(analysis, request)?).await
+    }
+
+    /// Stores several analyses, each with its request and its own `analysis.create`
+    /// entry, in one database transaction: all of them, or none. Items are
+    /// `(analysis, request, customer_id)`.
+    pub async fn record_analyses(
+        &self,
+        actor: &Actor,
+        request_id: Option<&RequestId>,
+        items: &[(crate::guidance::Analysis, serde_json::Value, String)],
+    ) -> Result<Vec<AuditRow>, AuditError> {
+        let mut events = Vec::with_capacity(items.len());
+        for (analysis, request, customer_id) in items {
+            let event = self.analysis_event(actor.clone(), request_id, analysis, customer_id);
+            events.push((event, AuditedWrite::analysis(analysis, request)?));
+        }
+        self.record_all_with(events).await
+    }
+
+    /// The `analysis.create` entry of `analysis` (the customer only as a pseudonym).
+    fn analysis_event(
+        &self,
+        actor: Actor,
+        request_id: Option<&RequestId>,
+        analysis: &crate::guidance::Analysis,
+        customer_id: &str,
+    ) -> AuditEvent {
         let actions: Vec<&str> = analysis.required_actions.iter().map(|a| a.code.as_str()).collect();
-        let event = AuditEvent::new(AuditKind::Analysis, "analysis.create", actor, analysis.analysis_id.to_string())
+        AuditEvent::new(AuditKind::Analysis, "analysis.create", actor, analysis.analysis_id.to_string())
             .request(request_id)
             .related(analysis.transaction_id.clone())
             .details(serde_json::json!({
@@ -435,8 +475,7 @@ impl AuditLog {
                 "requires_review": analysis.requires_review,
                 "actions": actions,
                 "generator": analysis.generator.kind,
-            }));
-        self.record_with(event, AuditedWrite::analysis(analysis, request)?).await
+            }))
     }
 
     /// Records a question (`question.ask`): its text only as a SHA-256 and length.

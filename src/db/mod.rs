@@ -204,15 +204,17 @@ macro_rules! insert_analysis {
 }
 
 // After the macros they use.
+mod batch;
 mod checkpoints;
 #[macro_use]
 mod feedback;
 mod sanctions;
 mod security;
+pub use batch::check_storable;
 pub use checkpoints::CheckpointRecord;
 pub use feedback::FeedbackRecord;
 pub use sanctions::StoredVersion;
-pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobRecord};
+pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobKind, JobRecord};
 
 /// `$1` is a lowercased `LIKE` pattern, or NULL for "everything".
 macro_rules! search_clause {

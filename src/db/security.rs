@@ -77,10 +77,30 @@ struct DecisionRow {
     supersedes: Option<DbUuid>,
 }
 
+/// What a job does (`ingest_jobs.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Documents uploaded for ingestion (`POST /api/v1/documents`).
+    Ingest,
+    /// A file of transactions screened by `crate::batch` (`POST /api/v1/batches`).
+    Batch,
+}
+
+impl JobKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Batch => "batch",
+        }
+    }
+}
+
 /// One row of `ingest_jobs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
     pub job_id: Uuid,
+    pub kind: JobKind,
     pub status: String,
     pub done: i64,
     pub total: i64,
@@ -96,6 +116,7 @@ pub struct JobRecord {
 #[derive(sqlx::FromRow)]
 struct JobRow {
     job_id: DbUuid,
+    kind: String,
     status: String,
     done: i64,
     total: i64,
@@ -111,6 +132,8 @@ impl From<JobRow> for JobRecord {
     fn from(r: JobRow) -> Self {
         Self {
             job_id: r.job_id.0,
+            // Only this code writes kinds; one it does not know is from a newer version.
+            kind: if r.kind == JobKind::Batch.as_str() { JobKind::Batch } else { JobKind::Ingest },
             status: r.status,
             done: r.done,
             total: r.total,
@@ -125,7 +148,7 @@ impl From<JobRow> for JobRecord {
 }
 
 /// The columns [`JobRow`] reads.
-const JOB_COLUMNS: &str = "job_id, status, done, total, error, result, actor_id, created_at, updated_at, owner";
+const JOB_COLUMNS: &str = "job_id, kind, status, done, total, error, result, actor_id, created_at, updated_at, owner";
 
 /// One row of `audit_log`, exactly as stored (and hashed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -405,8 +428,8 @@ impl Database {
         let created = time("created_at", job.created_at)?;
         let updated = time("updated_at", job.updated_at)?;
         on_pool!(self, |pool| sqlx::query(
-            "INSERT INTO ingest_jobs (job_id, status, done, total, error, result, actor_id, created_at, updated_at, owner) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+            "INSERT INTO ingest_jobs (job_id, status, done, total, error, result, actor_id, created_at, updated_at, owner, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, done = excluded.done, total = excluded.total, \
              error = excluded.error, result = excluded.result, updated_at = excluded.updated_at"
         )
@@ -420,6 +443,7 @@ impl Database {
         .bind(created)
         .bind(updated)
         .bind(&job.owner)
+        .bind(job.kind.as_str())
         .execute(pool)
         .await
         .map(|_| ()))
@@ -481,6 +505,19 @@ impl Database {
         hasher: fn(&AuditRow) -> String,
         with: AuditedWrite,
     ) -> Result<AuditRow, DbError> {
+        let mut rows = self.audit_append_all(genesis, vec![(draft, with)], hasher).await?;
+        rows.pop().ok_or_else(|| DbError::backend("appending to the audit log", "no entry was appended"))
+    }
+
+    /// [`Database::audit_append`] for several entries, each with its record, as
+    /// consecutive links of the chain in one database transaction: every record and
+    /// entry is stored, or none (a batch of analyses, `crate::batch`).
+    pub async fn audit_append_all(
+        &self,
+        genesis: &'static str,
+        entries: Vec<(AuditRow, AuditedWrite)>,
+        hasher: fn(&AuditRow) -> String,
+    ) -> Result<Vec<AuditRow>, DbError> {
         let context = "appending to the audit log";
         self.write(context, move |db| async move {
             // Nothing is written yet, so giving up here is safe: behind a database
@@ -490,8 +527,8 @@ impl Database {
             };
             let mut attempt = 0;
             loop {
-                match db.audit_append_once(genesis, &draft, hasher, &with).await {
-                    Ok(row) => return Ok(row),
+                match db.audit_append_once(genesis, &entries, hasher).await {
+                    Ok(rows) => return Ok(rows),
                     // Another process took the next number between our read and write.
                     Err(Append::Chain(e)) if is_unique_violation(&e) && attempt < APPEND_RETRIES => {
                         attempt += 1;
@@ -509,10 +546,9 @@ impl Database {
     async fn audit_append_once(
         &self,
         genesis: &str,
-        draft: &AuditRow,
+        entries: &[(AuditRow, AuditedWrite)],
         hasher: fn(&AuditRow) -> String,
-        with: &AuditedWrite,
-    ) -> Result<AuditRow, Append> {
+    ) -> Result<Vec<AuditRow>, Append> {
         let lock_pg = matches!(self.pool, Pool::Postgres(_));
         on_pool_unbounded!(self, |pool| async {
             // SQLite: take the write lock before reading the chain's head. A deferred
@@ -522,20 +558,6 @@ impl Database {
             if lock_pg {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_ID).execute(&mut *tx).await?;
             }
-            match &with.0 {
-                Record::Nothing => {}
-                Record::Analysis(p) => {
-                    insert_analysis!(&mut *tx, p).map_err(|e| {
-                        Append::With(DbError::from_sqlx(format!("saving analysis {}", p.analysis_id.0), e))
-                    })?;
-                }
-                Record::Decision(d) => {
-                    insert_decision!(&mut *tx, d).map_err(|e| Append::With(decision_write_error(d, e)))?;
-                }
-                Record::Feedback(f) => {
-                    upsert_feedback!(&mut *tx, f).map_err(|e| Append::With(super::feedback::feedback_write_error(f, e)))?;
-                }
-            }
             let last: Option<(i64, String)> =
                 sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
             let last = match last {
@@ -544,31 +566,51 @@ impl Database {
                     .fetch_optional(&mut *tx)
                     .await?,
             };
-            let (seq, prev) = last.unwrap_or_else(|| (0, genesis.to_string()));
-            let at = DbTime::now();
-            let mut row = AuditRow { seq: seq + 1, at: at.get(), prev_hash: prev, hash: String::new(), ..draft.clone() };
-            row.hash = hasher(&row);
-            sqlx::query(
-                "INSERT INTO audit_log (seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(row.seq)
-            .bind(at)
-            .bind(&row.kind)
-            .bind(&row.action)
-            .bind(&row.actor_id)
-            .bind(&row.actor_role)
-            .bind(&row.request_id)
-            .bind(&row.object_id)
-            .bind(&row.related_id)
-            .bind(&row.outcome)
-            .bind(&row.details)
-            .bind(&row.prev_hash)
-            .bind(&row.hash)
-            .execute(&mut *tx)
-            .await?;
+            let (mut seq, mut prev) = last.unwrap_or_else(|| (0, genesis.to_string()));
+            let mut appended = Vec::with_capacity(entries.len());
+            for (draft, with) in entries {
+                match &with.0 {
+                    Record::Nothing => {}
+                    Record::Analysis(p) => {
+                        insert_analysis!(&mut *tx, p).map_err(|e| {
+                            Append::With(DbError::from_sqlx(format!("saving analysis {}", p.analysis_id.0), e))
+                        })?;
+                    }
+                    Record::Decision(d) => {
+                        insert_decision!(&mut *tx, d).map_err(|e| Append::With(decision_write_error(d, e)))?;
+                    }
+                    Record::Feedback(f) => {
+                        upsert_feedback!(&mut *tx, f).map_err(|e| Append::With(super::feedback::feedback_write_error(f, e)))?;
+                    }
+                }
+                let at = DbTime::now();
+                let mut row = AuditRow { seq: seq + 1, at: at.get(), prev_hash: prev, hash: String::new(), ..draft.clone() };
+                row.hash = hasher(&row);
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(row.seq)
+                .bind(at)
+                .bind(&row.kind)
+                .bind(&row.action)
+                .bind(&row.actor_id)
+                .bind(&row.actor_role)
+                .bind(&row.request_id)
+                .bind(&row.object_id)
+                .bind(&row.related_id)
+                .bind(&row.outcome)
+                .bind(&row.details)
+                .bind(&row.prev_hash)
+                .bind(&row.hash)
+                .execute(&mut *tx)
+                .await?;
+                seq = row.seq;
+                prev = row.hash.clone();
+                appended.push(row);
+            }
             tx.commit().await?;
-            Ok::<AuditRow, Append>(row)
+            Ok::<Vec<AuditRow>, Append>(appended)
         }
         .await)
     }

@@ -54,6 +54,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/audit", Access::Needs(Permission::ReadAudit)),
     ("POST", "/api/v1/documents", Access::Needs(Permission::UploadDocuments)),
     ("GET", "/api/v1/jobs/{id}", Access::Needs(Permission::UploadDocuments)),
+    ("POST", "/api/v1/batches", Access::Needs(Permission::Analyze)),
+    ("GET", "/api/v1/batches/{id}", Access::Needs(Permission::Analyze)),
     ("GET", "/api/v1/keys", Access::Needs(Permission::ManageKeys)),
     ("POST", "/api/v1/keys", Access::Needs(Permission::ManageKeys)),
     ("DELETE", "/api/v1/keys/{id}", Access::Needs(Permission::ManageKeys)),
@@ -310,6 +312,17 @@ pub fn document_security(doc: &mut serde_json::Value) {
             "parameters": id_param("job id (UUID)"),
             "responses": errors("200", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
         }})),
+        ("/api/v1/batches", json!({"post": {
+            "summary": "Screen a file of transactions (multipart: one `file` part, CSV with a header row or JSON lines, as `reagent batch run` reads). Answers 202 with the batch job.",
+            "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary"}}}}}},
+            "responses": errors("202", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
+        }})),
+        ("/api/v1/batches/{id}", json!({"get": {
+            "summary": "A batch job: status, progress (transactions analysed of the total), error, and the report (analysed, require review, rejected rows with line and field, per second)",
+            "parameters": id_param("job id (UUID)"),
+            "responses": errors("200", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
+        }})),
         ("/api/v1/keys", json!({
             "get": {"summary": "Every API key (never the secret)", "responses": errors("200", json!({"description": "keys"}))},
             "post": {"summary": "Create an API key; the answer is the only time the key is shown",
@@ -338,7 +351,7 @@ pub fn document_security(doc: &mut serde_json::Value) {
         "decided_by": {"type": "string"}, "decided_by_name": {"type": "string"}, "role": {"type": "string"},
         "decided_at": {"type": "string", "format": "date-time"}, "supersedes": {"type": ["string", "null"], "format": "uuid"}}});
     schemas["Job"] = json!({"type": "object", "properties": {
-        "job_id": {"type": "string", "format": "uuid"}, "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+        "job_id": {"type": "string", "format": "uuid"}, "kind": {"type": "string", "enum": ["ingest", "batch"]}, "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
         "error": {"type": ["string", "null"]}, "result": {"type": ["object", "null"]},
         "created_by": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});

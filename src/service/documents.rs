@@ -70,7 +70,16 @@ fn bad(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).field(field)
 }
 
-fn multipart_error(e: MultipartError) -> ApiError {
+/// The form of an upload route, or 415 when the body is not multipart.
+pub(crate) fn multipart_form(
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Multipart, ApiError> {
+    form.map_err(|e| {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {e}"))
+    })
+}
+
+pub(crate) fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "upload exceeds the size limit")
     } else {
@@ -169,10 +178,10 @@ pub async fn read_form(mut form: Multipart, max_file_bytes: u64) -> Result<(Vec<
     Ok((files, meta))
 }
 
-/// Reports pipeline progress into the job.
-struct JobProgress {
-    jobs: Arc<Jobs>,
-    id: Uuid,
+/// Reports progress (of the ingest pipeline, of a batch) into the job.
+pub(crate) struct JobProgress {
+    pub jobs: Arc<Jobs>,
+    pub id: Uuid,
 }
 
 impl Progress for JobProgress {
@@ -236,25 +245,10 @@ pub async fn start_ingest(
             .filter(|f| f.get("document_id").is_some())
             .map(|f| serde_json::json!({"document_id": f["document_id"], "version": f["version"], "outcome": f["outcome"]}))
             .collect();
-        let stored = state
-            .jobs
-            .update(id, |j| {
-                j.status = status.into();
-                j.error = error.clone();
-                j.result = result;
-                if status == "succeeded" {
-                    j.done = j.total;
-                }
-            })
-            .await;
-        if let Err(e) = stored {
-            tracing::error!("storing the state of ingestion job {id}: {e}");
-        }
         let event = AuditEvent::new(AuditKind::Document, "document.ingest", actor, id.to_string())
             .request(rid.as_ref())
-            .outcome(if status == "succeeded" { "success" } else { "failed" })
             .details(serde_json::json!({ "documents": documents, "error": error }));
-        state.audit.record_or_log(event).await;
+        super::jobs::finish(&state, id, status, error, result, event).await;
     });
     Ok(view)
 }
@@ -340,9 +334,7 @@ pub async fn upload(
     rid: Option<Extension<RequestId>>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let form = form.map_err(|e| {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {e}"))
-    })?;
+    let form = multipart_form(form)?;
     let max = state.documents.as_ref().map_or(0, |d| d.parse.max_file_bytes);
     let (files, meta) = read_form(form, max).await?;
     let job = start_ingest(&state, &principal, rid.as_ref().map(|r| &r.0), files, meta).await?;

@@ -179,39 +179,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {inner}"))
             }
             Category::Data => {
-                let root = path == "." || path.is_empty();
-                let message = inner.to_string();
-                let named = missing_field(&message).or_else(|| unknown_field(&message, &path));
-                let field = match (named, root) {
-                    (Some(name), true) => Some(name),
-                    (Some(name), false) => Some(format!("{path}.{name}")),
-                    (None, true) => None,
-                    (None, false) => Some(path),
-                };
                 let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", inner.to_string());
-                err.field = field;
+                err.field = crate::domain::serde_field(&path, &inner.to_string());
                 err
             }
         }
     })
-}
-
-/// An unknown field (`deny_unknown_fields`): its name, unless `path` already
-/// ends with it (then the path itself names the field).
-fn unknown_field(message: &str, path: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let name = &rest[..rest.find('`')?];
-    if path == name || path.ends_with(&format!(".{name}")) {
-        None
-    } else {
-        Some(name.to_string())
-    }
-}
-
-/// serde reports a missing field at its parent's path; pull the name out of the message.
-fn missing_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("missing field `")?;
-    Some(rest[..rest.find('`')?].to_string())
 }
 
 #[cfg(test)]

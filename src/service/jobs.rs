@@ -16,12 +16,14 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{ApiError, AppState};
-use crate::db::{Database, DbError, JobRecord};
+use crate::db::{Database, DbError, JobKind, JobRecord};
 
 /// A job as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobView {
     pub job_id: Uuid,
+    /// `ingest` or `batch`.
+    pub kind: JobKind,
     /// `queued`, `running`, `succeeded` or `failed`.
     pub status: String,
     pub progress: Progress,
@@ -43,6 +45,7 @@ impl From<JobRecord> for JobView {
     fn from(r: JobRecord) -> Self {
         Self {
             job_id: r.job_id,
+            kind: r.kind,
             status: r.status,
             progress: Progress { done: r.done, total: r.total },
             error: r.error,
@@ -186,11 +189,17 @@ impl Jobs {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new queued job, stored.
+    /// A new queued ingestion job, stored.
     pub async fn create(&self, actor_id: &str) -> Result<JobRecord, DbError> {
+        self.create_kind(JobKind::Ingest, actor_id).await
+    }
+
+    /// A new queued job of `kind`, stored.
+    pub async fn create_kind(&self, kind: JobKind, actor_id: &str) -> Result<JobRecord, DbError> {
         let now = Utc::now();
         let job = JobRecord {
             job_id: Uuid::new_v4(),
+            kind,
             status: "queued".into(),
             done: 0,
             total: 0,
@@ -234,11 +243,45 @@ impl Jobs {
     }
 }
 
-/// `GET /api/v1/jobs/{id}`.
-pub async fn get_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = ApiError::path_uuid("job", &id)?;
+/// Stores the end of job `id` (`succeeded` or `failed`, with its error and result; a
+/// succeeded job's progress is complete) and records `event`, its closing audit entry,
+/// with the outcome (logged, never failing: the job has run).
+pub async fn finish(
+    state: &AppState,
+    id: Uuid,
+    status: &'static str,
+    error: Option<String>,
+    result: Option<serde_json::Value>,
+    event: crate::audit::AuditEvent,
+) {
+    let stored = state
+        .jobs
+        .update(id, |j| {
+            j.status = status.into();
+            j.error = error;
+            j.result = result;
+            if status == "succeeded" {
+                j.done = j.total;
+            }
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::error!("storing the state of job {id}: {e}");
+    }
+    state.audit.record_or_log(event.outcome(if status == "succeeded" { "success" } else { "failed" })).await;
+}
+
+/// The job `id` of `kind` as a response (404 for another kind: each kind's route
+/// answers for its own jobs, under its own permission).
+pub async fn job_response(state: &AppState, kind: JobKind, id: &str) -> Result<Response, ApiError> {
+    let id = ApiError::path_uuid("job", id)?;
     let job = state.jobs.get(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
-    job.map(|j| Json(j).into_response()).ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+    job.filter(|j| j.kind == kind).map(|j| Json(j).into_response()).ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+}
+
+/// `GET /api/v1/jobs/{id}`: an ingestion job.
+pub async fn get_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    job_response(&state, JobKind::Ingest, &id).await
 }
 
 #[cfg(test)]

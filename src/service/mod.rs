@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod batches;
 pub mod decisions;
 pub mod documents;
 mod error;
@@ -192,6 +193,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(documents::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
+        .route("/api/v1/batches", post(batches::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/api/v1/batches/{id}", get(batches::get_batch))
         .route("/api/v1/keys", get(auth::list_keys).post(auth::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(auth::revoke_key))
         .merge(crate::web::router(state.clone()))

@@ -754,6 +754,7 @@ pub async fn jobs_keep_their_owner_and_only_unfinished_ones_are_failed(t: &TestD
     let now = chrono::Utc::now();
     let job = |status: &str, owner: Option<&str>| reagent::db::JobRecord {
         job_id: Uuid::new_v4(),
+        kind: reagent::db::JobKind::Ingest,
         status: status.into(),
         done: 0,
         total: 0,
