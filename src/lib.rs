@@ -16,6 +16,7 @@ pub mod db;
 pub mod decision;
 pub mod domain;
 pub mod guidance;
+pub mod monitoring;
 pub mod query;
 pub mod retrieval;
 pub mod rules;

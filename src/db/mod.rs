@@ -205,9 +205,11 @@ macro_rules! insert_analysis {
 
 // After the macros they use.
 mod checkpoints;
+mod monitoring;
 mod sanctions;
 mod security;
 pub use checkpoints::CheckpointRecord;
+pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, OpenReviewItems, TimeBucket, MAX_BUCKETS};
 pub use sanctions::StoredVersion;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobRecord};
 
