@@ -15,6 +15,7 @@ use reagent_ingest::store::{SearchFilter, VersionStatus};
 use reagent_ingest::{ChunkStore, DocumentType};
 
 mod cli_eval;
+mod cli_report;
 mod cli_sanctions;
 
 #[derive(Parser)]
@@ -62,6 +63,9 @@ enum Command {
     /// Sanctions lists: load Treasury's files as dated versions, list them, screen a name.
     #[command(subcommand)]
     Sanctions(cli_sanctions::SanctionsCommand),
+    /// Reports for examiners: the month's quality figures with charts.
+    #[command(subcommand)]
+    Report(cli_report::ReportCommand),
     /// Internal: extract the text of a PDF read on stdin and write it as JSON on
     /// stdout. Ingestion runs this in a child process with memory and time limits.
     /// (The name is `reagent::config::EXTRACT_PDF_COMMAND`.)
@@ -294,6 +298,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Keygen) => audit_keygen(),
         Command::Audit(cmd) => runtime()?.block_on(audit(config, cmd)),
         Command::Sanctions(cmd) => cli_sanctions::run(config, cmd),
+        Command::Report(cmd) => cli_report::run(config, cmd),
         Command::ExtractPdf(args) => extract_pdf(&args),
     }
 }

@@ -8,6 +8,7 @@
 
 mod analysis;
 mod assets;
+mod dashboard;
 mod documents;
 mod evaluation;
 pub mod session;
@@ -114,6 +115,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S>
         .route("/documents/{id}/diff", get(documents::diff))
         .route("/jobs/{id}", get(documents::job))
         .route("/evaluation", get(evaluation::page))
+        .route("/dashboard", get(dashboard::page))
         .route("/evaluation/files/{run}/{file}", get(evaluation::file))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::from_fn_with_state(web.clone(), csrf_guard))
@@ -146,6 +148,7 @@ pub struct UserView {
     pub can_decide: bool,
     pub can_upload: bool,
     pub can_read: bool,
+    pub can_monitor: bool,
 }
 
 impl UserView {
@@ -157,6 +160,7 @@ impl UserView {
             can_decide: can_decide(p.role),
             can_upload: can_upload(p.role),
             can_read: can_read(p.role),
+            can_monitor: p.role.allows(Permission::ViewMonitoring),
         }
     }
 }
