@@ -105,18 +105,21 @@ impl Chart {
         Table { headers, rows }
     }
 
-    /// The top of the value axis: 1 for shares, else a round number ≥ the largest
-    /// value (or stacked sum), at least 1.
-    fn y_max(&self) -> f64 {
+    /// The value axis: its top and the step between grid lines. Shares run to 1 in
+    /// quarters; counts and milliseconds in whole steps of 1, 2 or 5 × 10^k, about
+    /// four of them up to the largest value (or stacked sum).
+    fn y_axis(&self) -> (f64, f64) {
         if self.unit == Unit::Share {
-            return 1.0;
+            return (1.0, 0.25);
         }
         let n = self.x_labels.len();
         let largest = match self.kind {
             Kind::Line => self.series.iter().flat_map(|s| (0..s.values.len()).filter_map(|i| s.value(i))).fold(0.0, f64::max),
             Kind::StackedBars => (0..n).map(|i| self.series.iter().filter_map(|s| s.value(i)).sum::<f64>()).fold(0.0, f64::max),
         };
-        nice_ceiling(largest)
+        let step = nice_step(largest / 4.0);
+        let n_steps = (finite(largest) / step).ceil().max(1.0);
+        (step * n_steps, step)
     }
 
     /// The chart as a standalone `<svg>` element.
@@ -124,7 +127,7 @@ impl Chart {
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
         let n = self.x_labels.len();
-        let y_max = self.y_max();
+        let (y_max, y_step) = self.y_axis();
         let band = if n == 0 { plot_w } else { plot_w / n as f64 };
         let x_mid = |i: usize| LEFT + (i as f64 + 0.5) * band;
         let y_of = |v: f64| TOP + plot_h - (finite(v).clamp(0.0, y_max) / y_max) * plot_h;
@@ -137,8 +140,9 @@ impl Chart {
             escape(&self.description()),
         );
         // Grid and value axis.
-        for k in 0..=4 {
-            let v = y_max * f64::from(k) / 4.0;
+        let n_ticks = (y_max / y_step).round() as u32;
+        for k in 0..=n_ticks {
+            let v = y_step * f64::from(k);
             let y = y_of(v);
             let _ = write!(
                 s,
@@ -286,19 +290,14 @@ fn short_label(label: &str) -> String {
     if label.len() == 10 && label.as_bytes().get(4) == Some(&b'-') { label[5..].to_string() } else { label.to_string() }
 }
 
-/// The smallest 1, 2, 2.5 or 5 × 10^k that is ≥ `v`, at least 1; always finite.
-fn nice_ceiling(v: f64) -> f64 {
+/// The smallest 1, 2 or 5 × 10^k that is ≥ `v`, at least 1; always finite.
+fn nice_step(v: f64) -> f64 {
     let v = finite(v);
     if v <= 1.0 {
         return 1.0;
     }
     let magnitude = 10f64.powf(v.log10().floor());
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if step * magnitude >= v {
-            return step * magnitude;
-        }
-    }
-    10.0 * magnitude
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * magnitude).find(|s| *s >= v).unwrap_or(10.0 * magnitude)
 }
 
 /// Text made safe for XML content and attribute values.
@@ -449,10 +448,15 @@ mod tests {
 
     #[test]
     fn axes_are_round_and_tables_hold_every_value() {
-        assert_eq!(nice_ceiling(0.0), 1.0);
-        assert_eq!(nice_ceiling(7.0), 10.0);
-        assert_eq!(nice_ceiling(11.0), 20.0);
-        assert_eq!(nice_ceiling(240.0), 250.0);
+        let axis = |largest: f64| chart(Kind::Line, Unit::Count, vec![Some(largest)]).y_axis();
+        assert_eq!(axis(0.0), (1.0, 1.0));
+        assert_eq!(axis(1.0), (1.0, 1.0));
+        assert_eq!(axis(3.0), (3.0, 1.0));
+        assert_eq!(axis(7.0), (8.0, 2.0));
+        assert_eq!(axis(11.0), (15.0, 5.0));
+        assert_eq!(axis(240.0), (300.0, 100.0));
+        let ticks = chart(Kind::Line, Unit::Count, vec![Some(7.0)]).svg();
+        assert!(ticks.contains(">8</text>") && ticks.contains(">6</text>") && !ticks.contains(">7</text>"), "{ticks}");
         let c = chart(Kind::Line, Unit::Share, vec![Some(0.25), None]);
         let t = c.table();
         assert_eq!(t.headers, vec!["Day", "s"]);
