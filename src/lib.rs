@@ -19,6 +19,7 @@ pub mod guidance;
 pub mod monitoring;
 pub mod query;
 pub mod retrieval;
+pub mod review;
 pub mod rules;
 pub mod sanctions;
 pub mod service;
