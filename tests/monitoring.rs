@@ -96,6 +96,8 @@ async fn decide(
 /// | A7 | d0+4 10:00       | HIGH   | yes    | llm       | 9000 | –                      | –                                       |
 ///
 /// A2 is made at 22:00 local, already the next day in UTC: it must count on d0.
+/// A0's due date is only in its deadline text (stored before due dates were typed);
+/// A4's text names d0+30 but its typed due date d0+2 is the one that counts.
 async fn seed(db: &Database, d0: NaiveDate) {
     let audit = AuditLog::new(db.clone(), &AuditSettings { pii_key: "k".repeat(32), ..Default::default() }).unwrap();
     let d = |n: i64| plus(d0, n);
@@ -107,6 +109,12 @@ async fn seed(db: &Database, d0: NaiveDate) {
     let a5 = analysis(local(d(2), 8, 0), "LOW", false, "rules", 50, &[]);
     let a6 = analysis(local(d(3), 23, 30), "MEDIUM", true, "rules", 1000, &[("ENHANCED_DUE_DILIGENCE", None)]);
     let a7 = analysis(local(d(4), 10, 0), "HIGH", true, "llm", 9000, &[]);
+    // A0 was stored before due dates were typed: its date is only in the text.
+    let mut a0 = a0;
+    a0.required_actions[0].due_on = None;
+    // A4's typed date wins over a text that says otherwise.
+    let mut a4 = a4;
+    a4.required_actions[0].deadline = Some(format!("within 10 business days (by {})", d(30)));
     assert_ne!(a2.analyzed_at.date_naive(), d0, "A2 falls on the next UTC day");
     for a in [&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7] {
         db.save_analysis(a, &serde_json::json!({})).await.unwrap();
@@ -234,7 +242,7 @@ fn d0() -> NaiveDate {
 async fn check_figures(db: &Database) {
     seed(db, d0()).await;
     let range = DateRange::new(d0(), plus(d0(), 3)).unwrap();
-    let figures = Figures::compute(db, range, TZ, monitoring::due_from_deadline_text).await.unwrap();
+    let figures = Figures::compute(db, range, TZ, monitoring::due_on).await.unwrap();
     assert_eq!(figures.time_zone, "America/New_York");
     let days: Vec<NaiveDate> = figures.days.iter().map(|d| d.day).collect();
     assert_eq!(days, range.days().collect::<Vec<_>>());
@@ -246,7 +254,7 @@ async fn check_figures(db: &Database) {
 
     // A range with nothing in it: zeros and absent rates, never NaN.
     let empty = DateRange::new(plus(d0(), 100), plus(d0(), 101)).unwrap();
-    let figures = Figures::compute(db, empty, TZ, monitoring::due_from_deadline_text).await.unwrap();
+    let figures = Figures::compute(db, empty, TZ, monitoring::due_on).await.unwrap();
     assert_eq!(
         figures.total,
         Period { queue_size: 2, overdue: 1, ..Period::default() },
@@ -282,7 +290,7 @@ async fn gauges_charts_and_report_text_carry_the_figures() {
     let db = sqlite_db(dir.path()).await;
     seed(&db, d0()).await;
     let range = DateRange::new(d0(), plus(d0(), 3)).unwrap();
-    let figures = Figures::compute(&db, range, TZ, monitoring::due_from_deadline_text).await.unwrap();
+    let figures = Figures::compute(&db, range, TZ, monitoring::due_on).await.unwrap();
 
     let text = monitoring::prometheus::render(&figures);
     for line in [

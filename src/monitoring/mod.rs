@@ -18,8 +18,8 @@
 //!   (approve, escalate, file a SAR, reject) takes an analysis out of the queue; each
 //!   analysis is its own item, also when a transaction was analysed twice.
 //! - **Overdue** at the close of *d*: queue items whose earliest due date (the
-//!   earliest deadline of their required actions, see [`Figures::compute`]'s `due`)
-//!   lies before *d*, i.e. their last allowed day has passed.
+//!   earliest deadline of their required actions, [`due_on`]) lies before *d*,
+//!   i.e. their last allowed day has passed.
 //! - **Recommended outcome** of an analysis ([`recommended_outcome`]): `reject` if it
 //!   requires `OFAC_BLOCK_OR_REJECT`, else `file_sar` if it requires `SAR_REVIEW`,
 //!   else `escalate` if it requires review, else `approve`.
@@ -292,17 +292,20 @@ pub fn recommended_outcome(requires_review: bool, actions: &[ActionCode]) -> Dec
     }
 }
 
-/// Stand-in for a typed due date: the earliest `(by YYYY-MM-DD)` date in the
-/// analysis's required actions' deadline texts (the rules engine writes each
-/// deadline that way).
-pub fn due_from_deadline_text(analysis: &Analysis) -> Option<NaiveDate> {
-    analysis
-        .required_actions
-        .iter()
-        .filter_map(|a| a.deadline.as_deref())
-        .flat_map(|text| text.match_indices("by ").filter_map(|(i, _)| text.get(i + 3..i + 13)))
-        .filter_map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .min()
+/// An analysis's earliest due date: the typed one the rules engine sets
+/// ([`crate::review::earliest_due`]), else, for analyses stored before due dates
+/// were typed, the earliest `(by YYYY-MM-DD)` date in its required actions'
+/// deadline texts (the rules engine writes each deadline that way).
+pub fn due_on(analysis: &Analysis) -> Option<NaiveDate> {
+    crate::review::earliest_due(analysis).or_else(|| {
+        analysis
+            .required_actions
+            .iter()
+            .filter_map(|a| a.deadline.as_deref())
+            .flat_map(|text| text.match_indices("by ").filter_map(|(i, _)| text.get(i + 3..i + 13)))
+            .filter_map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .min()
+    })
 }
 
 impl Figures {

@@ -68,7 +68,7 @@ pub async fn page(State(web): State<Web>, user: SignedIn, Query(q): Query<RangeQ
         other => WebError::internal(other),
     })?;
     let figures =
-        Figures::compute(&web.app.db, range, tz, crate::monitoring::due_from_deadline_text).await.map_err(|e| match e {
+        Figures::compute(&web.app.db, range, tz, crate::monitoring::due_on).await.map_err(|e| match e {
             MonitoringError::Db(e) => WebError::from(e),
             other => WebError::unavailable(other.to_string()),
         })?;
