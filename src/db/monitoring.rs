@@ -11,9 +11,8 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use uuid::Uuid;
 
-use super::codec::{DbTime, DbUuid};
+use super::codec::DbTime;
 use super::{Database, DbError, Pool};
 use crate::guidance::Analysis;
 
@@ -160,18 +159,18 @@ struct VerdictAction {
     code: String,
 }
 
+// The JSON columns decode straight into the types read (no `serde_json::Value` in
+// between): with thousands of rows per range, that is most of the cost.
 #[derive(sqlx::FromRow)]
 struct DecidedDbRow {
     bucket: i64,
     decision: String,
-    analysis_id: DbUuid,
-    analysis: Json<serde_json::Value>,
+    analysis: Json<Verdict>,
 }
 
 #[derive(sqlx::FromRow)]
 struct OpenDbRow {
-    analysis_id: DbUuid,
-    analysis: Json<serde_json::Value>,
+    analysis: Json<Analysis>,
     first_decided_at: Option<DbTime>,
 }
 
@@ -238,7 +237,7 @@ impl Database {
     pub async fn decisions_in(&self, buckets: &[TimeBucket]) -> Result<Vec<DecidedRow>, DbError> {
         let binds = check_buckets(buckets)?;
         let sql = buckets_cte(binds.len())
-            + "SELECT b.bucket AS bucket, x.decision AS decision, a.analysis_id AS analysis_id, a.analysis AS analysis \
+            + "SELECT b.bucket AS bucket, x.decision AS decision, a.analysis AS analysis \
                FROM buckets b JOIN decisions x ON x.decided_at >= b.b_start AND x.decided_at < b.b_end \
                JOIN analyses a ON a.analysis_id = x.analysis_id \
                ORDER BY b.bucket, x.decided_at, x.decision_id";
@@ -246,12 +245,7 @@ impl Database {
             .map_err(|e| DbError::from_sqlx("reading decisions per day", e))?;
         rows.into_iter()
             .map(|r| {
-                let verdict: Verdict = serde_json::from_value(r.analysis.0).map_err(|e| {
-                    DbError::backend(
-                        format!("decoding analysis {}", r.analysis_id.0),
-                        format!("stored JSON lacks the verdict: {e}"),
-                    )
-                })?;
+                let Json(verdict) = r.analysis;
                 Ok(DecidedRow {
                     bucket: bucket_index(r.bucket, binds.len())?,
                     decision: r.decision,
@@ -271,10 +265,13 @@ impl Database {
         until: DateTime<Utc>,
         limit: u32,
     ) -> Result<OpenReviewItems, DbError> {
-        let sql = "SELECT a.analysis_id AS analysis_id, a.analysis AS analysis, f.first_decided_at AS first_decided_at \
-             FROM analyses a LEFT JOIN (SELECT analysis_id, MIN(decided_at) AS first_decided_at FROM decisions GROUP BY analysis_id) f \
-               ON f.analysis_id = a.analysis_id \
-             WHERE a.requires_review = $1 AND a.analyzed_at < $2 AND (f.first_decided_at IS NULL OR f.first_decided_at >= $3) \
+        // "First decision at or after `from`" is "no decision before `from`"; both
+        // subqueries look decisions up by analysis (the UNIQUE (analysis_id, sequence) index).
+        let sql = "SELECT a.analysis AS analysis, \
+               (SELECT MIN(x.decided_at) FROM decisions x WHERE x.analysis_id = a.analysis_id) AS first_decided_at \
+             FROM analyses a \
+             WHERE a.requires_review = $1 AND a.analyzed_at < $2 \
+               AND NOT EXISTS (SELECT 1 FROM decisions x WHERE x.analysis_id = a.analysis_id AND x.decided_at < $3) \
              ORDER BY a.analyzed_at, a.analysis_id LIMIT $4";
         let rows = on_pool!(self, |pool| sqlx::query_as::<_, OpenDbRow>(sql)
             .bind(true)
@@ -288,14 +285,8 @@ impl Database {
         let items = rows
             .into_iter()
             .take(limit as usize)
-            .map(|r| {
-                let id: Uuid = r.analysis_id.0;
-                let analysis = serde_json::from_value(r.analysis.0).map_err(|e| {
-                    DbError::backend(format!("decoding analysis {id}"), format!("stored JSON is not an Analysis: {e}"))
-                })?;
-                Ok(OpenReviewItem { analysis, first_decided_at: r.first_decided_at.map(DbTime::get) })
-            })
-            .collect::<Result<Vec<_>, DbError>>()?;
+            .map(|r| OpenReviewItem { analysis: r.analysis.0, first_decided_at: r.first_decided_at.map(DbTime::get) })
+            .collect();
         Ok(OpenReviewItems { items, truncated })
     }
 }
