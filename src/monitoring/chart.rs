@@ -197,7 +197,7 @@ impl Chart {
         }
         match self.kind {
             Kind::StackedBars => {
-                let bar_w = (band * 0.7).max(1.0);
+                let bar_w = (band * 0.7).clamp(1.0, 48.0);
                 for i in 0..n {
                     let mut base = 0.0;
                     for (k, series) in self.series.iter().enumerate() {

@@ -22,7 +22,9 @@
 //!   i.e. their last allowed day has passed.
 //! - **Recommended outcome** of an analysis ([`recommended_outcome`]): `reject` if it
 //!   requires `OFAC_BLOCK_OR_REJECT`, else `file_sar` if it requires `SAR_REVIEW`,
-//!   else `escalate` if it requires review, else `approve`.
+//!   else `escalate` if it requires review, else `approve`. So approving an analysis
+//!   that requires review for another reason (a CTR, EDD) counts as differing: the
+//!   guidance asked for a second look, the officer closed it.
 //! - **Override rate**: among the decisions recorded in the period (first decisions
 //!   and decisions superseding an earlier one alike, each counted once on its day),
 //!   the share whose outcome differs from the recommended outcome of the analysis it
@@ -46,8 +48,6 @@
 pub mod chart;
 pub mod prometheus;
 pub mod report;
-
-use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -310,7 +310,7 @@ pub fn due_on(analysis: &Analysis) -> Option<NaiveDate> {
 
 impl Figures {
     /// The figures of `range` in `tz`, from `db`. `due` gives an analysis's earliest
-    /// due date (`None`: no deadline, never overdue). Bounded work: one query per
+    /// due date (`None`: no deadline, never overdue); the callers pass [`due_on`]. Bounded work: one query per
     /// figure over at most [`MAX_RANGE_DAYS`] buckets, and at most [`MAX_OPEN_ITEMS`]
     /// open review items read.
     pub async fn compute(
@@ -407,14 +407,6 @@ fn wire<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
 
 fn undecodable(column: &str, value: &str) -> MonitoringError {
     MonitoringError::Db(DbError::backend(format!("decoding {column}"), format!("unknown value {value:?}")))
-}
-
-/// Counts by label, in a fixed order, for charts and gauges.
-pub fn risk_series(days: &[DayFigures]) -> BTreeMap<RiskLevel, Vec<u64>> {
-    [RiskLevel::Low, RiskLevel::Medium, RiskLevel::High]
-        .into_iter()
-        .map(|level| (level, days.iter().map(|d| d.figures.by_risk.get(level)).collect()))
-        .collect()
 }
 
 #[cfg(test)]
