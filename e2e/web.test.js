@@ -239,6 +239,49 @@ test("a policy editor uploads a new version and sees it listed", async () => {
   await shot("diff");
 });
 
+test("an officer reads the quality dashboard; a viewer may not", async () => {
+  assert.ok(analysisUrl, "the officer test ran first");
+  await signIn(keys.officer);
+  await page.goto(`${base}/transactions`);
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  await page.getByRole("heading", { level: 1, name: "Quality dashboard" }).waitFor();
+  assert.equal(await page.locator('a[href="/dashboard"]').getAttribute("aria-current"), "page");
+  // Seven charts drawn on the server, each an accessible image with a title.
+  const charts = page.locator("[data-chart] svg[role=img]");
+  assert.equal(await charts.count(), 7);
+  for (let i = 0; i < 7; i++) {
+    assert.ok((await charts.nth(i).locator("title").first().textContent()).length > 0, "each chart has a title");
+  }
+  // The officer's analysis and decision of TXN003 (made today) are counted.
+  const figure = async (label) => {
+    const row = page.getByTestId("summary").locator("tr", { has: page.locator("th", { hasText: new RegExp(`^${label}$`) }) });
+    return (await row.locator("td").innerText()).trim();
+  };
+  assert.ok(Number(await figure("Analyses")) >= 1, "the analysis is counted");
+  assert.ok(Number(await figure("Analyses, high risk")) >= 1, "TXN003 is high risk");
+  assert.ok(Number(await figure("Decisions: escalate")) >= 1, "the escalation is counted");
+  assert.doesNotMatch(await page.locator("main").innerText(), /NaN/);
+  // The values of a chart as a table.
+  const analyses = page.locator('[data-chart="analyses"]');
+  await analyses.locator("summary").click();
+  assert.ok((await analyses.locator("tbody tr").count()) >= 1);
+  await shot("dashboard");
+
+  // The date range selector: today only.
+  const today = await page.locator("#to").inputValue();
+  await page.locator("#from").fill(today);
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForURL((u) => u.pathname === "/dashboard" && u.searchParams.get("from") === today);
+  assert.match(await page.getByTestId("range").innerText(), /1 day in /);
+  assert.equal(await page.locator("[data-chart] svg[role=img]").count(), 7);
+  await shot("dashboard-today");
+
+  await signIn(keys.viewer);
+  assert.equal(await page.locator('a[href="/dashboard"]').count(), 0, "no dashboard link for a viewer");
+  const response = await page.goto(`${base}/dashboard`);
+  assert.equal(response.status(), 403);
+});
+
 test("the evaluation page renders", async () => {
   await signIn(keys.viewer);
   await page.goto(`${base}/evaluation`);

@@ -19,6 +19,7 @@ mod cli_eval;
 mod cli_eval_embedding;
 mod cli_feedback;
 mod cli_reembed;
+mod cli_report;
 mod cli_sanctions;
 
 #[derive(Parser)]
@@ -72,6 +73,9 @@ enum Command {
     /// Batch screening: analyse a file of transactions, load a file of customers.
     #[command(subcommand)]
     Batch(cli_batch::BatchCommand),
+    /// Reports for examiners: the month's quality figures with charts.
+    #[command(subcommand)]
+    Report(cli_report::ReportCommand),
     /// Internal: extract the text of a PDF read on stdin and write it as JSON on
     /// stdout. Ingestion runs this in a child process with memory and time limits.
     /// (The name is `reagent::config::EXTRACT_PDF_COMMAND`.)
@@ -320,6 +324,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sanctions(cmd) => cli_sanctions::run(config, cmd),
         Command::Feedback(cmd) => cli_feedback::run(config, cmd),
         Command::Batch(cmd) => cli_batch::run(config, cmd),
+        Command::Report(cmd) => cli_report::run(config, cmd),
         Command::ExtractPdf(args) => extract_pdf(&args),
     }
 }

@@ -73,7 +73,7 @@ impl Role {
             (_, P::Authenticated) => true,
             (R::Viewer | R::Analyst | R::ComplianceOfficer, P::ReadAnalyses) => true,
             (R::Analyst | R::ComplianceOfficer, P::Analyze) => true,
-            (R::ComplianceOfficer, P::Decide | P::ReadAudit) => true,
+            (R::ComplianceOfficer, P::Decide | P::ReadAudit | P::ViewMonitoring) => true,
             (R::PolicyEditor, P::UploadDocuments) => true,
             _ => false,
         }
@@ -114,6 +114,8 @@ pub enum Permission {
     UploadDocuments,
     /// Create, list and revoke API keys.
     ManageKeys,
+    /// See the quality figures (the dashboard): volumes, queue, overrides, latency.
+    ViewMonitoring,
 }
 
 impl Permission {

@@ -208,11 +208,13 @@ mod batch;
 mod checkpoints;
 #[macro_use]
 mod feedback;
+mod monitoring;
 mod sanctions;
 mod security;
 pub use batch::check_storable;
 pub use checkpoints::CheckpointRecord;
 pub use feedback::FeedbackRecord;
+pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, OpenReviewItems, TimeBucket, MAX_BUCKETS};
 pub use sanctions::StoredVersion;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobKind, JobRecord};
 

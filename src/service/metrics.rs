@@ -1,6 +1,7 @@
 //! Owns the service's Prometheus metrics: request counts and latency histograms per
 //! route, retrieval and generation latency, which generator answered, degraded
-//! answers. Rendered in the text exposition format at `GET /metrics`.
+//! answers. Rendered in the text exposition format at `GET /metrics`, followed by
+//! the quality figures' gauges (`crate::monitoring::prometheus`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -53,6 +54,8 @@ struct State {
 #[derive(Default)]
 pub struct Metrics {
     state: Mutex<State>,
+    /// The quality figures' gauges (`crate::monitoring::prometheus`), recomputed at most once a minute.
+    pub quality: crate::monitoring::prometheus::GaugeCache,
 }
 
 impl Metrics {

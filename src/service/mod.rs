@@ -241,7 +241,14 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    let mut text = state.metrics.render();
+    let tz = state.analyzer.engine().config().time_zone();
+    match state.metrics.quality.text(&state.db, tz, crate::monitoring::due_on).await {
+        Ok(quality) => text.push_str(&quality),
+        // The service's own metrics still answer; the scrape shows the figures are missing.
+        Err(e) => tracing::warn!("quality gauges for /metrics: {e}"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn analyze(

@@ -9,6 +9,7 @@
 mod analysis;
 mod assets;
 mod citation_feedback;
+mod dashboard;
 mod documents;
 mod evaluation;
 pub mod session;
@@ -116,6 +117,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S>
         .route("/documents/{id}/diff", get(documents::diff))
         .route("/jobs/{id}", get(documents::job))
         .route("/evaluation", get(evaluation::page))
+        .route("/dashboard", get(dashboard::page))
         .route("/evaluation/files/{run}/{file}", get(evaluation::file))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::from_fn_with_state(web.clone(), csrf_guard))
@@ -148,6 +150,7 @@ pub struct UserView {
     pub can_decide: bool,
     pub can_upload: bool,
     pub can_read: bool,
+    pub can_monitor: bool,
 }
 
 impl UserView {
@@ -159,6 +162,7 @@ impl UserView {
             can_decide: can_decide(p.role),
             can_upload: can_upload(p.role),
             can_read: can_read(p.role),
+            can_monitor: p.role.allows(Permission::ViewMonitoring),
         }
     }
 }
