@@ -58,6 +58,10 @@ pub struct RequiredAction {
     pub title: String,
     pub description: String,
     pub deadline: Option<String>,
+    /// The date `deadline` names, from the rules engine (as of the
+    /// transaction); absent in analyses stored before it existed.
+    #[serde(default)]
+    pub due_on: Option<chrono::NaiveDate>,
     pub citations: Vec<Citation>,
 }
 

@@ -18,6 +18,7 @@ pub mod domain;
 pub mod guidance;
 pub mod query;
 pub mod retrieval;
+pub mod review;
 pub mod rules;
 pub mod sanctions;
 pub mod service;

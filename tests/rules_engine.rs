@@ -1231,4 +1231,93 @@ mod rules {
             assert!(f.description.contains("5 years"), "{}", f.description);
         }
     }
+
+    /// Typed due dates: the date each finding's deadline text names,
+    /// computed as of the transaction with the rules' holiday calendar.
+    mod due_dates {
+        use super::*;
+        use chrono::NaiveDate;
+
+        fn d(s: &str) -> NaiveDate {
+            s.parse().expect("date")
+        }
+
+        /// 31 CFR 501.603/501.604: 10 business days. A wire rejected on
+        /// Wednesday 2026-05-20 crosses a weekend and Memorial Day
+        /// (Monday 2026-05-25): day 10 is Thursday 2026-06-04 (it would
+        /// be 06-03 without the holiday).
+        #[test]
+        fn ofac_report_due_date_skips_weekend_and_federal_holiday() {
+            let o = run(wire("W", 5_000.0, "IR", "2026-05-20T14:00:00Z"), vec![]);
+            let f = o.finding(OfacBlockOrReject).expect("ofac");
+            assert_eq!(f.due_on, Some(d("2026-06-04")));
+            assert!(f.deadline.as_deref().unwrap_or_default().contains("by 2026-06-04"));
+        }
+
+        /// 31 CFR 1010.306(a)(1): 15 days after the business day; a
+        /// Saturday deposit belongs to Monday's business day (1010.313).
+        #[test]
+        fn ctr_due_fifteen_days_after_the_business_day() {
+            let o = run(cash_in("T", 12_000.0, DAY), vec![]);
+            assert_eq!(o.finding(CtrFiling).and_then(|f| f.due_on), Some(d("2026-03-25")));
+            // Saturday 2026-05-23, before the holiday Monday: business day Tuesday 05-26.
+            let o = run(cash_in("T", 12_000.0, "2026-05-23T15:00:00Z"), vec![]);
+            assert_eq!(o.business_day, d("2026-05-26"));
+            assert_eq!(o.finding(CtrFiling).and_then(|f| f.due_on), Some(d("2026-06-10")));
+        }
+
+        /// 31 CFR 1020.320(b)(3): 30 days from initial detection (not the
+        /// 60-day no-suspect limit); continuing activity: 120 days after
+        /// the last SAR.
+        #[test]
+        fn sar_due_thirty_days_from_detection_or_continuing_filing_date() {
+            let o = run(
+                cash_in("T3", 9_700.0, "2026-04-06T14:00:00Z"),
+                vec![
+                    cash_in("T1", 9_600.0, "2026-04-01T14:00:00Z"),
+                    cash_in("T2", 9_800.0, "2026-04-02T14:00:00Z"),
+                ],
+            );
+            assert_eq!(o.finding(SarReview).and_then(|f| f.due_on), Some(d("2026-05-02")));
+            let mut c = customer();
+            c["last_sar_filed_on"] = json!("2026-02-01");
+            let o = engine().evaluate(&input_with(
+                cash_in("T2", 9_900.0, "2026-04-02T14:00:00Z"),
+                c,
+                vec![cash_in("T1", 9_600.0, "2026-04-01T14:00:00Z")],
+            ));
+            assert_eq!(o.finding(SarReview).and_then(|f| f.due_on), Some(d("2026-06-01")));
+        }
+
+        /// EDD and KYC dates come from the bank's procedures in rules.toml
+        /// (business days to start EDD, to contact an expired-KYC customer),
+        /// and follow the setting.
+        #[test]
+        fn edd_and_kyc_due_dates_follow_the_bank_procedure_settings() {
+            let mut c = customer();
+            c["risk_rating"] = json!("HIGH");
+            c["kyc_status"] = json!("EXPIRED");
+            let input = input_with(tx("T", "CARD", "OUTBOUND", 200.0, "2026-05-22T14:00:00Z"), c, vec![]);
+            let o = engine().evaluate(&input);
+            for f in &o.findings {
+                let due = f.due_on.unwrap_or_else(|| panic!("{} has no due date", f.code));
+                let text = f.deadline.as_deref().unwrap_or_default();
+                assert!(text.contains(&format!("by {due}")), "{}: {text} vs {due}", f.code);
+                // Friday 05-22 + business days: never a weekend or Memorial Day.
+                assert!(due > d("2026-05-25"), "{}: {due}", f.code);
+            }
+            let edd = o.finding(EnhancedDueDiligence).and_then(|f| f.due_on).expect("edd");
+            let longer = engine_with("review_start_business_days = 10", "review_start_business_days = 20")
+                .evaluate(&input);
+            let later = longer.finding(EnhancedDueDiligence).and_then(|f| f.due_on).expect("edd");
+            assert!(later > edd, "{later} vs {edd}");
+        }
+
+        /// Travel-rule records have no date of their own.
+        #[test]
+        fn travel_rule_records_have_no_due_date() {
+            let o = run(wire("W", 5_000.0, "DE", DAY), vec![]);
+            assert_eq!(o.finding(TravelRuleRecords).map(|f| f.due_on), Some(None));
+        }
+    }
 }

@@ -925,6 +925,7 @@ pub(crate) fn validate(
                 title: truncate(a.title.trim(), MAX_FIELD_CHARS),
                 description: truncate(a.description.trim(), MAX_FIELD_CHARS),
                 deadline: None,
+                due_on: None,
                 citations,
             });
         }

@@ -384,6 +384,7 @@ mod tests {
     use super::*;
     use crate::guidance::ComplianceIssue;
     use crate::rules::Severity;
+    use chrono::NaiveDate;
 
     fn cite(n: u128) -> Citation {
         Citation::from_chunk(&chunk(n, DocumentType::Regulation, None, "t", 1.0, &[]).hit)
@@ -397,6 +398,7 @@ mod tests {
                     title: "File a CTR".into(),
                     description: "Cash of $15,000.".into(),
                     deadline: Some("by 2026-03-25".into()),
+                    due_on: NaiveDate::from_ymd_opt(2026, 3, 25),
                     citations: vec![cite(1)],
                 },
                 RequiredAction {
@@ -404,6 +406,7 @@ mod tests {
                     title: "Review for a SAR".into(),
                     description: "Structuring pattern.".into(),
                     deadline: Some("by 2026-04-09".into()),
+                    due_on: NaiveDate::from_ymd_opt(2026, 4, 9),
                     citations: vec![cite(2)],
                 },
             ],
@@ -426,6 +429,7 @@ mod tests {
             title: format!("LLM {code}"),
             description: desc.into(),
             deadline: Some("never".into()),
+            due_on: NaiveDate::from_ymd_opt(2099, 1, 1),
             citations: cites.iter().map(|n| cite(*n)).collect(),
         }
     }
@@ -462,6 +466,7 @@ mod tests {
         assert_eq!(ctr.code, ActionCode::CtrFiling);
         assert_eq!(ctr.title, "File a CTR");
         assert_eq!(ctr.deadline.as_deref(), Some("by 2026-03-25"));
+        assert_eq!(ctr.due_on, NaiveDate::from_ymd_opt(2026, 3, 25), "the rules' due date, not the LLM's");
         assert!(ctr.description.starts_with("Cash of $15,000."));
         assert!(
             ctr.description

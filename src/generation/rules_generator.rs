@@ -57,6 +57,7 @@ impl RulesGenerator {
                 title: finding.title.clone(),
                 description: finding.description.clone(),
                 deadline: finding.deadline.clone(),
+                due_on: finding.due_on,
                 citations,
             });
         }
@@ -500,6 +501,7 @@ mod tests {
             title: format!("title {code}"),
             description: format!("desc {code}"),
             deadline: Some("within 15 days".into()),
+            due_on: None,
             regulations: regs.iter().map(|s| s.to_string()).collect(),
             policies: vec![],
             retrieval_query: "q".into(),

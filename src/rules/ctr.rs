@@ -111,11 +111,14 @@ pub(super) fn evaluate(ctx: &Ctx<'_>, issues: &mut Vec<RuleIssue>) -> Option<Fin
         )
     };
 
+    // 31 CFR 1010.306(a)(1): within 15 days following the business day.
+    let (deadline, due_on) = calendar_deadline("", day, params.filing_deadline_days);
     Some(Finding {
         code: ActionCode::CtrFiling,
         title: "File a Currency Transaction Report (CTR)".into(),
         description,
-        deadline: Some(calendar_deadline("", day, params.filing_deadline_days)),
+        deadline: Some(deadline),
+        due_on: Some(due_on),
         regulations: REGULATIONS.iter().map(|s| (*s).to_owned()).collect(),
         policies: Vec::new(),
         retrieval_query: RETRIEVAL_QUERY.into(),

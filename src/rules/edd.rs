@@ -160,6 +160,7 @@ pub(crate) fn evaluate(
             "start the EDD review within {} business days ({}, bank procedure): by {by}",
             cfg.review_start_business_days, cfg.policy_review_deadline
         )),
+        due_on: Some(by),
         regulations: dedup(regulations),
         policies,
         retrieval_query: format!("enhanced due diligence EDD {}", query.join("; ")),

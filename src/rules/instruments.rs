@@ -67,6 +67,8 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
             ctx.currency_note_for(purchases.iter().copied()),
         ),
         deadline: Some("at the time of purchase, before the instruments are issued".into()),
+        // The record is made at the purchase: due on the transaction's date.
+        due_on: Some(ctx.as_of),
         regulations: REGULATIONS.iter().map(|s| (*s).to_owned()).collect(),
         policies: Vec::new(),
         retrieval_query: RETRIEVAL_QUERY.into(),

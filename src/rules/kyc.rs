@@ -16,7 +16,7 @@
 //! (corpus/kyc-cip-procedure.md, sections named in rules.toml), cited as
 //! policy.
 
-use super::calendar::add_business_days;
+use super::calendar::{add_business_days, add_days};
 use super::{ActionCode, Ctx, Finding, Severity};
 use crate::domain::{CustomerType, KycStatus};
 
@@ -36,7 +36,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
     } else {
         ""
     };
-    let (title, description, deadline, mut regulations, policies, query) = match c.kyc_status {
+    let (title, description, deadline, due_on, mut regulations, policies, query) = match c.kyc_status {
         KycStatus::Expired => {
             let by = add_business_days(
                 ctx.as_of,
@@ -60,6 +60,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
                         .first()
                         .map_or("KYC procedure", String::as_str),
                 ),
+                by,
                 vec!["31 CFR 1020.210".to_owned()],
                 cfg.policy_expired.clone(),
                 CDD_QUERY,
@@ -82,6 +83,10 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
                     .first()
                     .map_or("KYC procedure", String::as_str),
             ),
+            // The account-opening date is not known to reagent; the account
+            // was open by the transaction's date, so this is the latest the
+            // verification can be due.
+            add_days(ctx.as_of, cfg.pending_verification_days),
             vec!["31 CFR 1020.220".to_owned()],
             cfg.policy_pending.clone(),
             CIP_QUERY,
@@ -95,6 +100,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
         title: title.into(),
         description,
         deadline: Some(deadline),
+        due_on: Some(due_on),
         regulations,
         policies,
         retrieval_query: if business {

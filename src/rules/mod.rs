@@ -146,6 +146,11 @@ pub struct Finding {
     pub description: String,
     /// e.g. "within 15 calendar days of 2026-03-10 (by 2026-03-25)".
     pub deadline: Option<String>,
+    /// The date `deadline` names, computed as of the transaction (business
+    /// days skip weekends and the holidays of rules.toml); `None` when the
+    /// obligation has no date of its own (travel-rule records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_on: Option<NaiveDate>,
     /// Citations, e.g. "31 CFR 1010.311".
     pub regulations: Vec<String>,
     /// Sections of the bank's own procedures the finding rests on, e.g.
@@ -563,10 +568,10 @@ pub(crate) fn fmt_amount(t: &Transaction) -> String {
     }
 }
 
-/// "within N calendar days of [what ]D (by D+N)".
-pub(crate) fn calendar_deadline(what: &str, from: NaiveDate, days: u32) -> String {
+/// "within N calendar days of [what ]D (by D+N)", and D+N.
+pub(crate) fn calendar_deadline(what: &str, from: NaiveDate, days: u32) -> (String, NaiveDate) {
     let by = calendar::add_days(from, days);
-    format!("within {days} calendar days of {what}{from} (by {by})")
+    (format!("within {days} calendar days of {what}{from} (by {by})"), by)
 }
 
 #[cfg(test)]

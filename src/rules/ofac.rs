@@ -336,6 +336,7 @@ pub(crate) fn evaluate(ctx: &Ctx<'_>, s: &OfacScreening<'_>) -> Option<Finding> 
             "within {} business days of blocking or rejection (31 CFR 501.603 / 501.604): by {by} if blocked or rejected on {}",
             cfg.report_deadline_business_days, ctx.as_of
         )),
+        due_on: Some(by),
         regulations,
         policies: Vec::new(),
         retrieval_query,

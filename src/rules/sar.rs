@@ -309,14 +309,17 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
         ctx.cfg.records.bsa_years,
         ctx.currency_note_for(involved.iter().copied()),
     );
-    let deadline = match continuing {
-        Some(filed) => format!(
+    // 1020.320(b)(3): 30 days from initial detection. The no-suspect
+    // extension (up to `no_suspect_max_days`) is stated in the description
+    // but not assumed: the due date is the shorter one.
+    let (deadline, due_on) = match continuing {
+        Some(filed) => (format!(
             "continuing activity: review by {} ({} days after the SAR of {filed}); file within {} days of it (by {})",
             add_days(filed, p.continuing_review_days),
             p.continuing_review_days,
             p.continuing_filing_days,
             add_days(filed, p.continuing_filing_days),
-        ),
+        ), add_days(filed, p.continuing_filing_days)),
         None => calendar_deadline("initial detection on ", detected, p.filing_deadline_days),
     };
 
@@ -325,6 +328,7 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
         title: title.into(),
         description,
         deadline: Some(deadline),
+        due_on: Some(due_on),
         regulations,
         policies: Vec::new(),
         retrieval_query,

@@ -84,6 +84,7 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
         title: "Keep funds-transfer records and pass travel-rule information".into(),
         description,
         deadline: None,
+        due_on: None,
         regulations: REGULATIONS.iter().map(|s| (*s).to_owned()).collect(),
         policies: Vec::new(),
         retrieval_query: RETRIEVAL_QUERY.into(),

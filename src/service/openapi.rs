@@ -127,6 +127,7 @@ pub fn spec() -> Value {
                         "required_actions": {"type": "array", "items": {"type": "object", "required": ["code", "title", "description", "citations"],
                             "properties": {"code": enum_of(&["CTR_FILING", "SAR_REVIEW", "TRAVEL_RULE_RECORDS", "OFAC_BLOCK_OR_REJECT", "ENHANCED_DUE_DILIGENCE", "KYC_REMEDIATION", "MONETARY_INSTRUMENT_RECORD"]),
                                 "title": {"type": "string"}, "description": {"type": "string"}, "deadline": {"type": ["string", "null"]},
+                                "due_on": {"type": ["string", "null"], "format": "date", "description": "the date the deadline names (rules engine, as of the transaction)"},
                                 "citations": {"type": "array", "items": {"$ref": "#/components/schemas/Citation"}}}}},
                         "compliance_issues": {"type": "array", "items": {"type": "object", "properties": {
                             "title": {"type": "string"}, "severity": enum_of(&["LOW", "MEDIUM", "HIGH", "CRITICAL"]),
