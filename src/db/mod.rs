@@ -198,6 +198,8 @@ macro_rules! insert_analysis {
             .bind(&$p.prompt_version)
             .bind($p.processing_time_ms)
             .bind($p.analyzed_at)
+            .bind(&$p.due_on)
+            .bind(&$p.action_codes)
             .execute($executor)
             .await
     };
@@ -206,8 +208,11 @@ macro_rules! insert_analysis {
 // After the macros they use.
 mod checkpoints;
 mod sanctions;
+#[macro_use]
+mod review;
 mod security;
 pub use checkpoints::CheckpointRecord;
+pub use review::{AssigneeFilter, AssignmentRecord, MAX_QUEUE_PAGE, QueueFilter, QueueRow};
 pub use sanctions::StoredVersion;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobRecord};
 
@@ -285,8 +290,8 @@ const COUNT_TRANSACTIONS: &str = concat!(
 
 const INSERT_ANALYSIS: &str = "INSERT INTO analyses \
     (analysis_id, transaction_id, request, analysis, risk_level, requires_review, generator_kind, model, \
-     prompt_version, processing_time_ms, analyzed_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     prompt_version, processing_time_ms, analyzed_at, due_on, action_codes) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 const GET_ANALYSIS: &str = "SELECT analysis_id, analysis FROM analyses WHERE analysis_id = $1";
 
