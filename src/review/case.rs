@@ -286,12 +286,12 @@ fn narrative(analysis: &Analysis, input: Option<&RuleInput>, related: &[RelatedT
 
     let who = match input.map(|i| &i.customer) {
         Some(c) => format!(
-            "Customer {} ({}), a {} customer of {}; risk rating {}, KYC status {}{}.",
+            "Customer {} ({}), {} customer of {}; risk rating {}, KYC status {}{}.",
             c.name,
             c.customer_id,
             match c.customer_type {
-                CustomerType::Individual => "individual",
-                CustomerType::Business => "business",
+                CustomerType::Individual => "an individual",
+                CustomerType::Business => "a business",
             },
             c.country.as_str(),
             c.risk_rating.as_str(),

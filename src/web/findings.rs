@@ -71,12 +71,11 @@ fn restates(issue: &ComplianceIssue, action: &RequiredAction) -> bool {
     issue.title.trim() == action.title.trim()
 }
 
-/// The recommendation belongs to `action`: the same evidence, and not a
+/// The recommendation belongs to `action`: the same evidence (the rules
+/// generator writes one per finding with the finding's citations), and not a
 /// suggestion of an action the rules did not find.
 fn belongs(rec: &Recommendation, action: &RequiredAction) -> bool {
-    !rec.citations.is_empty()
-        && !rec.text.starts_with(crate::generation::LLM_SUGGESTION_PREFIX)
-        && chunk_set(&rec.citations) == chunk_set(&action.citations)
+    !rec.text.starts_with(crate::generation::LLM_SUGGESTION_PREFIX) && chunk_set(&rec.citations) == chunk_set(&action.citations)
 }
 
 /// Folds the analysis's issues and recommendations into its actions (see the
@@ -146,4 +145,90 @@ pub fn fold(a: &Analysis, today: NaiveDate) -> Folded {
         }
     }
     Folded { findings, issues, recommendations }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guidance::{GeneratorInfo, GeneratorKind};
+    use crate::rules::{ActionCode, RiskLevel, Severity};
+
+    fn cite(n: u128) -> Citation {
+        Citation {
+            chunk_id: Uuid::from_u128(n),
+            document_id: "d".into(),
+            document_title: "Doc".into(),
+            version: "1".into(),
+            citation: None,
+            section_path: vec![],
+            pages: None,
+            excerpt: "x".into(),
+        }
+    }
+
+    fn action(code: ActionCode, title: &str, cites: &[u128], due: &str) -> RequiredAction {
+        RequiredAction {
+            code,
+            title: title.into(),
+            description: format!("{title} facts."),
+            deadline: Some(format!("by {due}")),
+            due_on: due.parse().ok(),
+            citations: cites.iter().map(|n| cite(*n)).collect(),
+        }
+    }
+
+    fn analysis(actions: Vec<RequiredAction>, issues: Vec<ComplianceIssue>, recs: Vec<Recommendation>) -> Analysis {
+        Analysis {
+            analysis_id: Uuid::nil(),
+            transaction_id: "T".into(),
+            risk_level: RiskLevel::High,
+            risk_score: 0.9,
+            requires_review: true,
+            required_actions: actions,
+            compliance_issues: issues,
+            recommendations: recs,
+            answer: None,
+            answer_citations: vec![],
+            generator: GeneratorInfo { kind: GeneratorKind::Rules, model: None, degraded_reason: None, dropped_citations: 0 },
+            retrieval: crate::guidance::RetrievalTrace { queries: vec![], filters: Default::default(), chunks: vec![] },
+            processing_time_ms: 1,
+            analyzed_at: chrono::Utc::now(),
+            prompt_version: "v".into(),
+            sanctions_screening: Default::default(),
+        }
+    }
+
+    #[test]
+    fn restating_issues_and_recommendations_fold_into_their_action_others_stay_once() {
+        let a = analysis(
+            vec![action(ActionCode::CtrFiling, "File a CTR", &[1, 2], "2026-03-25"), action(ActionCode::TravelRuleRecords, "Keep records", &[], "")],
+            vec![
+                ComplianceIssue { title: "File a CTR".into(), severity: Severity::Medium, explanation: "File a CTR facts. Applicable rules: 31 CFR 1010.311.".into(), citations: vec![cite(2), cite(1)] },
+                ComplianceIssue { title: "No conversion rate".into(), severity: Severity::High, explanation: "JPY".into(), citations: vec![] },
+            ],
+            vec![
+                Recommendation { text: "Verify identity".into(), citations: vec![cite(2), cite(1)] },
+                Recommendation { text: "Check the transfer order".into(), citations: vec![] },
+                Recommendation { text: "Document the review".into(), citations: vec![cite(1)] },
+            ],
+        );
+        let today = "2026-03-27".parse().unwrap_or_default();
+        let f = fold(&a, today);
+        assert_eq!(f.findings.len(), 2);
+        assert_eq!(f.findings[0].notes, ["Applicable rules: 31 CFR 1010.311."]);
+        assert_eq!(f.findings[0].recommendation.as_deref(), Some("Verify identity"));
+        assert_eq!(f.findings[0].citations.len(), 2, "citations shown once");
+        assert_eq!((f.findings[0].days_left.as_deref(), f.findings[0].overdue), (Some("overdue by 2 days"), true));
+        assert_eq!(f.findings[1].recommendation.as_deref(), Some("Check the transfer order"));
+        assert_eq!(f.issues.iter().map(|i| i.title.as_str()).collect::<Vec<_>>(), ["No conversion rate"]);
+        assert_eq!(f.recommendations.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(), ["Document the review"]);
+    }
+
+    #[test]
+    fn days_left_wording() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap_or_default();
+        assert_eq!(days_left_label(d("2026-03-10"), d("2026-03-10")), ("due today".to_owned(), false));
+        assert_eq!(days_left_label(d("2026-03-11"), d("2026-03-10")), ("1 day left".to_owned(), false));
+        assert_eq!(days_left_label(d("2026-03-09"), d("2026-03-10")), ("overdue by 1 day".to_owned(), true));
+    }
 }
