@@ -194,6 +194,8 @@ struct CasePage {
     decision_error: Option<String>,
     decision_comment: String,
     decisions: [(&'static str, &'static str); 4],
+    /// A decision is already recorded (a new one must override it).
+    decided: bool,
 }
 
 #[derive(Template)]
@@ -308,9 +310,11 @@ async fn load_case(web: &Web, user: &SignedIn, id: &str) -> Result<(Case, chrono
 
 pub async fn case(State(web): State<Web>, user: SignedIn, Path(id): Path<String>) -> Result<Response, WebError> {
     let (case, today) = load_case(&web, &user, &id).await?;
+    let c = case_view(case, today);
     Ok(render(&CasePage {
         layout: user.layout("queue"),
-        c: case_view(case, today),
+        decided: c.decided,
+        c,
         decision_error: None,
         decision_comment: String::new(),
         decisions: super::analysis::DECISIONS,
@@ -376,6 +380,13 @@ pub async fn decide(State(web): State<Web>, user: SignedIn, Path(id): Path<Strin
     c.narrative = f.narrative;
     Ok(render_status(
         StatusCode::UNPROCESSABLE_ENTITY,
-        &CasePage { layout: user.layout("queue"), c, decision_error: error, decision_comment: f.comment, decisions: super::analysis::DECISIONS },
+        &CasePage {
+            layout: user.layout("queue"),
+            decided: c.decided,
+            c,
+            decision_error: error,
+            decision_comment: f.comment,
+            decisions: super::analysis::DECISIONS,
+        },
     ))
 }
