@@ -292,6 +292,60 @@ test("the evaluation page renders", async () => {
   await shot("evaluation");
 });
 
+test("an officer works the review queue: findings once, assign, case view, decide with a narrative", async () => {
+  await signIn(keys.officer);
+  await page.goto(`${base}/transactions`);
+  await page.getByLabel("Search by transaction, customer or counterparty").fill("TXN007");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.locator('tr[data-transaction="TXN007"]').getByRole("button", { name: "Analyze TXN007" }).click();
+  await page.waitForURL(/\/analyses\/[0-9a-f-]{36}$/);
+  // The analysis page shows the SAR finding once, with its deadline, days left and evidence.
+  assert.equal(await page.locator('[data-action="SAR_REVIEW"]').count(), 1, "one SAR finding");
+  assert.match(await page.locator('[data-action="SAR_REVIEW"] [data-testid=days-left]').innerText(), /overdue|left|today/);
+  assert.ok((await page.locator('[data-action="SAR_REVIEW"] a[data-citation]').count()) > 0, "the finding cites its evidence");
+  assert.equal(await page.locator('[data-action="SAR_REVIEW"] .recommendation').count(), 1, "its recommendation is folded in");
+  await shot("analysis-findings");
+
+  // The queue: the item with its due date; assign it to me.
+  await page.getByRole("link", { name: "Review queue" }).click();
+  await page.waitForURL(/\/queue$/);
+  const row = page.locator('tr[data-transaction="TXN007"]');
+  await row.waitFor();
+  assert.match(await row.innerText(), /SAR_REVIEW/);
+  await row.getByRole("button", { name: "Assign TXN007 to me" }).click();
+  await page.waitForURL(/\/queue$/);
+  assert.doesNotMatch(await page.locator('tr[data-transaction="TXN007"] [data-testid=assignee]').innerText(), /unassigned/);
+  await page.getByLabel("Action").selectOption("SAR_REVIEW");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/action=SAR_REVIEW/);
+  await shot("queue");
+
+  // The case view: the structuring deposits, the narrative draft citing chunks.
+  await page.locator('tr[data-transaction="TXN007"]').getByRole("link", { name: "TXN007" }).click();
+  await page.waitForURL(/\/cases\/[0-9a-f-]{36}$/);
+  const caseUrl = page.url();
+  assert.ok((await page.locator("tr.in-pattern").count()) >= 3, "the pattern's deposits are marked");
+  assert.match(await page.getByTestId("narrative-sections").innerText(), /Who[\s\S]*How/);
+  assert.ok((await page.locator("a.chunk-ref").count()) > 0, "the draft cites chunks");
+  await shot("case");
+  const narrative = page.locator("textarea#narrative");
+  await narrative.fill((await narrative.inputValue()) + "\n\nOfficer note: deposits made at two branches.");
+  await page.getByLabel("Comment (required)").fill("Structuring across four days: file a SAR.");
+  await page.getByRole("button", { name: "File SAR" }).click();
+  await page.waitForURL(/#decision$/);
+  assert.match(await page.getByTestId("case-decisions").innerText(), /file_sar/);
+  assert.match(await page.locator("textarea#narrative").inputValue(), /Officer note: deposits made at two branches\./, "the narrative is kept");
+
+  // The printable page, in print media, and the queue without the decided item.
+  await page.goto(`${caseUrl}/print`);
+  await page.emulateMedia({ media: "print" });
+  assert.match(await page.locator("pre.narrative-text").innerText(), /Officer note/);
+  await shot("case-print");
+  await page.emulateMedia({ media: "screen" });
+  await page.goto(`${base}/queue`);
+  assert.equal(await page.locator('tr[data-transaction="TXN007"]').count(), 0, "decided: out of the queue");
+});
+
 test("no page loaded anything from elsewhere or logged an error", () => {
   assert.deepEqual(problems, []);
 });

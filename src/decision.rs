@@ -53,6 +53,9 @@ pub struct DecisionRequest {
     /// Required (true) to decide an analysis already decided; the comment is then the reason.
     #[serde(default)]
     pub r#override: bool,
+    /// The SAR narrative (from the case view) to keep with the decision.
+    #[serde(default)]
+    pub narrative: Option<String>,
 }
 
 /// A stored decision as the API returns it.
@@ -69,6 +72,9 @@ pub struct Decision {
     pub decided_at: DateTime<Utc>,
     /// The decision this one overrode.
     pub supersedes: Option<Uuid>,
+    /// The SAR narrative kept with the decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub narrative: Option<String>,
 }
 
 impl TryFrom<DecisionRecord> for Decision {
@@ -88,6 +94,7 @@ impl TryFrom<DecisionRecord> for Decision {
             role: r.actor_role,
             decided_at: r.decided_at,
             supersedes: r.supersedes,
+            narrative: r.narrative,
         })
     }
 }
@@ -130,6 +137,13 @@ pub async fn decide(
     if comment.chars().count() > MAX_COMMENT_CHARS {
         return Err(DecisionError::Invalid { field: "comment", reason: format!("must be at most {MAX_COMMENT_CHARS} characters") });
     }
+    let narrative = req.narrative.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if narrative.is_some_and(|n| n.chars().count() > crate::review::case::MAX_NARRATIVE_CHARS) {
+        return Err(DecisionError::Invalid {
+            field: "narrative",
+            reason: format!("must be at most {} characters", crate::review::case::MAX_NARRATIVE_CHARS),
+        });
+    }
     let db = audit.db();
     let analysis = db.get_analysis(analysis_id).await.map_err(DecisionError::Db)?.ok_or(DecisionError::NotFound(analysis_id))?;
     let previous = db.decisions_for(analysis_id).await.map_err(DecisionError::Db)?;
@@ -153,6 +167,7 @@ pub async fn decide(
         actor_role: principal.role.as_str().into(),
         decided_at: crate::db::now(),
         supersedes: last.map(|l| l.decision_id),
+        narrative: narrative.map(str::to_owned),
     };
     let action = if record.supersedes.is_some() { "decision.override" } else { "decision.create" };
     let event = AuditEvent::new(AuditKind::Decision, action, Actor::from(principal), record.decision_id.to_string())
@@ -166,6 +181,7 @@ pub async fn decide(
             "supersedes": record.supersedes,
             "previous_decision": last.map(|l| l.decision.clone()),
             "comment_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(comment.as_bytes())),
+            "narrative_sha256": narrative.map(|n| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(n.as_bytes()))),
         }));
     // The decision and its audit entry are one transaction: both or neither.
     let with = AuditedWrite::decision(&record).map_err(DecisionError::Db)?;

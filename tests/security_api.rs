@@ -93,6 +93,14 @@ async fn request_for(server: &TestServer, client: &reqwest::Client, method: &str
             let chunk = &a["required_actions"][0]["citations"][0]["chunk_id"];
             client.post(url(&path.replace("{id}", id))).json(&json!({"action": action, "chunk_id": chunk, "verdict": "supports"}))
         }
+        ("post", "/api/v1/analyses/{id}/assignment") => {
+            let id = analyze(server, "TXN003").await["analysis_id"].as_str().unwrap().to_string();
+            client.post(url(&path.replace("{id}", &id))).json(&json!({"assignee": "me"}))
+        }
+        ("get", "/api/v1/analyses/{id}/case") => {
+            let id = analyze(server, "TXN003").await["analysis_id"].as_str().unwrap().to_string();
+            client.get(url(&path.replace("{id}", &id)))
+        }
         ("get", "/api/v1/chunks/{id}") => {
             let a = analyze(server, "TXN003").await;
             let chunk = a["required_actions"][0]["citations"][0]["chunk_id"].as_str().expect("a cited chunk").to_string();

@@ -404,4 +404,71 @@ async fn officers_judge_citations_on_the_analysis_page() {
     assert!(!html.contains(r#"data-testid="citation-feedback""#));
     let res = post_form(&server, &viewer, &path, format!("csrf={}&action={action}&chunk_id={chunk}&verdict=supports", viewer.csrf)).await;
     assert_eq!(res.status().as_u16(), 403);
+/// Issue 15: the queue page (filters, days left, assign to me with CSRF), the
+/// case view (narrative kept with a decision, print page, JSON export) and the
+/// analysis page showing each finding once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_case_view_and_findings_shown_once() {
+    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let officer = sign_in(&server, server.key(Role::ComplianceOfficer)).await;
+    for id in ["TXN003", "TXN007", "TXN001"] {
+        let res = post_form(&server, &officer, &format!("/transactions/{id}/analyze"), format!("csrf={}", officer.csrf)).await;
+        assert_eq!(res.status().as_u16(), 303, "{id}");
+    }
+    // The queue: TXN003 (EDD from 2026-03-04, 10 business days: 03-18) before
+    // TXN007 (SAR, detected 2026-03-03, due 04-02), both overdue today; TXN001
+    // needs no review.
+    let (status, html) = get(&server, &officer, "/queue").await;
+    assert_eq!(status, 200);
+    let (a, b) = (html.find(r#"data-transaction="TXN003""#).expect("TXN003 queued"), html.find(r#"data-transaction="TXN007""#).expect("TXN007 queued"));
+    assert!(a < b, "earliest due first");
+    assert!(!html.contains(r#"data-transaction="TXN001""#));
+    assert!(html.contains(r#"data-testid="overdue""#) && html.contains("overdue by"), "past due dates are marked");
+    let (_, filtered) = get(&server, &officer, "/queue?action=SAR_REVIEW&risk=&assignee=&from=&to=").await;
+    assert!(filtered.contains(r#"data-transaction="TXN007""#) && !filtered.contains(r#"data-transaction="TXN003""#));
+    let analysis_id = html[b - 38..b - 2].to_string();
+    // Assign to me needs the CSRF token; then the row shows me.
+    let path = format!("/queue/{analysis_id}/assign");
+    assert_eq!(post_form(&server, &officer, &path, "assignee=me".into()).await.status().as_u16(), 403);
+    let res = post_form(&server, &officer, &path, format!("csrf={}&assignee=me&back=/queue%3Fassignee%3Dme", officer.csrf)).await;
+    assert_eq!((res.status().as_u16(), res.headers()["location"].to_str().unwrap()), (303, "/queue?assignee=me"));
+    let (_, mine) = get(&server, &officer, "/queue?assignee=me").await;
+    assert!(mine.contains(&format!(r#"data-analysis="{analysis_id}""#)) && mine.contains("test compliance_officer"), "{mine}");
+    // A viewer has no queue.
+    let viewer = sign_in(&server, server.key(Role::Viewer)).await;
+    assert_eq!(get(&server, &viewer, "/queue").await.0, 403);
+    assert_eq!(get(&server, &viewer, &format!("/cases/{analysis_id}")).await.0, 403);
+
+    // The case view of TXN007: the pattern's deposits, the narrative, exports.
+    let (status, case) = get(&server, &officer, &format!("/cases/{analysis_id}")).await;
+    assert_eq!(status, 200);
+    for id in ["TXN004", "TXN005", "TXN006", "TXN007"] {
+        assert!(case.contains(&format!(r#"data-transaction="{id}" class="in-pattern""#)), "{id} in the pattern");
+    }
+    assert!(case.contains(r#"data-testid="narrative-sections""#) && case.contains("[chunk "), "the draft cites chunks");
+    let (status, print) = get(&server, &officer, &format!("/cases/{analysis_id}/print")).await;
+    assert_eq!(status, 200);
+    assert!(print.contains("SAR narrative (draft)") && !print.contains("<nav"), "printable page");
+    let (status, json) = get(&server, &officer, &format!("/cases/{analysis_id}/case.json")).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["transaction_id"], "TXN007");
+    // Deciding with an edited narrative keeps it, and the item leaves the queue.
+    let res = post_form(&server, &officer, &format!("/cases/{analysis_id}/decision"),
+        format!("csrf={}&decision=file_sar&comment=structuring&narrative=Who%3A+Marcus+Webb+edited", officer.csrf)).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, case) = get(&server, &officer, &format!("/cases/{analysis_id}")).await;
+    assert!(case.contains("Who: Marcus Webb edited"), "the kept narrative is shown");
+    let (_, html) = get(&server, &officer, "/queue").await;
+    assert!(!html.contains(&format!(r#"data-analysis="{analysis_id}""#)), "decided: out of the queue");
+
+    // The analysis page of TXN003: each action once, its issue and recommendation folded in.
+    let res = post_form(&server, &officer, "/transactions/TXN003/analyze", format!("csrf={}", officer.csrf)).await;
+    let (_, page) = get(&server, &officer, res.headers()["location"].to_str().unwrap()).await;
+    for code in ["ENHANCED_DUE_DILIGENCE", "TRAVEL_RULE_RECORDS"] {
+        assert_eq!(page.matches(&format!(r#"data-action="{code}""#)).count(), 1, "{code}");
+    }
+    assert_eq!(page.matches("<h3>Apply enhanced due diligence (EDD)").count(), 1, "the title is not repeated as an issue");
+    assert_eq!(page.matches("Recommended step:").count(), 2, "each action's recommendation is folded into it");
+    assert!(page.contains(r#"data-testid="days-left""#));
 }

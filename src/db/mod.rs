@@ -198,6 +198,8 @@ macro_rules! insert_analysis {
             .bind(&$p.prompt_version)
             .bind($p.processing_time_ms)
             .bind($p.analyzed_at)
+            .bind(&$p.due_on)
+            .bind(&$p.action_codes)
             .execute($executor)
             .await
     };
@@ -210,11 +212,14 @@ mod checkpoints;
 mod feedback;
 mod monitoring;
 mod sanctions;
+#[macro_use]
+mod review;
 mod security;
 pub use batch::check_storable;
 pub use checkpoints::CheckpointRecord;
 pub use feedback::FeedbackRecord;
 pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, OpenReviewItems, TimeBucket, MAX_BUCKETS};
+pub use review::{AssigneeFilter, AssignmentRecord, MAX_QUEUE_PAGE, QueueFilter, QueueRow};
 pub use sanctions::StoredVersion;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobKind, JobRecord};
 
@@ -292,8 +297,8 @@ const COUNT_TRANSACTIONS: &str = concat!(
 
 const INSERT_ANALYSIS: &str = "INSERT INTO analyses \
     (analysis_id, transaction_id, request, analysis, risk_level, requires_review, generator_kind, model, \
-     prompt_version, processing_time_ms, analyzed_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     prompt_version, processing_time_ms, analyzed_at, due_on, action_codes) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 const GET_ANALYSIS: &str = "SELECT analysis_id, analysis FROM analyses WHERE analysis_id = $1";
 

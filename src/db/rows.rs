@@ -271,6 +271,10 @@ pub(crate) struct AnalysisParams {
     pub prompt_version: String,
     pub processing_time_ms: i64,
     pub analyzed_at: DbTime,
+    /// For the review queue: the earliest due date (`YYYY-MM-DD`) and the
+    /// action codes as `" CODE1 CODE2 "`.
+    pub due_on: Option<String>,
+    pub action_codes: String,
 }
 
 impl AnalysisParams {
@@ -300,6 +304,8 @@ impl AnalysisParams {
                 )
             })?,
             analyzed_at: DbTime::new("analysis.analyzed_at", a.analyzed_at)?,
+            due_on: crate::review::earliest_due(a).map(|d| d.to_string()),
+            action_codes: crate::review::action_codes_column(a),
         })
     }
 }

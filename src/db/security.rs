@@ -61,6 +61,8 @@ pub struct DecisionRecord {
     pub decided_at: DateTime<Utc>,
     /// The decision this one overrides.
     pub supersedes: Option<Uuid>,
+    /// The SAR narrative kept with the decision (case view), if any.
+    pub narrative: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -75,6 +77,7 @@ struct DecisionRow {
     actor_role: String,
     decided_at: DbTime,
     supersedes: Option<DbUuid>,
+    narrative: Option<String>,
 }
 
 /// What a job does (`ingest_jobs.kind`).
@@ -244,6 +247,8 @@ enum Record {
     Decision(DecisionParams),
     /// An officer's judgement of a cited chunk (`feedback.record`, `feedback.replace`).
     Feedback(super::feedback::FeedbackParams),
+    /// Who reviews an analysis (`review.assign`, `review.unassign`).
+    Assignment(super::review::AssignmentParams),
 }
 
 impl AuditedWrite {
@@ -263,6 +268,9 @@ impl AuditedWrite {
     /// A judgement of a cited chunk to store (replacing the officer's earlier one) with its entry.
     pub fn feedback(feedback: &super::FeedbackRecord) -> Result<Self, DbError> {
         super::feedback::FeedbackParams::new(feedback).map(|p| Self(Record::Feedback(p)))
+    /// An analysis's assignment to store (`Some`) or remove (`None`) with its entry.
+    pub fn assignment(analysis_id: Uuid, assignment: Option<&super::AssignmentRecord>) -> Result<Self, DbError> {
+        super::review::AssignmentParams::new(analysis_id, assignment).map(|p| Self(Record::Assignment(p)))
     }
 }
 
@@ -282,8 +290,8 @@ impl DecisionParams {
 macro_rules! insert_decision {
     ($executor:expr, $p:expr) => {
         sqlx::query(
-            "INSERT INTO decisions (decision_id, analysis_id, sequence, decision, comment, actor_id, actor_name, actor_role, decided_at, supersedes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO decisions (decision_id, analysis_id, sequence, decision, comment, actor_id, actor_name, actor_role, decided_at, supersedes, narrative) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(DbUuid($p.record.decision_id))
         .bind(DbUuid($p.record.analysis_id))
@@ -295,6 +303,7 @@ macro_rules! insert_decision {
         .bind(&$p.record.actor_role)
         .bind($p.decided_at)
         .bind($p.record.supersedes.map(DbUuid))
+        .bind(&$p.record.narrative)
         .execute($executor)
         .await
     };
@@ -399,7 +408,7 @@ impl Database {
     /// The decisions on an analysis, first to latest.
     pub async fn decisions_for(&self, analysis_id: Uuid) -> Result<Vec<DecisionRecord>, DbError> {
         let rows = on_pool!(self, |pool| sqlx::query_as::<_, DecisionRow>(
-            "SELECT decision_id, analysis_id, sequence, decision, comment, actor_id, actor_name, actor_role, decided_at, supersedes \
+            "SELECT decision_id, analysis_id, sequence, decision, comment, actor_id, actor_name, actor_role, decided_at, supersedes, narrative \
              FROM decisions WHERE analysis_id = $1 ORDER BY sequence"
         )
         .bind(DbUuid(analysis_id))
@@ -419,6 +428,7 @@ impl Database {
                 actor_role: r.actor_role,
                 decided_at: r.decided_at.get(),
                 supersedes: r.supersedes.map(|u| u.0),
+                narrative: r.narrative,
             })
             .collect())
     }
@@ -581,6 +591,9 @@ impl Database {
                     }
                     Record::Feedback(f) => {
                         upsert_feedback!(&mut *tx, f).map_err(|e| Append::With(super::feedback::feedback_write_error(f, e)))?;
+                    }
+                    Record::Assignment(a) => {
+                        write_assignment!(&mut *tx, a).map_err(|e| Append::With(super::review::assignment_write_error(a, e)))?;
                     }
                 }
                 let at = DbTime::now();

@@ -51,6 +51,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/analyses/{id}/feedback", Access::Needs(Permission::ReadAnalyses)),
     ("POST", "/api/v1/analyses/{id}/feedback", Access::Needs(Permission::Decide)),
     ("GET", "/api/v1/chunks/{id}", Access::Needs(Permission::ReadAnalyses)),
+    ("GET", "/api/v1/review-queue", Access::Needs(Permission::Decide)),
+    ("POST", "/api/v1/analyses/{id}/assignment", Access::Needs(Permission::Decide)),
+    ("GET", "/api/v1/analyses/{id}/case", Access::Needs(Permission::Decide)),
     ("GET", "/api/v1/audit", Access::Needs(Permission::ReadAudit)),
     ("POST", "/api/v1/documents", Access::Needs(Permission::UploadDocuments)),
     ("GET", "/api/v1/jobs/{id}", Access::Needs(Permission::UploadDocuments)),
@@ -344,12 +347,14 @@ pub fn document_security(doc: &mut serde_json::Value) {
     schemas["DecisionRequest"] = json!({"type": "object", "required": ["decision", "comment"], "additionalProperties": false, "properties": {
         "decision": {"type": "string", "enum": DecisionKind::ALL.map(DecisionKind::as_str)},
         "comment": {"type": "string", "minLength": 1, "maxLength": crate::decision::MAX_COMMENT_CHARS},
-        "override": {"type": "boolean", "default": false, "description": "required to change an existing decision; the comment is the reason"}}});
+        "override": {"type": "boolean", "default": false, "description": "required to change an existing decision; the comment is the reason"},
+        "narrative": {"type": ["string", "null"], "maxLength": crate::review::case::MAX_NARRATIVE_CHARS, "description": "the SAR narrative (case view) to keep with the decision"}}});
     schemas["Decision"] = json!({"type": "object", "properties": {
         "decision_id": {"type": "string", "format": "uuid"}, "analysis_id": {"type": "string", "format": "uuid"},
         "sequence": {"type": "integer"}, "decision": {"type": "string"}, "comment": {"type": "string"},
         "decided_by": {"type": "string"}, "decided_by_name": {"type": "string"}, "role": {"type": "string"},
-        "decided_at": {"type": "string", "format": "date-time"}, "supersedes": {"type": ["string", "null"], "format": "uuid"}}});
+        "decided_at": {"type": "string", "format": "date-time"}, "supersedes": {"type": ["string", "null"], "format": "uuid"},
+        "narrative": {"type": "string", "description": "the SAR narrative kept with the decision (absent: none)"}}});
     schemas["Job"] = json!({"type": "object", "properties": {
         "job_id": {"type": "string", "format": "uuid"}, "kind": {"type": "string", "enum": ["ingest", "batch"]}, "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},

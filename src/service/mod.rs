@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod limits;
 pub mod metrics;
 mod openapi;
+pub mod review;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -187,6 +188,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/analyses/{id}/decision", post(decisions::decide))
         .route("/api/v1/analyses/{id}/decisions", get(decisions::list))
         .route("/api/v1/analyses/{id}/feedback", get(feedback::list).post(feedback::submit))
+        .route("/api/v1/review-queue", get(review::queue))
+        .route("/api/v1/analyses/{id}/assignment", post(review::assign))
+        .route("/api/v1/analyses/{id}/case", get(review::case))
         .route("/api/v1/audit", get(audit::trail))
         .route(
             "/api/v1/documents",

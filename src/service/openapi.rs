@@ -162,6 +162,7 @@ pub fn spec() -> Value {
             }
         }
     });
+    super::review::document(&mut doc);
     // Routes of access control, decisions, audit and uploads, and who may call each.
     super::feedback::document(&mut doc);
     super::auth::document_security(&mut doc);

@@ -1,5 +1,7 @@
-//! Owns the Analysis page: verdict, review banner, actions with deadlines, issues,
-//! recommendations, every citation linked to its chunk; the generator that answered;
+//! Owns the Analysis page: verdict, review banner, each finding once (its action,
+//! deadline and days left, evidence, with the issue and recommendation that restate
+//! it folded in: `findings.rs`), the other issues and recommendations, every
+//! citation linked to its chunk; the generator that answered;
 //! free questions about the transaction; officers' decisions and the audit timeline.
 
 use std::sync::Arc;
@@ -12,7 +14,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::view::{CitationView, severity};
+use super::findings::{FindingView, IssueView, RecommendationView};
+use super::view::CitationView;
 use super::{
     Layout, SignedIn, UserView, Web, WebError, is_htmx, render, render_status, see_other, view,
 };
@@ -21,26 +24,6 @@ use crate::decision::{DecisionError, DecisionKind, DecisionRequest};
 use crate::domain::RuleInput;
 use crate::guidance::{Analysis, GeneratorKind};
 use crate::service::AppState;
-
-pub struct ActionView {
-    pub code: String,
-    pub title: String,
-    pub description: String,
-    pub deadline: Option<String>,
-    pub citations: Vec<CitationView>,
-}
-
-pub struct IssueView {
-    pub title: String,
-    pub severity: (&'static str, &'static str),
-    pub explanation: String,
-    pub citations: Vec<CitationView>,
-}
-
-pub struct RecommendationView {
-    pub text: String,
-    pub citations: Vec<CitationView>,
-}
 
 pub struct TransactionView {
     pub id: String,
@@ -90,7 +73,7 @@ struct AnalysisPage {
     dropped_citations: usize,
     analyzed_at: String,
     processing_ms: u64,
-    actions: Vec<ActionView>,
+    findings: Vec<FindingView>,
     issues: Vec<IssueView>,
     recommendations: Vec<RecommendationView>,
     question: String,
@@ -184,6 +167,8 @@ async fn build(
         })
         .collect();
     let (timeline, decided) = timeline(app, a.analysis_id).await?;
+    let today = crate::review::today_in(app.analyzer.engine().config().time_zone());
+    let folded = super::findings::fold(&a, today);
     Ok(AnalysisPage {
         layout: user.layout("transactions"),
         user: user.user(),
@@ -201,35 +186,9 @@ async fn build(
         dropped_citations: a.generator.dropped_citations,
         analyzed_at: a.analyzed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         processing_ms: a.processing_time_ms,
-        actions: a
-            .required_actions
-            .iter()
-            .map(|r| ActionView {
-                code: r.code.as_str().to_string(),
-                title: r.title.clone(),
-                description: r.description.clone(),
-                deadline: r.deadline.clone(),
-                citations: CitationView::list(&r.citations),
-            })
-            .collect(),
-        issues: a
-            .compliance_issues
-            .iter()
-            .map(|i| IssueView {
-                title: i.title.clone(),
-                severity: severity(i.severity),
-                explanation: i.explanation.clone(),
-                citations: CitationView::list(&i.citations),
-            })
-            .collect(),
-        recommendations: a
-            .recommendations
-            .iter()
-            .map(|r| RecommendationView {
-                text: r.text.clone(),
-                citations: CitationView::list(&r.citations),
-            })
-            .collect(),
+        findings: folded.findings,
+        issues: folded.issues,
+        recommendations: folded.recommendations,
         question: String::new(),
         question_error: None,
         answer: None,
@@ -373,6 +332,7 @@ pub async fn decide(
                 decision,
                 comment: f.comment.trim().to_string(),
                 r#override: f.r#override.is_some(),
+                narrative: None,
             };
             match crate::decision::decide(&app.audit, user.principal(), None, a.analysis_id, &req).await {
                 Ok(_) => return Ok(see_other(&format!("/analyses/{}#decision", a.analysis_id))),

@@ -12,6 +12,8 @@ mod citation_feedback;
 mod dashboard;
 mod documents;
 mod evaluation;
+mod findings;
+mod review;
 pub mod session;
 mod signin;
 mod transactions;
@@ -106,6 +108,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S>
         .route("/analyses/{id}/decision", post(analysis::decide))
         .route("/analyses/{id}/feedback", post(citation_feedback::submit))
         .route("/chunks/{id}", get(analysis::chunk))
+        .route("/queue", get(review::queue))
+        .route("/queue/{id}/assign", post(review::assign))
+        .route("/cases/{id}", get(review::case))
+        .route("/cases/{id}/decision", post(review::decide))
+        .route("/cases/{id}/print", get(review::print))
+        .route("/cases/{id}/case.json", get(review::export))
         .route("/documents", get(documents::list))
         .route(
             "/documents/upload",

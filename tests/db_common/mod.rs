@@ -49,6 +49,7 @@ macro_rules! db_suite {
             unknown_ids_are_none,
             rule_inputs_round_trip,
             jobs_keep_their_owner_and_only_unfinished_ones_are_failed,
+            review_queue_orders_by_due_date_latest_analysis_only,
         );
     };
     (@tests $fresh:path; $($name:ident),+ $(,)?) => {
@@ -783,4 +784,39 @@ pub async fn jobs_keep_their_owner_and_only_unfinished_ones_are_failed(t: &TestD
     let failed = ok("read job", db.get_job(running.job_id).await).expect("stored");
     assert_eq!((failed.status.as_str(), failed.error.as_deref()), ("failed", Some("interrupted")));
     assert_eq!(ok("read job", db.get_job(finished.job_id).await).expect("stored").status, "succeeded");
+}
+
+/// The review queue's query (same SQL on both backends): latest analysis of
+/// each transaction requiring review, earliest due date first, undated last;
+/// action and due-date filters.
+pub async fn review_queue_orders_by_due_date_latest_analysis_only(t: &TestDb) {
+    let db = t.open().await;
+    let with_due = |tx: &str, at: &str, due: Option<&str>, review: bool| {
+        let mut a = analysis(tx, at, "HIGH", review);
+        a.required_actions[0].due_on = due.map(|d| d.parse().expect("date"));
+        a
+    };
+    let request = serde_json::json!({"inline": true});
+    for a in [
+        with_due("RQ-A", "2026-03-01T10:00:00Z", Some("2026-03-05"), true), // superseded below
+        with_due("RQ-A", "2026-03-02T10:00:00Z", Some("2026-03-18"), true),
+        with_due("RQ-B", "2026-03-01T09:00:00Z", None, true),
+        with_due("RQ-C", "2026-03-03T10:00:00Z", Some("2026-03-10"), true),
+        with_due("RQ-D", "2026-03-01T10:00:00Z", Some("2026-03-01"), false), // needs no review
+    ] {
+        ok("save", db.save_analysis(&a, &request).await);
+    }
+    let ids = |rows: Vec<reagent::db::QueueRow>| rows.into_iter().map(|r| r.transaction_id).collect::<Vec<_>>();
+    let all = ok("queue", db.review_queue(&reagent::db::QueueFilter::default()).await);
+    assert_eq!(all[1].due_on, "2026-03-18".parse().ok());
+    assert_eq!(all[0].action_codes, ["CTR_FILING"]);
+    assert_eq!(ids(all), ["RQ-C", "RQ-A", "RQ-B"]);
+    let filter = reagent::db::QueueFilter {
+        action: Some("CTR_FILING".into()),
+        due_from: "2026-03-11".parse().ok(),
+        ..Default::default()
+    };
+    assert_eq!(ids(ok("queue", db.review_queue(&filter).await)), ["RQ-A"]);
+    let filter = reagent::db::QueueFilter { action: Some("SAR_REVIEW".into()), ..Default::default() };
+    assert!(ok("queue", db.review_queue(&filter).await).is_empty());
 }
