@@ -15,6 +15,7 @@ use reagent_eval::dataset::{self, Dataset};
 use reagent_eval::index::{self, IndexSettings};
 use reagent_eval::report::{self, DatasetInfo};
 use reagent_eval::run::{self, ModeSpec, Searcher};
+use reagent_eval::split::Split;
 use reagent_eval::thresholds::Thresholds;
 use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::{ScoredChunk, SearchFilter};
@@ -83,7 +84,12 @@ pub struct RetrievalArgs {
     /// `fusion:fusion_coverage_weight=0.2`. `default` is retrieval.mode.
     #[arg(long, value_delimiter = ',', default_value = "dense,bm25,hybrid,dbsf,fusion")]
     modes: Vec<String>,
-    /// Skip this many questions.
+    /// Part of the ObliQA questions to run, by a hash of the question id (shared with the
+    /// tuning tool): heldout (about 25%, for reports), train (the rest) or all. Applied
+    /// before --offset and --limit.
+    #[arg(long, default_value_t = Split::All)]
+    split: Split,
+    /// Skip this many questions (of the split).
     #[arg(long, default_value_t = 0)]
     offset: usize,
     /// Run at most this many questions (after --offset).
@@ -187,11 +193,16 @@ fn mode_parameters(mode: &str, s: &RetrievalSettings) -> serde_json::Value {
 }
 
 fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
-    let dataset: Dataset = match (&args.obliqa, &args.corpus, &args.queries, &args.qrels) {
+    let mut dataset: Dataset = match (&args.obliqa, &args.corpus, &args.queries, &args.qrels) {
         (Some(dir), _, _, _) => dataset::load_obliqa(dir, args.questions.as_deref())?,
         (None, Some(c), Some(q), Some(r)) => dataset::load_jsonl(c, q, r)?,
         _ => bail!("give --obliqa DIR, or --corpus, --queries and --qrels"),
     };
+    if args.split != Split::All && args.obliqa.is_none() {
+        bail!("--split {} applies to ObliQA-layout question files (--obliqa); the generic layout takes --split all", args.split);
+    }
+    let queries_total = dataset.queries.len();
+    dataset.retain_split(args.split);
     let thresholds = args.thresholds.as_deref().map(Thresholds::load).transpose()?;
     if let Some(k1) = args.bm25_k1 {
         config.store.bm25_k1 = k1;
@@ -212,7 +223,7 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
         })
         .collect::<Result<_>>()?;
     if dataset.select(args.offset, args.limit).is_empty() {
-        bail!("no questions to run (offset {} of {})", args.offset, dataset.queries.len());
+        bail!("no questions to run (offset {} of {} in split {})", args.offset, dataset.queries.len(), args.split);
     }
     let dataset = match args.corpus_sample {
         Some(f) if !(0.0..=1.0).contains(&f) => bail!("--corpus-sample must be within 0..=1, got {f}"),
@@ -269,7 +280,9 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
         layout: dataset.layout.clone(),
         sources: dataset.sources.clone(),
         corpus_passages: dataset.corpus_passages,
-        queries_total: dataset.queries.len(),
+        queries_total,
+        split: args.split,
+        queries_in_split: dataset.queries.len(),
         offset: args.offset,
         limit: args.limit,
         queries_run: queries.len(),

@@ -268,6 +268,11 @@ impl Dataset {
         }
     }
 
+    /// Keep only the questions of `split` (before any offset or limit is applied).
+    pub fn retain_split(&mut self, split: crate::split::Split) {
+        self.queries.retain(|q| split.contains(&q.id));
+    }
+
     /// Queries `[offset, offset + limit)`.
     pub fn select(&self, offset: usize, limit: Option<usize>) -> &[Query] {
         let start = offset.min(self.queries.len());
@@ -401,6 +406,29 @@ mod tests {
         assert_eq!(d.doc_id("2:1.1"), "2:1.1");
         assert_eq!(d.select(0, Some(5)).len(), 1);
         assert_eq!(d.select(3, None).len(), 0);
+    }
+
+    #[test]
+    fn split_applies_before_offset_and_limit() {
+        use crate::split::Split;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("documents")).unwrap();
+        std::fs::write(dir.path().join("documents/1.json"), r#"[{"DocumentID":1,"PassageID":"1","Passage":"A"}]"#).unwrap();
+        let questions: Vec<serde_json::Value> = (0..100)
+            .map(|i| serde_json::json!({"QuestionID": format!("q{i}"), "Question": "?", "Passages": [{"DocumentID": 1, "PassageID": "1"}]}))
+            .collect();
+        std::fs::write(dir.path().join("ObliQA_dev.json"), serde_json::to_vec(&questions).unwrap()).unwrap();
+        let all = load_obliqa(dir.path(), None).unwrap();
+        let mut held = all.clone();
+        held.retain_split(Split::Heldout);
+        let mut train = all.clone();
+        train.retain_split(Split::Train);
+        assert_eq!(held.queries.len() + train.queries.len(), 100);
+        assert!(held.queries.iter().all(|q| crate::split::is_heldout(&q.id)));
+        assert!(train.queries.iter().all(|q| !crate::split::is_heldout(&q.id)));
+        // File order is kept, and offset/limit count within the split.
+        let expected: Vec<&Query> = all.queries.iter().filter(|q| crate::split::is_heldout(&q.id)).skip(1).take(2).collect();
+        assert_eq!(held.select(1, Some(2)).iter().collect::<Vec<_>>(), expected);
     }
 
     #[test]

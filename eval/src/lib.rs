@@ -4,7 +4,8 @@
 //! `index` ingests the corpus through the production pipeline into a cached embedded
 //! Qdrant store; `run` times each mode's searches and scores them with `metrics`
 //! (trec_eval definitions); `report` writes TREC run files, JSON, Markdown and a `plot`;
-//! `thresholds` checks a report against the committed floors. `guidance` scores
+//! `thresholds` checks a report against the committed floors; `split` is the held-out
+//! part of ObliQA dev shared with the tuning tool. `guidance` scores
 //! labelled transaction scenarios against the analyses the service returned.
 //!
 //! The crate does not know the query service: the caller supplies a [`run::Searcher`]
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod split;
 pub mod thresholds;
 
 use thiserror::Error;

@@ -31,6 +31,12 @@ pub struct DatasetInfo {
     pub sources: BTreeMap<String, String>,
     pub corpus_passages: usize,
     pub queries_total: usize,
+    /// Part of the questions taken before offset and limit (`heldout`, `train`, `all`).
+    #[serde(default)]
+    pub split: crate::split::Split,
+    /// Questions in that part.
+    #[serde(default)]
+    pub queries_in_split: usize,
     pub offset: usize,
     pub limit: Option<usize>,
     /// Queries run (`[offset, offset + limit)`).
@@ -130,8 +136,10 @@ pub fn markdown(report: &Report, plot: Option<crate::plot::Drawn>) -> String {
     }
     let _ = writeln!(
         s,
-        "- queries: {} of {} (offset {}, limit {}); corpus: {} passages ({} chunks indexed)",
+        "- queries: {} of {} in split `{}` ({} in the file; offset {}, limit {}); corpus: {} passages ({} chunks indexed)",
         d.queries_run,
+        d.queries_in_split,
+        d.split,
         d.queries_total,
         d.offset,
         d.limit.map_or("none".into(), |l| l.to_string()),

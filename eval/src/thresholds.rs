@@ -76,7 +76,7 @@ mod tests {
         Report {
             created_at: String::new(),
             tool: String::new(),
-            dataset: DatasetInfo { layout: "x".into(), sources: Default::default(), corpus_passages: 0, queries_total: 0, offset: 0, limit: None, queries_run: 0 },
+            dataset: DatasetInfo { layout: "x".into(), sources: Default::default(), corpus_passages: 0, queries_total: 0, split: Default::default(), queries_in_split: 0, offset: 0, limit: None, queries_run: 0 },
             index: IndexInfo {
                 key: String::new(), dir: String::new(), corpus_hash: String::new(), model_id: String::new(), chunks: 0, passages: 0,
                 files_failed: 0, build_seconds: 0.0, embedding_seconds: 0.0, optimize_seconds: 0.0, embeddings_cached: 0,
