@@ -458,7 +458,7 @@ def main(argv=None):
     e.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True)
     e.add_argument("--float-embeddings", action=argparse.BooleanOptionalAction, default=False)
     e.add_argument("--min-mean-cosine", type=float, default=0.98)
-    e.add_argument("--min-cosine", type=float, default=0.90)
+    e.add_argument("--min-cosine", type=float, default=0.85)
     e.add_argument("--keep-fp32", action="store_true")
     e.add_argument("--seed", type=int, default=42)
     e.add_argument("--threads", type=int, default=2)
