@@ -1,5 +1,6 @@
 //! The CI gates of `eval/thresholds.toml`, through the real command (debug build):
-//! `reagent eval retrieval` on the ObliQA dev questions and corpus sample the file names,
+//! `reagent eval retrieval` on the held-out ObliQA dev questions (the split no tuning
+//! step sees) and the corpus sample the file names,
 //! and `reagent eval guidance` on the labelled example scenarios, each failing when a
 //! metric is below its committed floor.
 //!
@@ -28,6 +29,7 @@ fn retrieval_meets_committed_floors() {
     let mut cmd = reagent(dir.path());
     cmd.args(["eval", "retrieval", "--rebuild", "--obliqa"])
         .arg(&obliqa)
+        .args(["--split", &t.split.to_string()])
         .args(["--offset", &t.offset.to_string(), "--limit", &t.questions.to_string()])
         .args(["--modes", &thresholds.modes().join(",")])
         .arg("--index-cache")
@@ -50,6 +52,7 @@ fn retrieval_meets_committed_floors() {
     }))
     .expect("report.json parses");
     assert_eq!(report.dataset.queries_run, t.questions, "questions run");
+    assert_eq!(report.dataset.split, t.split, "split recorded");
     assert!(report.index.files_failed == 0, "corpus files failed to ingest:\n{stderr}");
     let missed = thresholds.violations(&report);
     assert!(missed.is_empty(), "retrieval below the floors in eval/thresholds.toml:\n{}\n\n{stdout}", missed.join("\n"));

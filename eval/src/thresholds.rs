@@ -21,7 +21,10 @@ pub struct Thresholds {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrievalThresholds {
-    /// Questions the CI run takes, from `offset`.
+    /// Part of the ObliQA dev questions the CI run takes (`heldout`: never trained on).
+    #[serde(default)]
+    pub split: crate::split::Split,
+    /// Questions the CI run takes, from `offset` within the split.
     pub questions: usize,
     #[serde(default)]
     pub offset: usize,
