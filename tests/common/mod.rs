@@ -47,7 +47,7 @@ pub fn config(dir: &Path) -> Config {
     let mut c = Config::default();
     c.embedding.model_dir = std::env::var("REAGENT_EMBEDDING_MODEL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| cache.join("models/all-minilm-l6-v2-int8"));
+        .unwrap_or_else(|_| cache.join("models/minilm-l6-obliqa-int8"));
     c.embedding.ort_dylib_path = std::env::var("REAGENT_EMBEDDING_ORT_DYLIB_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|_| cache.join("onnxruntime/libonnxruntime.so"));
