@@ -36,7 +36,10 @@ pub struct EmbedderSettings {
     pub ort_dylib_path: PathBuf,
     /// Expected vector size; checked against the model at start-up.
     pub dimension: usize,
-    /// Texts per model call.
+    /// Texts per model call. Default 1: on 2 CPU cores one text per call embedded 2-3x
+    /// more passages/s than batches of 32 with a third of the memory (no padding), and a
+    /// model that quantizes its activations per call (the default one) then gives a text
+    /// the same vector whatever else is ingested with it, as at query time.
     pub batch_size: usize,
     /// Tokens the model reads per text; longer texts are truncated.
     pub max_length: usize,
@@ -65,7 +68,7 @@ impl Default for EmbedderSettings {
             onnx_file: "model.onnx".into(),
             ort_dylib_path: PathBuf::from(".cache/onnxruntime/libonnxruntime.so"),
             dimension: 384,
-            batch_size: 32,
+            batch_size: 1,
             max_length: 256,
             threads: 0,
             max_batch_tokens: default_max_batch_tokens(),
