@@ -75,6 +75,7 @@ async fn main() {
                     actor_role: "compliance_officer".into(),
                     decided_at: at + chrono::Duration::hours(30),
                     supersedes: None,
+                    narrative: None,
                 };
                 let event = AuditEvent::new(AuditKind::Decision, "decision.create", Actor { id: "officer".into(), role: "compliance_officer".into() }, record.decision_id.to_string());
                 audit.record_with(event, AuditedWrite::decision(&record).expect("a decision")).await.expect("decided");

@@ -94,7 +94,7 @@ async fn judgements_replace_and_page(db: Database) {
     // the (empty) store.
     let dir = tempfile::tempdir().unwrap();
     let settings = StoreSettings { data_dir: dir.path().join("store"), ..Default::default() };
-    let chunks = reagent_ingest::EdgeStore::open(&settings, 4, "test-model").unwrap();
+    let chunks = reagent_ingest::EdgeStore::open(&settings, 4, &reagent_ingest::embed::ModelFingerprint::of_id("test-model")).unwrap();
     let mut recorded = db_common::analysis("TXN002", "2026-03-04T08:00:00Z", "MEDIUM", false);
     recorded.retrieval.action_queries = vec![ActionQuery { action: ActionCode::CtrFiling, query: 0 }];
     assert_eq!(recorded.retrieval.query_for(ActionCode::CtrFiling), Some("currency transaction report"));

@@ -74,6 +74,7 @@ async fn decide(
         actor_role: "compliance_officer".into(),
         decided_at: at,
         supersedes,
+        narrative: None,
     };
     let actor = Actor { id: "officer".into(), role: "compliance_officer".into() };
     let event = AuditEvent::new(AuditKind::Decision, "decision.create", actor, record.decision_id.to_string());

@@ -404,6 +404,8 @@ async fn officers_judge_citations_on_the_analysis_page() {
     assert!(!html.contains(r#"data-testid="citation-feedback""#));
     let res = post_form(&server, &viewer, &path, format!("csrf={}&action={action}&chunk_id={chunk}&verdict=supports", viewer.csrf)).await;
     assert_eq!(res.status().as_u16(), 403);
+}
+
 /// Issue 15: the queue page (filters, days left, assign to me with CSRF), the
 /// case view (narrative kept with a decision, print page, JSON export) and the
 /// analysis page showing each finding once.

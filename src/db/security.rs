@@ -268,6 +268,8 @@ impl AuditedWrite {
     /// A judgement of a cited chunk to store (replacing the officer's earlier one) with its entry.
     pub fn feedback(feedback: &super::FeedbackRecord) -> Result<Self, DbError> {
         super::feedback::FeedbackParams::new(feedback).map(|p| Self(Record::Feedback(p)))
+    }
+
     /// An analysis's assignment to store (`Some`) or remove (`None`) with its entry.
     pub fn assignment(analysis_id: Uuid, assignment: Option<&super::AssignmentRecord>) -> Result<Self, DbError> {
         super::review::AssignmentParams::new(analysis_id, assignment).map(|p| Self(Record::Assignment(p)))

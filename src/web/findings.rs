@@ -190,7 +190,7 @@ mod tests {
             answer: None,
             answer_citations: vec![],
             generator: GeneratorInfo { kind: GeneratorKind::Rules, model: None, degraded_reason: None, dropped_citations: 0 },
-            retrieval: crate::guidance::RetrievalTrace { queries: vec![], filters: Default::default(), chunks: vec![] },
+            retrieval: crate::guidance::RetrievalTrace { queries: vec![], filters: Default::default(), chunks: vec![], action_queries: vec![] },
             processing_time_ms: 1,
             analyzed_at: chrono::Utc::now(),
             prompt_version: "v".into(),
