@@ -281,3 +281,38 @@ fn the_example_files_of_the_readme_parse_as_described() {
     let parsed = batch::parse_customers(&customers, Format::Csv).unwrap();
     assert_eq!((parsed.rows.len(), parsed.rejected.len()), (2, 0), "{:?}", parsed.rejected);
 }
+
+/// The CLI front door on the README's example files, through the real binary:
+/// customers first, then the day; the summary line, exit code 2 and the rejected-rows
+/// report naming line 7's amount, and a second run that analyses nothing.
+#[test]
+fn the_cli_screens_the_example_day_and_a_rerun_analyses_nothing() {
+    use common::spawned;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    spawned::prepare(dir);
+    for name in ["customers.csv", "day.csv"] {
+        std::fs::copy(common::repo().join("examples/batch").join(name), dir.join(name)).unwrap();
+    }
+    let text = |out: &std::process::Output| (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+
+    let out = spawned::run(dir, &["batch", "customers", dir.join("customers.csv").to_str().unwrap()], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("2 customers stored, 0 rejected rows"), "{stdout}");
+
+    let report = dir.join("rejected.csv");
+    let day = dir.join("day.csv");
+    let out = spawned::run(dir, &["batch", "run", day.to_str().unwrap(), "--report", report.to_str().unwrap()], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "a rejected row: exit 2\n{stdout}{stderr}");
+    assert!(stdout.contains("5 analysed, 3 require review, 1 rejected rows"), "{stdout}");
+    let rejected = std::fs::read_to_string(&report).expect("the rejected-rows report");
+    assert!(rejected.lines().any(|l| l.starts_with("7,") && l.contains("transaction.amount")), "{rejected}");
+
+    let out = spawned::run(dir, &["batch", "run", day.to_str().unwrap(), "--report", report.to_str().unwrap()], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("0 analysed"), "a re-run analyses nothing: {stdout}");
+    assert!(stdout.contains("5 transactions were analysed by an earlier run and skipped"), "{stdout}");
+}
