@@ -21,21 +21,10 @@ fn arg(name: &str, default: u64) -> u64 {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// xorshift64*: a fixed seed gives the same file on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+#[path = "common/rng.rs"]
+#[allow(dead_code)]
+mod rng;
+use rng::Rng;
 
 const HEADER: &str = "transaction_id,customer_id,amount,currency,transaction_type,direction,origin_country,destination_country,counterparty_name,timestamp,name,customer_type,risk_rating,kyc_status,is_pep,country";
 
@@ -58,29 +47,29 @@ fn generate(n: u64, customers: u64) -> String {
     out.push_str(HEADER);
     out.push('\n');
     for i in 0..n {
-        let c = rng.below(customers);
+        let c = rng.below_u64(customers);
         // One customer in a hundred deposits just under $10,000 cash on many days.
         let structuring = c % 100 == 7;
-        let roll = rng.below(1000);
+        let roll = rng.below_u64(1000);
         let (kind, direction, amount, destination) = if structuring && roll < 600 {
-            ("CASH_DEPOSIT", "INBOUND", 8_000 + rng.below(1_900), "US")
+            ("CASH_DEPOSIT", "INBOUND", 8_000 + rng.below_u64(1_900), "US")
         } else {
             match roll {
-                0..=449 => ("CARD", "OUTBOUND", 5 + rng.below(400), "US"),
-                450..=599 => ("ACH", "INBOUND", 200 + rng.below(4_000), "US"),
-                600..=699 => ("CASH_DEPOSIT", "INBOUND", 100 + rng.below(6_000), "US"),
-                700..=739 => ("CASH_DEPOSIT", "INBOUND", 7_000 + rng.below(5_000), "US"),
-                740..=789 => ("CASH_WITHDRAWAL", "OUTBOUND", 100 + rng.below(4_000), "US"),
-                790..=869 => ("WIRE", "OUTBOUND", 3_000 + rng.below(60_000), ["US", "GB", "DE", "MX", "CA"][rng.below(5) as usize]),
-                870..=874 => ("WIRE", "OUTBOUND", 3_000 + rng.below(20_000), ["IR", "KP", "SY", "CU"][rng.below(4) as usize]),
-                875..=949 => ("CHECK", "INBOUND", 50 + rng.below(3_000), "US"),
-                _ => ("INTERNAL", "OUTBOUND", 20 + rng.below(2_000), "US"),
+                0..=449 => ("CARD", "OUTBOUND", 5 + rng.below_u64(400), "US"),
+                450..=599 => ("ACH", "INBOUND", 200 + rng.below_u64(4_000), "US"),
+                600..=699 => ("CASH_DEPOSIT", "INBOUND", 100 + rng.below_u64(6_000), "US"),
+                700..=739 => ("CASH_DEPOSIT", "INBOUND", 7_000 + rng.below_u64(5_000), "US"),
+                740..=789 => ("CASH_WITHDRAWAL", "OUTBOUND", 100 + rng.below_u64(4_000), "US"),
+                790..=869 => ("WIRE", "OUTBOUND", 3_000 + rng.below_u64(60_000), ["US", "GB", "DE", "MX", "CA"][rng.below_u64(5) as usize]),
+                870..=874 => ("WIRE", "OUTBOUND", 3_000 + rng.below_u64(20_000), ["IR", "KP", "SY", "CU"][rng.below_u64(4) as usize]),
+                875..=949 => ("CHECK", "INBOUND", 50 + rng.below_u64(3_000), "US"),
+                _ => ("INTERNAL", "OUTBOUND", 20 + rng.below_u64(2_000), "US"),
             }
         };
-        let cents = rng.below(100);
-        let day = &days[rng.below(days.len() as u64) as usize];
-        let (hour, minute) = (13 + rng.below(8), rng.below(60)); // 09:00–16:59 in New York
-        let counterparty = if kind == "WIRE" { format!("Counterparty {}", rng.below(500)) } else { String::new() };
+        let cents = rng.below_u64(100);
+        let day = &days[rng.below_u64(days.len() as u64) as usize];
+        let (hour, minute) = (13 + rng.below_u64(8), rng.below_u64(60)); // 09:00–16:59 in New York
+        let counterparty = if kind == "WIRE" { format!("Counterparty {}", rng.below_u64(500)) } else { String::new() };
         let customer_cells = if std::mem::replace(&mut seen[c as usize], true) {
             ",,,,,".to_string()
         } else {

@@ -20,23 +20,10 @@ use std::time::Instant;
 use reagent::rules::RulesConfig;
 use reagent::sanctions::{self, Entry, EntryKind, ListKind, NameIndex, tokens};
 
-/// A small deterministic generator (xorshift64*), so every run draws the same cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
+#[path = "common/rng.rs"]
+#[allow(dead_code)]
+mod rng;
+use rng::Rng;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
