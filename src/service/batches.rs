@@ -72,12 +72,12 @@ async fn start(
     bytes: bytes::Bytes,
 ) -> Result<JobView, ApiError> {
     let lookback_days = u32::try_from(state.settings.lookback_days).unwrap_or(0);
-    let job = state.jobs.create_kind(JobKind::Batch, &principal.id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
+    let job = state.jobs.create_kind(JobKind::Batch, &principal.id).await?;
     let actor = Actor::from(principal);
     let event = AuditEvent::new(AuditKind::Analysis, "batch.upload", actor.clone(), job.job_id.to_string())
         .request(request_id)
         .details(serde_json::json!({ "file": name, "bytes": bytes.len() }));
-    state.audit.record(event).await.map_err(|e| ApiError::internal(format!("audit: {e}")))?;
+    state.audit.record(event).await?;
     let view = JobView::from(job.clone());
     let state = state.clone();
     let rid = request_id.cloned();

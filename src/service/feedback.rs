@@ -26,7 +26,10 @@ impl From<FeedbackError> for ApiError {
             FeedbackError::Store(m) => ApiError::unavailable(format!("the chunk store did not answer: {m}")),
             FeedbackError::Db(e) => e.into(),
             FeedbackError::Audit(e) => e.into(),
-            FeedbackError::Io(e) => ApiError::internal(e.to_string()),
+            FeedbackError::Io(e) => {
+                tracing::error!("citation feedback: {e}");
+                ApiError::internal("the judgement could not be recorded")
+            }
         }
     }
 }
