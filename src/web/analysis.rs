@@ -321,36 +321,47 @@ pub async fn decide(
     }
     let app = &web.app;
     let a = load(app, parse_id(&id)?).await?;
-    let kind = DecisionKind::parse(&f.decision);
-    let error = match kind {
-        None => Some("Choose approve, escalate, file SAR or reject.".to_string()),
-        Some(_) if f.comment.trim().is_empty() => {
-            Some("Say why: a comment is required with every decision.".to_string())
-        }
-        Some(decision) => {
-            let req = DecisionRequest {
-                decision,
-                comment: f.comment.trim().to_string(),
-                r#override: f.r#override.is_some(),
-                narrative: None,
-            };
-            match crate::decision::decide(&app.audit, user.principal(), None, a.analysis_id, &req).await {
-                Ok(_) => return Ok(see_other(&format!("/analyses/{}#decision", a.analysis_id))),
-                Err(DecisionError::Forbidden(_)) => return Err(WebError::forbidden("Only compliance officers may record decisions.")),
-                Err(DecisionError::Invalid { field, reason }) => Some(format!("{field}: {reason}")),
-                Err(DecisionError::AlreadyDecided(_)) => Some(
-                    "This analysis already has a decision. Tick “Override the current decision” and give the reason in the comment.".to_string(),
-                ),
-                Err(DecisionError::NotFound(id)) => return Err(WebError::not_found(format!("There is no analysis {id}."))),
-                Err(DecisionError::Db(e)) => return Err(e.into()),
-                Err(DecisionError::Audit(e)) => return Err(e.into()),
-            }
-        }
+    let error = record_decision(app, &user, a.analysis_id, &f.decision, &f.comment, f.r#override.is_some(), None).await?;
+    let Some(error) = error else {
+        return Ok(see_other(&format!("/analyses/{}#decision", a.analysis_id)));
     };
     let mut page = build(app, &user, a).await?;
-    page.decision_error = error;
+    page.decision_error = Some(error);
     page.decision_comment = f.comment;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+/// Records a decision posted from a page (the analysis page or the case view):
+/// `Ok(None)` once it is stored, `Ok(Some(message))` for the form to show (no
+/// decision chosen, no comment, a field refused, already decided), `Err` for what the
+/// form cannot fix.
+pub(super) async fn record_decision(
+    app: &AppState,
+    user: &SignedIn,
+    analysis_id: Uuid,
+    decision: &str,
+    comment: &str,
+    r#override: bool,
+    narrative: Option<String>,
+) -> Result<Option<String>, WebError> {
+    let Some(decision) = DecisionKind::parse(decision) else {
+        return Ok(Some("Choose approve, escalate, file SAR or reject.".to_owned()));
+    };
+    if comment.trim().is_empty() {
+        return Ok(Some("Say why: a comment is required with every decision.".to_owned()));
+    }
+    let req = DecisionRequest { decision, comment: comment.trim().to_owned(), r#override, narrative };
+    match crate::decision::decide(&app.audit, user.principal(), None, analysis_id, &req).await {
+        Ok(_) => Ok(None),
+        Err(DecisionError::Invalid { field, reason }) => Ok(Some(format!("{field}: {reason}"))),
+        Err(DecisionError::AlreadyDecided(_)) => Ok(Some(
+            "This analysis already has a decision. Tick “Override the current decision” and give the reason in the comment.".to_owned(),
+        )),
+        Err(DecisionError::Forbidden(_)) => Err(WebError::forbidden("Only compliance officers may record decisions.")),
+        Err(DecisionError::NotFound(id)) => Err(WebError::not_found(format!("There is no analysis {id}."))),
+        Err(DecisionError::Db(e)) => Err(e.into()),
+        Err(DecisionError::Audit(e)) => Err(e.into()),
+    }
 }
 
 fn decision_label(d: DecisionKind) -> &'static str {

@@ -15,7 +15,6 @@ use uuid::Uuid;
 use super::findings::days_left_label;
 use super::view::{self, CitationView};
 use super::{Layout, SignedIn, Web, WebError, render, render_status, see_other};
-use crate::decision::{DecisionError, DecisionKind, DecisionRequest};
 use crate::review::case::{Case, CtrField, FieldStatus, heading};
 use crate::review::{AssignRequest, QueueQuery, ReviewError};
 
@@ -351,28 +350,10 @@ pub struct CaseDecisionForm {
 pub async fn decide(State(web): State<Web>, user: SignedIn, Path(id): Path<String>, Form(f): Form<CaseDecisionForm>) -> Result<Response, WebError> {
     require_decide(&user)?;
     let analysis_id = parse_id(&id)?;
-    let error = match DecisionKind::parse(&f.decision) {
-        None => Some("Choose approve, escalate, file SAR or reject.".to_owned()),
-        Some(_) if f.comment.trim().is_empty() => Some("Say why: a comment is required with every decision.".to_owned()),
-        Some(decision) => {
-            let req = DecisionRequest {
-                decision,
-                comment: f.comment.trim().to_owned(),
-                r#override: f.r#override.is_some(),
-                narrative: Some(f.narrative.clone()),
-            };
-            match crate::decision::decide(&web.app.audit, user.principal(), None, analysis_id, &req).await {
-                Ok(_) => return Ok(see_other(&format!("/cases/{analysis_id}#decision"))),
-                Err(DecisionError::Forbidden(_)) => return Err(WebError::forbidden("Only compliance officers may record decisions.")),
-                Err(DecisionError::Invalid { field, reason }) => Some(format!("{field}: {reason}")),
-                Err(DecisionError::AlreadyDecided(_)) => Some(
-                    "This analysis already has a decision. Tick “Override the current decision” and give the reason in the comment.".to_owned(),
-                ),
-                Err(DecisionError::NotFound(id)) => return Err(WebError::not_found(format!("There is no analysis {id}."))),
-                Err(DecisionError::Db(e)) => return Err(e.into()),
-                Err(DecisionError::Audit(e)) => return Err(e.into()),
-            }
-        }
+    let narrative = Some(f.narrative.clone());
+    let error = super::analysis::record_decision(&web.app, &user, analysis_id, &f.decision, &f.comment, f.r#override.is_some(), narrative).await?;
+    let Some(error) = error else {
+        return Ok(see_other(&format!("/cases/{analysis_id}#decision")));
     };
     let (case, today) = load_case(&web, &user, &id).await?;
     let mut c = case_view(case, today);
@@ -384,7 +365,7 @@ pub async fn decide(State(web): State<Web>, user: SignedIn, Path(id): Path<Strin
             layout: user.layout("queue"),
             decided: c.decided,
             c,
-            decision_error: error,
+            decision_error: Some(error),
             decision_comment: f.comment,
             decisions: super::analysis::DECISIONS,
         },
