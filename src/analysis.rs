@@ -194,7 +194,10 @@ impl Analyzer {
         cache: Option<&Arc<SearchCache>>,
     ) -> Result<Evidence, AnalyzeError> {
         let retriever = self.retriever.clone();
-        let cached = cache.is_some_and(|c| queries.iter().all(|q| c.get(&q.text, as_of).is_some()));
+        // Each query's cached hits, looked up once; all present: nothing to search.
+        let found: Vec<Option<Arc<Vec<ScoredChunk>>>> =
+            queries.iter().map(|q| cache.and_then(|c| c.get(&q.text, as_of))).collect();
+        let cached = cache.is_some() && found.iter().all(Option::is_some);
         let cache = cache.cloned();
         let work = move || {
             let settings = retriever.settings();
@@ -202,8 +205,9 @@ impl Analyzer {
             let limit = settings.evidence_limit;
             let mut merged: Vec<EvidenceChunk> = Vec::new();
             let mut index: HashMap<Uuid, usize> = HashMap::new();
-            for q in &queries {
-                let hits = match cache.as_ref().and_then(|c| c.get(&q.text, as_of)) {
+            for (q, found) in queries.iter().zip(found) {
+                // A miss may have been filled since (an earlier query of this analysis, another analysis).
+                let hits = match found.or_else(|| cache.as_ref().and_then(|c| c.get(&q.text, as_of))) {
                     Some(hits) => hits,
                     None => {
                         let hits = Arc::new(retriever.search(&q.text, filter.clone(), None, None)?);
