@@ -13,7 +13,7 @@ use chrono::{Days, NaiveDate, Utc};
 use reagent::audit::{Actor, AuditEvent, AuditKind, AuditLog, AuditSettings};
 use reagent::db::{AuditedWrite, Database, DatabaseSettings, DecisionRecord, TimeBucket};
 use reagent::guidance::Analysis;
-use reagent::monitoring::{DateRange, Figures, day_start, due_on, prometheus};
+use reagent::monitoring::{DateRange, Figures, day_start, prometheus};
 use uuid::Uuid;
 
 const RUNS: usize = 5;
@@ -89,7 +89,7 @@ async fn main() {
         let mut times = Vec::new();
         for _ in 0..RUNS {
             let t = Instant::now();
-            let figures = Figures::compute(&db, range, tz, due_on).await.expect("figures");
+            let figures = Figures::compute(&db, range, tz).await.expect("figures");
             times.push(t.elapsed());
             assert_eq!(figures.total.analyses as usize, n);
         }
@@ -123,7 +123,7 @@ async fn main() {
     for _ in 0..RUNS {
         let cache = prometheus::GaugeCache::default();
         let t = Instant::now();
-        cache.text(&db, tz, due_on).await.expect("gauges");
+        cache.text(&db, tz).await.expect("gauges");
         times.push(t.elapsed());
     }
     println!("/metrics gauges, uncached: median {:.1} ms over {RUNS} runs (then served from cache for {} s)", median(times).as_secs_f64() * 1000.0, prometheus::REFRESH.as_secs());

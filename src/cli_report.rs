@@ -53,7 +53,7 @@ pub fn run(config: Config, cmd: ReportCommand) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let figures = runtime.block_on(async {
         let db = Database::open(&config.database).await.context("opening the database")?;
-        Figures::compute(&db, range, tz, reagent::monitoring::due_on).await.context("computing the figures")
+        Figures::compute(&db, range, tz).await.context("computing the figures")
     })?;
     let written = write(&figures, &out, format)?;
     for path in written {

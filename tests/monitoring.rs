@@ -243,7 +243,7 @@ fn d0() -> NaiveDate {
 async fn check_figures(db: &Database) {
     seed(db, d0()).await;
     let range = DateRange::new(d0(), plus(d0(), 3)).unwrap();
-    let figures = Figures::compute(db, range, TZ, monitoring::due_on).await.unwrap();
+    let figures = Figures::compute(db, range, TZ).await.unwrap();
     assert_eq!(figures.time_zone, "America/New_York");
     let days: Vec<NaiveDate> = figures.days.iter().map(|d| d.day).collect();
     assert_eq!(days, range.days().collect::<Vec<_>>());
@@ -255,7 +255,7 @@ async fn check_figures(db: &Database) {
 
     // A range with nothing in it: zeros and absent rates, never NaN.
     let empty = DateRange::new(plus(d0(), 100), plus(d0(), 101)).unwrap();
-    let figures = Figures::compute(db, empty, TZ, monitoring::due_on).await.unwrap();
+    let figures = Figures::compute(db, empty, TZ).await.unwrap();
     assert_eq!(
         figures.total,
         Period { queue_size: 2, overdue: 1, ..Period::default() },
@@ -291,7 +291,7 @@ async fn gauges_charts_and_report_text_carry_the_figures() {
     let db = sqlite_db(dir.path()).await;
     seed(&db, d0()).await;
     let range = DateRange::new(d0(), plus(d0(), 3)).unwrap();
-    let figures = Figures::compute(&db, range, TZ, monitoring::due_on).await.unwrap();
+    let figures = Figures::compute(&db, range, TZ).await.unwrap();
 
     let text = monitoring::prometheus::render(&figures);
     for line in [

@@ -317,7 +317,6 @@ impl Figures {
         db: &Database,
         range: DateRange,
         tz: Tz,
-        due: impl Fn(&Analysis) -> Option<NaiveDate>,
     ) -> Result<Self, MonitoringError> {
         let days: Vec<NaiveDate> = range.days().collect();
         let starts: Vec<DateTime<Utc>> = days.iter().map(|d| day_start(tz, *d)).collect();
@@ -368,7 +367,7 @@ impl Figures {
             return Err(MonitoringError::TooManyOpenItems);
         }
         let open: Vec<(DateTime<Utc>, Option<DateTime<Utc>>, Option<NaiveDate>)> =
-            open.items.iter().map(|i| (i.analysis.analyzed_at, i.first_decided_at, due(&i.analysis))).collect();
+            open.items.iter().map(|i| (i.analysis.analyzed_at, i.first_decided_at, due_on(&i.analysis))).collect();
         for (i, day) in days.iter().enumerate() {
             let close = buckets[i].end;
             for (analyzed_at, decided_at, due_on) in &open {

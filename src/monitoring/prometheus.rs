@@ -8,13 +8,11 @@
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::{DateRange, Figures, MonitoringError};
 use crate::db::Database;
 use crate::decision::DecisionKind;
-use crate::guidance::Analysis;
 use crate::rules::RiskLevel;
 
 /// Days the windowed gauges cover, today included.
@@ -36,7 +34,6 @@ impl GaugeCache {
         &self,
         db: &Database,
         tz: Tz,
-        due: impl Fn(&Analysis) -> Option<NaiveDate>,
     ) -> Result<String, MonitoringError> {
         let mut last = self.last.lock().await;
         if let Some((at, text)) = last.as_ref()
@@ -44,8 +41,8 @@ impl GaugeCache {
         {
             return Ok(text.clone());
         }
-        let today = Utc::now().with_timezone(&tz).date_naive();
-        let figures = Figures::compute(db, DateRange::ending(today, WINDOW_DAYS)?, tz, due).await?;
+        let today = crate::review::today_in(tz);
+        let figures = Figures::compute(db, DateRange::ending(today, WINDOW_DAYS)?, tz).await?;
         let text = render(&figures);
         *last = Some((Instant::now(), text.clone()));
         Ok(text)

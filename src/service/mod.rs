@@ -247,7 +247,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let mut text = state.metrics.render();
     let tz = state.analyzer.engine().config().time_zone();
-    match state.metrics.quality.text(&state.db, tz, crate::monitoring::due_on).await {
+    match state.metrics.quality.text(&state.db, tz).await {
         Ok(quality) => text.push_str(&quality),
         // The service's own metrics still answer; the scrape shows the figures are missing.
         Err(e) => tracing::warn!("quality gauges for /metrics: {e}"),

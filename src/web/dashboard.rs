@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::{Layout, SignedIn, Web, WebError, render};
@@ -57,7 +57,7 @@ pub async fn page(State(web): State<Web>, user: SignedIn, Query(q): Query<RangeQ
         return Err(WebError::forbidden("The dashboard is for compliance officers and administrators."));
     }
     let tz = web.app.analyzer.engine().config().time_zone();
-    let today = Utc::now().with_timezone(&tz).date_naive();
+    let today = crate::review::today_in(tz);
     let to = date("to", q.to.as_deref())?.unwrap_or(today);
     let range = match date("from", q.from.as_deref())? {
         Some(from) => DateRange::new(from, to),
@@ -68,7 +68,7 @@ pub async fn page(State(web): State<Web>, user: SignedIn, Query(q): Query<RangeQ
         other => WebError::internal(other),
     })?;
     let figures =
-        Figures::compute(&web.app.db, range, tz, crate::monitoring::due_on).await.map_err(|e| match e {
+        Figures::compute(&web.app.db, range, tz).await.map_err(|e| match e {
             MonitoringError::Db(e) => WebError::from(e),
             other => WebError::unavailable(other.to_string()),
         })?;
