@@ -216,11 +216,11 @@ pub struct Config {
     pub ingest: IngestSettings,
     pub retrieval: RetrievalSettings,
     pub rules: RulesSettings,
-    pub server: crate::service::ServerSettings,
+    pub server: crate::api::ServerSettings,
     pub llm: crate::generation::LlmSettings,
     pub database: crate::db::DatabaseSettings,
     pub web: crate::web::WebSettings,
-    pub limits: crate::service::limits::LimitSettings,
+    pub limits: crate::api::limits::LimitSettings,
     pub auth: crate::auth::AuthSettings,
     pub audit: crate::audit::AuditSettings,
 }

@@ -24,7 +24,7 @@ pub mod retrieval;
 pub mod review;
 pub mod rules;
 pub mod sanctions;
-pub mod service;
+pub mod api;
 pub mod services;
 pub mod web;
 pub mod generation;

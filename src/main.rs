@@ -14,13 +14,7 @@ use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::{SearchFilter, VersionStatus};
 use reagent_ingest::{ChunkStore, DocumentType};
 
-mod cli_batch;
-mod cli_eval;
-mod cli_eval_embedding;
-mod cli_feedback;
-mod cli_reembed;
-mod cli_report;
-mod cli_sanctions;
+mod cli;
 
 #[derive(Parser)]
 #[command(name = "reagent", version, about = "Cited compliance guidance for bank transactions")]
@@ -57,7 +51,7 @@ enum Command {
     Db(DbCommand),
     /// Benchmarks: retrieval quality on a labelled passage set, guidance on labelled scenarios (see eval/README.md).
     #[command(subcommand)]
-    Eval(cli_eval::EvalCommand),
+    Eval(cli::eval::EvalCommand),
     /// API keys (stored as argon2 hashes; a new key is shown once).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -66,16 +60,16 @@ enum Command {
     Audit(AuditCommand),
     /// Sanctions lists: load Treasury's files as dated versions, list them, screen a name.
     #[command(subcommand)]
-    Sanctions(cli_sanctions::SanctionsCommand),
+    Sanctions(cli::sanctions::SanctionsCommand),
     /// Officers' judgements of citations: export them as training pairs for the tuning tool.
     #[command(subcommand)]
-    Feedback(cli_feedback::FeedbackCommand),
+    Feedback(cli::feedback::FeedbackCommand),
     /// Batch screening: analyse a file of transactions, load a file of customers.
     #[command(subcommand)]
-    Batch(cli_batch::BatchCommand),
+    Batch(cli::batch::BatchCommand),
     /// Reports for examiners: the month's quality figures with charts.
     #[command(subcommand)]
-    Report(cli_report::ReportCommand),
+    Report(cli::report::ReportCommand),
     /// Internal: extract the text of a PDF read on stdin and write it as JSON on
     /// stdout. Ingestion runs this in a child process with memory and time limits.
     /// (The name is `reagent::config::EXTRACT_PDF_COMMAND`.)
@@ -229,7 +223,7 @@ enum DocsCommand {
     },
     /// Re-embed every stored chunk with the configured embedding model (after changing
     /// models; all or nothing).
-    Reembed(cli_reembed::ReembedArgs),
+    Reembed(cli::reembed::ReembedArgs),
 }
 
 #[derive(Args)]
@@ -311,20 +305,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => ingest(config, args),
-        Command::Docs(DocsCommand::Reembed(args)) => cli_reembed::run(config, args),
+        Command::Docs(DocsCommand::Reembed(args)) => cli::reembed::run(config, args),
         Command::Docs(cmd) => docs(config, cmd),
         Command::Search(args) => search(config, args),
         Command::Serve { bind } => runtime()?.block_on(serve(config, bind)),
         Command::Analyze(args) => runtime()?.block_on(analyze(config, args)),
         Command::Db(DbCommand::Seed { file }) => runtime()?.block_on(seed(config, file)),
-        Command::Eval(cmd) => cli_eval::run(config, cmd),
+        Command::Eval(cmd) => cli::eval::run(config, cmd),
         Command::Keys(cmd) => runtime()?.block_on(keys(config, cmd)),
         Command::Audit(AuditCommand::Keygen) => audit_keygen(),
         Command::Audit(cmd) => runtime()?.block_on(audit(config, cmd)),
-        Command::Sanctions(cmd) => cli_sanctions::run(config, cmd),
-        Command::Feedback(cmd) => cli_feedback::run(config, cmd),
-        Command::Batch(cmd) => cli_batch::run(config, cmd),
-        Command::Report(cmd) => cli_report::run(config, cmd),
+        Command::Sanctions(cmd) => cli::sanctions::run(config, cmd),
+        Command::Feedback(cmd) => cli::feedback::run(config, cmd),
+        Command::Batch(cmd) => cli::batch::run(config, cmd),
+        Command::Report(cmd) => cli::report::run(config, cmd),
         Command::ExtractPdf(args) => extract_pdf(&args),
     }
 }
@@ -354,7 +348,7 @@ async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
     let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
     let services = Services::start(config).context("starting")?;
     let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
-    reagent::service::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
+    reagent::api::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
     let orphans = state.jobs.fail_orphans().await.context("failing the ingestion jobs of stopped processes")?;
     if !orphans.is_empty() {
         tracing::warn!("{} ingestion job(s) of a stopped server process marked failed", orphans.len());
@@ -365,7 +359,7 @@ async fn serve(config: Config, bind: Option<String>) -> Result<ExitCode> {
     if !state.analyzer.llm_configured() {
         tracing::info!("no LLM configured (llm.enabled = false): guidance comes from the rules generator");
     }
-    reagent::service::serve(state, addr).await?;
+    reagent::api::serve(state, addr).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -380,7 +374,7 @@ async fn analyze(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
         }
         (None, Some(file)) => {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            reagent::service::decode::<reagent::domain::RuleInput>(&bytes)
+            reagent::api::decode::<reagent::domain::RuleInput>(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {}{}", file.display(), e.message, e.field.map(|f| format!(" (field {f})")).unwrap_or_default()))?
         }
         (None, None) => bail!("give --transaction-id or --file"),

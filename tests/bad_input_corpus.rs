@@ -671,7 +671,7 @@ async fn every_malformed_request_gets_a_json_4xx_and_the_server_survives() {
         .unwrap()
         .as_nanos() as u64;
     eprintln!("corpus seed: {seed}");
-    let body_limit = reagent::service::ServerSettings::default().body_limit_bytes;
+    let body_limit = reagent::api::ServerSettings::default().body_limit_bytes;
     let cases = corpus(seed, body_limit);
     assert!(cases.len() >= 300, "only {} cases", cases.len());
     let base = format!("http://{}", server.addr);

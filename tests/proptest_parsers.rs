@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use proptest::test_runner::FailurePersistence;
-use reagent::service::{TransactionRequest, decode};
+use reagent::api::{TransactionRequest, decode};
 use reagent_ingest::document::{Body, Document};
 use reagent_ingest::parse::{EXTENSIONS, ParseSettings, RawMeta, parse_bytes};
 use reagent_ingest::{Chunker, ChunkerSettings, OnnxEmbedder};
@@ -250,7 +250,7 @@ const PATHS: [&str; 14] = [
     "/transaction/destination_country",
 ];
 
-fn check_decode(bytes: &[u8]) -> Result<Option<reagent::service::ApiError>, TestCaseError> {
+fn check_decode(bytes: &[u8]) -> Result<Option<reagent::api::ApiError>, TestCaseError> {
     match decode::<TransactionRequest>(bytes) {
         Ok(_) => Ok(None),
         Err(e) => {

@@ -176,10 +176,10 @@ async fn every_route_with_every_role_answers_as_documented() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // Every table entry is documented (and so was walked above).
-    for (method, path, _) in reagent::service::auth::ROUTES {
+    for (method, path, _) in reagent::api::auth::ROUTES {
         assert!(spec["paths"][*path][method.to_ascii_lowercase()].is_object(), "{method} {path} missing from the OpenAPI document");
     }
-    assert!(checked >= 5 * reagent::service::auth::ROUTES.len(), "walked {checked} role × route pairs");
+    assert!(checked >= 5 * reagent::api::auth::ROUTES.len(), "walked {checked} role × route pairs");
     // Refusals were counted, and audited once flushed: one entry per source, action and
     // actor, holding the count. The chain is intact.
     assert!(server.state.audit.pending_refusals() >= 30);

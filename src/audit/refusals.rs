@@ -29,7 +29,7 @@ const MAX_LABEL_CHARS: usize = 200;
 /// One refused request.
 #[derive(Debug, Clone)]
 pub struct Refusal {
-    /// Where it came from: `ip:<address>` (see `service::limits::source`), or
+    /// Where it came from: `ip:<address>` (see `api::limits::source`), or
     /// `ip:unknown` when the server has no connection info.
     pub source: String,
     /// `auth.unauthenticated`, `auth.forbidden`, `auth.throttled`, `auth.web_sign_in`.

@@ -96,7 +96,7 @@ impl FromStr for Role {
     }
 }
 
-/// What a route needs. Every route names exactly one (see `service::auth`).
+/// What a route needs. Every route names exactly one (see `api::auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {

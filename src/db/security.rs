@@ -112,7 +112,7 @@ pub struct JobRecord {
     pub actor_id: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The process running it (`crate::service::jobs::ProcessId`); written once, at creation.
+    /// The process running it (`crate::api::jobs::ProcessId`); written once, at creation.
     pub owner: Option<String>,
 }
 

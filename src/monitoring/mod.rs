@@ -42,7 +42,7 @@
 //! Layout: `chart.rs` draws the figures as SVG, `prometheus.rs` renders them as
 //! gauges for `/metrics` (computed at most once per refresh interval), `report.rs`
 //! writes the monthly report for examiners. The web page (`crate::web`), the
-//! service (`crate::service`) and the CLI (`reagent report monthly`) all call
+//! service (`crate::api`) and the CLI (`reagent report monthly`) all call
 //! [`Figures::compute`].
 
 pub mod chart;

@@ -2,7 +2,7 @@
 //! the review queue (analyses that require review and have no decision, by
 //! earliest due date), assignment of an item to an officer (audited), and the
 //! case view of one item (`case.rs`: related transactions, SAR narrative
-//! draft, CTR data sheet). Used by the JSON API (`service::review`) and the
+//! draft, CTR data sheet). Used by the JSON API (`api::review`) and the
 //! web pages (`web::review`), so both apply the same rules.
 //!
 //! The rules own the dates ([`crate::rules::Finding::due_on`], as of the

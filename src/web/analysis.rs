@@ -23,7 +23,7 @@ use crate::audit::Actor;
 use crate::decision::{DecisionError, DecisionKind, DecisionRequest};
 use crate::domain::RuleInput;
 use crate::guidance::{Analysis, GeneratorKind};
-use crate::service::AppState;
+use crate::api::AppState;
 
 pub struct TransactionView {
     pub id: String,

@@ -19,7 +19,7 @@ use super::{SignedIn, Web, WebError, see_other};
 use crate::auth::Principal;
 use crate::feedback::{self, FeedbackError, FeedbackRequest, Verdict};
 use crate::rules::ActionCode;
-use crate::service::AppState;
+use crate::api::AppState;
 
 /// The signed-in officer's judgement of one citation.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use reagent_ingest::store::{ChunkRecord, VersionInfo, VersionStatus};
 use serde::Deserialize;
 
 use super::{Layout, SignedIn, UserView, Web, WebError, render, render_status, see_other};
-use crate::service::documents::{read_form, start_ingest};
+use crate::api::documents::{read_form, start_ingest};
 
 /// Largest upload accepted through the page.
 pub const UPLOAD_LIMIT: usize = 32 * 1024 * 1024;
@@ -287,7 +287,7 @@ pub async fn diff(
 /// Jobs the pages keep listing.
 const JOBS_KEPT: usize = 20;
 
-fn job_view(j: crate::service::jobs::JobView) -> JobView {
+fn job_view(j: crate::api::jobs::JobView) -> JobView {
     let mut detail = j.error.clone().unwrap_or_default();
     if let Some(files) = j.result.as_ref().and_then(|r| r["files"].as_array()) {
         let done: Vec<String> = files

@@ -35,7 +35,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Permission, Principal, Role};
-use crate::service::AppState;
+use crate::api::AppState;
 use session::{SIGNIN_COOKIE, Session, Sessions, cookie, tokens_match};
 
 /// Settings of the web interface (`[web]`).

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::audit::Actor;
 use crate::audit::refusals::Refusal;
 use crate::auth::AuthError;
-use crate::service::limits;
+use crate::api::limits;
 
 use super::session::{SESSION_COOKIE, SIGNIN_COOKIE, random_token, set_cookie};
 use super::{Layout, Web, WebError, render_status, see_other};

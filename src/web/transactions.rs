@@ -15,7 +15,7 @@ use crate::audit::Actor;
 use crate::db::{TransactionFilter, TransactionRow};
 use crate::domain::{Customer, RuleInput, Transaction};
 use crate::guidance::Analysis;
-use crate::service::{AppState, RecordError};
+use crate::api::{AppState, RecordError};
 
 /// Rows per page.
 const PAGE_SIZE: u32 = 25;

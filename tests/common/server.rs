@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use reagent::auth::Role;
 use reagent::db::{Database, DatabaseSettings};
-use reagent::service::{AppState, router};
+use reagent::api::{AppState, router};
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -77,7 +77,7 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
     .await
     .unwrap();
     let state = Arc::new(services.app_state(db).unwrap());
-    reagent::service::watch_sanctions_lists(&state).await.unwrap();
+    reagent::api::watch_sanctions_lists(&state).await.unwrap();
     let mut keys = Vec::new();
     for role in Role::ALL {
         keys.push((role, state.auth.create_key(&format!("test {role}"), role).await.unwrap().key));

@@ -30,7 +30,7 @@ pub enum EvalCommand {
     Guidance(GuidanceArgs),
     /// Embedding models' speed and memory: ingest passages/s and peak RSS over a fixed
     /// ObliQA passage sample, query embedding and end-to-end query latency (--model-dir, repeatable).
-    Embedding(crate::cli_eval_embedding::EmbeddingBenchArgs),
+    Embedding(crate::cli::eval_embedding::EmbeddingBenchArgs),
 }
 
 #[derive(Args)]
@@ -133,7 +133,7 @@ const EXIT_BELOW_FLOOR: u8 = 3;
 pub fn run(config: Config, cmd: EvalCommand) -> Result<ExitCode> {
     match cmd {
         EvalCommand::Retrieval(args) => retrieval(config, args),
-        EvalCommand::Embedding(args) => crate::cli_eval_embedding::run(config, args),
+        EvalCommand::Embedding(args) => crate::cli::eval_embedding::run(config, args),
         EvalCommand::Guidance(args) => {
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(guidance(config, args))
         }
@@ -321,7 +321,7 @@ impl Target {
     async fn analyze(&self, request: &serde_json::Value) -> Result<serde_json::Value, String> {
         match self {
             Target::InProcess(analyzer) => {
-                let input: reagent::domain::RuleInput = reagent::service::decode(request.to_string().as_bytes())
+                let input: reagent::domain::RuleInput = reagent::api::decode(request.to_string().as_bytes())
                     .map_err(|e| format!("{}{}", e.message, e.field.map(|f| format!(" (field {f})")).unwrap_or_default()))?;
                 let (analysis, _) = analyzer.analyze(input, None).await.map_err(|e| e.to_string())?;
                 serde_json::to_value(&analysis).map_err(|e| e.to_string())
