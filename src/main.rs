@@ -234,7 +234,7 @@ struct SearchArgs {
     as_of: Option<NaiveDate>,
     /// fusion, hybrid, dbsf, dense or bm25 (default: retrieval.mode).
     #[arg(long)]
-    mode: Option<String>,
+    mode: Option<reagent_retrieval::RetrievalMode>,
     #[arg(long, short)]
     k: Option<usize>,
     #[arg(long)]
@@ -580,7 +580,7 @@ fn search(config: Config, args: SearchArgs) -> Result<ExitCode> {
             .context("--type")?,
         document_ids: vec![],
     };
-    let hits = services.retriever().search(&args.query, filter, args.mode.as_deref(), args.k)?;
+    let hits = services.retriever().search(&args.query, filter, args.mode, args.k)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
     } else {

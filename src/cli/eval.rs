@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use reagent::config::{Config, RetrievalSettings};
-use reagent::retrieval::Retriever;
+use reagent::config::Config;
 use reagent_eval::dataset::{self, Dataset};
 use reagent_eval::index::{self, IndexSettings};
 use reagent_eval::report::{self, DatasetInfo};
@@ -20,6 +19,7 @@ use reagent_eval::thresholds::Thresholds;
 use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::{ScoredChunk, SearchFilter};
 use reagent_ingest::{ChunkStore, Chunker, Embedder, OnnxEmbedder};
+use reagent_retrieval::{RetrievalMode, RetrievalSettings, Retriever};
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -143,13 +143,13 @@ pub fn run(config: Config, cmd: EvalCommand) -> Result<ExitCode> {
 /// One mode wired to the production retriever.
 struct RetrieverSearcher {
     retriever: Retriever,
-    mode: String,
+    mode: RetrievalMode,
     parameters: serde_json::Value,
 }
 
 impl Searcher for RetrieverSearcher {
     fn search(&self, text: &str, limit: usize) -> Result<Vec<ScoredChunk>, String> {
-        self.retriever.search(text, SearchFilter::default(), Some(&self.mode), Some(limit)).map_err(|e| e.to_string())
+        self.retriever.search(text, SearchFilter::default(), Some(self.mode), Some(limit)).map_err(|e| e.to_string())
     }
 
     fn parameters(&self) -> serde_json::Value {
@@ -177,19 +177,19 @@ fn with_overrides(settings: &RetrievalSettings, spec: &ModeSpec) -> Result<Retri
 }
 
 /// The parameters that shape a mode's ranking.
-fn mode_parameters(mode: &str, s: &RetrievalSettings) -> serde_json::Value {
-    let mut p = serde_json::json!({ "mode": mode, "candidates": s.candidates });
+fn mode_parameters(mode: RetrievalMode, s: &RetrievalSettings) -> serde_json::Value {
+    let mut p = serde_json::json!({ "mode": mode.as_str(), "candidates": s.candidates });
     match mode {
-        "hybrid" | "rrf" => p["rrf_k"] = s.rrf_k.into(),
-        "fusion" => {
+        RetrievalMode::Hybrid => p["rrf_k"] = s.rrf_k.into(),
+        RetrievalMode::Fusion => {
             p["fusion_dense_weight"] = s.fusion_dense_weight.into();
             p["fusion_bm25_weight"] = s.fusion_bm25_weight.into();
             p["fusion_pairs_weight"] = s.fusion_pairs_weight.into();
             p["fusion_coverage_weight"] = s.fusion_coverage_weight.into();
             p["normalisation"] = "min-max over the union of both candidate lists (coverage as is)".into();
         }
-        "dbsf" => p["normalisation"] = "mean ± 3σ per side (Qdrant DBSF)".into(),
-        _ => {
+        RetrievalMode::Dbsf => p["normalisation"] = "mean ± 3σ per side (Qdrant's DBSF formula)".into(),
+        RetrievalMode::Dense | RetrievalMode::Bm25 => {
             p.as_object_mut().map(|o| o.remove("candidates"));
         }
     }
@@ -222,7 +222,7 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
         .modes
         .iter()
         .map(|m| {
-            let m = if m.trim() == "default" { config.retrieval.mode.clone() } else { m.clone() };
+            let m = if m.trim() == "default" { config.retrieval.mode.to_string() } else { m.clone() };
             m.parse::<ModeSpec>().map_err(anyhow::Error::msg)
         })
         .collect::<Result<_>>()?;
@@ -260,9 +260,9 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
     let mut runs = Vec::new();
     for spec in &specs {
         let settings = with_overrides(&config.retrieval, spec)?;
+        let mode: RetrievalMode = spec.name.parse().with_context(|| format!("mode {}", spec.label))?;
         let retriever = Retriever::new(embedder.clone(), store.clone(), settings.clone());
-        retriever.mode(&spec.name)?;
-        let searcher = RetrieverSearcher { parameters: mode_parameters(&spec.name, &settings), retriever, mode: spec.name.clone() };
+        let searcher = RetrieverSearcher { parameters: mode_parameters(mode, &settings), retriever, mode };
         runs.push(run::run_mode(&dataset, queries, spec, &searcher, &progress)?);
     }
     let qrels: Vec<(String, Vec<(String, u32)>)> = queries
