@@ -13,7 +13,7 @@ use reagent_ingest::parse::MetadataDefaults;
 use reagent_ingest::pipeline::{IngestOptions, Pipeline};
 use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::SearchFilter;
-use reagent_ingest::{ChunkStore, DocumentType};
+use reagent_ingest::DocumentType;
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

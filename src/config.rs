@@ -269,6 +269,9 @@ impl Config {
         if !(0.0..=1.0).contains(&self.store.bm25_b) {
             return invalid("store.bm25_b", format!("must be within 0..=1, got {}", self.store.bm25_b));
         }
+        if let Err((key, reason)) = self.store.validate() {
+            return invalid(&format!("store.{key}"), reason);
+        }
         if let Err((key, reason)) = self.ingest.validate() {
             return invalid(key, reason);
         }

@@ -12,7 +12,7 @@ use reagent_ingest::parse::MetadataDefaults;
 use reagent_ingest::pipeline::{IngestOptions, Outcome, Pipeline};
 use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::{SearchFilter, VersionStatus};
-use reagent_ingest::{ChunkStore, DocumentType};
+use reagent_ingest::DocumentType;
 
 mod cli;
 

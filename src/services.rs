@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use reagent_ingest::chunk::ChunkError;
 use reagent_ingest::embed::EmbedError;
-use reagent_ingest::store::StoreError;
-use reagent_ingest::{Chunker, EdgeStore, Embedder, OnnxEmbedder};
+use reagent_ingest::store::{StoreBackend, StoreError};
+use reagent_ingest::{ChunkStore, Chunker, EdgeStore, Embedder, OnnxEmbedder, RemoteStore};
 use thiserror::Error;
 
 use crate::analysis::Analyzer;
@@ -45,15 +45,19 @@ pub struct Services {
     pub config: Config,
     pub embedder: Arc<OnnxEmbedder>,
     pub chunker: Arc<Chunker>,
-    pub store: Arc<EdgeStore>,
+    pub store: Arc<dyn ChunkStore>,
 }
 
 impl Services {
-    /// Load the model and open the store (exclusively).
+    /// Load the model and open the configured store (the embedded one exclusively).
     pub fn start(config: Config) -> Result<Self, StartError> {
         let embedder = Arc::new(OnnxEmbedder::load(&config.embedding)?);
         let chunker = Arc::new(Chunker::new(embedder.tokenizer().clone(), &config.chunking)?);
-        let store = Arc::new(EdgeStore::open(&config.store, embedder.dimension(), &embedder.fingerprint())?);
+        let (dimension, model) = (embedder.dimension(), embedder.fingerprint());
+        let store: Arc<dyn ChunkStore> = match config.store.backend {
+            StoreBackend::Embedded => Arc::new(EdgeStore::open(&config.store, dimension, &model)?),
+            StoreBackend::Qdrant => Arc::new(RemoteStore::open(&config.store, dimension, &model)?),
+        };
         Ok(Self { config, embedder, chunker, store })
     }
 

@@ -76,7 +76,9 @@ pub struct Index {
 pub fn index_key(dataset: &Dataset, model: &ModelFingerprint, settings: &IndexSettings) -> String {
     let mut shape = serde_json::to_value(settings).unwrap_or_default();
     if let Some(store) = shape.get_mut("store").and_then(|s| s.as_object_mut()) {
-        store.remove("data_dir");
+        // Only the BM25 weights shape the index; the folder and the remote backend's
+        // connection settings do not.
+        store.retain(|k, _| k.starts_with("bm25_"));
     }
     let key = serde_json::json!({
         "schema": INDEX_SCHEMA,

@@ -23,4 +23,4 @@ pub use chunk::{Chunk, Chunker, ChunkerSettings};
 pub use document::{DocumentMeta, DocumentType};
 pub use embed::{Embedder, EmbedderSettings, OnnxEmbedder};
 pub use pipeline::{IngestOptions, IngestReport, Pipeline};
-pub use store::{ChunkStore, EdgeStore, StoreSettings};
+pub use store::{ChunkStore, EdgeStore, RemoteStore, StoreSettings};

@@ -231,14 +231,6 @@ impl EdgeStore {
         Ok(())
     }
 
-    /// Merge segments and build vector indexes; worth calling after a large ingest.
-    pub fn optimize(&self) -> Result<(), StoreError> {
-        let writer = self.exclusive();
-        self.shard.optimize().map_err(backend)?;
-        self.flush_locked(&writer);
-        Ok(())
-    }
-
     /// Delete every point `filter` matches, durably; returns how many.
     fn delete_matching(&self, filter: Filter) -> Result<usize, StoreError> {
         let writer = self.exclusive();
@@ -602,6 +594,13 @@ impl ChunkStore for EdgeStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         let writer = self.exclusive();
+        self.flush_locked(&writer);
+        Ok(())
+    }
+
+    fn optimize(&self) -> Result<(), StoreError> {
+        let writer = self.exclusive();
+        self.shard.optimize().map_err(backend)?;
         self.flush_locked(&writer);
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Owns where chunks live: the [`ChunkStore`] trait that the pipeline and the retriever
-//! talk to, its record types, and the embedded Qdrant backend ([`EdgeStore`]).
+//! talk to, its record types and settings, and its two backends: the embedded Qdrant
+//! shard ([`EdgeStore`], the default) and a Qdrant server or cluster ([`RemoteStore`]).
 //!
 //! A store stores, filters and fetches; it does not rank. It writes the vectors it is
 //! given (dense, and the BM25 term and pair vectors the pipeline computed), and answers
@@ -17,6 +18,7 @@ mod edge;
 mod migrate;
 mod payload;
 mod reembed;
+mod remote;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,7 @@ use crate::chunk::Chunk;
 use crate::document::{DocumentMeta, DocumentType};
 use crate::lexical::{Bm25Params, LexicalVectors, SparseTerms};
 pub use edge::EdgeStore;
+pub use remote::RemoteStore;
 pub use reembed::{ReembedReport, reembed};
 
 #[derive(Debug, Error)]
@@ -45,14 +48,28 @@ pub enum StoreError {
     Layout { path: String, stored: u32, expected: u32 },
     #[error("Qdrant: {0}")]
     Backend(String),
+    #[error("Qdrant collection {collection} at {url}: {reason}; reagent never drops a collection: point store.collection at another one, or remove this one yourself")]
+    Schema { url: String, collection: String, reason: String },
     #[error("stored payload is malformed: {0}")]
     Payload(String),
 }
 
-/// Where the embedded store keeps its files, and the BM25 weighting of its chunks.
+/// Which store holds the chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    /// An embedded Qdrant shard in `data_dir` (one process, one machine).
+    #[default]
+    Embedded,
+    /// A Qdrant server or cluster at `url`, shared by several processes.
+    Qdrant,
+}
+
+/// Which store holds the chunks and how to reach it, and the BM25 weighting of its chunks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
+    pub backend: StoreBackend,
     /// Folder of the embedded Qdrant shard.
     pub data_dir: std::path::PathBuf,
     /// BM25 term-frequency saturation.
@@ -61,17 +78,86 @@ pub struct StoreSettings {
     pub bm25_b: f64,
     /// BM25 expected average chunk length in terms (words after stop words are dropped).
     pub bm25_avg_len: f64,
+    /// gRPC URL of the Qdrant server (`backend = "qdrant"`).
+    pub url: String,
+    /// API key the Qdrant server asks for; empty for none.
+    pub api_key: String,
+    /// Talk TLS to the server (`url` must then be `https://`).
+    pub tls: bool,
+    /// Collection holding the chunks.
+    pub collection: String,
+    /// Shards of a new collection (an existing collection keeps its own).
+    pub shard_number: u32,
+    /// Copies of each shard in a new collection.
+    pub replication_factor: u32,
+    /// Copies that must acknowledge a write in a new collection.
+    pub write_consistency_factor: u32,
+    /// Deadline of one request to the server, seconds.
+    pub timeout_secs: u64,
+    /// Deadline of connecting to the server, seconds.
+    pub connect_timeout_secs: u64,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { data_dir: "data/qdrant".into(), bm25_k1: 1.2, bm25_b: 0.75, bm25_avg_len: 80.0 }
+        Self {
+            backend: StoreBackend::Embedded,
+            data_dir: "data/qdrant".into(),
+            bm25_k1: 1.2,
+            bm25_b: 0.75,
+            bm25_avg_len: 80.0,
+            url: "http://127.0.0.1:6334".into(),
+            api_key: String::new(),
+            tls: false,
+            collection: "reagent_chunks".into(),
+            shard_number: 1,
+            replication_factor: 1,
+            write_consistency_factor: 1,
+            timeout_secs: 30,
+            connect_timeout_secs: 5,
+        }
     }
 }
 
 impl StoreSettings {
     pub fn bm25(&self) -> Bm25Params {
         Bm25Params { k1: self.bm25_k1, b: self.bm25_b, avg_len: self.bm25_avg_len }
+    }
+
+    /// Check the remote store's settings (only when `backend = "qdrant"`); the error
+    /// names the key (under `store.`).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.backend != StoreBackend::Qdrant {
+            return Ok(());
+        }
+        let scheme = self.url.split_once("://").map(|(s, _)| s);
+        match (scheme, self.tls) {
+            (Some("http"), false) | (Some("https"), true) => {}
+            (Some("http" | "https"), _) => {
+                return Err(("tls", format!("is {} but store.url {:?} is {}", self.tls, self.url, if self.tls { "http://" } else { "https://" })));
+            }
+            _ => return Err(("url", format!("{:?} is not a gRPC URL like http://127.0.0.1:6334", self.url))),
+        }
+        if self.collection.is_empty() || !self.collection.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(("collection", format!("{:?} must be non-empty letters, digits, '_' or '-'", self.collection)));
+        }
+        for (key, v) in [("shard_number", self.shard_number), ("replication_factor", self.replication_factor)] {
+            if v == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
+        }
+        if !(1..=self.replication_factor).contains(&self.write_consistency_factor) {
+            return Err((
+                "write_consistency_factor",
+                format!("must be within 1..=store.replication_factor ({}), got {}", self.replication_factor, self.write_consistency_factor),
+            ));
+        }
+        for (key, v) in [("timeout_secs", self.timeout_secs), ("connect_timeout_secs", self.connect_timeout_secs)] {
+            if v == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -160,7 +246,7 @@ pub struct Candidate {
 }
 
 /// The storage seam: everything the pipeline and the retriever need from a vector store.
-/// The embedded Qdrant shard implements it; a remote Qdrant cluster can too. Queries only
+/// The embedded Qdrant shard and a remote Qdrant server or cluster implement it. Queries only
 /// see active versions, filtered by [`SearchFilter`].
 pub trait ChunkStore: Send + Sync {
     /// Write chunks of one version as `pending` (idempotent: ids are deterministic).
@@ -194,4 +280,9 @@ pub trait ChunkStore: Send + Sync {
     fn count(&self) -> Result<usize, StoreError>;
     /// Make everything written so far durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// Merge segments and build vector indexes, worth doing after a large ingest; a
+    /// store that optimizes on its own does nothing.
+    fn optimize(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

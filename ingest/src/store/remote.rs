@@ -1,0 +1,646 @@
+//! Owns the remote Qdrant backend: one collection on a Qdrant server or cluster (1.18 or
+//! newer), reached over gRPC with `qdrant-client`. It stores exactly what [`EdgeStore`]
+//! stores — the same named vectors (`dense` cosine; `bm25` and `bm25_pairs` sparse with
+//! Qdrant's IDF modifier), the same payload ([`ChunkPayload`]) and payload indexes, the
+//! same UUID point ids — so the retrieval crate ranks candidates from either alike.
+//!
+//! **Schema.** Opening creates the collection if it is missing and records the layout
+//! and the embedding model in the collection's metadata. An existing collection is
+//! checked (vector names, size, distance, sparse modifiers, layout, model) and refused
+//! on any mismatch with [`StoreError::Schema`], [`StoreError::Layout`] or
+//! [`StoreError::ModelMismatch`]; nothing is ever dropped.
+//!
+//! **Versions.** As in the embedded store, chunks are written `pending` (every write
+//! waits until the server has applied it), and `activate` turns the version `active`
+//! with one filtered payload update once all its chunks are acknowledged, so a crash
+//! mid-ingest leaves nothing visible and `recover` deletes the leftovers. State changes
+//! use strong write ordering, so every replica of a shard applies them in one order.
+//!
+//! **Sync over async.** [`ChunkStore`] is synchronous and `qdrant-client` is async. The
+//! store owns a small tokio runtime of its own; each call spawns its request there and
+//! waits on a channel. The caller's thread therefore never drives the request and never
+//! enters `block_on`, which would panic inside `reagent serve`'s runtime; on a
+//! multi-threaded runtime the wait runs in `block_in_place`, so the caller's other tasks
+//! move to other workers meanwhile. The client (and its connections) is created and used
+//! only on the store's runtime, and dropping the store shuts that runtime down without
+//! blocking, which is allowed anywhere.
+//!
+//! **Failures.** Unavailable, deadline-exceeded and resource-exhausted answers are retried
+//! with exponential backoff; every other error (invalid argument above all) fails at
+//! once. What still fails becomes [`StoreError::Backend`], which the service answers
+//! with 503.
+//!
+//! [`EdgeStore`]: super::EdgeStore
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use qdrant_client::qdrant::point_id::PointIdOptions;
+use qdrant_client::qdrant::vector_output::Vector as OutputVector;
+use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder,
+    Distance, FieldType, Filter, GetPointsBuilder, Modifier, PointId, PointStruct, Query, QueryPointsBuilder, Range,
+    ScrollPointsBuilder, SetPayloadPointsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpsertPointsBuilder, Value, VectorInput, VectorsSelector, VectorParamsBuilder, VectorsConfigBuilder, WriteOrdering,
+    WriteOrderingType,
+};
+use qdrant_client::{Payload, Qdrant, QdrantError};
+use uuid::Uuid;
+
+use super::edge::{BM25, DENSE, LAYOUT, PAIRS};
+use super::payload::{ChunkPayload, INTEGER_FIELDS, KEYWORD_FIELDS, day_number};
+use super::{
+    Candidate, ChunkRecord, ChunkStore, SearchFilter, SparseVector, StoreError, StoreSettings, StoredChunk,
+    VectorQuery, VersionInfo, VersionStatus,
+};
+use crate::document::version_key;
+use crate::embed::ModelFingerprint;
+use crate::lexical::{Bm25Params, SparseTerms};
+
+/// Points per upsert request.
+const UPSERT_BATCH: usize = 64;
+/// Upsert requests in flight at once; a writer waits for them (backpressure).
+const UPSERTS_IN_FLIGHT: usize = 4;
+/// Attempts of one request when the server is unavailable or too slow.
+const ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Page size of scrolls.
+const SCROLL_PAGE: u32 = 1000;
+/// Collection metadata keys reagent writes.
+const META_LAYOUT: &str = "reagent_layout";
+const META_DIMENSION: &str = "reagent_dimension";
+const META_MODEL: &str = "reagent_model";
+const META_FINGERPRINT: &str = "reagent_model_fingerprint";
+
+pub struct RemoteStore {
+    /// Taken in `Drop` to shut it down without blocking.
+    runtime: Option<tokio::runtime::Runtime>,
+    client: Arc<Qdrant>,
+    collection: String,
+    url: String,
+    bm25: Bm25Params,
+}
+
+impl std::fmt::Debug for RemoteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteStore").field("url", &self.url).field("collection", &self.collection).finish()
+    }
+}
+
+/// Whether a failed request may succeed if sent again, and after how long at least.
+fn transient(e: &QdrantError) -> Option<Duration> {
+    match e {
+        QdrantError::ResponseError { status } => {
+            matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded).then_some(Duration::ZERO)
+        }
+        QdrantError::ResourceExhaustedError { retry_after_seconds, .. } => {
+            Some(Duration::from_secs((*retry_after_seconds).min(5)))
+        }
+        _ => None,
+    }
+}
+
+fn point_id(id: Uuid) -> PointId {
+    PointId::from(id)
+}
+
+fn chunk_id(id: Option<PointId>) -> Option<Uuid> {
+    match id?.point_id_options? {
+        PointIdOptions::Uuid(s) => s.parse().ok(),
+        PointIdOptions::Num(_) => None,
+    }
+}
+
+fn strong() -> WriteOrdering {
+    WriteOrdering { r#type: WriteOrderingType::Strong.into() }
+}
+
+fn keyword(field: &str, value: &str) -> Condition {
+    Condition::matches(field, value.to_string())
+}
+
+fn any_of(field: &str, values: &[String]) -> Option<Condition> {
+    (!values.is_empty()).then(|| Filter::should(values.iter().map(|v| keyword(field, v))).into())
+}
+
+fn version_filter(document_id: &str, version: Option<&str>) -> Filter {
+    match version {
+        Some(v) => Filter::must([keyword("version_key", &version_key(document_id, v))]),
+        None => Filter::must([keyword("document_id", document_id)]),
+    }
+}
+
+/// The Qdrant filter for a [`SearchFilter`]; always restricted to active versions (the
+/// same conditions as the embedded store's).
+fn search_filter(f: &SearchFilter) -> Filter {
+    let mut must = vec![keyword("status", "active")];
+    if let Some(date) = f.as_of {
+        let day = day_number(date) as f64;
+        must.push(Condition::range("from_day", Range { lte: Some(day), ..Default::default() }));
+        must.push(Condition::range("to_day", Range { gt: Some(day), ..Default::default() }));
+    }
+    let types: Vec<String> = f.document_types.iter().map(|t| t.as_str().to_string()).collect();
+    must.extend(any_of("jurisdiction", &f.jurisdictions));
+    must.extend(any_of("document_type", &types));
+    must.extend(any_of("document_id", &f.document_ids));
+    Filter::must(must)
+}
+
+fn sparse_name(vector: SparseVector) -> &'static str {
+    match vector {
+        SparseVector::Terms => BM25,
+        SparseVector::Pairs => PAIRS,
+    }
+}
+
+fn payload_of(map: HashMap<String, Value>) -> Result<ChunkPayload, StoreError> {
+    ChunkPayload::from_map(serde_json::Map::from(Payload::from(map)))
+}
+
+fn json_payload(value: serde_json::Value) -> Result<Payload, StoreError> {
+    Payload::try_from(value).map_err(|e| StoreError::Payload(e.to_string()))
+}
+
+fn point_struct(c: &StoredChunk, now: chrono::DateTime<Utc>) -> Result<PointStruct, StoreError> {
+    let payload = json_payload(ChunkPayload::pending(c, now).to_json()?)?;
+    let sparse = |t: &SparseTerms| qdrant_client::qdrant::Vector::new_sparse(t.indices.clone(), t.values.clone());
+    let vectors: HashMap<String, qdrant_client::qdrant::Vector> = [
+        (DENSE.to_string(), qdrant_client::qdrant::Vector::new_dense(c.dense.clone())),
+        (BM25.to_string(), sparse(&c.lexical.terms)),
+        (PAIRS.to_string(), sparse(&c.lexical.pairs)),
+    ]
+    .into();
+    Ok(PointStruct::new(point_id(c.id), vectors, payload))
+}
+
+impl RemoteStore {
+    /// Connect to `settings.url` and open (or create) `settings.collection` for vectors of
+    /// `dimension` made by `model`; see the module doc for what is checked.
+    pub fn open(settings: &StoreSettings, dimension: usize, model: &ModelFingerprint) -> Result<Self, StoreError> {
+        let open_err = |reason: String| StoreError::Open { path: settings.url.clone(), reason };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("reagent-qdrant")
+            .enable_all()
+            .build()
+            .map_err(|e| open_err(format!("starting the client runtime: {e}")))?;
+        let mut config = Qdrant::from_url(&settings.url)
+            .timeout(Duration::from_secs(settings.timeout_secs))
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .skip_compatibility_check();
+        if !settings.api_key.is_empty() {
+            config = config.api_key(settings.api_key.clone());
+        }
+        // The client's channel must live on the store's runtime: build it there.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = tx.send(config.build());
+        });
+        let client = wait(rx).map_err(|e| open_err(e.to_string()))?.map_err(|e| open_err(e.to_string()))?;
+        let store = Self {
+            runtime: Some(runtime),
+            client: Arc::new(client),
+            collection: settings.collection.clone(),
+            url: settings.url.clone(),
+            bm25: settings.bm25(),
+        };
+        store.ensure_collection(settings, dimension, model)?;
+        Ok(store)
+    }
+
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    /// Delete the whole collection. Only for tests and operators who mean it; the store
+    /// itself never calls it.
+    pub fn drop_collection(&self) -> Result<(), StoreError> {
+        let name = self.collection.clone();
+        self.call("deleting the collection", move |c| {
+            let name = name.clone();
+            async move { c.delete_collection(name).await }
+        })
+        .map(drop)
+    }
+
+    /// Run `request` on the store's runtime, retrying transient failures, and wait for it.
+    fn call<T, F, Fut>(&self, what: &'static str, request: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Qdrant>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, QdrantError>> + Send,
+    {
+        let client = self.client.clone();
+        self.run(async move { retrying(what, || request(client.clone())).await })?
+    }
+
+    /// Run `future` on the store's runtime and wait for its output (see the module doc).
+    fn run<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> Result<T, StoreError> {
+        let runtime = self.runtime.as_ref().ok_or_else(|| StoreError::Backend("the store is closed".into()))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = tx.send(future.await);
+        });
+        wait(rx)
+    }
+
+    fn ensure_collection(&self, settings: &StoreSettings, dimension: usize, model: &ModelFingerprint) -> Result<(), StoreError> {
+        let name = self.collection.clone();
+        let exists = self.call("checking the collection", move |c| {
+            let name = name.clone();
+            async move { c.collection_exists(name).await }
+        })?;
+        if !exists {
+            let create = self.create_request(settings, dimension, model);
+            let created = self.call("creating the collection", move |c| {
+                let create = create.clone();
+                async move { c.create_collection(create).await }
+            });
+            if let Err(e) = created {
+                // Another reagent may have created it meanwhile: the check below decides.
+                tracing::warn!("creating Qdrant collection {}: {e}", self.collection);
+            }
+        }
+        self.check_schema(dimension, model)?;
+        self.create_indexes()
+    }
+
+    fn create_request(&self, s: &StoreSettings, dimension: usize, model: &ModelFingerprint) -> qdrant_client::qdrant::CreateCollection {
+        let mut dense = VectorsConfigBuilder::default();
+        dense.add_named_vector_params(DENSE, VectorParamsBuilder::new(dimension as u64, Distance::Cosine));
+        let mut sparse = SparseVectorsConfigBuilder::default();
+        for name in [BM25, PAIRS] {
+            sparse.add_named_vector_params(name, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+        }
+        let metadata: HashMap<String, serde_json::Value> = [
+            (META_LAYOUT.to_string(), serde_json::json!(LAYOUT)),
+            (META_DIMENSION.to_string(), serde_json::json!(dimension)),
+            (META_MODEL.to_string(), serde_json::json!(model.short())),
+            (META_FINGERPRINT.to_string(), serde_json::json!(model.sha256)),
+        ]
+        .into();
+        CreateCollectionBuilder::new(self.collection.clone())
+            .vectors_config(dense)
+            .sparse_vectors_config(sparse)
+            .shard_number(s.shard_number)
+            .replication_factor(s.replication_factor)
+            .write_consistency_factor(s.write_consistency_factor)
+            .metadata(metadata)
+            .build()
+    }
+
+    fn schema_error(&self, reason: String) -> StoreError {
+        StoreError::Schema { url: self.url.clone(), collection: self.collection.clone(), reason }
+    }
+
+    /// Refuse a collection that is not laid out as this reagent writes it.
+    fn check_schema(&self, dimension: usize, model: &ModelFingerprint) -> Result<(), StoreError> {
+        let name = self.collection.clone();
+        let info = self.call("reading the collection", move |c| {
+            let name = name.clone();
+            async move { c.collection_info(name).await }
+        })?;
+        let config = info.result.and_then(|r| r.config).ok_or_else(|| self.schema_error("the server sent no configuration".into()))?;
+        let meta: BTreeMap<String, serde_json::Value> = config.metadata.into_iter().map(|(k, v)| (k, v.into())).collect();
+        let layout = meta
+            .get(META_LAYOUT)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| self.schema_error(format!("it has no {META_LAYOUT} metadata, so reagent did not create it")))?;
+        if layout != u64::from(LAYOUT) {
+            if layout > u64::from(LAYOUT) {
+                return Err(StoreError::Layout {
+                    path: format!("{}/{}", self.url, self.collection),
+                    stored: layout as u32,
+                    expected: LAYOUT,
+                });
+            }
+            return Err(self.schema_error(format!("it has layout {layout}; this reagent writes layout {LAYOUT}")));
+        }
+        let params = config.params.unwrap_or_default();
+        let dense = match params.vectors_config.and_then(|v| v.config) {
+            Some(VectorsConfigKind::ParamsMap(map)) => map.map,
+            _ => HashMap::new(),
+        };
+        match dense.get(DENSE) {
+            Some(p) if p.distance == Distance::Cosine as i32 && dense.len() == 1 => {
+                let stored_model = meta.get(META_MODEL).and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
+                let same_model = meta.get(META_FINGERPRINT).and_then(|v| v.as_str()) == Some(model.sha256.as_str());
+                if p.size != dimension as u64 || !same_model {
+                    return Err(StoreError::ModelMismatch {
+                        path: format!("{}/{}", self.url, self.collection),
+                        stored_model,
+                        stored_dimension: p.size as usize,
+                        configured_model: model.short(),
+                        configured_dimension: dimension,
+                    });
+                }
+            }
+            _ => {
+                let names: Vec<&String> = dense.keys().collect();
+                return Err(self.schema_error(format!("its dense vectors are {names:?}, not one cosine vector named {DENSE:?}")));
+            }
+        }
+        let sparse = params.sparse_vectors_config.map(|s| s.map).unwrap_or_default();
+        let idf = |name: &str| sparse.get(name).is_some_and(|p| p.modifier == Some(Modifier::Idf as i32));
+        if sparse.len() != 2 || !idf(BM25) || !idf(PAIRS) {
+            let names: Vec<&String> = sparse.keys().collect();
+            return Err(self.schema_error(format!(
+                "its sparse vectors are {names:?}, not {BM25:?} and {PAIRS:?} with the IDF modifier"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Create the payload indexes the filters use (idempotent on the server).
+    fn create_indexes(&self) -> Result<(), StoreError> {
+        let fields = KEYWORD_FIELDS
+            .iter()
+            .map(|f| (*f, FieldType::Keyword))
+            .chain(INTEGER_FIELDS.iter().map(|f| (*f, FieldType::Integer)));
+        for (field, kind) in fields {
+            let request = CreateFieldIndexCollectionBuilder::new(self.collection.clone(), field, kind).wait(true).build();
+            self.call("creating a payload index", move |c| {
+                let request = request.clone();
+                async move { c.create_field_index(request).await }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn count_matching(&self, filter: Option<Filter>) -> Result<usize, StoreError> {
+        let mut request = CountPointsBuilder::new(self.collection.clone()).exact(true);
+        if let Some(f) = filter {
+            request = request.filter(f);
+        }
+        let request = request.build();
+        let n = self.call("counting points", move |c| {
+            let request = request.clone();
+            async move { c.count(request).await }
+        })?;
+        Ok(n.result.map_or(0, |r| r.count as usize))
+    }
+
+    /// Delete every point `filter` matches, waiting until applied; returns how many.
+    fn delete_matching(&self, filter: Filter) -> Result<usize, StoreError> {
+        let n = self.count_matching(Some(filter.clone()))?;
+        if n > 0 {
+            let request = DeletePointsBuilder::new(self.collection.clone()).points(filter).wait(true).ordering(strong()).build();
+            self.call("deleting points", move |c| {
+                let request = request.clone();
+                async move { c.delete_points(request).await }
+            })?;
+        }
+        Ok(n)
+    }
+
+    fn set_payload(&self, filter: Filter, payload: serde_json::Value) -> Result<(), StoreError> {
+        let request = SetPayloadPointsBuilder::new(self.collection.clone(), json_payload(payload)?)
+            .points_selector(filter)
+            .wait(true)
+            .ordering(strong())
+            .build();
+        self.call("updating payloads", move |c| {
+            let request = request.clone();
+            async move { c.set_payload(request).await }
+        })
+        .map(drop)
+    }
+
+    fn scroll_all(&self, filter: Filter) -> Result<Vec<ChunkPayload>, StoreError> {
+        let mut out = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request =
+                ScrollPointsBuilder::new(self.collection.clone()).filter(filter.clone()).limit(SCROLL_PAGE).with_payload(true).with_vectors(false);
+            if let Some(o) = offset.take() {
+                request = request.offset(o);
+            }
+            let request = request.build();
+            let page = self.call("scrolling points", move |c| {
+                let request = request.clone();
+                async move { c.scroll(request).await }
+            })?;
+            for p in page.result {
+                out.push(payload_of(p.payload)?);
+            }
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Ids and scores of the best `limit` points for `query` under `filter`.
+    fn scored_ids(&self, query: VectorQuery<'_>, filter: Filter, limit: usize) -> Result<Vec<Candidate>, StoreError> {
+        if limit == 0 {
+            return Ok(vec![]);
+        }
+        let (input, using) = match query {
+            VectorQuery::Dense(v) => (VectorInput::new_dense(v.to_vec()), DENSE),
+            VectorQuery::Sparse(vector, terms) => {
+                (VectorInput::new_sparse(terms.indices.clone(), terms.values.clone()), sparse_name(vector))
+            }
+        };
+        let request = QueryPointsBuilder::new(self.collection.clone())
+            .query(Query::new_nearest(input))
+            .using(using)
+            .filter(filter)
+            .limit(limit as u64)
+            .with_payload(false)
+            .build();
+        let found = self.call("querying points", move |c| {
+            let request = request.clone();
+            async move { c.query(request).await }
+        })?;
+        Ok(found.result.into_iter().filter_map(|p| Some(Candidate { chunk_id: chunk_id(p.id)?, score: p.score })).collect())
+    }
+
+    fn retrieve(&self, ids: &[Uuid], payload: bool, vector: Option<&'static str>) -> Result<Vec<qdrant_client::qdrant::RetrievedPoint>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let points: Vec<PointId> = ids.iter().map(|&id| point_id(id)).collect();
+        let mut request = GetPointsBuilder::new(self.collection.clone(), points).with_payload(payload);
+        request = match vector {
+            Some(name) => request.with_vectors(VectorsSelector { names: vec![name.to_string()] }),
+            None => request.with_vectors(false),
+        };
+        let request = request.build();
+        let got = self.call("fetching points", move |c| {
+            let request = request.clone();
+            async move { c.get_points(request).await }
+        })?;
+        Ok(got.result)
+    }
+}
+
+/// Wait for the store runtime's answer, letting a multi-threaded caller runtime move its
+/// other tasks away meanwhile.
+fn wait<T>(rx: std::sync::mpsc::Receiver<T>) -> Result<T, StoreError> {
+    let recv = move || rx.recv();
+    let got = match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(recv),
+        _ => recv(),
+    };
+    got.map_err(|_| StoreError::Backend("the request was dropped: the store's runtime stopped".into()))
+}
+
+/// `request()` until it succeeds, fails for good, or `ATTEMPTS` transient failures.
+async fn retrying<T, Fut>(what: &'static str, request: impl Fn() -> Fut) -> Result<T, StoreError>
+where
+    Fut: Future<Output = Result<T, QdrantError>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    for attempt in 1.. {
+        match request().await {
+            Ok(v) => return Ok(v),
+            Err(e) => match transient(&e) {
+                Some(at_least) if attempt < ATTEMPTS => {
+                    tracing::warn!("Qdrant {what} failed (attempt {attempt} of {ATTEMPTS}), retrying: {e}");
+                    tokio::time::sleep(backoff.max(at_least)).await;
+                    backoff *= 2;
+                }
+                _ => return Err(StoreError::Backend(format!("{what}: {e}"))),
+            },
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+impl Drop for RemoteStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl ChunkStore for RemoteStore {
+    fn write_pending(&self, chunks: &[StoredChunk]) -> Result<(), StoreError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let points = chunks.iter().map(|c| point_struct(c, now)).collect::<Result<Vec<_>, _>>()?;
+        let batches: Vec<Vec<PointStruct>> = points.chunks(UPSERT_BATCH).map(<[PointStruct]>::to_vec).collect();
+        let client = self.client.clone();
+        let collection = self.collection.clone();
+        self.run(async move {
+            let mut in_flight = tokio::task::JoinSet::new();
+            let mut result = Ok(());
+            for batch in batches {
+                if in_flight.len() >= UPSERTS_IN_FLIGHT
+                    && let Some(done) = in_flight.join_next().await
+                {
+                    result = result.and(done.unwrap_or_else(|e| Err(StoreError::Backend(e.to_string()))));
+                }
+                let request = UpsertPointsBuilder::new(collection.clone(), batch).wait(true).build();
+                let client = client.clone();
+                in_flight.spawn(async move {
+                    retrying("writing chunks", || {
+                        let client = client.clone();
+                        let request = request.clone();
+                        async move { client.upsert_points(request).await }
+                    })
+                    .await
+                    .map(drop)
+                });
+            }
+            while let Some(done) = in_flight.join_next().await {
+                result = result.and(done.unwrap_or_else(|e| Err(StoreError::Backend(e.to_string()))));
+            }
+            result
+        })?
+    }
+
+    fn activate(&self, document_id: &str, version: &str) -> Result<(), StoreError> {
+        // Every pending chunk was acknowledged as applied before `write_pending` returned.
+        self.set_payload(version_filter(document_id, Some(version)), serde_json::json!({ "status": "active" }))
+    }
+
+    fn set_effective_to(&self, document_id: &str, version: &str, effective_to: NaiveDate) -> Result<(), StoreError> {
+        self.set_payload(
+            version_filter(document_id, Some(version)),
+            serde_json::json!({ "effective_to": effective_to, "to_day": day_number(effective_to) }),
+        )
+    }
+
+    fn delete(&self, document_id: &str, version: Option<&str>) -> Result<usize, StoreError> {
+        self.delete_matching(version_filter(document_id, version))
+    }
+
+    fn recover(&self) -> Result<usize, StoreError> {
+        self.delete_matching(Filter::must([keyword("status", "pending")]))
+    }
+
+    fn versions(&self, document_id: Option<&str>) -> Result<Vec<VersionInfo>, StoreError> {
+        let mut must = vec![Condition::range("chunk_index", Range { gte: Some(0.0), lte: Some(0.0), ..Default::default() })];
+        if let Some(id) = document_id {
+            must.push(keyword("document_id", id));
+        }
+        let mut by_key: BTreeMap<(String, NaiveDate, String), VersionInfo> = BTreeMap::new();
+        for p in self.scroll_all(Filter::must(must))? {
+            by_key.insert((p.document_id.clone(), p.effective_from, p.version.clone()), p.version_info());
+        }
+        Ok(by_key.into_values().collect())
+    }
+
+    fn chunks(&self, document_id: &str, version: &str) -> Result<Vec<ChunkRecord>, StoreError> {
+        let filter = Filter::must([keyword("version_key", &version_key(document_id, version)), keyword("status", "active")]);
+        let mut records: Vec<ChunkRecord> = self.scroll_all(filter)?.into_iter().map(ChunkPayload::into_record).collect();
+        records.sort_by_key(|r| r.chunk.index);
+        Ok(records)
+    }
+
+    fn get(&self, chunk_id: Uuid) -> Result<Option<ChunkRecord>, StoreError> {
+        let Some(point) = self.retrieve(&[chunk_id], true, None)?.into_iter().next() else { return Ok(None) };
+        let payload = payload_of(point.payload)?;
+        Ok((payload.status == VersionStatus::Active).then(|| payload.into_record()))
+    }
+
+    fn candidates(&self, query: VectorQuery<'_>, filter: &SearchFilter, limit: usize) -> Result<Vec<Candidate>, StoreError> {
+        self.scored_ids(query, search_filter(filter), limit)
+    }
+
+    fn score(&self, query: VectorQuery<'_>, filter: &SearchFilter, ids: &[Uuid]) -> Result<Vec<Candidate>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut restricted = search_filter(filter);
+        restricted.must.push(Condition::has_id(ids.iter().map(|&id| point_id(id))));
+        self.scored_ids(query, restricted, ids.len())
+    }
+
+    fn sparse_vectors(&self, ids: &[Uuid], vector: SparseVector) -> Result<Vec<(Uuid, SparseTerms)>, StoreError> {
+        let name = sparse_name(vector);
+        Ok(self
+            .retrieve(ids, false, Some(name))?
+            .into_iter()
+            .filter_map(|p| {
+                let OutputVector::Sparse(v) = p.vectors.as_ref()?.get_vector_by_name(name)? else { return None };
+                Some((chunk_id(p.id)?, SparseTerms { indices: v.indices, values: v.values }))
+            })
+            .collect())
+    }
+
+    fn records(&self, ids: &[Uuid]) -> Result<Vec<ChunkRecord>, StoreError> {
+        self.retrieve(ids, true, None)?.into_iter().map(|p| Ok(payload_of(p.payload)?.into_record())).collect()
+    }
+
+    fn bm25(&self) -> Bm25Params {
+        self.bm25
+    }
+
+    fn count(&self) -> Result<usize, StoreError> {
+        self.count_matching(None)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // Every write waited until the server applied it (and wrote its WAL).
+        Ok(())
+    }
+}
