@@ -29,7 +29,7 @@ use crate::chunk::Chunk;
 use crate::document::{DocumentMeta, DocumentType};
 use crate::lexical::{Bm25Params, LexicalVectors, SparseTerms};
 pub use edge::EdgeStore;
-pub use remote::RemoteStore;
+pub use remote::{RemoteStore, test_server_url};
 pub use reembed::{ReembedReport, reembed};
 
 #[derive(Debug, Error)]

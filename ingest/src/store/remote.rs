@@ -644,3 +644,224 @@ impl ChunkStore for RemoteStore {
         Ok(())
     }
 }
+
+/// The Qdrant server the remote-store tests use: `REAGENT_TEST_QDRANT_URL` (set by
+/// scripts/test.sh, which starts one node) or `QDRANT_URL`; `None`, after saying that the
+/// caller skips, when neither is set.
+pub fn test_server_url() -> Option<String> {
+    let url = ["REAGENT_TEST_QDRANT_URL", "QDRANT_URL"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    if url.is_none() {
+        eprintln!("skipped: no Qdrant server (set REAGENT_TEST_QDRANT_URL or QDRANT_URL, or run scripts/qdrant.sh start)");
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexical::Lexical;
+    use crate::store::EdgeStore;
+    use crate::store::migrate::tests::cash_chunk;
+
+    const TEXTS: [&str; 3] = [
+        "Tellers count banknotes at the end of every shift.",
+        "File a currency transaction report for cash over ten thousand dollars.",
+        "Screen every wire transfer against the sanctions list.",
+    ];
+
+    /// A fresh collection on the test server, deleted when dropped.
+    struct Fresh(RemoteStore);
+
+    impl Drop for Fresh {
+        fn drop(&mut self) {
+            if let Err(e) = self.0.drop_collection() {
+                eprintln!("leaving test collection {}: {e}", self.0.collection);
+            }
+        }
+    }
+
+    fn settings(url: &str) -> StoreSettings {
+        StoreSettings {
+            backend: super::super::StoreBackend::Qdrant,
+            url: url.to_string(),
+            collection: format!("reagent_test_{}", Uuid::new_v4().simple()),
+            ..Default::default()
+        }
+    }
+
+    fn three_chunks() -> Vec<StoredChunk> {
+        (0..3)
+            .map(|i| {
+                let mut dense = vec![0.1; 3];
+                dense[i] = 1.0;
+                cash_chunk(i, TEXTS[i], dense, 3)
+            })
+            .collect()
+    }
+
+    /// What a query returns, scores rounded so that float noise does not differ.
+    fn answers(store: &dyn ChunkStore, filter: &SearchFilter) -> Vec<Vec<(Uuid, i64)>> {
+        let query = Lexical::new(StoreSettings::default().bm25()).query("cash transaction report sanctions list");
+        let all = [Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3)];
+        let queries = [
+            VectorQuery::Dense(&[1.0, 0.5, 0.0]),
+            VectorQuery::Sparse(SparseVector::Terms, &query.terms),
+            VectorQuery::Sparse(SparseVector::Pairs, &query.pairs),
+        ];
+        let round = |c: Vec<Candidate>| c.into_iter().map(|c| (c.chunk_id, (c.score * 1e4).round() as i64)).collect();
+        queries
+            .iter()
+            .flat_map(|q| [round(store.candidates(*q, filter, 3).unwrap()), round(store.score(*q, filter, &all).unwrap())])
+            .collect()
+    }
+
+    fn listing(store: &dyn ChunkStore) -> Vec<(String, String, VersionStatus, usize, Option<NaiveDate>)> {
+        store
+            .versions(None)
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.meta.document_id, v.meta.version, v.status, v.chunk_count, v.meta.effective_to))
+            .collect()
+    }
+
+    #[test]
+    fn the_remote_store_answers_as_the_embedded_one_does() {
+        let Some(url) = test_server_url() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelFingerprint::of_id("m");
+        let edge = EdgeStore::open(&StoreSettings { data_dir: dir.path().into(), ..Default::default() }, 3, &model).unwrap();
+        let remote = Fresh(RemoteStore::open(&settings(&url), 3, &model).unwrap());
+        let stores: [&dyn ChunkStore; 2] = [&edge, &remote.0];
+        let chunks = three_chunks();
+        let any = SearchFilter::default();
+        for store in stores {
+            store.write_pending(&chunks).unwrap();
+            assert_eq!(store.count().unwrap(), 3);
+            assert!(answers(store, &any).iter().all(Vec::is_empty), "a pending version is invisible");
+            assert_eq!(store.get(chunks[0].id).unwrap(), None, "a pending chunk is not served");
+            assert!(store.chunks("cash", "v1").unwrap().is_empty());
+            assert_eq!(listing(store), [("cash".into(), "v1".into(), VersionStatus::Pending, 3, None)]);
+            store.activate("cash", "v1").unwrap();
+        }
+        let remote = &remote.0;
+        let both = |f: &dyn Fn(&dyn ChunkStore) -> Vec<Vec<(Uuid, i64)>>| {
+            let (e, r) = (f(&edge), f(remote));
+            assert_eq!(e, r, "the embedded and the remote store differ");
+            e
+        };
+        let all = both(&|s| answers(s, &any));
+        assert_eq!(all[0].iter().map(|c| c.0).collect::<Vec<_>>(), [chunks[0].id, chunks[1].id, chunks[2].id]);
+        assert!(!all[2].is_empty(), "a sparse query finds the chunks sharing its terms");
+        let in_force = SearchFilter { as_of: "2024-06-01".parse().ok(), jurisdictions: vec!["US".into()], ..Default::default() };
+        assert_eq!(both(&|s| answers(s, &in_force)), all);
+        for filter in [
+            SearchFilter { as_of: "2023-12-31".parse().ok(), ..Default::default() },
+            SearchFilter { jurisdictions: vec!["EU".into()], ..Default::default() },
+            SearchFilter { document_ids: vec!["other".into()], ..Default::default() },
+        ] {
+            assert!(both(&|s| answers(s, &filter)).iter().all(Vec::is_empty), "{filter:?} matches nothing");
+        }
+        for vector in [SparseVector::Terms, SparseVector::Pairs] {
+            let sorted = |s: &dyn ChunkStore| {
+                let mut v = s.sparse_vectors(&[chunks[1].id, Uuid::from_u128(404)], vector).unwrap();
+                v.iter_mut().for_each(|(_, t)| {
+                    let mut pairs: Vec<_> = t.indices.iter().copied().zip(t.values.iter().copied()).collect();
+                    pairs.sort_by_key(|p| p.0);
+                    (t.indices, t.values) = pairs.into_iter().unzip();
+                });
+                v
+            };
+            assert_eq!(sorted(&edge), sorted(remote));
+            assert_eq!(sorted(remote).len(), 1, "an id not stored is left out");
+        }
+        let ids = [chunks[2].id, Uuid::from_u128(404)];
+        assert_eq!(edge.records(&ids).unwrap(), remote.records(&ids).unwrap());
+        assert_eq!(remote.get(chunks[2].id).unwrap().unwrap().chunk.text, TEXTS[2]);
+        assert_eq!(edge.chunks("cash", "v1").unwrap(), remote.chunks("cash", "v1").unwrap());
+        assert_eq!(remote.bm25(), StoreSettings::default().bm25());
+
+        // Closing a version: out of force from that day on.
+        let close: NaiveDate = "2025-01-01".parse().unwrap();
+        let later = SearchFilter { as_of: "2025-06-01".parse().ok(), ..Default::default() };
+        for store in [&edge as &dyn ChunkStore, remote] {
+            store.set_effective_to("cash", "v1", close).unwrap();
+            assert_eq!(listing(store), [("cash".into(), "v1".into(), VersionStatus::Active, 3, Some(close))]);
+        }
+        assert!(both(&|s| answers(s, &later)).iter().all(Vec::is_empty));
+
+        // A second, pending version: recover removes it and leaves the active one.
+        let mut v2 = three_chunks();
+        for c in &mut v2 {
+            c.meta.version = "v2".into();
+            c.id = Uuid::from_u128(c.id.as_u128() + 100);
+        }
+        for store in [&edge as &dyn ChunkStore, remote] {
+            store.write_pending(&v2).unwrap();
+            assert_eq!(store.recover().unwrap(), 3);
+            assert_eq!(store.count().unwrap(), 3);
+            assert_eq!(store.delete("cash", Some("v9")).unwrap(), 0);
+            assert_eq!(store.delete("cash", None).unwrap(), 3);
+            assert_eq!(store.count().unwrap(), 0);
+            assert!(listing(store).is_empty());
+        }
+    }
+
+    #[test]
+    fn an_existing_collection_is_checked_and_never_replaced() {
+        let Some(url) = test_server_url() else { return };
+        let s = settings(&url);
+        let model = ModelFingerprint::of_id("m");
+        let first = Fresh(RemoteStore::open(&s, 3, &model).unwrap());
+        first.0.write_pending(&three_chunks()).unwrap();
+        let again = RemoteStore::open(&s, 3, &model).expect("reopening is idempotent");
+        assert_eq!(again.count().unwrap(), 3, "reopening keeps the data");
+        let other = RemoteStore::open(&s, 3, &ModelFingerprint::of_id("other")).unwrap_err();
+        assert!(matches!(other, StoreError::ModelMismatch { .. }), "{other}");
+        let wider = RemoteStore::open(&s, 4, &model).unwrap_err();
+        assert!(matches!(wider, StoreError::ModelMismatch { stored_dimension: 3, configured_dimension: 4, .. }), "{wider}");
+        // A collection reagent did not create is refused, and left alone.
+        let foreign = format!("{}_foreign", s.collection);
+        let name = foreign.clone();
+        again
+            .call("creating a foreign collection", move |c| {
+                let request = CreateCollectionBuilder::new(name.clone()).vectors_config(VectorParamsBuilder::new(3, Distance::Dot)).build();
+                async move { c.create_collection(request).await }
+            })
+            .unwrap();
+        let refused = RemoteStore::open(&StoreSettings { collection: foreign.clone(), ..s.clone() }, 3, &model).unwrap_err();
+        let name = foreign.clone();
+        let kept = again.call("checking the foreign collection", move |c| {
+            let name = name.clone();
+            async move { c.collection_exists(name).await }
+        });
+        let name = foreign.clone();
+        again
+            .call("deleting the foreign collection", move |c| {
+                let name = name.clone();
+                async move { c.delete_collection(name).await }
+            })
+            .unwrap();
+        assert!(matches!(&refused, StoreError::Schema { reason, .. } if reason.contains("did not create")), "{refused}");
+        assert!(kept.unwrap(), "the refused collection is still there");
+        assert_eq!(first.0.count().unwrap(), 3);
+    }
+
+    #[test]
+    fn an_unreachable_server_is_an_error_not_a_hang_or_a_panic() {
+        // Port 9 (discard) is closed on the test machines: connecting is refused at once.
+        let s = StoreSettings { connect_timeout_secs: 1, timeout_secs: 1, ..settings("http://127.0.0.1:9") };
+        let started = std::time::Instant::now();
+        let err = RemoteStore::open(&s, 3, &ModelFingerprint::of_id("m")).unwrap_err();
+        assert!(matches!(err, StoreError::Backend(ref m) if m.contains("checking the collection")), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(30), "retries are bounded");
+    }
+
+    #[test]
+    fn only_unavailable_and_deadline_answers_are_retried() {
+        let status = |code| QdrantError::ResponseError { status: tonic::Status::new(code, "x") };
+        assert!(transient(&status(tonic::Code::Unavailable)).is_some());
+        assert!(transient(&status(tonic::Code::DeadlineExceeded)).is_some());
+        assert!(transient(&status(tonic::Code::InvalidArgument)).is_none());
+        assert!(transient(&status(tonic::Code::NotFound)).is_none());
+    }
+}
