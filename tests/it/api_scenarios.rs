@@ -2,7 +2,7 @@
 //! ../shared/data/scenarios/examples.json through HTTP, with corpus/ and the US
 //! regulations ingested, and the routes around it.
 
-mod common;
+use crate::common;
 
 use common::server;
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@
 //! Uploads whose form is valid but whose files are garbage are accepted (202) and
 //! their job must end with every file failed and a reason.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! and JSON lines, and the upload job with its progress, report and role check.
 //! Needs the embedding model (scripts/setup-models.sh); the corpus is the repository's.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! `analysis.create` audit entry, `reagent audit verify` passes, `/ready` reports a
 //! writable database, and writes (an analysis, `reagent keys create`) still work.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -4,9 +4,8 @@
 //! its own database `reagent_test_<random>` and drops it when done, even if the
 //! test fails. Without the variable every test prints why it skipped and passes.
 
-mod db_common;
-#[path = "common/postgres.rs"]
-mod postgres;
+use crate::db_common;
+use crate::common::postgres;
 
 use db_common::TestDb;
 use postgres::with_database;

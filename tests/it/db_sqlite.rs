@@ -2,7 +2,7 @@
 //! temporary folder per test (in a sub-folder that does not exist yet, so
 //! `Database::open` must create it).
 
-mod db_common;
+use crate::db_common;
 
 use db_common::TestDb;
 use reagent::db::{Database, DatabaseSettings, DbError};

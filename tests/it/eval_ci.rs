@@ -9,7 +9,7 @@
 //! cache when the model and the text are unchanged. Skipped (with a message) when
 //! ../shared/data/obliqa is absent.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

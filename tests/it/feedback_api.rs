@@ -3,7 +3,7 @@
 //! replaces it, who may judge follows `Role::allows`, and every bad request is
 //! refused with the field named and nothing written.
 
-mod common;
+use crate::common;
 
 use common::send;
 use common::server::{self, TestServer};

@@ -3,9 +3,8 @@
 //! later one by the same officer replaces it (id and first time kept), pages and
 //! the `since` filter of the export read it back in order.
 
-mod db_common;
-#[path = "common/postgres.rs"]
-mod postgres;
+use crate::db_common;
+use crate::common::postgres;
 
 use chrono::{Duration, Utc};
 use reagent::audit::{Actor, AuditEvent, AuditKind, AuditLog, AuditSettings};

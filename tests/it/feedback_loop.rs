@@ -7,7 +7,7 @@
 //! `reagent audit verify` still passes. The tuning tool itself (branch h-tune) is
 //! not run here: the loop stops at the export.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! a slow LLM) is answered in full, new connections are refused once the signal has
 //! arrived, and the process exits 0.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Bad files are reported with their reasons, the rest of the batch is ingested, the
 //! exit code says some failed, and nothing already stored is lost.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! Ingestion end to end with the real model and the embedded store: the demo corpus,
 //! idempotent re-ingestion, versioning, and the US regulations when present.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! SIGKILL during ingestion: after each kill the store opens, shows no partial version,
 //! and a re-run completes without duplicates.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

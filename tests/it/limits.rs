@@ -4,7 +4,7 @@
 //! other route while the LLM hangs, and a flood of bad keys (issue 17 §4: throttled per
 //! address before any key check, audited as a few aggregated entries).
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};

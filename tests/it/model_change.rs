@@ -8,7 +8,7 @@
 //! another model to the store while computing the same vectors, which lets the test
 //! also check that re-embedding reproduces the search results exactly.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

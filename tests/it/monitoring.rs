@@ -4,7 +4,7 @@
 //! `/metrics`, on the dashboard page for the roles that may see it, and in the
 //! monthly report written by `reagent report monthly`.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;

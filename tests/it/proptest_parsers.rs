@@ -6,7 +6,7 @@
 //! Cases per property: `PROPTEST_CASES` (proptest's own variable), default 256; CI runs
 //! the default, which takes seconds.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

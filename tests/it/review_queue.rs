@@ -4,7 +4,7 @@
 //! roles that may not decide, and the case document (related transactions, SAR
 //! narrative sections citing chunks, CTR data sheet fields).
 
-mod common;
+use crate::common;
 
 use common::server::{self, TestServer};
 use reagent::auth::Role;

@@ -4,7 +4,7 @@
 //! version in force on its date, a lookback against the newest. Skips, saying why,
 //! when the shared data is absent.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 //! JWTs and revoked keys; the decision workflow with its override rule; the
 //! audit timeline; multipart upload to an ingestion job.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! 200 is stored exactly as returned, the store shows no partial version, and the
 //! audit chain verifies.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

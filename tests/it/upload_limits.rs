@@ -5,7 +5,7 @@
 //! server killed mid-upload reads `failed` with the reason after a restart, its upload
 //! folder gone.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

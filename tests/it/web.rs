@@ -2,7 +2,7 @@
 //! and the pages an officer walks through (the browser tests in e2e/ drive the same
 //! pages in Chromium).
 
-mod common;
+use crate::common;
 
 use common::server::{self, TestServer};
 use reagent::auth::Role;
