@@ -19,37 +19,8 @@ async fn backends() -> Vec<(String, String, Box<dyn FnOnce() + Send>)> {
     let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("audit.db").display());
     let mut out: Vec<(String, String, Box<dyn FnOnce() + Send>)> =
         vec![("sqlite".into(), sqlite, Box::new(move || drop(dir)))];
-    match std::env::var("REAGENT_TEST_POSTGRES_URL") {
-        Ok(admin_url) => {
-            let name = format!("reagent_test_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connecting to PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-            admin.close().await.ok();
-            let (base, query) = admin_url.split_once('?').map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
-            let start = base.find("://").map_or(0, |i| i + 3);
-            let server = base[start..].find('/').map_or(base, |i| &base[..start + i]);
-            let url = match query {
-                Some(q) => format!("{server}/{name}?{q}"),
-                None => format!("{server}/{name}"),
-            };
-            let drop_url = admin_url.clone();
-            out.push((
-                "postgres".into(),
-                url,
-                Box::new(move || {
-                    let _ = std::thread::spawn(move || {
-                        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                        rt.block_on(async {
-                            if let Ok(mut c) = sqlx::PgConnection::connect(&drop_url).await {
-                                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
-                            }
-                        })
-                    })
-                    .join();
-                }),
-            ));
-        }
-        Err(_) => println!("postgres: skipped (REAGENT_TEST_POSTGRES_URL not set)"),
+    if let Some(database) = crate::common::postgres::fresh_database().await {
+        out.push(("postgres".into(), database.url.clone(), Box::new(move || drop(database))));
     }
     out
 }

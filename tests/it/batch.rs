@@ -16,7 +16,7 @@ use reagent_ingest::progress::Silent;
 const HEADER: &str = "transaction_id,customer_id,amount,currency,transaction_type,direction,origin_country,destination_country,counterparty_name,timestamp,name,customer_type,risk_rating,kyc_status,is_pep,country";
 
 async fn server() -> common::server::TestServer {
-    common::server::start(&[common::repo().join("corpus")], |_| {}).await
+    common::server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await
 }
 
 fn options(source: &str) -> Options {
@@ -197,17 +197,6 @@ async fn customers_load_from_their_own_file() {
     assert_eq!(run(&server, &text, Format::Csv).await.analysed, 1);
 }
 
-fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "batchboundary7".to_string();
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (boundary, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_job_screens_the_file_with_progress_and_a_report_for_roles_that_analyse() {
     let server = server().await;
@@ -216,12 +205,12 @@ async fn an_upload_job_screens_the_file_with_progress_and_a_report_for_roles_tha
         lines.push(csv_row(&format!("H{i:02}"), &format!("HC{}", i % 3), "120", "CARD", "2026-03-10T15:00:00Z", true));
     }
     lines.push(csv_row("HBAD", "HC0", "-5", "CARD", "2026-03-10T15:00:00Z", false));
-    let (boundary, body) = multipart("day.csv", lines.join("\n").as_bytes());
+    let (content_type, body) = common::multipart::form(&[("day.csv", lines.join("\n").as_bytes())], &[]);
     let post = |role: Role| {
         server
             .client_as(role)
             .post(server.url("/api/v1/batches"))
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header("content-type", &content_type)
             .body(body.clone())
             .send()
     };

@@ -263,7 +263,7 @@ async fn appends_dropped_half_way_leave_sqlite_writable() {
 async fn a_database_that_cannot_write_is_not_ready_and_answers_503() {
     use sqlx::Connection;
 
-    let server = common::server::start(&[common::repo().join("corpus")], |c| {
+    let server = common::server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |c| {
         c.database.operation_timeout_secs = 2;
         c.database.write_probe_timeout_ms = 500;
     })

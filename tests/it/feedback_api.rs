@@ -6,15 +6,9 @@
 use crate::common;
 
 use common::send;
-use common::server::{self, TestServer};
+use common::server::{self, analyze};
 use reagent::auth::Role;
 use serde_json::{Value, json};
-
-async fn analyze(server: &TestServer, transaction_id: &str) -> Value {
-    let (status, body) = send(server.client().post(server.url("/api/v1/analyze")).json(&json!({"transaction_id": transaction_id}))).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
 
 fn audit_actions(trail: &[reagent::db::AuditRow], analysis_id: &str) -> Vec<String> {
     trail.iter().filter(|e| e.related_id == analysis_id && e.action.starts_with("feedback.")).map(|e| e.action.clone()).collect()
@@ -22,7 +16,7 @@ fn audit_actions(trail: &[reagent::db::AuditRow], analysis_id: &str) -> Vec<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn officers_judge_citations_and_a_later_judgement_replaces_the_earlier() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     let analysis = analyze(&server, "TXN003").await;
     let id = analysis["analysis_id"].as_str().unwrap().to_string();
     let action = analysis["required_actions"][0]["code"].as_str().expect("TXN003 requires an action").to_string();

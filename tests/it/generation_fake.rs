@@ -2,19 +2,9 @@
 //! valid answers, hangs, HTTP errors, rate limits, malformed and huge bodies, invented
 //! citation ids, and a prompt injection in the transaction description.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use chrono::NaiveDate;
 use reagent::domain::RuleInput;
 use reagent::generation::{
     EvidenceChunk, GenerationInput, Generator, LlmGenerator, LlmSettings, MAX_RESPONSE_BYTES,
@@ -22,181 +12,12 @@ use reagent::generation::{
 };
 use reagent::guidance::{GeneratorKind, Guidance};
 use reagent::rules::{ActionCode, RuleOutcome, RulesEngine};
-use reagent_ingest::store::{ChunkRecord, ScoredChunk};
-use reagent_ingest::{Chunk, DocumentMeta, DocumentType};
+use reagent_ingest::DocumentType;
 use serde_json::{Value, json};
+
+use crate::common::evidence::chunk;
+use crate::common::fake_llm::{Reply, start};
 use uuid::Uuid;
-
-// ---------------------------------------------------------------------------------------
-// The fake server.
-
-#[derive(Clone)]
-enum Reply {
-    /// 200 with a chat completion whose message content is this string.
-    Content(String),
-    /// 200 with a completion cut off at max_tokens.
-    Truncated(String),
-    /// Never answers (well, after 60 s).
-    Hang,
-    /// Waits, then answers with this content.
-    Slow(Duration, String),
-    /// This status with an OpenAI-style error body.
-    Status(u16, String),
-    /// 200 with this raw body.
-    Raw(String),
-    /// 200 with a 1 GiB streamed body (no Content-Length).
-    HugeStream,
-    /// 200 with a 1 MiB body and its Content-Length.
-    HugeSized,
-    /// 500 naming response_format when asked for json_schema, otherwise this content.
-    RejectJsonSchema(String),
-}
-
-struct Fake {
-    replies: Mutex<VecDeque<Reply>>,
-    fallback: Reply,
-    requests: Mutex<Vec<Value>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-}
-
-impl Fake {
-    fn requests(&self) -> Vec<Value> {
-        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-}
-
-async fn start(replies: Vec<Reply>, fallback: Reply) -> (String, Arc<Fake>) {
-    let fake = Arc::new(Fake {
-        replies: Mutex::new(replies.into()),
-        fallback,
-        requests: Mutex::new(Vec::new()),
-        in_flight: AtomicUsize::new(0),
-        max_in_flight: AtomicUsize::new(0),
-    });
-    let app = Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/v1"), fake)
-}
-
-struct InFlight<'a>(&'a Fake);
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-async fn chat(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
-    let now = fake.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    fake.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let _guard = InFlight(&fake);
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let wants_schema = request.pointer("/response_format/type") == Some(&json!("json_schema"));
-    if let Ok(mut r) = fake.requests.lock() {
-        r.push(request);
-    }
-    let reply = fake
-        .replies
-        .lock()
-        .ok()
-        .and_then(|mut q| q.pop_front())
-        .unwrap_or_else(|| fake.fallback.clone());
-    match reply {
-        Reply::Content(c) => completion(&c, "stop"),
-        Reply::Truncated(c) => completion(&c, "length"),
-        Reply::Hang => {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            completion("{}", "stop")
-        }
-        Reply::Slow(d, c) => {
-            tokio::time::sleep(d).await;
-            completion(&c, "stop")
-        }
-        Reply::Status(code, msg) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = json!({"error": {"message": msg, "type": "server_error", "param": null, "code": null}});
-            (
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
-        }
-        Reply::Raw(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
-        Reply::HugeStream => {
-            let chunk = Bytes::from(vec![b'a'; 64 * 1024]);
-            let mut first = true;
-            let stream = futures_util::stream::iter((0..16 * 1024).map(move |_| {
-                let piece = if first {
-                    first = false;
-                    Bytes::from_static(br#"{"choices":[{"message":{"content":""#)
-                } else {
-                    chunk.clone()
-                };
-                Ok::<_, Infallible>(piece)
-            }));
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                Body::from_stream(stream),
-            )
-                .into_response()
-        }
-        Reply::HugeSized => {
-            let body = format!(
-                r#"{{"choices":[{{"message":{{"content":"{}"}}}}]}}"#,
-                "a".repeat(1 << 20)
-            );
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response()
-        }
-        Reply::RejectJsonSchema(c) => {
-            if wants_schema {
-                let msg = "1 validation error: ('body', 'response_format', 'type') Input should be 'text' or 'json_object'";
-                let body = json!({"error": {"message": msg, "type": "internal_server_error", "param": null, "code": null}});
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    body.to_string(),
-                )
-                    .into_response()
-            } else {
-                completion(&c, "stop")
-            }
-        }
-    }
-}
-
-fn completion(content: &str, finish_reason: &str) -> Response {
-    let body = json!({
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake-model",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-    });
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
 
 // ---------------------------------------------------------------------------------------
 // A transaction, its findings and evidence.
@@ -230,51 +51,6 @@ fn evaluate(req: &RuleInput) -> RuleOutcome {
     outcome
 }
 
-fn chunk(
-    n: u128,
-    doc_type: DocumentType,
-    citation: &str,
-    text: &str,
-    score: f32,
-    for_actions: &[ActionCode],
-) -> EvidenceChunk {
-    let meta = DocumentMeta {
-        document_id: format!("doc-{n}"),
-        title: format!("Document {n}"),
-        version: "2025-01-01".into(),
-        document_type: doc_type,
-        jurisdiction: "US".into(),
-        issuer: "test".into(),
-        citation: Some(citation.into()),
-        effective_from: NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
-        effective_to: None,
-        source_path: format!("doc-{n}.md"),
-        content_hash: "0".repeat(64),
-    };
-    let chunk = Chunk {
-        index: 0,
-        text: text.into(),
-        section_path: vec![citation.into()],
-        citation: Some(citation.into()),
-        pages: None,
-        char_start: 0,
-        char_end: text.len(),
-        passage_id: None,
-        token_count: text.split_whitespace().count(),
-    };
-    EvidenceChunk {
-        hit: ScoredChunk {
-            record: ChunkRecord {
-                chunk_id: Uuid::from_u128(n),
-                meta,
-                chunk,
-            },
-            score,
-        },
-        for_actions: for_actions.to_vec(),
-    }
-}
-
 /// C1: 31 CFR 1010.311, C2: AML policy, C3: 31 CFR 1010.313, then one chunk per other finding.
 fn evidence(outcome: &RuleOutcome) -> Vec<EvidenceChunk> {
     let ctr = ActionCode::CtrFiling;
@@ -282,6 +58,7 @@ fn evidence(outcome: &RuleOutcome) -> Vec<EvidenceChunk> {
         chunk(
             1,
             DocumentType::Regulation,
+            "Doc 1",
             "31 CFR 1010.311",
             "Each financial institution other than a casino shall file a report of each deposit, withdrawal, exchange of currency or other payment or transfer which involves a transaction in currency of more than $10,000.",
             0.9,
@@ -290,6 +67,7 @@ fn evidence(outcome: &RuleOutcome) -> Vec<EvidenceChunk> {
         chunk(
             2,
             DocumentType::Policy,
+            "Doc 2",
             "AML 4.4",
             "File the CTR within 15 calendar days after the transaction (31 CFR 1010.306(a)(1)).",
             0.8,
@@ -298,6 +76,7 @@ fn evidence(outcome: &RuleOutcome) -> Vec<EvidenceChunk> {
         chunk(
             3,
             DocumentType::Regulation,
+            "Doc 3",
             "31 CFR 1010.313",
             "Multiple currency transactions shall be treated as a single transaction if the bank has knowledge that they are by or on behalf of any person and result in cash in or cash out totaling more than $10,000 during any one business day.",
             0.7,
@@ -318,6 +97,7 @@ fn evidence(outcome: &RuleOutcome) -> Vec<EvidenceChunk> {
         ev.push(chunk(
             10 + i as u128,
             DocumentType::Regulation,
+            &format!("Doc {}", 10 + i),
             &cite,
             &format!("Text of {cite}."),
             0.5 - i as f32 / 100.0,

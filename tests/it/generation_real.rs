@@ -11,7 +11,6 @@
 
 use std::time::Instant;
 
-use chrono::NaiveDate;
 use reagent::domain::RuleInput;
 use reagent::generation::{
     EvidenceChunk, GenerationError, GenerationInput, LlmGenerator, LlmSettings, ResponseFormatMode,
@@ -19,10 +18,11 @@ use reagent::generation::{
 };
 use reagent::guidance::{GeneratorKind, Guidance};
 use reagent::rules::{ActionCode, RuleOutcome, RulesEngine};
-use reagent_ingest::store::{ChunkRecord, ScoredChunk};
-use reagent_ingest::{Chunk, DocumentMeta, DocumentType};
+use reagent_ingest::DocumentType;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::common::evidence::chunk;
 
 fn settings() -> Option<LlmSettings> {
     let url = std::env::var("REAGENT_LLM_TEST_URL")
@@ -48,52 +48,6 @@ fn settings() -> Option<LlmSettings> {
         max_evidence_chars: 2400,
         ..LlmSettings::default()
     })
-}
-
-fn chunk(
-    n: u128,
-    doc_type: DocumentType,
-    doc: &str,
-    citation: &str,
-    text: &str,
-    score: f32,
-    for_actions: &[ActionCode],
-) -> EvidenceChunk {
-    let meta = DocumentMeta {
-        document_id: doc.to_lowercase().replace(' ', "-"),
-        title: doc.into(),
-        version: "2025-01-01".into(),
-        document_type: doc_type,
-        jurisdiction: "US".into(),
-        issuer: "test".into(),
-        citation: Some(citation.into()),
-        effective_from: NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
-        effective_to: None,
-        source_path: format!("{n}.md"),
-        content_hash: "0".repeat(64),
-    };
-    let chunk = Chunk {
-        index: 0,
-        text: text.into(),
-        section_path: vec![citation.into()],
-        citation: Some(citation.into()),
-        pages: None,
-        char_start: 0,
-        char_end: text.len(),
-        passage_id: None,
-        token_count: text.split_whitespace().count(),
-    };
-    EvidenceChunk {
-        hit: ScoredChunk {
-            record: ChunkRecord {
-                chunk_id: Uuid::from_u128(n),
-                meta,
-                chunk,
-            },
-            score,
-        },
-        for_actions: for_actions.to_vec(),
-    }
 }
 
 fn case() -> (RuleInput, RuleOutcome, Vec<EvidenceChunk>) {

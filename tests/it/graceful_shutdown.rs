@@ -15,7 +15,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     spawned::prepare(dir.path());
     let key = spawned::api_key(dir.path(), "admin");
     let llm_delay = Duration::from_secs(3);
-    let (llm_url, fake) = spawned::fake_llm(llm_delay).await;
+    let (llm_url, fake) = common::fake_llm::not_json_after(llm_delay).await;
     let mut server = spawned::serve(
         dir.path(),
         &[

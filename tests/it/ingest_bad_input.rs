@@ -31,7 +31,7 @@ fn bad_files_fail_alone_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(dir.path());
     config.ingest.max_file_bytes = 100_000;
-    let services = reagent::services::Services::start(config).unwrap();
+    let services = common::services(config, common::Embedding::Hashing);
     let inputs = dir.path().join("inputs");
     write_bad_inputs(&inputs);
     let mut options = common::options();

@@ -95,7 +95,7 @@ async fn deadline_gives_504_and_in_flight_cap_gives_503() {
     // The LLM is only asked when there is evidence to cite.
     spawned::prepare(dir.path());
     let key = spawned::api_key(dir.path(), "admin");
-    let (llm_url, fake) = spawned::fake_llm(Duration::from_secs(600)).await;
+    let (llm_url, fake) = common::fake_llm::not_json_after(Duration::from_secs(600)).await;
     let server = spawned::serve(
         dir.path(),
         &[
@@ -144,7 +144,7 @@ async fn service_stays_responsive_while_the_llm_hangs() {
     // The LLM is only asked when there is evidence to cite.
     spawned::prepare(dir.path());
     let key = spawned::api_key(dir.path(), "admin");
-    let (llm_url, fake) = spawned::fake_llm(Duration::from_secs(600)).await;
+    let (llm_url, fake) = common::fake_llm::not_json_after(Duration::from_secs(600)).await;
     let llm_timeout = 4;
     let server = spawned::serve(
         dir.path(),

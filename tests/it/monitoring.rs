@@ -399,7 +399,7 @@ async fn session(server: &common::server::TestServer, key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_page_and_metrics_for_the_roles_that_may_see_them() {
-    let server = common::server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = common::server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     // The history ends today (New York), so the gauges' 30-day window holds all of it but A7.
     let today = Utc::now().with_timezone(&TZ).date_naive();
     let d0 = plus(today, -3);

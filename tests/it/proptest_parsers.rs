@@ -15,7 +15,8 @@ use proptest::test_runner::FailurePersistence;
 use reagent::api::{TransactionRequest, decode};
 use reagent_ingest::document::{Body, Document};
 use reagent_ingest::parse::{EXTENSIONS, ParseSettings, RawMeta, parse_bytes};
-use reagent_ingest::{Chunker, ChunkerSettings, OnnxEmbedder};
+use reagent_ingest::embed::load_tokenizer;
+use reagent_ingest::{Chunker, ChunkerSettings};
 use serde_json::{Value, json};
 
 fn config() -> ProptestConfig {
@@ -159,9 +160,9 @@ fn chunker() -> &'static Chunker {
     static CHUNKER: OnceLock<Chunker> = OnceLock::new();
     CHUNKER.get_or_init(|| {
         let dir = std::env::temp_dir();
-        let embedder = OnnxEmbedder::load(&common::config(&dir).embedding).expect("embedding model (scripts/setup-models.sh)");
+        let tokenizer = load_tokenizer(&common::config(&dir).embedding).expect("embedding model (scripts/setup-models.sh)");
         Chunker::new(
-            embedder.tokenizer().clone(),
+            tokenizer,
             &ChunkerSettings {
                 max_tokens: 32,
                 overlap_tokens: 4,

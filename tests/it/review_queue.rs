@@ -6,16 +6,10 @@
 
 use crate::common;
 
+use common::send;
 use common::server::{self, TestServer};
 use reagent::auth::Role;
 use serde_json::{Value, json};
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
 
 fn customer(id: &str, risk: &str) -> Value {
     json!({"customer_id": id, "name": format!("Customer {id}"), "customer_type": "INDIVIDUAL",
@@ -49,7 +43,7 @@ fn ids(q: &Value) -> Vec<String> {
 /// earliest due first, the item without a due date last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_orders_by_due_date_with_business_days_and_holidays_then_filters() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     // A HIGH-rated customer: EDD, started within 10 business days (bank
     // procedure). From Friday 2026-05-22 that crosses Memorial Day (05-25): 06-08.
     analyze(&server, tx("Q-EDD-LATE", "QC1", "CARD", 200.0, "USD", "US", "2026-05-22T14:00:00Z"), customer("QC1", "HIGH"), vec![]).await;
@@ -98,7 +92,7 @@ async fn queue_orders_by_due_date_with_business_days_and_holidays_then_filters()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assignment_is_audited_and_a_decision_takes_the_item_out() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     let a = analyze(&server, tx("A-OFAC", "AC1", "WIRE", 5_000.0, "USD", "IR", "2026-05-20T14:00:00Z"), customer("AC1", "LOW"), vec![]).await;
     let id = a["analysis_id"].as_str().unwrap().to_owned();
     let assign = |role: Role, body: Value| server.client_as(role).post(server.url(&format!("/api/v1/analyses/{id}/assignment"))).json(&body);
@@ -158,7 +152,7 @@ async fn assignment_is_audited_and_a_decision_takes_the_item_out() {
 /// fills the CTR sheet from the data it has, marking the rest required.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_json_has_pattern_narrative_citations_and_ctr_fields() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     let history = vec![
         tx("C-1", "CC1", "CASH_DEPOSIT", 9_600.0, "USD", "US", "2026-04-01T14:00:00Z"),
         tx("C-2", "CC1", "CASH_DEPOSIT", 9_800.0, "USD", "US", "2026-04-02T14:00:00Z"),

@@ -95,20 +95,11 @@ async fn versions_are_stored_and_a_past_transaction_uses_the_list_in_force_on_it
 
 #[tokio::test]
 async fn versions_are_stored_in_postgresql_too() {
-    let Ok(admin) = std::env::var("REAGENT_TEST_POSTGRES_URL") else {
-        println!("skipped: REAGENT_TEST_POSTGRES_URL not set");
-        return;
-    };
     let (Some(old), Some(new)) = (snapshot("2023-01-31"), snapshot("2024-05-03")) else { return };
-    use sqlx::Connection;
-    let name = format!("reagent_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create");
-    let (base, _) = admin.rsplit_once('/').expect("url with a database");
-    let db = Database::open(&DatabaseSettings::new(format!("{base}/{name}"))).await.expect("open");
+    let Some(database) = common::postgres::fresh_database().await else { return };
+    let db = Database::open(&DatabaseSettings::new(database.url.clone())).await.expect("open");
     check_versions(&db, old, new).await;
     db.close().await;
-    sqlx::query(&format!("DROP DATABASE {name}")).execute(&mut conn).await.ok();
 }
 
 async fn check_versions(db: &Database, old: (VersionInfo, Vec<Entry>), new: (VersionInfo, Vec<Entry>)) {

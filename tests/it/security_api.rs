@@ -10,34 +10,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::send;
-use common::server::{self, TestServer};
+use common::multipart::form as multipart;
+use common::server::{self, TestServer, analyze};
 use reagent::auth::Role;
 use serde_json::{Value, json};
-
-async fn analyze(server: &TestServer, transaction_id: &str) -> Value {
-    let (status, body) = send(server.client().post(server.url("/api/v1/analyze")).json(&json!({"transaction_id": transaction_id}))).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-/// A multipart body with `files` (name, bytes) and text `fields`.
-fn multipart(files: &[(&str, &[u8])], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
-    let boundary = "reagent-test-boundary-7d1c";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    }
-    for (file, bytes) in files {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
 
 const POLICY_MD: &str = "# Test Upload Policy\n\n## 1. Cash\n\nTellers escalate cash deposits above 9,000 dollars to the BSA officer the same day.\n";
 
@@ -133,7 +109,7 @@ async fn request_for(server: &TestServer, client: &reqwest::Client, method: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_with_every_role_answers_as_documented() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     let spec: Value = server.client().get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     let bare = reqwest::Client::new();
     let mut checked = 0;
@@ -201,7 +177,7 @@ async fn every_route_with_every_role_answers_as_documented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_follow_the_workflow_and_leave_a_timeline() {
-    let server = server::start(&[common::repo().join("corpus")], |c| c.auth.jwt_hs256_secret = "s".repeat(40)).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |c| c.auth.jwt_hs256_secret = "s".repeat(40)).await;
     let analysis = analyze(&server, "TXN003").await;
     let id = analysis["analysis_id"].as_str().unwrap();
     let url = server.url(&format!("/api/v1/analyses/{id}/decision"));
@@ -321,7 +297,7 @@ async fn decisions_follow_the_workflow_and_leave_a_timeline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_become_jobs_and_bad_uploads_name_the_field() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     let editor = server.client_as(Role::PolicyEditor);
     let (status, job) = send(upload_request(&editor, &server, "upload-test-policy")).await;
     assert_eq!(status, 202, "{job}");

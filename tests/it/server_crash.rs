@@ -95,13 +95,12 @@ async fn all_stored(server: &spawned::Server, client: &reqwest::Client, answered
     }
 }
 
-fn upload_corpus(files: usize, sections: usize, version: &str) -> (String, Vec<u8>) {
+fn upload_corpus(files: usize, sections: usize, version: &str) -> Vec<(String, Vec<u8>)> {
     const WORDS: [&str; 16] = [
         "account", "branch", "deposit", "wire", "review", "officer", "customer", "record", "report", "cash", "policy", "ledger", "audit",
         "control", "verify", "monitor",
     ];
-    let boundary = "crashboundary7".to_string();
-    let mut body = Vec::new();
+    let mut out = Vec::new();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     for f in 0..files {
         let mut md = format!(
@@ -116,12 +115,9 @@ fn upload_corpus(files: usize, sections: usize, version: &str) -> (String, Vec<u
             }
             md.push_str(".\n\n");
         }
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload-{f}.md\"\r\nContent-Type: text/markdown\r\n\r\n").as_bytes());
-        body.extend_from_slice(md.as_bytes());
-        body.extend_from_slice(b"\r\n");
+        out.push((format!("upload-{f}.md"), md.into_bytes()));
     }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (boundary, body)
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,8 +166,9 @@ async fn sigkill_during_analyses_and_ingestion_loses_nothing_answered() {
     let mut interrupted = false;
     for round in 0..3 {
         let mut server = spawned::serve(dir.path(), &env);
-        let (boundary, body) = upload_corpus(12, 10, &format!("2025-0{}-01", round + 1));
-        let job_id = spawned::post_upload(&server, &client, &boundary, body).await;
+        let files = upload_corpus(12, 10, &format!("2025-0{}-01", round + 1));
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+        let job_id = spawned::post_upload(&server, &client, &files).await;
         // Analyses keep coming while the ingestion runs.
         let answered = Arc::new(Mutex::new(Vec::new()));
         let tasks = burst(&server, &client, 4, &answered);

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::spawned;
+use reagent_ingest::testing::one_page_pdf;
 use serde_json::Value;
 
 /// One page of text drawn `repeats` times: tens of MB of content that compress to
@@ -48,32 +49,6 @@ fn ascii85(data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(b"~>");
     out
-}
-
-/// A one-page PDF whose content stream is `stream` with the given `/Filter`.
-fn pdf(stream: &[u8], filter: &str) -> Vec<u8> {
-    let mut contents = format!("<< /Length {} /Filter {filter} >>\nstream\n", stream.len()).into_bytes();
-    contents.extend_from_slice(stream);
-    contents.extend_from_slice(b"\nendstream");
-    let objects: Vec<Vec<u8>> = vec![
-        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".to_vec(),
-        contents,
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
-    ];
-    common::pdf_from_objects(&objects)
-}
-
-fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "limitsboundary42".to_string();
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (boundary, body)
 }
 
 /// `VmRSS` of `pid` in KiB.
@@ -116,8 +91,7 @@ impl RssPeak {
 }
 
 async fn upload(server: &spawned::Server, client: &reqwest::Client, name: &str, bytes: &[u8]) -> String {
-    let (boundary, body) = multipart(name, bytes);
-    spawned::post_upload(server, client, &boundary, body).await
+    spawned::post_upload(server, client, &[(name, bytes)]).await
 }
 
 async fn job(server: &spawned::Server, client: &reqwest::Client, id: &str) -> Value {
@@ -161,7 +135,7 @@ async fn decompression_bombs_are_refused_quickly_with_the_server_memory_flat() {
 
     // 1. The bomb: a Flate stream of ~50 MB in a file of tens of KB.
     let expanded = content(560_000);
-    let bomb = pdf(&deflate(&expanded), "/FlateDecode");
+    let bomb = one_page_pdf(&deflate(&expanded), Some("/FlateDecode"));
     let before = rss_kib(pid);
     let peak = RssPeak::start(pid);
     let started = Instant::now();
@@ -188,7 +162,7 @@ async fn decompression_bombs_are_refused_quickly_with_the_server_memory_flat() {
 
     // 2. The same content behind ASCII85 + Flate, which the expansion check does not
     // decode: the extractor process parses it until its memory or time limit stops it.
-    let hidden = pdf(&ascii85(&deflate(&expanded)), "[/ASCII85Decode /FlateDecode]");
+    let hidden = one_page_pdf(&ascii85(&deflate(&expanded)), Some("[/ASCII85Decode /FlateDecode]"));
     let before = rss_kib(pid);
     let peak = RssPeak::start(pid);
     let started = Instant::now();
@@ -216,27 +190,21 @@ async fn decompression_bombs_are_refused_quickly_with_the_server_memory_flat() {
     assert_eq!(ok.status(), 200);
 }
 
-/// Many Markdown files, so the ingestion runs long enough to be killed.
-fn corpus(files: usize, sections: usize) -> (String, Vec<u8>) {
-    let boundary = "killboundary9".to_string();
-    let mut body = Vec::new();
-    for f in 0..files {
-        let mut md = format!("---\nid: killed-{f}\ntitle: Killed {f}\nversion: 2025-01-01\neffective_from: 2025-01-01\n---\n# Killed {f}\n\n");
-        for s in 1..=sections {
-            md.push_str(&format!("## {s}. Section {s}\n\n"));
-            for w in 0..80 {
-                md.push_str(["deposit ", "wire ", "officer ", "review ", "ledger "][(f + s + w) % 5]);
+/// Many Markdown files (name, text), so the ingestion runs long enough to be killed.
+fn corpus(files: usize, sections: usize) -> Vec<(String, Vec<u8>)> {
+    (0..files)
+        .map(|f| {
+            let mut md = format!("---\nid: killed-{f}\ntitle: Killed {f}\nversion: 2025-01-01\neffective_from: 2025-01-01\n---\n# Killed {f}\n\n");
+            for s in 1..=sections {
+                md.push_str(&format!("## {s}. Section {s}\n\n"));
+                for w in 0..80 {
+                    md.push_str(["deposit ", "wire ", "officer ", "review ", "ledger "][(f + s + w) % 5]);
+                }
+                md.push_str(".\n\n");
             }
-            md.push_str(".\n\n");
-        }
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"killed-{f}.md\"\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(md.as_bytes());
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (boundary, body)
+            (format!("killed-{f}.md"), md.into_bytes())
+        })
+        .collect()
 }
 
 fn upload_dirs(tmp: &Path) -> Vec<String> {
@@ -259,8 +227,9 @@ async fn a_job_of_a_killed_server_reads_failed_after_restart_and_its_files_are_g
     let env = [("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0"), ("TMPDIR", tmp_text.as_str())];
 
     let mut server = spawned::serve(dir.path(), &env);
-    let (boundary, body) = corpus(40, 20);
-    let id = spawned::post_upload(&server, &client, &boundary, body).await;
+    let files = corpus(40, 20);
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    let id = spawned::post_upload(&server, &client, &files).await;
     let started = Instant::now();
     loop {
         let j = job(&server, &client, &id).await;

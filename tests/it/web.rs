@@ -77,7 +77,7 @@ async fn post_form(server: &TestServer, b: &Browser, path: &str, body: String) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_csrf_and_roles() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     let c = client();
 
     // Signed out: pages send you to sign in, remembering where you were going.
@@ -305,7 +305,7 @@ async fn sessions_csrf_and_roles() {
 /// (browsers drop the tab), and a newline in `next` gave a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_after_sign_in_is_a_path_on_this_site() {
-    let server = server::start(&[], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[], |_| {}).await;
     let officer_key = server.key(Role::ComplianceOfficer).to_string();
     let officer = sign_in(&server, &officer_key).await;
     let c = client();
@@ -364,7 +364,7 @@ fn input_value(html: &str, name: &str) -> String {
 /// stored (the API lists it), shown back on the page, and refused for other roles.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn officers_judge_citations_on_the_analysis_page() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     let officer = sign_in(&server, server.key(Role::ComplianceOfficer)).await;
     let res = post_form(&server, &officer, "/transactions/TXN003/analyze", format!("csrf={}", officer.csrf)).await;
     assert_eq!(res.status().as_u16(), 303);
@@ -411,7 +411,7 @@ async fn officers_judge_citations_on_the_analysis_page() {
 /// analysis page showing each finding once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_case_view_and_findings_shown_once() {
-    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let server = server::start_with(common::Embedding::Hashing, &[common::repo().join("corpus")], |_| {}).await;
     let officer = sign_in(&server, server.key(Role::ComplianceOfficer)).await;
     for id in ["TXN003", "TXN007", "TXN001"] {
         let res = post_form(&server, &officer, &format!("/transactions/{id}/analyze"), format!("csrf={}", officer.csrf)).await;

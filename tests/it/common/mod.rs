@@ -2,17 +2,22 @@
 //! scripts/setup-models.sh), a store in a temporary folder, and the shared data folder.
 #![allow(dead_code)]
 
+pub mod evidence;
+pub mod fake_llm;
+pub mod multipart;
 pub mod postgres;
 pub mod server;
 pub mod spawned;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use reagent::config::Config;
 use reagent::services::Services;
 use reagent_ingest::parse::MetadataDefaults;
 use reagent_ingest::pipeline::{IngestOptions, IngestReport, Pipeline};
 use reagent_ingest::progress::Silent;
+pub use reagent_ingest::testing::{HashingEmbedder, pdf_from_objects};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -62,8 +67,32 @@ pub fn config(dir: &Path) -> Config {
     c
 }
 
+/// Which embedder a test's services use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Embedding {
+    /// The installed ONNX model: for tests of retrieval and citations on the real corpus,
+    /// and of the model itself.
+    Model,
+    /// [`HashingEmbedder`]: deterministic and quick, no model loaded; for tests that do
+    /// not measure what retrieval finds.
+    Hashing,
+}
+
+/// Services over `config`, embedding with `embedding`.
+pub fn services(config: Config, embedding: Embedding) -> Services {
+    match embedding {
+        Embedding::Model => Services::start(config),
+        Embedding::Hashing => {
+            let embedder = Arc::new(HashingEmbedder::new(config.embedding.dimension));
+            Services::with_embedder(config, embedder)
+        }
+    }
+    .expect("services start")
+}
+
+/// Services on the installed model over a store under `dir`.
 pub fn start(dir: &Path) -> Services {
-    Services::start(config(dir)).expect("services start")
+    services(config(dir), Embedding::Model)
 }
 
 pub fn options() -> IngestOptions {
@@ -115,23 +144,4 @@ pub fn pdf_without_text() -> Vec<u8> {
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << >> /Contents 4 0 R >>".to_vec(),
         b"<< /Length 0 >>\nstream\n\nendstream".to_vec(),
     ])
-}
-
-/// A PDF file of `objects` (object 1 the catalog), with its cross-reference table.
-pub fn pdf_from_objects(objects: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
-    out
 }

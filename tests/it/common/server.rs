@@ -50,8 +50,18 @@ impl TestServer {
     }
 }
 
-/// Ingest `sources` and serve. `tweak` may adjust the configuration first.
+/// Ingest `sources` with the installed model and serve. `tweak` may adjust the
+/// configuration first.
 pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reagent::config::Config)) -> TestServer {
+    start_with(super::Embedding::Model, sources, tweak).await
+}
+
+/// [`start`] embedding with `embedding`.
+pub async fn start_with(
+    embedding: super::Embedding,
+    sources: &[std::path::PathBuf],
+    tweak: impl FnOnce(&mut reagent::config::Config),
+) -> TestServer {
     // reqwest is built without a default TLS crypto provider; tests use plain HTTP but
     // building a client still needs one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -69,7 +79,7 @@ pub async fn start(sources: &[std::path::PathBuf], tweak: impl FnOnce(&mut reage
     db.seed_demo().await.unwrap();
     let sources = sources.to_vec();
     let services = tokio::task::spawn_blocking(move || {
-        let services = reagent::services::Services::start(config).unwrap();
+        let services = super::services(config, embedding);
         let report = super::ingest(&services, &sources, &super::options());
         assert_eq!(report.failed(), 0, "{:#?}", report.files);
         services
@@ -111,6 +121,15 @@ pub async fn load_newest_sanctions(server: &TestServer) -> Option<String> {
     server.state.db.store_sanctions_version(&info, &entries).await.unwrap();
     server.state.db.refresh_sanctions(server.state.analyzer.engine().sanctions()).await.unwrap();
     Some(info.version_id)
+}
+
+/// `POST /api/v1/analyze` of stored transaction `transaction_id` as admin; asserts 200
+/// and returns the analysis.
+pub async fn analyze(server: &TestServer, transaction_id: &str) -> serde_json::Value {
+    let request = serde_json::json!({"transaction_id": transaction_id});
+    let (status, body) = super::send(server.client().post(server.url("/api/v1/analyze")).json(&request)).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 pub fn sources(repo: &Path) -> Vec<std::path::PathBuf> {

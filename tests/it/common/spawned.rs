@@ -184,65 +184,6 @@ pub fn analyze_body(i: u64) -> serde_json::Value {
     analyze_request("SPAWN", 20, i)
 }
 
-/// A fake OpenAI-compatible endpoint that counts chat requests and answers each after
-/// `delay` with text that is not the guidance JSON (the generator then falls back to
-/// the rules). Returns its base URL.
-pub async fn fake_llm(delay: Duration) -> (String, std::sync::Arc<FakeLlm>) {
-    use axum::routing::post;
-    let fake = std::sync::Arc::new(FakeLlm::default());
-    let state = fake.clone();
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        post(move || {
-            let state = state.clone();
-            async move {
-                let now = state.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                state.max_in_flight.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-                state.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                state.arrivals.lock().unwrap().push(Instant::now());
-                tokio::time::sleep(delay).await;
-                state.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                axum::Json(serde_json::json!({
-                    "id": "fake", "object": "chat.completion", "created": 0, "model": "fake",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": "I am not JSON."}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-                }))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/v1"), fake)
-}
-
-#[derive(Default)]
-pub struct FakeLlm {
-    pub requests: std::sync::atomic::AtomicUsize,
-    pub in_flight: std::sync::atomic::AtomicUsize,
-    /// Requests being answered; a request the client gave up on still counts until
-    /// its delay is over.
-    pub max_in_flight: std::sync::atomic::AtomicUsize,
-    pub arrivals: std::sync::Mutex<Vec<Instant>>,
-}
-
-impl FakeLlm {
-    /// Wait until at least `n` requests arrived, at most `limit`.
-    pub async fn wait_requests(&self, n: usize, limit: Duration) -> bool {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if self.requests.load(std::sync::atomic::Ordering::SeqCst) >= n {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
-    }
-}
-
 /// Create an API key with `role` through `reagent keys create`.
 pub fn api_key(dir: &Path, role: &str) -> String {
     api_key_with(dir, role, &[])
@@ -274,11 +215,12 @@ pub fn client_with(key: Option<&str>) -> reqwest::Client {
         .expect("client")
 }
 
-/// `POST /api/v1/documents` with a multipart `body`; asserts `202` and returns the job id.
-pub async fn post_upload(server: &Server, client: &reqwest::Client, boundary: &str, body: Vec<u8>) -> String {
+/// `POST /api/v1/documents` of `files` (name, bytes); asserts `202` and returns the job id.
+pub async fn post_upload(server: &Server, client: &reqwest::Client, files: &[(&str, &[u8])]) -> String {
+    let (content_type, body) = super::multipart::form(files, &[]);
     let res = client
         .post(server.url("/api/v1/documents"))
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await
