@@ -12,7 +12,7 @@ use reagent_ingest::store::{SearchFilter, VersionStatus};
 #[test]
 fn corpus_ingests_then_reingests_as_a_no_op() {
     let dir = tempfile::tempdir().unwrap();
-    let services = common::start(dir.path());
+    let services = common::services(common::config(dir.path()), common::Embedding::Hashing);
     let corpus = common::repo().join("corpus");
     let report = common::ingest(&services, std::slice::from_ref(&corpus), &common::options());
     assert_eq!(report.failed(), 0, "{:#?}", report.files);
@@ -51,7 +51,7 @@ fn corpus_ingests_then_reingests_as_a_no_op() {
 #[test]
 fn a_changed_manual_adds_a_version_and_keeps_the_old_one_for_its_dates() {
     let dir = tempfile::tempdir().unwrap();
-    let services = common::start(dir.path());
+    let services = common::services(common::config(dir.path()), common::Embedding::Hashing);
     let corpus = dir.path().join("corpus");
     std::fs::create_dir_all(&corpus).unwrap();
     let v1 = "---\nid: cash-limits\ntitle: Cash limits\ndocument_type: policy\ncitation: CL\neffective_from: 2024-01-01\n---\n# Cash limits\n\n## 1. Teller limit\n\nTellers may pay out at most 5,000 dollars in banknotes per visit without a supervisor.\n";
