@@ -167,7 +167,6 @@ async fn sigkill_during_analyses_and_ingestion_loses_nothing_answered() {
     for round in 0..3 {
         let mut server = spawned::serve(dir.path(), &env);
         let files = upload_corpus(12, 10, &format!("2025-0{}-01", round + 1));
-        let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
         let job_id = spawned::post_upload(&server, &client, &files).await;
         // Analyses keep coming while the ingestion runs.
         let answered = Arc::new(Mutex::new(Vec::new()));

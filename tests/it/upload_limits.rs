@@ -227,9 +227,7 @@ async fn a_job_of_a_killed_server_reads_failed_after_restart_and_its_files_are_g
     let env = [("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0"), ("TMPDIR", tmp_text.as_str())];
 
     let mut server = spawned::serve(dir.path(), &env);
-    let files = corpus(40, 20);
-    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
-    let id = spawned::post_upload(&server, &client, &files).await;
+    let id = spawned::post_upload(&server, &client, &corpus(40, 20)).await;
     let started = Instant::now();
     loop {
         let j = job(&server, &client, &id).await;

@@ -44,7 +44,8 @@ pub struct FakeLlm {
     fallback: Reply,
     requests: Mutex<Vec<Value>>,
     pub arrivals: Mutex<Vec<Instant>>,
-    /// Requests being answered now.
+    /// Requests being answered now (a request its client gave up on counts until its
+    /// reply is ready).
     pub in_flight: AtomicUsize,
     /// Most requests being answered at once.
     pub max_in_flight: AtomicUsize,
@@ -102,7 +103,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// The reply is made in a task of its own, so a request counts as in flight until its
+/// reply is ready even when the client gave up on it.
 async fn chat(State(fake): State<Arc<FakeLlm>>, body: Bytes) -> Response {
+    tokio::spawn(reply(fake, body)).await.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn reply(fake: Arc<FakeLlm>, body: Bytes) -> Response {
     let now = fake.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     fake.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let _guard = InFlight(&fake);

@@ -55,9 +55,9 @@ pub fn run(dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
 /// Ingest `corpus/` into `dir`'s store and seed the demo database.
 pub fn prepare(dir: &Path) {
     let out = run(dir, &["ingest", super::repo().join("corpus").to_str().unwrap()], &[]);
-    assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "ingest ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     let out = run(dir, &["db", "seed"], &[]);
-    assert!(out.status.success(), "db seed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "db seed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
 }
 
 pub struct Server {
@@ -216,8 +216,13 @@ pub fn client_with(key: Option<&str>) -> reqwest::Client {
 }
 
 /// `POST /api/v1/documents` of `files` (name, bytes); asserts `202` and returns the job id.
-pub async fn post_upload(server: &Server, client: &reqwest::Client, files: &[(&str, &[u8])]) -> String {
-    let (content_type, body) = super::multipart::form(files, &[]);
+pub async fn post_upload(
+    server: &Server,
+    client: &reqwest::Client,
+    files: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+) -> String {
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(name, bytes)| (name.as_ref(), bytes.as_ref())).collect();
+    let (content_type, body) = super::multipart::form(&files, &[]);
     let res = client
         .post(server.url("/api/v1/documents"))
         .header("content-type", content_type)
