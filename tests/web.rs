@@ -539,3 +539,19 @@ async fn sessions_survive_a_restart_and_any_server_serves_them() {
     let res = c.get(third.url("/transactions")).header("cookie", "reagent_session=AAAAAAAAAAAAAAAAAAAAAA").send().await.unwrap();
     assert_eq!(res.status().as_u16(), 303);
 }
+
+/// A stored session this build cannot read (another version's record, a damaged row)
+/// is no session: the page asks to sign in, never answers 503 until it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_sessions_are_signed_out() {
+    let server = server::start(&[], |_| {}).await;
+    let now = reagent::db::now();
+    let c = client();
+    for (id, data) in [("AAAAAAAAAAAAAAAAAAAAAA", r#"{"signed_in":{"principal":"not a principal"}}"#), ("AQAAAAAAAAAAAAAAAAAAAA", "not json")] {
+        let row = reagent::db::WebSessionRow { id: id.into(), data: data.into(), expires_at: now + chrono::Duration::hours(1) };
+        assert!(server.state.db.create_web_session(&row, now).await.unwrap());
+        let res = c.get(server.url("/transactions")).header("cookie", format!("reagent_session={id}")).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 303, "{data}");
+        assert_eq!(server.state.db.web_session(id, now).await.unwrap(), None, "{data}: deleted");
+    }
+}

@@ -62,8 +62,19 @@ pub fn layer(db: Database, secure: bool) -> SessionManagerLayer<DbSessionStore> 
 }
 
 /// The signed-in session of the request (`session` is the layer's handle on it), if any.
+/// A stored record this build cannot read (written by another version) is no session:
+/// it is deleted, and the browser signs in again.
 pub async fn current(session: &tower_sessions::Session) -> Result<Option<Session>, SessionError> {
-    Ok(session.get::<Session>(SIGNED_IN).await?)
+    use tower_sessions::session::Error;
+    match session.get::<Session>(SIGNED_IN).await {
+        Ok(found) => Ok(found),
+        Err(e @ (Error::SerdeJson(_) | Error::Store(session_store::Error::Decode(_)))) => {
+            tracing::warn!("web: unreadable session dropped: {e}");
+            end(session).await?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Signs `principal` in on this browser for `lifetime`: a new session id (never one the
