@@ -252,8 +252,8 @@ impl FromRequestParts<Web> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, web: &Web) -> Result<Self, Self::Rejection> {
-        let handle = session_of(&parts.extensions).map_err(IntoResponse::into_response)?;
-        match session::current(&handle).await.map_err(|e| WebError::from(e).into_response())? {
+        let (handle, current) = current_session(&parts.extensions).await.map_err(IntoResponse::into_response)?;
+        match current {
             Some(session) => {
                 // A key revoked since sign-in ends its sessions at the next request.
                 match web.app.db.get_api_key(&session.principal.id).await {
@@ -285,12 +285,17 @@ impl FromRequestParts<Web> for SignedIn {
     }
 }
 
-/// The request's handle on its session (put there by [`session::layer`]).
-fn session_of(extensions: &axum::http::Extensions) -> Result<tower_sessions::Session, WebError> {
-    extensions
+/// The request's handle on its session (put there by [`session::layer`]) and the
+/// signed-in session it names, if any.
+async fn current_session(
+    extensions: &axum::http::Extensions,
+) -> Result<(tower_sessions::Session, Option<Session>), WebError> {
+    let handle = extensions
         .get::<tower_sessions::Session>()
         .cloned()
-        .ok_or_else(|| WebError::internal("the session layer is missing"))
+        .ok_or_else(|| WebError::internal("the session layer is missing"))?;
+    let current = session::current(&handle).await?;
+    Ok((handle, current))
 }
 
 /// 303 to `location`; for htmx requests also `HX-Redirect` so the whole page moves.
@@ -441,12 +446,8 @@ async fn csrf_guard(req: Request, next: Next) -> Response {
     let expected = if signing_in {
         cookie(req.headers(), SIGNIN_COOKIE)
     } else {
-        let current = match session_of(req.extensions()) {
-            Ok(handle) => session::current(&handle).await.map_err(WebError::from),
-            Err(e) => Err(e),
-        };
-        match current {
-            Ok(current) => current.map(|s| s.csrf),
+        match current_session(req.extensions()).await {
+            Ok((_, current)) => current.map(|s| s.csrf),
             Err(e) => return e.into_response(),
         }
     };
