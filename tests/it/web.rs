@@ -5,6 +5,7 @@
 use crate::common;
 
 use common::server::{self, TestServer};
+use common::spawned;
 use reagent::auth::Role;
 
 fn client() -> reqwest::Client {
@@ -38,12 +39,17 @@ async fn sign_in(server: &TestServer, key: &str) -> Browser {
 
 /// Sign in and land on `home`, whose page gives the CSRF token.
 async fn sign_in_to(server: &TestServer, key: &str, home: &str) -> Browser {
+    sign_in_at(&|path| server.url(path), key, home).await.0
+}
+
+/// [`sign_in_to`] the server whose URLs `url` makes; also the session's Set-Cookie header.
+async fn sign_in_at(url: &dyn Fn(&str) -> String, key: &str, home: &str) -> (Browser, String) {
     let c = client();
-    let form = c.get(server.url("/sign-in")).send().await.unwrap();
+    let form = c.get(url("/sign-in")).send().await.unwrap();
     let (signin_cookie, _) = set_cookie(&form, "reagent_signin").expect("the sign-in form sets its cookie");
     let token = csrf_of(&form.text().await.unwrap());
     let res = c
-        .post(server.url("/sign-in"))
+        .post(url("/sign-in"))
         .header("cookie", &signin_cookie)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("csrf={token}&api_key={key}"))
@@ -52,11 +58,11 @@ async fn sign_in_to(server: &TestServer, key: &str, home: &str) -> Browser {
         .unwrap();
     assert_eq!(res.status().as_u16(), 303, "sign-in redirects");
     assert_eq!(res.headers()["location"], home, "each role lands on its home page");
-    let (cookie, _) = set_cookie(&res, "reagent_session").expect("a session cookie");
-    let page = c.get(server.url(home)).header("cookie", &cookie).send().await.unwrap();
+    let (cookie, header) = set_cookie(&res, "reagent_session").expect("a session cookie");
+    let page = c.get(url(home)).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let csrf = csrf_of(&page.text().await.unwrap());
-    Browser { cookie, csrf }
+    (Browser { cookie, csrf }, header)
 }
 
 async fn get(server: &TestServer, b: &Browser, path: &str) -> (u16, String) {
@@ -473,4 +479,79 @@ async fn queue_case_view_and_findings_shown_once() {
     assert_eq!(page.matches("<h3>Apply enhanced due diligence (EDD)").count(), 1, "the title is not repeated as an issue");
     assert_eq!(page.matches("Recommended step:").count(), 2, "each action's recommendation is folded into it");
     assert!(page.contains(r#"data-testid="days-left""#));
+}
+
+/// Issue 12: sessions live in the database, not in a process. A restarted server over
+/// the same database still knows the browser (same CSRF token), a second server beside
+/// it serves the same session, and signing out on one ends it on every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_survive_a_restart_and_any_server_serves_them() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let key = spawned::api_key(dir.path(), "compliance_officer");
+    let minutes = [("REAGENT_WEB_SESSION_MINUTES", "90")];
+    let first = spawned::serve(dir.path(), &minutes);
+    let (officer, header) = sign_in_at(&|path| first.url(path), &key, "/transactions").await;
+    assert!(
+        header.contains("HttpOnly") && header.contains("SameSite=Strict") && header.contains("Path=/") && !header.contains("Secure"),
+        "{header}"
+    );
+    let max_age: u64 = header.split("Max-Age=").nth(1).and_then(|v| v.split(';').next()).and_then(|v| v.parse().ok()).expect("Max-Age");
+    assert!((90 * 60 - 5..=90 * 60).contains(&max_age), "the session lasts web.session_minutes: {header}");
+    drop(first); // SIGKILL: nothing is flushed on the way out
+
+    let second = spawned::serve(dir.path(), &minutes);
+    let c = client();
+    let page = c.get(second.url("/transactions")).header("cookie", &officer.cookie).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200, "still signed in after the restart");
+    assert_eq!(csrf_of(&page.text().await.unwrap()), officer.csrf, "the same session, with its CSRF token");
+    // A state-changing request still needs that token.
+    let res = c
+        .post(second.url("/sign-out"))
+        .header("cookie", &officer.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=0000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+
+    // A replica: its own store folder (a store has one process), the same database.
+    let other_store = dir.path().join("replica-store").display().to_string();
+    let third = spawned::serve(dir.path(), &[minutes[0], ("REAGENT_STORE_DATA_DIR", &other_store)]);
+    assert_eq!(c.get(third.url("/transactions")).header("cookie", &officer.cookie).send().await.unwrap().status().as_u16(), 200);
+    let res = c
+        .post(second.url("/sign-out"))
+        .header("cookie", &officer.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}", officer.csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, removal) = set_cookie(&res, "reagent_session").expect("signing out removes the cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    for server in [&second, &third] {
+        let res = c.get(server.url("/transactions")).header("cookie", &officer.cookie).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 303, "signed out everywhere");
+    }
+    // A made-up session id is no session.
+    let res = c.get(third.url("/transactions")).header("cookie", "reagent_session=AAAAAAAAAAAAAAAAAAAAAA").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+}
+
+/// A stored session this build cannot read (another version's record, a damaged row)
+/// is no session: the page asks to sign in, never answers 503 until it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_sessions_are_signed_out() {
+    let server = server::start(&[], |_| {}).await;
+    let now = reagent::db::now();
+    let c = client();
+    for (id, data) in [("AAAAAAAAAAAAAAAAAAAAAA", r#"{"signed_in":{"principal":"not a principal"}}"#), ("AQAAAAAAAAAAAAAAAAAAAA", "not json")] {
+        let row = reagent::db::WebSessionRow { id: id.into(), data: data.into(), expires_at: now + chrono::Duration::hours(1) };
+        assert!(server.state.db.create_web_session(&row, now).await.unwrap());
+        let res = c.get(server.url("/transactions")).header("cookie", format!("reagent_session={id}")).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 303, "{data}");
+        assert_eq!(server.state.db.web_session(id, now).await.unwrap(), None, "{data}: deleted");
+    }
 }

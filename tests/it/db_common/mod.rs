@@ -50,6 +50,7 @@ macro_rules! db_suite {
             rule_inputs_round_trip,
             jobs_keep_their_owner_and_only_unfinished_ones_are_failed,
             review_queue_orders_by_due_date_latest_analysis_only,
+            web_sessions_expire_and_are_purged,
         );
     };
     (@tests $fresh:path; $($name:ident),+ $(,)?) => {
@@ -819,4 +820,38 @@ pub async fn review_queue_orders_by_due_date_latest_analysis_only(t: &TestDb) {
     assert_eq!(ids(ok("queue", db.review_queue(&filter).await)), ["RQ-A"]);
     let filter = reagent::db::QueueFilter { action: Some("SAR_REVIEW".into()), ..Default::default() };
     assert!(ok("queue", db.review_queue(&filter).await).is_empty());
+}
+
+/// Web sessions (the store behind the pages' session cookie): an id is stored once,
+/// an expired session is never returned, and each new session deletes the expired ones.
+pub async fn web_sessions_expire_and_are_purged(t: &TestDb) {
+    use reagent::db::WebSessionRow;
+    let db = t.open().await;
+    let now = reagent::db::now();
+    let row = |id: &str, expires_in: i64| WebSessionRow {
+        id: id.into(),
+        data: format!(r#"{{"signed_in":{{"id":"{id}"}}}}"#),
+        expires_at: now + chrono::Duration::seconds(expires_in),
+    };
+    assert!(ok("create", db.create_web_session(&row("live", 3600), now).await));
+    assert!(!ok("create again", db.create_web_session(&row("live", 60), now).await), "an id is never reused");
+    assert_eq!(ok("load", db.web_session("live", now).await), Some(row("live", 3600)), "the first one is kept");
+    assert!(ok("create", db.create_web_session(&row("short", 60), now).await));
+    assert_eq!(ok("load", db.web_session("short", now + chrono::Duration::seconds(59)).await), Some(row("short", 60)));
+    let later = now + chrono::Duration::seconds(60);
+    assert_eq!(ok("load", db.web_session("short", later).await), None, "expired at its instant");
+    assert_eq!(ok("count", db.count_web_sessions().await), 2);
+    // The next sign-in deletes what has expired.
+    assert!(ok("create", db.create_web_session(&row("next", 3600), later).await));
+    assert_eq!(ok("count", db.count_web_sessions().await), 2);
+    assert_eq!(ok("load", db.web_session("short", now).await), None, "deleted, not only hidden");
+    // Saving replaces the record; deleting signs out.
+    let mut changed = row("live", 7200);
+    changed.data = "{}".into();
+    ok("save", db.save_web_session(&changed).await);
+    assert_eq!(ok("load", db.web_session("live", later).await), Some(changed));
+    ok("delete", db.delete_web_session("live").await);
+    ok("delete unknown", db.delete_web_session("live").await);
+    assert_eq!(ok("load", db.web_session("live", now).await), None);
+    assert_eq!(ok("count", db.count_web_sessions().await), 1);
 }
