@@ -103,6 +103,7 @@ fn request_id(headers: &HeaderMap) -> RequestId {
 /// Refusals are counted for the aggregated audit entries, not written one by one.
 pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let rid = request_id(req.headers());
+    tracing::Span::current().record("request_id", rid.0.as_str());
     req.extensions_mut().insert(rid.clone());
     let path = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     let method = req.method().clone();

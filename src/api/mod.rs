@@ -27,6 +27,8 @@ use axum::{Json, Router};
 use chrono::NaiveDate;
 use reagent_ingest::ChunkStore;
 use serde::{Deserialize, Serialize};
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::analysis::Analyzer;
 use crate::db::Database;
@@ -211,6 +213,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.limits.clone(), limits::enforce))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        // One span per request (method, route template, and the request id once
+        // `auth::authorize` has settled it), a log line per response with its status
+        // and latency; server errors are logged as failures.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+                    tracing::info_span!("request", method = %req.method(), route, request_id = tracing::field::Empty)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Millis)),
+        )
         .with_state(state)
 }
 
