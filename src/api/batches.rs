@@ -33,7 +33,7 @@ fn bad(message: impl Into<String>) -> ApiError {
 }
 
 /// `POST /api/v1/batches`.
-#[utoipa::path(post, path = "/api/v1/batches",
+#[utoipa::path(post, path = "/api/v1/batches", operation_id = "upload_batch",
     summary = "Screen a file of transactions (multipart: one `file` part, CSV with a header row or JSON lines, as `reagent batch run` reads). Answers 202 with the batch job.",
     request_body(content = super::openapi::BatchUpload, content_type = "multipart/form-data"),
     responses((status = 202, description = "the job", body = super::jobs::JobView)))]

@@ -46,7 +46,7 @@ pub async fn decide(
     Ok((StatusCode::CREATED, Json(decision)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/analyses/{id}/decisions", summary = "The decisions on an analysis, first to latest (the last is in force)",
+#[utoipa::path(get, path = "/api/v1/analyses/{id}/decisions", operation_id = "list_decisions", summary = "The decisions on an analysis, first to latest (the last is in force)",
     params(("id" = uuid::Uuid, Path, description = "analysis id")),
     responses((status = 200, description = "decisions", body = Vec<crate::decision::Decision>),
         (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]

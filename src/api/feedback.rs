@@ -32,7 +32,7 @@ impl From<FeedbackError> for ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/analyses/{id}/feedback",
+#[utoipa::path(post, path = "/api/v1/analyses/{id}/feedback", operation_id = "submit_feedback",
     summary = "Judge a chunk cited for a required action: supports or does_not_support, optionally pointing to a better chunk. A later judgement of the same citation by the same officer replaces the earlier one; every judgement is audited. 422 names the field when the action is not in the analysis, the chunk is not cited for it, or the better chunk is not in the store.",
     params(("id" = uuid::Uuid, Path, description = "analysis id")), request_body = crate::feedback::FeedbackRequest,
     responses((status = 201, description = "the judgement in force", body = crate::feedback::CitationFeedback),
@@ -49,7 +49,7 @@ pub async fn submit(
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/analyses/{id}/feedback", summary = "Every officer's judgements of the citations of an analysis",
+#[utoipa::path(get, path = "/api/v1/analyses/{id}/feedback", operation_id = "list_feedback", summary = "Every officer's judgements of the citations of an analysis",
     params(("id" = uuid::Uuid, Path, description = "analysis id")),
     responses((status = 200, description = "judgements by action, chunk and officer", body = Vec<crate::feedback::CitationFeedback>),
         (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]

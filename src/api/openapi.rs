@@ -118,9 +118,19 @@ fn build() -> Value {
         tracing::error!("the OpenAPI document does not serialize: {e}");
         json!({})
     });
+    bounds(&mut doc);
     doc["components"]["responses"]["Error"] =
         json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
     let error = json!({"$ref": "#/components/responses/Error"});
+    // utoipa tags each operation with its handler's module path (`super::review`),
+    // which tells a reader of the document nothing.
+    for item in doc.get_mut("paths").and_then(Value::as_object_mut).into_iter().flat_map(|paths| paths.values_mut()) {
+        for op in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+            if let Some(op) = op.as_object_mut() {
+                op.remove("tags");
+            }
+        }
+    }
     for (method, path, access) in ROUTES {
         let op = doc
             .get_mut("paths")
@@ -144,6 +154,24 @@ fn build() -> Value {
         }
     }
     doc
+}
+
+/// The bounds that live in constants, which the derive cannot read.
+fn bounds(doc: &mut Value) {
+    let mut set = |pointer: &str, bound: Value| {
+        if let (Some(Value::Object(schema)), Value::Object(bound)) = (doc.pointer_mut(pointer), bound) {
+            schema.extend(bound);
+        }
+    };
+    let properties = "/components/schemas/DecisionRequest/properties";
+    set(&format!("{properties}/comment"), json!({"minLength": 1, "maxLength": crate::decision::MAX_COMMENT_CHARS}));
+    set(&format!("{properties}/narrative"), json!({"maxLength": crate::review::case::MAX_NARRATIVE_CHARS}));
+    set("/components/schemas/FeedbackRequest/properties/note", json!({"maxLength": crate::feedback::MAX_NOTE_CHARS}));
+    let queue = doc.pointer_mut("/paths/~1api~1v1~1review-queue/get/parameters").and_then(Value::as_array_mut);
+    if let Some(limit) = queue.into_iter().flatten().find(|p| p["name"] == "limit") {
+        limit["schema"]["minimum"] = json!(1);
+        limit["schema"]["maximum"] = json!(crate::db::MAX_QUEUE_PAGE);
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", summary = "This document", responses((status = 200, description = "OpenAPI document")))]
@@ -189,6 +217,16 @@ mod tests {
             .collect();
         let table: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
         assert_eq!(documented, table, "documented operations vs api::auth::ROUTES");
+        let ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap_or_else(|| panic!("no operationId in {op}")))
+            .collect();
+        let unique: BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
+        assert!(doc["paths"]["/api/v1/review-queue"]["get"].get("tags").is_none());
     }
 
     #[test]
@@ -234,5 +272,9 @@ mod tests {
             doc["paths"]["/api/v1/analyze"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/Analysis"
         );
+        assert_eq!(schemas["DecisionRequest"]["properties"]["comment"]["maxLength"], crate::decision::MAX_COMMENT_CHARS);
+        assert_eq!(schemas["FeedbackRequest"]["properties"]["note"]["maxLength"], crate::feedback::MAX_NOTE_CHARS);
+        let limit = doc["paths"]["/api/v1/review-queue"]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit");
+        assert_eq!(limit.unwrap()["schema"]["maximum"], crate::db::MAX_QUEUE_PAGE);
     }
 }
