@@ -31,6 +31,7 @@ pub enum AnalyzeError {
 
 /// The answer to `POST /api/v1/ask`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Answer {
     pub answer_id: Uuid,
     pub question: String,

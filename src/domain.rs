@@ -54,6 +54,7 @@ impl ValidationError {
 /// customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum TransactionType {
     Wire,
     Ach,
@@ -89,6 +90,7 @@ impl fmt::Display for TransactionType {
 /// Direction of the funds relative to the institution's customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum Direction {
     Inbound,
     Outbound,
@@ -96,6 +98,7 @@ pub enum Direction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum CustomerType {
     Individual,
     Business,
@@ -104,6 +107,7 @@ pub enum CustomerType {
 /// The institution's own customer risk rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum RiskRating {
     Low,
     Medium,
@@ -122,6 +126,7 @@ impl RiskRating {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum KycStatus {
     Complete,
     Pending,
@@ -133,6 +138,7 @@ pub enum KycStatus {
 /// 1010.605(p) / 1010.620; domestic PEPs get risk-based due diligence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum PepType {
     Foreign,
     Domestic,
@@ -304,17 +310,22 @@ impl fmt::Display for CurrencyCode {
 /// One transaction, as sent by the caller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct Transaction {
     pub transaction_id: String,
     pub customer_id: String,
     /// Amount in `currency` units. The rules convert other currencies to
     /// USD with the dated rate table of rules.toml (31 CFR 1010.100
     /// currency includes foreign currency); without a rate they say so.
+    #[schema(value_type = f64, exclusive_minimum = 0)]
     pub amount: f64,
+    #[schema(value_type = String, pattern = "^[A-Z]{3}$")]
     pub currency: CurrencyCode,
     pub transaction_type: TransactionType,
     pub direction: Direction,
+    #[schema(value_type = String, example = "US")]
     pub origin_country: CountryCode,
+    #[schema(value_type = String, example = "US")]
     pub destination_country: CountryCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterparty_name: Option<String>,
@@ -329,6 +340,7 @@ pub struct Transaction {
     pub timestamp: DateTime<FixedOffset>,
     /// Upstream risk score in 0..=1, if the caller has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1)]
     pub risk_score: Option<f64>,
 }
 
@@ -431,6 +443,7 @@ pub const MAX_AMOUNT: f64 = 1e13;
 /// The institution's customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct Customer {
     pub customer_id: String,
     pub name: String,
@@ -453,6 +466,7 @@ pub struct Customer {
     /// continuing-activity reviews (31 CFR 1020.320).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sar_filed_on: Option<NaiveDate>,
+    #[schema(value_type = String, example = "US")]
     pub country: CountryCode,
 }
 

@@ -5,9 +5,6 @@
 //! document side (parse → chunk → embed → store) lives in the `reagent-ingest` crate.
 //! `config` and `services` wire both sides together at start-up.
 
-// The hand-written OpenAPI document is one deep json! literal.
-#![recursion_limit = "512"]
-
 pub mod analysis;
 pub mod audit;
 pub mod auth;

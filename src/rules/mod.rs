@@ -68,6 +68,7 @@ use std::sync::Arc;
 /// What the compliance officer must do. Serialized as e.g. `CTR_FILING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum ActionCode {
     CtrFiling,
     SarReview,
@@ -121,6 +122,7 @@ impl FromStr for ActionCode {
 /// How urgent a finding is. Ordered `Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum Severity {
     Low,
     Medium,
@@ -131,6 +133,7 @@ pub enum Severity {
 /// Banded risk score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum RiskLevel {
     Low,
     Medium,

@@ -160,3 +160,49 @@ async fn questions_are_answered_with_citations() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["transaction_id"], "TXN002");
 }
+
+/// The log lines a test subscriber wrote.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_response_is_logged_in_its_request_span() {
+    // The process-wide subscriber: one set for this thread only missed events whose
+    // callsites the other tests' threads had registered first. The other tests'
+    // lines land here too; the request ids below tell this test's apart.
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    let logs = LOGS
+        .get_or_init(|| {
+            let logs = Logs::default();
+            let writer = logs.clone();
+            let subscriber =
+                tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).with_max_level(tracing::Level::INFO).finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in this test binary");
+            logs
+        })
+        .clone();
+    let server = server::start(&[common::repo().join("corpus")], |_| {}).await;
+    let res = server.client().get(server.url("/api/v1/openapi.json")).header("x-request-id", "trace-me-7").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["x-request-id"], "trace-me-7");
+    let res = reqwest::get(server.url("/api/v1/review-queue")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let generated = res.headers()["x-request-id"].to_str().unwrap().to_string();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = |id: &str| text.lines().find(|l| l.contains(id) && l.contains("finished processing request")).map(str::to_string);
+    let given = line("request_id=\"trace-me-7\"").unwrap_or_else(|| panic!("no response line for trace-me-7 in\n{text}"));
+    assert!(given.contains("route=\"/api/v1/openapi.json\"") && given.contains("status=200"), "{given}");
+    let refused = line(&format!("request_id=\"{generated}\"")).unwrap_or_else(|| panic!("no response line for {generated} in\n{text}"));
+    assert!(refused.contains("route=\"/api/v1/review-queue\"") && refused.contains("status=401"), "{refused}");
+}

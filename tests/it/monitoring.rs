@@ -405,6 +405,9 @@ async fn dashboard_page_and_metrics_for_the_roles_that_may_see_them() {
     let d0 = plus(today, -3);
     seed(&server.state.db, d0).await;
 
+    // A request first, so the scrape has a route to show the latency histogram of.
+    let health = server.client_as(Role::Viewer).get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
     let metrics = server.client_as(Role::Viewer).get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status().as_u16(), 200);
     let text = metrics.text().await.unwrap();

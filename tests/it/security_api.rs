@@ -151,9 +151,18 @@ async fn every_route_with_every_role_answers_as_documented() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // Every table entry is documented (and so was walked above).
+    // Every table entry is documented (and so was walked above), and every documented
+    // operation is in the table.
     for (method, path, _) in reagent::api::auth::ROUTES {
         assert!(spec["paths"][*path][method.to_ascii_lowercase()].is_object(), "{method} {path} missing from the OpenAPI document");
+    }
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            assert!(
+                reagent::api::auth::ROUTES.iter().any(|(m, p, _)| p == path && m.eq_ignore_ascii_case(method)),
+                "{method} {path} is documented but not in api::auth::ROUTES"
+            );
+        }
     }
     assert!(checked >= 5 * reagent::api::auth::ROUTES.len(), "walked {checked} role × route pairs");
     // Refusals were counted, and audited once flushed: one entry per source, action and
