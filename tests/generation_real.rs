@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use reagent::domain::RuleInput;
+use reagent::domain::{RuleInput, ValidRuleInput};
 use reagent::generation::{
     EvidenceChunk, GenerationError, GenerationInput, LlmGenerator, LlmSettings, ResponseFormatMode,
     generate_guidance,
@@ -96,7 +96,7 @@ fn chunk(
     }
 }
 
-fn case() -> (RuleInput, RuleOutcome, Vec<EvidenceChunk>) {
+fn case() -> (ValidRuleInput, RuleOutcome, Vec<EvidenceChunk>) {
     let req: RuleInput = serde_json::from_value(json!({
         "transaction": {
             "transaction_id": "T-100", "customer_id": "C-9", "amount": 15000, "currency": "USD",
@@ -110,10 +110,8 @@ fn case() -> (RuleInput, RuleOutcome, Vec<EvidenceChunk>) {
         }
     }))
     .expect("request");
-    let outcome = RulesEngine::builtin()
-        .expect("rules")
-        .evaluate_checked(&req)
-        .expect("valid");
+    let req = req.parse().expect("valid");
+    let outcome = RulesEngine::builtin().expect("rules").evaluate(&req);
     assert!(
         outcome.has(ActionCode::CtrFiling),
         "{:?}",

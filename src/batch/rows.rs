@@ -311,20 +311,17 @@ fn typed_transaction(value: Value) -> Result<(Transaction, Option<Customer>), Va
             ));
         }
     }
+    // Parsing also refuses what the database could not store exactly (an amount
+    // with more than 28 decimal places).
     if let Some(e) = errors.into_iter().next() {
         return Err(e);
     }
-    // What the database would refuse (an amount with too many decimals) is refused here.
-    crate::db::check_storable("transaction", &wire.transaction).map_err(|e| match e {
-        crate::db::DbError::Invalid { field, reason } => ValidationError::new(field, reason),
-        other => ValidationError::new("transaction", other.to_string()),
-    })?;
     Ok((wire.transaction, wire.customer))
 }
 
 fn typed_customer(value: Value) -> Result<Customer, ValidationError> {
     let wire: CustomerWire = decode(value)?;
-    wire.customer.validate()?;
+    wire.customer.parse()?;
     Ok(wire.customer)
 }
 

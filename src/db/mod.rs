@@ -215,7 +215,6 @@ mod sanctions;
 #[macro_use]
 mod review;
 mod security;
-pub use batch::check_storable;
 pub use checkpoints::CheckpointRecord;
 pub use feedback::FeedbackRecord;
 pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, OpenReviewItems, TimeBucket, MAX_BUCKETS};

@@ -33,7 +33,7 @@ use reagent_ingest::store::ScoredChunk;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::domain::RuleInput;
+use crate::domain::ValidRuleInput;
 use crate::guidance::{
     Citation, GeneratorInfo, GeneratorKind, Guidance, Recommendation, RequiredAction,
 };
@@ -73,7 +73,7 @@ pub struct EvidenceChunk {
 /// Everything a generator may use. Generators cite only chunks in `evidence`.
 #[derive(Debug, Clone, Copy)]
 pub struct GenerationInput<'a> {
-    pub request: Option<&'a RuleInput>,
+    pub request: Option<&'a ValidRuleInput>,
     pub outcome: Option<&'a RuleOutcome>,
     pub evidence: &'a [EvidenceChunk],
     pub question: Option<&'a str>,
