@@ -298,6 +298,26 @@ mod rules {
             assert!(!run(t, vec![]).has(CtrFiling));
         }
 
+        /// A foreign amount times its rate is computed exactly and rounded to
+        /// cents once: EUR 20,000.01 at 0.5 is $10,000.005, i.e. $10,000.01, more
+        /// than $10,000 (in binary floating point it was $10,000.0049999…, no CTR).
+        #[test]
+        fn foreign_cash_conversion_is_exact_at_the_threshold() {
+            let e = engine_with(
+                "{ currency = \"EUR\", date = \"2026-01-01\", usd_per_unit = 1.17 }",
+                "{ currency = \"EUR\", date = \"2026-01-01\", usd_per_unit = 0.5 }",
+            );
+            let eur = |amount: f64| {
+                let mut t = cash_in("T", amount, DAY);
+                t["currency"] = json!("EUR");
+                input_with(t, customer(), vec![])
+            };
+            let o = e.evaluate(&eur(20_000.01));
+            let f = o.finding(CtrFiling).expect("$10,000.005 is more than $10,000");
+            assert!(f.description.contains("EUR 20,000.01"), "{}", f.description);
+            assert!(!e.evaluate(&eur(20_000.0)).has(CtrFiling), "$10,000.00 is not more than $10,000");
+        }
+
         /// 31 CFR 1010.100: with no known rate the amount is never taken as
         /// dollars; an issue requires review.
         #[test]
