@@ -300,21 +300,17 @@ fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ValidationE
 
 fn typed_transaction(value: Value) -> Result<(Transaction, Option<Customer>), ValidationError> {
     let wire: TransactionWire = decode(value)?;
-    let mut errors = Vec::new();
-    wire.transaction.collect_errors("transaction", &mut errors);
+    // Parsing also refuses what the database could not store exactly (an amount
+    // with more than 28 decimal places).
+    wire.transaction.parse()?;
     if let Some(c) = &wire.customer {
-        c.collect_errors("customer", &mut errors);
+        c.parse()?;
         if c.customer_id != wire.transaction.customer_id {
-            errors.push(ValidationError::new(
+            return Err(ValidationError::new(
                 "customer.customer_id",
                 format!("{:?} does not match transaction.customer_id {:?}", c.customer_id, wire.transaction.customer_id),
             ));
         }
-    }
-    // Parsing also refuses what the database could not store exactly (an amount
-    // with more than 28 decimal places).
-    if let Some(e) = errors.into_iter().next() {
-        return Err(e);
     }
     Ok((wire.transaction, wire.customer))
 }

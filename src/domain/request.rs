@@ -60,11 +60,6 @@ impl Transaction {
         self.check(prefix, &mut errors).ok_or_else(|| first(errors))
     }
 
-    /// Appends every problem found, with field names under `prefix`.
-    pub fn collect_errors(&self, prefix: &str, out: &mut Vec<ValidationError>) {
-        self.check(prefix, out);
-    }
-
     /// Appends every problem found; the validated transaction when there is none.
     fn check(&self, prefix: &str, out: &mut Vec<ValidationError>) -> Option<ValidTransaction> {
         let n_before = out.len();
@@ -214,11 +209,7 @@ impl Customer {
         self.check(prefix, &mut errors).ok_or_else(|| first(errors))
     }
 
-    /// Appends every problem found, with field names under `prefix`.
-    pub fn collect_errors(&self, prefix: &str, out: &mut Vec<ValidationError>) {
-        self.check(prefix, out);
-    }
-
+    /// Appends every problem found; the validated customer when there is none.
     fn check(&self, prefix: &str, out: &mut Vec<ValidationError>) -> Option<ValidCustomer> {
         let n_before = out.len();
         if self.customer_id.trim().is_empty() {
@@ -263,13 +254,6 @@ impl RuleInput {
     pub fn parse(&self) -> Result<ValidRuleInput, ValidationError> {
         let mut errors = Vec::new();
         self.check(&mut errors).ok_or_else(|| first(errors))
-    }
-
-    /// Every problem found (empty when the input is valid).
-    pub fn validation_errors(&self) -> Vec<ValidationError> {
-        let mut out = Vec::new();
-        self.check(&mut out);
-        out
     }
 
     fn check(&self, out: &mut Vec<ValidationError>) -> Option<ValidRuleInput> {
