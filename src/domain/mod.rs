@@ -17,7 +17,8 @@
 //! | `request.rs`| the wire types, their checks and the accepted time range ([`check_timestamp`]) |
 //! | `valid.rs`  | the validated types, built only by the wire types' `parse` |
 //!
-//! Enums travel in `SCREAMING_SNAKE_CASE`. Nothing here does I/O.
+//! Enums travel in `SCREAMING_SNAKE_CASE`. Nothing here does I/O; `parse` reads the
+//! clock only for the accepted time range.
 
 mod codes;
 mod money;
