@@ -216,7 +216,6 @@ mod sanctions;
 mod review;
 mod security;
 mod sessions;
-pub use batch::check_storable;
 pub use checkpoints::CheckpointRecord;
 pub use feedback::FeedbackRecord;
 pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, OpenReviewItems, TimeBucket, MAX_BUCKETS};

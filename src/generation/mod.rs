@@ -50,7 +50,7 @@ mod rules_generator;
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::domain::RuleInput;
+use crate::domain::ValidRuleInput;
 use crate::guidance::Guidance;
 use crate::rules::RuleOutcome;
 
@@ -83,7 +83,7 @@ pub fn prompt_version(input: &GenerationInput<'_>) -> &'static str {
 /// Everything a generator may use. Generators cite only chunks in `evidence`.
 #[derive(Debug, Clone, Copy)]
 pub struct GenerationInput<'a> {
-    pub request: Option<&'a RuleInput>,
+    pub request: Option<&'a ValidRuleInput>,
     pub outcome: Option<&'a RuleOutcome>,
     pub evidence: &'a [EvidenceChunk],
     pub question: Option<&'a str>,

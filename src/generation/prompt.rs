@@ -246,7 +246,7 @@ pub(crate) fn transaction_json(input: &GenerationInput<'_>) -> String {
     let Some(req) = input.request else {
         return data_json(&Value::Null);
     };
-    let tx = |t: &crate::domain::Transaction| {
+    let tx = |t: &crate::domain::ValidTransaction| {
         json!({
             "transaction_id": t.transaction_id,
             "amount": t.amount,

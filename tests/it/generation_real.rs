@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use reagent::domain::RuleInput;
+use reagent::domain::{RuleInput, ValidRuleInput};
 use reagent::generation::{
     EvidenceChunk, GenerationError, GenerationInput, LlmGenerator, LlmSettings, ResponseFormatMode,
     generate_guidance,
@@ -50,7 +50,7 @@ fn settings() -> Option<LlmSettings> {
     })
 }
 
-fn case() -> (RuleInput, RuleOutcome, Vec<EvidenceChunk>) {
+fn case() -> (ValidRuleInput, RuleOutcome, Vec<EvidenceChunk>) {
     let req: RuleInput = serde_json::from_value(json!({
         "transaction": {
             "transaction_id": "T-100", "customer_id": "C-9", "amount": 15000, "currency": "USD",
@@ -64,10 +64,8 @@ fn case() -> (RuleInput, RuleOutcome, Vec<EvidenceChunk>) {
         }
     }))
     .expect("request");
-    let outcome = RulesEngine::builtin()
-        .expect("rules")
-        .evaluate_checked(&req)
-        .expect("valid");
+    let req = req.parse().expect("valid");
+    let outcome = RulesEngine::builtin().expect("rules").evaluate(&req);
     assert!(
         outcome.has(ActionCode::CtrFiling),
         "{:?}",

@@ -2,7 +2,7 @@
 //! Test names start with `rules::` so `cargo test -p reagent rules` runs them.
 
 mod rules {
-    use reagent::domain::{RuleInput, Transaction};
+    use reagent::domain::{RuleInput, Transaction, ValidRuleInput};
     use reagent::rules::data::BUILTIN_RULES_TOML;
     use std::sync::{Arc, OnceLock};
 
@@ -102,11 +102,13 @@ mod rules {
         })
     }
 
-    fn input_with(t: Value, c: Value, recent: Vec<Value>) -> RuleInput {
+    fn wire_input(t: Value, c: Value, recent: Vec<Value>) -> RuleInput {
         let v = json!({ "transaction": t, "customer": c, "recent_transactions": recent });
-        let input: RuleInput = serde_json::from_value(v).expect("test input deserializes");
-        input.validate().expect("test input is valid");
-        input
+        serde_json::from_value(v).expect("test input deserializes")
+    }
+
+    fn input_with(t: Value, c: Value, recent: Vec<Value>) -> ValidRuleInput {
+        wire_input(t, c, recent).parse().expect("test input is valid")
     }
 
     fn run(t: Value, recent: Vec<Value>) -> RuleOutcome {
@@ -294,6 +296,26 @@ mod rules {
             let mut t = cash_in("T", 150_000.0, DAY);
             t["currency"] = json!("MXN");
             assert!(!run(t, vec![]).has(CtrFiling));
+        }
+
+        /// A foreign amount times its rate is computed exactly and rounded to
+        /// cents once: EUR 20,000.01 at 0.5 is $10,000.005, i.e. $10,000.01, more
+        /// than $10,000 (in binary floating point it was $10,000.0049999…, no CTR).
+        #[test]
+        fn foreign_cash_conversion_is_exact_at_the_threshold() {
+            let e = engine_with(
+                "{ currency = \"EUR\", date = \"2026-01-01\", usd_per_unit = 1.17 }",
+                "{ currency = \"EUR\", date = \"2026-01-01\", usd_per_unit = 0.5 }",
+            );
+            let eur = |amount: f64| {
+                let mut t = cash_in("T", amount, DAY);
+                t["currency"] = json!("EUR");
+                input_with(t, customer(), vec![])
+            };
+            let o = e.evaluate(&eur(20_000.01));
+            let f = o.finding(CtrFiling).expect("$10,000.005 is more than $10,000");
+            assert!(f.description.contains("EUR 20,000.01"), "{}", f.description);
+            assert!(!e.evaluate(&eur(20_000.0)).has(CtrFiling), "$10,000.00 is not more than $10,000");
         }
 
         /// 31 CFR 1010.100: with no known rate the amount is never taken as
@@ -1011,19 +1033,21 @@ mod rules {
 
         #[test]
         fn evaluate_checked_rejects_invalid_input() {
-            let mut input = input_with(cash_in("T", 100.0, DAY), customer(), vec![]);
+            let mut input = wire_input(cash_in("T", 100.0, DAY), customer(), vec![]);
             input.transaction.amount = -1.0;
             let err = engine().evaluate_checked(&input).expect_err("invalid");
             assert_eq!(err.field, "transaction.amount");
-            // and plain evaluate does not panic on it
-            let _ = engine().evaluate(&input);
+            // plain evaluate takes only parsed input, and parsing refuses non-finite amounts
             let mut nan = input.clone();
-            nan.transaction.amount = f64::NAN;
+            nan.transaction.amount = 100.0;
             nan.recent_transactions.push(Transaction {
                 amount: f64::INFINITY,
                 ..input.transaction.clone()
             });
-            let _ = engine().evaluate(&nan);
+            let err = nan.parse().expect_err("infinite amount");
+            assert_eq!(err.field, "recent_transactions[0].amount");
+            nan.transaction.amount = f64::NAN;
+            assert_eq!(nan.parse().expect_err("NaN").field, "transaction.amount");
         }
 
         #[test]

@@ -9,7 +9,7 @@ use crate::common;
 use std::sync::Arc;
 
 use reagent::db::{Database, DatabaseSettings, DbError, StoredVersion};
-use reagent::domain::RuleInput;
+use reagent::domain::{RuleInput, ValidRuleInput};
 use reagent::rules::{ActionCode, RulesConfig, RulesEngine};
 use reagent::sanctions::{self, Entry, ListKind, SanctionsLists, VersionDiff, VersionInfo};
 use serde_json::json;
@@ -19,7 +19,7 @@ fn snapshot(date: &str) -> Option<(VersionInfo, Vec<Entry>)> {
     Some(sanctions::read_list(ListKind::Sdn, date.parse().expect("date"), &file, None, None).expect("snapshot parses"))
 }
 
-fn wire(counterparty: &str, description: &str, timestamp: &str, lookback: bool) -> RuleInput {
+fn wire(counterparty: &str, description: &str, timestamp: &str, lookback: bool) -> ValidRuleInput {
     let input: RuleInput = serde_json::from_value(json!({
         "transaction": {
             "transaction_id": "W1", "customer_id": "C1", "amount": 25000, "currency": "USD",
@@ -34,8 +34,7 @@ fn wire(counterparty: &str, description: &str, timestamp: &str, lookback: bool) 
         "sanctions_lookback": lookback
     }))
     .expect("request deserializes");
-    input.validate().expect("valid request");
-    input
+    input.parse().expect("valid request")
 }
 
 #[test]

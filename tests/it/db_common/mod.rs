@@ -334,7 +334,7 @@ pub async fn transaction_context_window_boundaries(t: &TestDb) {
         ],
         "oldest first; excludes T0 itself, the day before the window, the next day, and other customers"
     );
-    assert!(input.validate().is_ok());
+    assert!(input.parse().is_ok());
 
     // 0 days: only the same business day, before and after the transaction.
     let input = ok("context 0", db.transaction_context("T0", 0).await).expect("T0 stored");

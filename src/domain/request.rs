@@ -1,324 +1,35 @@
-//! The typed request domain: transactions, customers and the rules-engine
-//! input, exactly as they appear on the wire.
-//!
-//! This module owns:
-//! - the serde wire format of a request (`transaction`, `customer`,
-//!   `recent_transactions`), with enums in `SCREAMING_SNAKE_CASE`;
-//! - the [`CountryCode`] (ISO 3166-1 alpha-2, checked against the complete
-//!   list of 249 officially assigned codes) and [`CurrencyCode`] (ISO 4217, checked
-//!   against the active codes in [`ISO_4217_ACTIVE`]) newtypes;
-//! - the accepted range of transaction times ([`check_timestamp`]): from
-//!   1970-01-01 to [`MAX_FUTURE_DAYS`] days after now;
-//! - input validation ([`ValidationError`] names the offending field, e.g.
-//!   `transaction.amount`).
+//! The wire types of a request (`transaction`, `customer`,
+//! `recent_transactions`) and their parsing into the validated types of
+//! [`super::valid`].
 //!
 //! Deserialization is deliberately lenient about *values* (any string is
 //! accepted as a country or currency code, any number as an amount) so that
-//! [`RuleInput::validate`] can report which field is wrong; callers must run
-//! `validate` before trusting a request. Unknown fields inside `transaction`,
-//! `customer` and each `recent_transactions` entry are refused
-//! (`deny_unknown_fields`), so a misspelt `counterparty_name` is an error
-//! naming the field rather than a transaction silently left unscreened.
-
-use std::fmt;
+//! `parse` can report which field is wrong. Unknown fields inside
+//! `transaction`, `customer` and each `recent_transactions` entry are refused
+//! (`deny_unknown_fields`), so a misspelt `counterparty_name` is an error naming
+//! the field rather than a transaction silently left unscreened.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-/// A request field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ValidationError {
-    /// Dotted path of the field, e.g. `transaction.amount` or
-    /// `recent_transactions[2].origin_country`.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
+use super::valid::{ValidCustomer, ValidRuleInput, ValidTransaction};
+use super::{CountryCode, CurrencyCode, CustomerType, Direction, KycStatus, Money, MoneyError, PepType, RiskRating, TransactionType, ValidationError};
 
-impl ValidationError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Kind of transaction. `CASH_DEPOSIT`, `CASH_WITHDRAWAL` and
-/// `MONETARY_INSTRUMENT_PURCHASE` (a bank check or draft, cashier's check,
-/// money order or traveler's check bought with currency) are transactions
-/// in currency (31 CFR 1010.100(m), 1010.311, 1010.313(b)); `WIRE` and
-/// `INTERNAL` (a book transfer between accounts at this bank) are funds
-/// transfers for the travel rule (1020.410), unless both ends are the same
-/// customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[derive(utoipa::ToSchema)]
-pub enum TransactionType {
-    Wire,
-    Ach,
-    CashDeposit,
-    CashWithdrawal,
-    Card,
-    Check,
-    Internal,
-    MonetaryInstrumentPurchase,
-}
-
-impl TransactionType {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Wire => "WIRE",
-            Self::Ach => "ACH",
-            Self::CashDeposit => "CASH_DEPOSIT",
-            Self::CashWithdrawal => "CASH_WITHDRAWAL",
-            Self::Card => "CARD",
-            Self::Check => "CHECK",
-            Self::Internal => "INTERNAL",
-            Self::MonetaryInstrumentPurchase => "MONETARY_INSTRUMENT_PURCHASE",
-        }
-    }
-}
-
-impl fmt::Display for TransactionType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Direction of the funds relative to the institution's customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[derive(utoipa::ToSchema)]
-pub enum Direction {
-    Inbound,
-    Outbound,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[derive(utoipa::ToSchema)]
-pub enum CustomerType {
-    Individual,
-    Business,
-}
-
-/// The institution's own customer risk rating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[derive(utoipa::ToSchema)]
-pub enum RiskRating {
-    Low,
-    Medium,
-    High,
-}
-
-impl RiskRating {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "LOW",
-            Self::Medium => "MEDIUM",
-            Self::High => "HIGH",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[derive(utoipa::ToSchema)]
-pub enum KycStatus {
-    Complete,
-    Pending,
-    Expired,
-}
-
-/// Whether a politically exposed person holds (or held) office abroad or at
-/// home. Only senior foreign political figures are covered by 31 CFR
-/// 1010.605(p) / 1010.620; domestic PEPs get risk-based due diligence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[derive(utoipa::ToSchema)]
-pub enum PepType {
-    Foreign,
-    Domestic,
-}
-
-impl PepType {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Foreign => "FOREIGN",
-            Self::Domestic => "DOMESTIC",
-        }
-    }
-}
-
-impl KycStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Complete => "COMPLETE",
-            Self::Pending => "PENDING",
-            Self::Expired => "EXPIRED",
-        }
-    }
-}
-
-/// All 249 officially assigned ISO 3166-1 alpha-2 codes (sorted, so lookups
-/// use binary search). User-assigned codes such as `XK` are not included.
-pub const ISO_3166_1_ALPHA2: [&str; 249] = [
-    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
-    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
-    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
-    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
-    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
-    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
-    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
-    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
-    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
-    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
-    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
-    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
-    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
-    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
-    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
-    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
-];
-
-/// True if `code` is an officially assigned ISO 3166-1 alpha-2 code
-/// (uppercase, exactly as listed).
-pub fn is_iso_country(code: &str) -> bool {
-    ISO_3166_1_ALPHA2.binary_search(&code).is_ok()
-}
-
-/// An ISO 3166-1 alpha-2 country code.
-///
-/// [`CountryCode::parse`] validates; deserialization keeps the raw string so
-/// that [`Transaction::validate`] / [`Customer::validate`] can report the
-/// field. Use [`CountryCode::is_valid`] before relying on a deserialized one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CountryCode(String);
-
-impl CountryCode {
-    /// A validated country code (uppercase alpha-2 from the ISO list).
-    pub fn parse(code: &str) -> Result<Self, ValidationError> {
-        let c = Self(code.to_owned());
-        match c.check() {
-            Ok(()) => Ok(c),
-            Err(message) => Err(ValidationError::new("country", message)),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_valid(&self) -> bool {
-        self.check().is_ok()
-    }
-
-    fn check(&self) -> Result<(), String> {
-        if is_iso_country(&self.0) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{:?} is not an ISO 3166-1 alpha-2 country code (two uppercase letters, e.g. \"US\")",
-                self.0
-            ))
-        }
-    }
-}
-
-impl fmt::Display for CountryCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The active ISO 4217 alphabetic codes (list one, amendments to 2025), sorted:
-/// national currencies, the fund codes (`BOV`, `CHE`, `CHW`, `CLF`, `COU`, `MXV`,
-/// `USN`, `UYI`, `UYW`), precious metals, `XDR`, `XSU`, `XUA` and the bond-market
-/// units. Left out: `XTS` (testing) and `XXX` (no currency), which no transaction is
-/// in, and withdrawn codes such as `HRK`, `ANG` (now `XCG`), `SLL` (now `SLE`) and
-/// `ZWL` (now `ZWG`).
-pub const ISO_4217_ACTIVE: [&str; 175] = [
-    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BHD",
-    "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
-    "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF",
-    "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP",
-    "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR",
-    "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT",
-    "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP",
-    "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR",
-    "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB",
-    "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN",
-    "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH",
-    "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF",
-    "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT",
-    "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG",
-];
-
-/// True if `code` is an active ISO 4217 code (uppercase, exactly as listed).
-pub fn is_iso_currency(code: &str) -> bool {
-    ISO_4217_ACTIVE.binary_search(&code).is_ok()
-}
-
-/// A currency code from the ISO 4217 list ([`ISO_4217_ACTIVE`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CurrencyCode(String);
-
-impl CurrencyCode {
-    pub fn parse(code: &str) -> Result<Self, ValidationError> {
-        let c = Self(code.to_owned());
-        match c.check() {
-            Ok(()) => Ok(c),
-            Err(message) => Err(ValidationError::new("currency", message)),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_valid(&self) -> bool {
-        self.check().is_ok()
-    }
-
-    pub fn is_usd(&self) -> bool {
-        self.0 == "USD"
-    }
-
-    fn check(&self) -> Result<(), String> {
-        if is_iso_currency(&self.0) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{:?} is not an active ISO 4217 currency code (three uppercase letters, e.g. \"USD\")",
-                self.0
-            ))
-        }
-    }
-}
-
-impl fmt::Display for CurrencyCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// One transaction, as sent by the caller.
+/// One transaction, as sent by the caller: `A` is the amount as read from the
+/// wire (`f64`, the default). A [`ValidTransaction`] holds a `Transaction<Money>`,
+/// the same fields with the amount exact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[derive(utoipa::ToSchema)]
-pub struct Transaction {
+#[schema(bound = "")]
+pub struct Transaction<A = f64> {
     pub transaction_id: String,
     pub customer_id: String,
     /// Amount in `currency` units. The rules convert other currencies to
     /// USD with the dated rate table of rules.toml (31 CFR 1010.100
     /// currency includes foreign currency); without a rate they say so.
     #[schema(value_type = f64, exclusive_minimum = 0)]
-    pub amount: f64,
+    pub amount: A,
     #[schema(value_type = String, pattern = "^[A-Z]{3}$")]
     pub currency: CurrencyCode,
     pub transaction_type: TransactionType,
@@ -345,38 +56,28 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    /// Validates this transaction with field names prefixed by `transaction.`.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        let mut errors = Vec::new();
-        self.collect_errors("transaction", &mut errors);
-        first(errors)
+    /// The validated transaction, or the first problem (fields named `transaction.…`).
+    pub fn parse(&self) -> Result<ValidTransaction, ValidationError> {
+        self.parse_at("transaction")
     }
 
-    /// Appends every problem found, with field names under `prefix`.
-    pub fn collect_errors(&self, prefix: &str, out: &mut Vec<ValidationError>) {
+    /// [`Transaction::parse`] with field names under `prefix`, e.g. `recent_transactions[2]`.
+    pub fn parse_at(&self, prefix: &str) -> Result<ValidTransaction, ValidationError> {
+        let mut errors = Vec::new();
+        self.check(prefix, &mut errors).ok_or_else(|| first(errors))
+    }
+
+    /// Appends every problem found; the validated transaction when there is none.
+    fn check(&self, prefix: &str, out: &mut Vec<ValidationError>) -> Option<ValidTransaction> {
+        let n_before = out.len();
         let f = |name: &str| format!("{prefix}.{name}");
         if self.transaction_id.trim().is_empty() {
-            out.push(ValidationError::new(
-                f("transaction_id"),
-                "must not be empty",
-            ));
+            out.push(ValidationError::new(f("transaction_id"), "must not be empty"));
         }
         if self.customer_id.trim().is_empty() {
             out.push(ValidationError::new(f("customer_id"), "must not be empty"));
         }
-        if !self.amount.is_finite() {
-            out.push(ValidationError::new(f("amount"), "must be a finite number"));
-        } else if self.amount <= 0.0 {
-            out.push(ValidationError::new(
-                f("amount"),
-                format!("must be greater than zero (got {})", self.amount),
-            ));
-        } else if self.amount > MAX_AMOUNT {
-            out.push(ValidationError::new(
-                f("amount"),
-                format!("must not exceed {MAX_AMOUNT:e}"),
-            ));
-        }
+        let amount = parse_amount(self.amount).map_err(|m| out.push(ValidationError::new(f("amount"), m))).ok();
         if let Err(m) = self.currency.check() {
             out.push(ValidationError::new(f("currency"), m));
         }
@@ -397,8 +98,26 @@ impl Transaction {
                 format!("must be between 0 and 1 inclusive (got {score})"),
             ));
         }
+        let amount = amount.filter(|_| out.len() == n_before)?;
+        Some(ValidTransaction::new(Transaction {
+            transaction_id: self.transaction_id.clone(),
+            customer_id: self.customer_id.clone(),
+            amount,
+            currency: self.currency.clone(),
+            transaction_type: self.transaction_type,
+            direction: self.direction,
+            origin_country: self.origin_country.clone(),
+            destination_country: self.destination_country.clone(),
+            counterparty_name: self.counterparty_name.clone(),
+            counterparty_customer_id: self.counterparty_customer_id.clone(),
+            description: self.description.clone(),
+            timestamp: self.timestamp,
+            risk_score: self.risk_score,
+        }))
     }
+}
 
+impl<A> Transaction<A> {
     /// `counterparty_name` if present and not blank.
     pub fn counterparty(&self) -> Option<&str> {
         self.counterparty_name
@@ -406,6 +125,22 @@ impl Transaction {
             .map(str::trim)
             .filter(|s| !s.is_empty())
     }
+}
+
+/// A wire amount as exact [`Money`]: finite, greater than zero, at most
+/// [`MAX_AMOUNT`] (both bounds are exact `f64`s, so comparing the `f64` is
+/// exact), read through its shortest text. `Err` is the message.
+fn parse_amount(amount: f64) -> Result<Money, String> {
+    if !amount.is_finite() {
+        return Err(MoneyError::NotFinite.to_string());
+    }
+    if amount <= 0.0 {
+        return Err(format!("must be greater than zero (got {amount})"));
+    }
+    if amount > MAX_AMOUNT {
+        return Err(format!("must not exceed {MAX_AMOUNT:e}"));
+    }
+    Money::from_f64(amount).map_err(|e| e.to_string())
 }
 
 /// How many days after now a transaction may be dated (scheduled payments); later
@@ -437,7 +172,8 @@ pub fn check_timestamp(
     Ok(())
 }
 
-/// Largest accepted amount (keeps cent arithmetic exact in `i64`).
+/// Largest accepted amount (keeps cent arithmetic exact in `i64`), as written
+/// in the error message (`1e13`).
 pub const MAX_AMOUNT: f64 = 1e13;
 
 /// The institution's customer.
@@ -471,34 +207,33 @@ pub struct Customer {
 }
 
 impl Customer {
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        let mut errors = Vec::new();
-        self.collect_errors("customer", &mut errors);
-        first(errors)
+    /// The validated customer, or the first problem (fields named `customer.…`).
+    pub fn parse(&self) -> Result<ValidCustomer, ValidationError> {
+        self.parse_at("customer")
     }
 
-    pub fn collect_errors(&self, prefix: &str, out: &mut Vec<ValidationError>) {
+    /// [`Customer::parse`] with field names under `prefix`, e.g. `customers[3]`.
+    pub fn parse_at(&self, prefix: &str) -> Result<ValidCustomer, ValidationError> {
+        let mut errors = Vec::new();
+        self.check(prefix, &mut errors).ok_or_else(|| first(errors))
+    }
+
+    /// Appends every problem found; the validated customer when there is none.
+    fn check(&self, prefix: &str, out: &mut Vec<ValidationError>) -> Option<ValidCustomer> {
+        let n_before = out.len();
         if self.customer_id.trim().is_empty() {
-            out.push(ValidationError::new(
-                format!("{prefix}.customer_id"),
-                "must not be empty",
-            ));
+            out.push(ValidationError::new(format!("{prefix}.customer_id"), "must not be empty"));
         }
         if self.name.trim().is_empty() {
-            out.push(ValidationError::new(
-                format!("{prefix}.name"),
-                "must not be empty",
-            ));
+            out.push(ValidationError::new(format!("{prefix}.name"), "must not be empty"));
         }
         if let Err(m) = self.country.check() {
             out.push(ValidationError::new(format!("{prefix}.country"), m));
         }
         if self.pep_type.is_some() && !self.is_pep {
-            out.push(ValidationError::new(
-                format!("{prefix}.pep_type"),
-                "is only meaningful when is_pep is true",
-            ));
+            out.push(ValidationError::new(format!("{prefix}.pep_type"), "is only meaningful when is_pep is true"));
         }
+        (out.len() == n_before).then(|| ValidCustomer::new(self.clone()))
     }
 }
 
@@ -508,12 +243,15 @@ impl Customer {
 /// for same-business-day aggregation (CTR) and pattern rules (structuring).
 /// Entries for another customer, or repeating the current
 /// `transaction_id`, are ignored by the engine.
+///
+/// `T` and `C` are the wire types by default; a [`ValidRuleInput`] holds a
+/// `RuleInput<ValidTransaction, ValidCustomer>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleInput {
-    pub transaction: Transaction,
-    pub customer: Customer,
-    #[serde(default)]
-    pub recent_transactions: Vec<Transaction>,
+pub struct RuleInput<T = Transaction, C = Customer> {
+    pub transaction: T,
+    pub customer: C,
+    #[serde(default = "Vec::new")]
+    pub recent_transactions: Vec<T>,
     /// Screen names against the newest sanctions list version instead of the one in
     /// force on the transaction's date (a lookback review of past activity).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -521,16 +259,15 @@ pub struct RuleInput {
 }
 
 impl RuleInput {
-    /// The first problem found, if any.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        first(self.validation_errors())
+    /// The validated input, or the first problem found.
+    pub fn parse(&self) -> Result<ValidRuleInput, ValidationError> {
+        let mut errors = Vec::new();
+        self.check(&mut errors).ok_or_else(|| first(errors))
     }
 
-    /// Every problem found (empty when the input is valid).
-    pub fn validation_errors(&self) -> Vec<ValidationError> {
-        let mut out = Vec::new();
-        self.transaction.collect_errors("transaction", &mut out);
-        self.customer.collect_errors("customer", &mut out);
+    fn check(&self, out: &mut Vec<ValidationError>) -> Option<ValidRuleInput> {
+        let transaction = self.transaction.check("transaction", out);
+        let customer = self.customer.check("customer", out);
         if !self.transaction.customer_id.trim().is_empty()
             && !self.customer.customer_id.trim().is_empty()
             && self.transaction.customer_id != self.customer.customer_id
@@ -543,42 +280,28 @@ impl RuleInput {
                 ),
             ));
         }
-        for (i, t) in self.recent_transactions.iter().enumerate() {
-            t.collect_errors(&format!("recent_transactions[{i}]"), &mut out);
-        }
-        out
+        let recent: Vec<Option<ValidTransaction>> = self
+            .recent_transactions
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.check(&format!("recent_transactions[{i}]"), out))
+            .collect();
+        let recent: Option<Vec<ValidTransaction>> = recent.into_iter().collect();
+        ValidRuleInput::new(transaction?, customer?, recent?, self.sanctions_lookback).ok()
     }
 }
 
-/// The field a serde data error is about, from its path (`transaction.amount`,
-/// `.` or empty for the root) and message: serde reports a missing field, and an
-/// unknown one (`deny_unknown_fields`), at the parent's path with the name in the
-/// message. `None` when the root itself is wrong.
-pub fn serde_field(path: &str, message: &str) -> Option<String> {
-    let root = path == "." || path.is_empty();
-    let quoted = |prefix: &str| {
-        let rest = message.strip_prefix(prefix)?;
-        Some(rest[..rest.find('`')?].to_string())
-    };
-    let unknown = quoted("unknown field `").filter(|name| !(path == name || path.ends_with(&format!(".{name}"))));
-    match (quoted("missing field `").or(unknown), root) {
-        (Some(name), true) => Some(name),
-        (Some(name), false) => Some(format!("{path}.{name}")),
-        (None, true) => None,
-        (None, false) => Some(path.to_string()),
-    }
-}
-
-fn first(errors: Vec<ValidationError>) -> Result<(), ValidationError> {
-    match errors.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+fn first(errors: Vec<ValidationError>) -> ValidationError {
+    errors
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| ValidationError::new("request", "is not valid"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ISO_3166_1_ALPHA2, ISO_4217_ACTIVE, is_iso_country};
 
     fn sample_json() -> serde_json::Value {
         serde_json::json!({
@@ -627,7 +350,7 @@ mod tests {
         let back =
             serde_json::to_value(&input).map(|v| v["transaction"]["transaction_type"].clone());
         assert_eq!(back.ok(), Some(serde_json::json!("CASH_DEPOSIT")));
-        assert!(input.validate().is_ok());
+        assert!(input.parse().is_ok());
     }
 
     #[test]
@@ -698,7 +421,7 @@ mod tests {
                 Ok(i) => i,
                 Err(e) => panic!("{ptr}={value}: {e}"),
             };
-            let err = input.validate().err();
+            let err = input.parse().err();
             assert_eq!(
                 err.map(|e| e.field),
                 Some(field.to_owned()),
@@ -712,15 +435,15 @@ mod tests {
         let mut input = sample();
         input.transaction.amount = f64::NAN;
         assert_eq!(
-            input.validate().err().map(|e| e.field).as_deref(),
+            input.parse().err().map(|e| e.field).as_deref(),
             Some("transaction.amount")
         );
         input.transaction.amount = f64::INFINITY;
-        assert!(input.validate().is_err());
+        assert!(input.parse().is_err());
         let mut input = sample();
         input.customer.customer_id = "C2".into();
         assert_eq!(
-            input.validate().err().map(|e| e.field).as_deref(),
+            input.parse().err().map(|e| e.field).as_deref(),
             Some("transaction.customer_id")
         );
         let mut input = sample();
@@ -728,7 +451,7 @@ mod tests {
         bad.amount = -1.0;
         input.recent_transactions.push(bad);
         assert_eq!(
-            input.validate().err().map(|e| e.field).as_deref(),
+            input.parse().err().map(|e| e.field).as_deref(),
             Some("recent_transactions[0].amount")
         );
     }
@@ -785,7 +508,7 @@ mod tests {
         };
         assert_eq!(input.customer.pep_type, Some(PepType::Domestic));
         assert_eq!(
-            input.validate().err().map(|e| e.field).as_deref(),
+            input.parse().err().map(|e| e.field).as_deref(),
             Some("customer.pep_type")
         );
         let back = serde_json::to_value(&input).unwrap_or_default();
@@ -831,9 +554,9 @@ mod tests {
             );
         }
         let mut input = sample();
-        input.transaction.currency = CurrencyCode("ZZZ".into());
+        input.transaction.currency = serde_json::from_value(serde_json::json!("ZZZ")).unwrap();
         assert_eq!(
-            input.validate().err().map(|e| e.field).as_deref(),
+            input.parse().err().map(|e| e.field).as_deref(),
             Some("transaction.currency")
         );
     }
@@ -864,7 +587,7 @@ mod tests {
         let mut input = sample();
         input.transaction.timestamp = at("9999-01-01T00:00:00Z");
         assert_eq!(
-            input.validate().err().map(|e| e.field).as_deref(),
+            input.parse().err().map(|e| e.field).as_deref(),
             Some("transaction.timestamp")
         );
         let mut input = sample();
@@ -872,7 +595,7 @@ mod tests {
         old.timestamp = at("1900-01-01T00:00:00Z");
         input.recent_transactions.push(old);
         assert_eq!(
-            input.validate().err().map(|e| e.field).as_deref(),
+            input.parse().err().map(|e| e.field).as_deref(),
             Some("recent_transactions[0].timestamp")
         );
     }
