@@ -78,7 +78,8 @@ fn main() -> anyhow::Result<()> {
         .as_array()
         .map(|a| a.iter().filter_map(|q| q["Question"].as_str().map(String::from)).take(queries).collect())
         .unwrap_or_default();
-    for mode in ["fusion", "hybrid", "dense", "bm25"] {
+    use reagent_retrieval::RetrievalMode;
+    for mode in [RetrievalMode::Fusion, RetrievalMode::Hybrid, RetrievalMode::Dense, RetrievalMode::Bm25] {
         // A fresh retriever per mode: its query-vector cache must not carry over.
         let retriever = services.retriever();
         let mut lat = Vec::with_capacity(questions.len());

@@ -16,7 +16,7 @@ use crate::domain::{RuleInput, ValidationError};
 use crate::generation::{self, EvidenceChunk, GenerationInput, LlmGenerator};
 use crate::guidance::{ActionQuery, Analysis, Citation, GeneratorInfo, RetrievalTrace, RetrievedChunkRef};
 use crate::query::{RetrievalQuery, build_queries};
-use crate::retrieval::{RetrievalError, Retriever};
+use reagent_retrieval::{RetrievalError, Retriever};
 use crate::rules::RulesEngine;
 
 #[derive(Debug, Error)]

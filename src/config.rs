@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use reagent_ingest::parse::{ChildCommand, ExtractLimits, Extractor, ParseSettings};
 use reagent_ingest::{ChunkerSettings, DocumentType, EmbedderSettings, StoreSettings};
+use reagent_retrieval::RetrievalSettings;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -132,52 +133,6 @@ impl IngestSettings {
 
 /// The smallest address space `ingest.extract_memory_mb` may give the extractor.
 const MIN_EXTRACT_MEMORY_MB: u64 = 128;
-
-/// How retrieval ranks chunks.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrievalSettings {
-    /// `hybrid` (dense + BM25 fused by reciprocal rank inside Qdrant), `fusion` (dense +
-    /// BM25 fused by min-max normalised score beside Qdrant), `dbsf` (Qdrant's
-    /// distribution-based score fusion), `dense` or `bm25`.
-    pub mode: String,
-    /// Chunks returned per query.
-    pub top_k: usize,
-    /// Candidates each retriever contributes before fusion.
-    pub candidates: usize,
-    /// The k of reciprocal rank fusion.
-    pub rrf_k: usize,
-    /// `fusion` mode: weight of the normalised cosine score.
-    pub fusion_dense_weight: f64,
-    /// `fusion` mode: weight of the normalised BM25 score over terms.
-    pub fusion_bm25_weight: f64,
-    /// `fusion` mode: weight of the normalised BM25 score over adjacent term pairs.
-    pub fusion_pairs_weight: f64,
-    /// `fusion` mode: weight of the share of the query's terms a chunk contains.
-    pub fusion_coverage_weight: f64,
-    /// Jurisdictions whose documents analyses may cite (empty: any).
-    pub jurisdictions: Vec<String>,
-    /// Most chunks handed to the generator for one analysis.
-    pub evidence_limit: usize,
-}
-
-impl Default for RetrievalSettings {
-    fn default() -> Self {
-        Self {
-            mode: "fusion".into(),
-            top_k: 8,
-            candidates: 50,
-            rrf_k: 60,
-            // Chosen on ObliQA dev's training part for minilm-l6-obliqa-int8 (the stock model's was 0.35).
-            fusion_dense_weight: 0.7,
-            fusion_bm25_weight: 0.25,
-            fusion_pairs_weight: 0.15,
-            fusion_coverage_weight: 0.4,
-            jurisdictions: vec!["US".into()],
-            evidence_limit: 24,
-        }
-    }
-}
 
 /// Where the rules engine's data comes from.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -317,32 +272,9 @@ impl Config {
         if let Err((key, reason)) = self.ingest.validate() {
             return invalid(key, reason);
         }
-        if !crate::retrieval::MODES.contains(&self.retrieval.mode.as_str()) {
-            return invalid(
-                "retrieval.mode",
-                format!("{:?} is not one of {}", self.retrieval.mode, crate::retrieval::MODES.join(", ")),
-            );
-        }
-        let r = &self.retrieval;
-        let weights = [
-            ("retrieval.fusion_dense_weight", r.fusion_dense_weight),
-            ("retrieval.fusion_bm25_weight", r.fusion_bm25_weight),
-            ("retrieval.fusion_pairs_weight", r.fusion_pairs_weight),
-            ("retrieval.fusion_coverage_weight", r.fusion_coverage_weight),
-        ];
-        for (key, w) in weights {
-            if !(0.0..=1.0).contains(&w) {
-                return invalid(key, format!("must be within 0..=1, got {w}"));
-            }
-        }
-        if weights.iter().all(|(_, w)| *w == 0.0) {
-            return invalid("retrieval.fusion_dense_weight", "the four fusion weights cannot all be 0".into());
-        }
-        if !(1..=200).contains(&self.retrieval.top_k) {
-            return invalid("retrieval.top_k", "must be within 1..=200".into());
-        }
-        if self.retrieval.candidates < self.retrieval.top_k {
-            return invalid("retrieval.candidates", "must be at least retrieval.top_k".into());
+        // `retrieval.mode` is checked as the file is read: it is a `RetrievalMode`.
+        if let Err((key, reason)) = self.retrieval.validate() {
+            return invalid(&key, reason);
         }
         if let Err((key, reason)) = self.database.validate() {
             return invalid(&format!("database.{key}"), reason);
@@ -356,9 +288,6 @@ impl Config {
         if !(0..=366).contains(&self.server.lookback_days) {
             return invalid("server.lookback_days", "must be within 0..=366".into());
         }
-        if self.retrieval.evidence_limit == 0 {
-            return invalid("retrieval.evidence_limit", "must be positive".into());
-        }
         if let Err((key, reason)) = self.limits.validate() {
             return invalid(&format!("limits.{key}"), reason);
         }
@@ -370,9 +299,6 @@ impl Config {
         }
         if let Err((key, reason)) = self.audit.validate() {
             return invalid(&key, reason);
-        }
-        if self.retrieval.rrf_k == 0 {
-            return invalid("retrieval.rrf_k", "must be positive".into());
         }
         Ok(())
     }
@@ -497,7 +423,7 @@ mod tests {
         std::fs::write(&f, "[chunking]\nmax_tokens = 128\n[retrieval]\nmode = \"dense\"\n").unwrap();
         let c = Config::load_with_env(Some(&f), &env(&[("REAGENT_CHUNKING_MAX_TOKENS", "200"), ("REAGENT_STORE_DATA_DIR", "/abs/store")])).unwrap();
         assert_eq!(c.chunking.max_tokens, 200);
-        assert_eq!(c.retrieval.mode, "dense");
+        assert_eq!(c.retrieval.mode, reagent_retrieval::RetrievalMode::Dense);
         assert_eq!(c.store.data_dir, PathBuf::from("/abs/store"));
     }
 

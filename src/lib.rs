@@ -1,8 +1,9 @@
 //! reagent: cited compliance guidance for bank transactions.
 //!
 //! Transaction side of the data flow: `domain` (typed requests) → `rules`
-//! (deterministic obligations) → `retrieval` (evidence chunks from the store). The
-//! document side (parse → chunk → embed → store) lives in the `reagent-ingest` crate.
+//! (deterministic obligations) → `query` → retrieval (evidence chunks from the store,
+//! ranked by the `reagent-retrieval` crate). The document side (parse → chunk → embed →
+//! store) lives in the `reagent-ingest` crate.
 //! `config` and `services` wire both sides together at start-up.
 
 pub mod analysis;
@@ -17,7 +18,6 @@ pub mod feedback;
 pub mod guidance;
 pub mod monitoring;
 pub mod query;
-pub mod retrieval;
 pub mod review;
 pub mod rules;
 pub mod sanctions;

@@ -22,7 +22,7 @@ use crate::api::jobs::Jobs;
 use crate::api::limits::Limits;
 use crate::generation::LlmGenerator;
 use crate::rules::RulesEngine;
-use crate::retrieval::Retriever;
+use reagent_retrieval::Retriever;
 
 #[derive(Debug, Error)]
 pub enum StartError {

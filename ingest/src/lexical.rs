@@ -1,8 +1,10 @@
-//! Owns the lexical side of retrieval: text → terms (lower-cased words, English stop
-//! words dropped, Snowball-stemmed) → BM25 sparse vectors, one over single terms and
-//! one over adjacent term pairs ("beneficial owner", "travel rule"), plus the term ids
-//! a query asks for. Qdrant applies IDF to both at query time; the term-frequency and
-//! length part is computed here, once, when a chunk is stored.
+//! Owns the lexical analysis shared by both sides of the store: text → terms
+//! (lower-cased words, English stop words dropped, Snowball-stemmed) → BM25 sparse
+//! vectors, one over single terms and one over adjacent term pairs ("beneficial owner",
+//! "travel rule"). The pipeline computes a chunk's document vectors ([`Lexical::document`]:
+//! the term-frequency and length part of BM25, once, before the store writes them);
+//! the retrieval crate computes a query's ([`Lexical::query`]). The store applies IDF to
+//! both at query time.
 
 use std::collections::BTreeMap;
 
@@ -38,7 +40,7 @@ pub struct LexicalVectors {
     pub pairs: SparseTerms,
 }
 
-/// BM25 parameters (see `StoreSettings`).
+/// BM25 parameters (see `StoreSettings::bm25`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bm25Params {
     pub k1: f64,
@@ -103,16 +105,6 @@ impl Lexical {
         }
         SparseTerms::from_counts(tf)
     }
-}
-
-/// Share of the query's distinct terms that `doc_terms` (a chunk's term ids, ascending)
-/// contains: 1 when every query term occurs in the chunk.
-pub fn coverage(query_terms: &[u32], doc_terms: &[u32]) -> f32 {
-    if query_terms.is_empty() {
-        return 0.0;
-    }
-    let hits = query_terms.iter().filter(|t| doc_terms.binary_search(t).is_ok()).count();
-    hits as f32 / query_terms.len() as f32
 }
 
 fn pair_ids(terms: &[String]) -> impl Iterator<Item = u32> + '_ {
@@ -191,13 +183,6 @@ mod tests {
         assert_eq!(q.terms.indices.len(), 2);
         assert!(q.terms.values.iter().all(|&v| v == 1.0));
         assert!(lexical().query("the of and").terms.is_empty());
-    }
-
-    #[test]
-    fn coverage_counts_query_terms_present() {
-        assert_eq!(coverage(&[1, 5, 9], &[1, 2, 9]), 2.0 / 3.0);
-        assert_eq!(coverage(&[], &[1]), 0.0);
-        assert_eq!(coverage(&[4], &[]), 0.0);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! `parse` (file → [`document::Document`]) → `chunk` (document → [`chunk::Chunk`]s with
 //! section path, citation, pages and offsets) → `embed` (chunk text → dense vectors) and
 //! `lexical` (chunk text → BM25 term and term-pair vectors) → `store` (chunks + vectors →
-//! Qdrant, versioned). `pipeline` drives the
+//! Qdrant, versioned; it stores, filters and fetches, and ranks nothing: that is
+//! reagent-retrieval's). `pipeline` drives the
 //! steps for a batch of paths and reports per-file outcomes; `progress` shows it.
 
 pub mod chunk;

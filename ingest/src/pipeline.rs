@@ -1,5 +1,6 @@
-//! Owns ingestion of a batch of paths: walk → parse → chunk → embed → store, one
-//! document version at a time, with the versioning rules:
+//! Owns ingestion of a batch of paths: walk → parse → chunk → embed (dense vectors) and
+//! lexical (BM25 term and pair vectors, weighted with the store's BM25 parameters) →
+//! store, one document version at a time, with the versioning rules:
 //! - an unchanged version (same id, version and content hash) writes nothing;
 //! - a new version is written `pending`, then activated, then earlier versions are
 //!   closed at its `effective_from` (old text stays retrievable for its dates);
@@ -17,6 +18,7 @@ use crate::chunk::{Chunk, Chunker};
 use crate::document::{Document, DocumentMeta};
 use crate::embed::Embedder;
 use crate::ids::chunk_id;
+use crate::lexical::Lexical;
 use crate::parse::{self, Manifest, MetadataDefaults, ParseSettings, Parsed};
 use crate::progress::Progress;
 use crate::store::{ChunkStore, StoreError, StoredChunk, VersionInfo, VersionStatus};
@@ -244,6 +246,7 @@ impl Pipeline<'_> {
         let meta = &p.document.meta;
         // A stale copy of this very version (replaced content) goes first.
         let mut deleted = self.store.delete(&meta.document_id, Some(&meta.version))?;
+        let lexical = Lexical::new(self.store.bm25());
         // Embed shortest first: neighbours in a batch have similar lengths, so the model
         // pads little. Storage order does not matter; ids are positional.
         let mut order: Vec<usize> = (0..p.chunks.len()).collect();
@@ -263,7 +266,7 @@ impl Pipeline<'_> {
                         meta: meta.clone(),
                         chunk: chunk.clone(),
                         dense,
-                        lexical_text: chunk.lexical_text(meta),
+                        lexical: lexical.document(&chunk.lexical_text(meta)),
                         version_chunks: p.chunks.len(),
                     }
                 })

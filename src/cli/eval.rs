@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use reagent::config::{Config, RetrievalSettings};
-use reagent::retrieval::Retriever;
+use reagent::config::Config;
 use reagent_eval::dataset::{self, Dataset};
 use reagent_eval::index::{self, IndexSettings};
 use reagent_eval::report::{self, DatasetInfo};
@@ -20,6 +19,7 @@ use reagent_eval::thresholds::Thresholds;
 use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::{ScoredChunk, SearchFilter};
 use reagent_ingest::{ChunkStore, Chunker, Embedder, OnnxEmbedder};
+use reagent_retrieval::{RetrievalMode, RetrievalSettings, Retriever};
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -125,6 +125,11 @@ pub struct RetrievalArgs {
     /// Floors file (eval/thresholds.toml layout): exit 3 when a floor is missed.
     #[arg(long)]
     thresholds: Option<PathBuf>,
+    /// Also write, per question run, whether it is held out, its judged passages and the
+    /// `fusion` candidates' four signals (JSON lines), for fitting other combinations of
+    /// them (train on the train part only).
+    #[arg(long)]
+    signals_out: Option<PathBuf>,
 }
 
 /// Exit code when a metric is below its floor.
@@ -143,13 +148,13 @@ pub fn run(config: Config, cmd: EvalCommand) -> Result<ExitCode> {
 /// One mode wired to the production retriever.
 struct RetrieverSearcher {
     retriever: Retriever,
-    mode: String,
+    mode: RetrievalMode,
     parameters: serde_json::Value,
 }
 
 impl Searcher for RetrieverSearcher {
     fn search(&self, text: &str, limit: usize) -> Result<Vec<ScoredChunk>, String> {
-        self.retriever.search(text, SearchFilter::default(), Some(&self.mode), Some(limit)).map_err(|e| e.to_string())
+        self.retriever.search(text, SearchFilter::default(), Some(self.mode), Some(limit)).map_err(|e| e.to_string())
     }
 
     fn parameters(&self) -> serde_json::Value {
@@ -177,23 +182,58 @@ fn with_overrides(settings: &RetrievalSettings, spec: &ModeSpec) -> Result<Retri
 }
 
 /// The parameters that shape a mode's ranking.
-fn mode_parameters(mode: &str, s: &RetrievalSettings) -> serde_json::Value {
-    let mut p = serde_json::json!({ "mode": mode, "candidates": s.candidates });
+fn mode_parameters(mode: RetrievalMode, s: &RetrievalSettings) -> serde_json::Value {
+    let mut p = serde_json::json!({ "mode": mode.as_str(), "candidates": s.candidates });
     match mode {
-        "hybrid" | "rrf" => p["rrf_k"] = s.rrf_k.into(),
-        "fusion" => {
+        RetrievalMode::Hybrid => p["rrf_k"] = s.rrf_k.into(),
+        RetrievalMode::Fusion => {
             p["fusion_dense_weight"] = s.fusion_dense_weight.into();
             p["fusion_bm25_weight"] = s.fusion_bm25_weight.into();
             p["fusion_pairs_weight"] = s.fusion_pairs_weight.into();
             p["fusion_coverage_weight"] = s.fusion_coverage_weight.into();
             p["normalisation"] = "min-max over the union of both candidate lists (coverage as is)".into();
         }
-        "dbsf" => p["normalisation"] = "mean ± 3σ per side (Qdrant DBSF)".into(),
-        _ => {
+        RetrievalMode::Dbsf => p["normalisation"] = "mean ± 3σ per side (Qdrant's DBSF formula)".into(),
+        RetrievalMode::Dense | RetrievalMode::Bm25 => {
             p.as_object_mut().map(|o| o.remove("candidates"));
         }
     }
     p
+}
+
+/// One JSON line per question: `{id, heldout, relevant, candidates: [[passage, dense,
+/// bm25, pairs, coverage], ...]}`, candidates in `fusion`'s first-seen order.
+fn write_signals(
+    path: &Path,
+    dataset: &Dataset,
+    queries: &[dataset::Query],
+    retriever: &Retriever,
+    store: &dyn ChunkStore,
+) -> Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for q in queries {
+        let signals = retriever.fusion_signals(&q.text, &SearchFilter::default(), run::depth() + 5)?;
+        let ids: Vec<uuid::Uuid> = signals.iter().map(|(id, _)| *id).collect();
+        let records: std::collections::HashMap<_, _> = store.records(&ids)?.into_iter().map(|r| (r.chunk_id, r)).collect();
+        let candidates: Vec<serde_json::Value> = signals
+            .iter()
+            .filter_map(|(id, s)| {
+                let r = records.get(id)?;
+                let passage = r.chunk.passage_id.as_deref().map_or_else(|| r.meta.document_id.clone(), |p| dataset.doc_id(p));
+                Some(serde_json::json!([passage, s.dense, s.bm25, s.pairs, s.coverage]))
+            })
+            .collect();
+        let relevant: Vec<&String> =
+            dataset.qrels.get(&q.id).map(|j| j.iter().filter(|(_, r)| **r > 0).map(|(d, _)| d).collect()).unwrap_or_default();
+        let line = serde_json::json!({
+            "id": q.id, "heldout": reagent_eval::split::is_heldout(&q.id), "relevant": relevant, "candidates": candidates,
+        });
+        writeln!(out, "{line}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    out.flush().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
@@ -222,7 +262,7 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
         .modes
         .iter()
         .map(|m| {
-            let m = if m.trim() == "default" { config.retrieval.mode.clone() } else { m.clone() };
+            let m = if m.trim() == "default" { config.retrieval.mode.to_string() } else { m.clone() };
             m.parse::<ModeSpec>().map_err(anyhow::Error::msg)
         })
         .collect::<Result<_>>()?;
@@ -260,10 +300,14 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
     let mut runs = Vec::new();
     for spec in &specs {
         let settings = with_overrides(&config.retrieval, spec)?;
+        let mode: RetrievalMode = spec.name.parse().with_context(|| format!("mode {}", spec.label))?;
         let retriever = Retriever::new(embedder.clone(), store.clone(), settings.clone());
-        retriever.mode(&spec.name)?;
-        let searcher = RetrieverSearcher { parameters: mode_parameters(&spec.name, &settings), retriever, mode: spec.name.clone() };
+        let searcher = RetrieverSearcher { parameters: mode_parameters(mode, &settings), retriever, mode };
         runs.push(run::run_mode(&dataset, queries, spec, &searcher, &progress)?);
+    }
+    if let Some(path) = &args.signals_out {
+        let retriever = Retriever::new(embedder.clone(), store.clone(), config.retrieval.clone());
+        write_signals(path, &dataset, queries, &retriever, store.as_ref())?;
     }
     let qrels: Vec<(String, Vec<(String, u32)>)> = queries
         .iter()

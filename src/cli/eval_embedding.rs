@@ -228,7 +228,7 @@ fn measure(mut config: Config, model_dir: &Path, args: &EmbeddingBenchArgs) -> R
         query_embed_p95_ms: percentile(&embed_ms, 0.95),
         query_p50_ms: percentile(&query_ms, 0.5),
         query_p95_ms: percentile(&query_ms, 0.95),
-        mode: services.config.retrieval.mode.clone(),
+        mode: services.config.retrieval.mode.to_string(),
     })
 }
 

@@ -18,7 +18,7 @@ pub struct SearchArgs {
     pub as_of: Option<NaiveDate>,
     /// fusion, hybrid, dbsf, dense or bm25 (default: retrieval.mode).
     #[arg(long)]
-    pub mode: Option<String>,
+    pub mode: Option<reagent_retrieval::RetrievalMode>,
     #[arg(long, short)]
     pub k: Option<usize>,
     #[arg(long)]
@@ -43,7 +43,7 @@ pub fn run(config: Config, args: SearchArgs) -> Result<ExitCode> {
             .context("--type")?,
         document_ids: vec![],
     };
-    let hits = services.retriever().search(&args.query, filter, args.mode.as_deref(), args.k)?;
+    let hits = services.retriever().search(&args.query, filter, args.mode, args.k)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
     } else {

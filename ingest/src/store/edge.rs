@@ -1,8 +1,9 @@
 //! Owns the embedded Qdrant backend: one qdrant-edge shard on disk with, per chunk, a
 //! dense (cosine) vector and two BM25 sparse vectors, over terms and over adjacent
-//! term pairs (IDF applied by Qdrant); and the score fusion beside Qdrant's query API.
+//! term pairs (written as given; IDF applied by Qdrant at query time). Candidate
+//! queries return raw scores; ranking is the retrieval crate's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::mem::ManuallyDrop;
 use std::panic::AssertUnwindSafe;
@@ -13,9 +14,9 @@ use chrono::{NaiveDate, Utc};
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
-    EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Fusion, Match, Modifier,
-    NamedQuery, Payload, PayloadFieldSchema, PayloadOps, PayloadSchemaType, PointId, PointInsertOperations,
-    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest,
+    EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, Match, Modifier, NamedQuery, Payload,
+    PayloadFieldSchema, PayloadOps, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, QueryEnum, QueryRequest, Range, ScoringQuery, ScrollRequest,
     SetPayloadOp, UpdateOperation, ValueVariants, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface,
     WithVector,
 };
@@ -25,12 +26,12 @@ use uuid::Uuid;
 use super::migrate;
 use super::payload::{ChunkPayload, INTEGER_FIELDS, KEYWORD_FIELDS, day_number};
 use super::{
-    ChunkRecord, ChunkStore, FusionWeights, ScoredChunk, SearchFilter, SearchMode, SearchRequest, StoreError,
-    StoreSettings, StoredChunk, VersionInfo, VersionStatus,
+    Candidate, ChunkRecord, ChunkStore, SearchFilter, SparseVector, StoreError, StoreSettings, StoredChunk,
+    VectorQuery, VersionInfo, VersionStatus,
 };
 use crate::document::version_key;
 use crate::embed::ModelFingerprint;
-use crate::lexical::{self, Bm25Params, Lexical, SparseTerms};
+use crate::lexical::{Bm25Params, Lexical, LexicalVectors, SparseTerms};
 
 pub(super) const DENSE: &str = "dense";
 pub(super) const BM25: &str = "bm25";
@@ -123,7 +124,8 @@ pub struct EdgeStore {
     /// Serialises writes and flushes: qdrant-edge's flush panics if it meets a
     /// concurrent update, so every mutation goes through this lock.
     writer: Mutex<()>,
-    lexical: Lexical,
+    /// The `[store]` BM25 parameters, reported to writers (see [`ChunkStore::bm25`]).
+    bm25: Bm25Params,
     path: PathBuf,
     _lock: File,
 }
@@ -144,7 +146,6 @@ impl EdgeStore {
         let root = &settings.data_dir;
         let open_err = |reason: String| StoreError::Open { path: root.display().to_string(), reason };
         let lock = lock_folder(root)?;
-        let lexical = Lexical::new(Bm25Params { k1: settings.bm25_k1, b: settings.bm25_b, avg_len: settings.bm25_avg_len });
         let mut info = StoreInfo {
             schema: LAYOUT,
             dimension,
@@ -168,7 +169,7 @@ impl EdgeStore {
                 info.shard_dir = found.shard_dir.clone();
                 if found.schema == 1 {
                     tracing::warn!("store {} has layout 1; rebuilding its BM25 vectors for layout {LAYOUT}", root.display());
-                    let moved = migrate::layout_1_to_2(root, dimension, &lexical)?;
+                    let moved = migrate::layout_1_to_2(root, dimension, &Lexical::new(settings.bm25()))?;
                     info.shard_dir = SHARD_DIR.to_string();
                     info.write(root).map_err(|e| open_err(e.to_string()))?;
                     tracing::warn!(
@@ -194,7 +195,8 @@ impl EdgeStore {
         } else {
             EdgeShard::load(&shard_path, None).map_err(|e| open_err(e.to_string()))?
         };
-        let store = Self { shard: ManuallyDrop::new(shard), lexical, writer: Mutex::new(()), path: root.clone(), _lock: lock };
+        let store =
+            Self { shard: ManuallyDrop::new(shard), bm25: settings.bm25(), writer: Mutex::new(()), path: root.clone(), _lock: lock };
         let dirty = root.join(DIRTY_FILE);
         if fresh || migrated {
             store.create_indexes(false)?;
@@ -290,64 +292,15 @@ impl EdgeStore {
             }
         }
     }
-
-    fn hits(&self, points: Vec<qdrant_edge::ScoredPoint>) -> Result<Vec<ScoredChunk>, StoreError> {
-        points
-            .into_iter()
-            .filter_map(|p| Some((p.payload?, p.score)))
-            .map(|(payload, score)| Ok(ScoredChunk { record: ChunkPayload::from_map(payload.0)?.into_record(), score }))
-            .collect()
-    }
 }
 
-/// Min-max normalisation over `scores`; a flat list maps to 1 (if positive) or 0.
-fn min_max(scores: &[f32]) -> impl Fn(f32) -> f32 + use<> {
-    let (lo, hi) = scores.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
-    move |s: f32| {
-        if hi - lo > f32::EPSILON {
-            (s - lo) / (hi - lo)
-        } else if hi > 0.0 {
-            1.0
-        } else {
-            0.0
-        }
-    }
-}
-
-/// One fusion candidate's scores. A candidate BM25 did not return shares no query
-/// term (or pair) with the query: its score there is 0.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Signals {
-    pub dense: f32,
-    pub bm25: f32,
-    pub pairs: f32,
-    /// Share of the query's terms the chunk contains, already within 0..=1.
-    pub coverage: f32,
-}
-
-/// Weighted sum per point of the min-max normalised dense, BM25 and pair-BM25 scores
-/// and the coverage, best first.
-pub(super) fn fuse(candidates: &[(PointId, Signals)], w: &FusionWeights) -> Vec<(PointId, f32)> {
-    let normalised = |side: fn(&Signals) -> f32| min_max(&candidates.iter().map(|(_, s)| side(s)).collect::<Vec<_>>());
-    let (dense, bm25, pairs) = (normalised(|s| s.dense), normalised(|s| s.bm25), normalised(|s| s.pairs));
-    let mut fused: Vec<(PointId, f32)> = candidates
-        .iter()
-        .map(|(id, s)| {
-            (*id, w.dense * dense(s.dense) + w.bm25 * bm25(s.bm25) + w.pairs * pairs(s.pairs) + w.coverage * s.coverage)
-        })
-        .collect();
-    fused.sort_by(|a, b| b.1.total_cmp(&a.1));
-    fused
-}
-
-/// A chunk's named vectors: its dense vector and the BM25 vectors of its lexical text.
-pub(super) fn point_vectors(lexical: &Lexical, dense: Vec<f32>, lexical_text: &str) -> Result<Vectors, StoreError> {
-    let sparse = |t: SparseTerms| qdrant_edge::Vector::new_sparse(t.indices, t.values).map_err(backend);
-    let v = lexical.document(lexical_text);
+/// A chunk's named vectors: its dense vector and its BM25 term and pair vectors.
+pub(super) fn point_vectors(dense: Vec<f32>, lexical: &LexicalVectors) -> Result<Vectors, StoreError> {
+    let sparse = |t: &SparseTerms| qdrant_edge::Vector::new_sparse(t.indices.clone(), t.values.clone()).map_err(backend);
     Ok(Vectors::new_named([
         (DENSE, qdrant_edge::Vector::new_dense(dense)),
-        (BM25, sparse(v.terms)?),
-        (PAIRS, sparse(v.pairs)?),
+        (BM25, sparse(&lexical.terms)?),
+        (PAIRS, sparse(&lexical.pairs)?),
     ]))
 }
 
@@ -359,16 +312,35 @@ pub(super) fn named_vector(vectors: Option<VectorStructInternal>, name: &str) ->
     }
 }
 
-fn sparse_query(using: &str, terms: &SparseTerms) -> ScoringQuery {
-    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-        query: VectorInternal::Sparse(qdrant_edge::SparseVector { indices: terms.indices.clone(), values: terms.values.clone() }),
-        using: Some(using.to_string()),
-    }))
+fn sparse_name(vector: SparseVector) -> &'static str {
+    match vector {
+        SparseVector::Terms => BM25,
+        SparseVector::Pairs => PAIRS,
+    }
+}
+
+fn scoring_query(query: VectorQuery<'_>) -> ScoringQuery {
+    let (query, using) = match query {
+        VectorQuery::Dense(v) => (VectorInternal::from(v.to_vec()), DENSE),
+        VectorQuery::Sparse(vector, terms) => (
+            VectorInternal::Sparse(qdrant_edge::SparseVector { indices: terms.indices.clone(), values: terms.values.clone() }),
+            sparse_name(vector),
+        ),
+    };
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery { query, using: Some(using.to_string()) }))
+}
+
+/// The chunk id of a point; every point reagent writes has a UUID id.
+fn chunk_id(id: PointId) -> Option<Uuid> {
+    match id {
+        PointId::Uuid(u) => Some(u),
+        PointId::NumId(_) => None,
+    }
 }
 
 impl EdgeStore {
     /// Ids and scores of the best `limit` points for `query` under `filter`.
-    fn scored_ids(&self, query: ScoringQuery, filter: Filter, limit: usize) -> Result<Vec<(PointId, f32)>, StoreError> {
+    fn scored_ids(&self, query: VectorQuery<'_>, filter: Filter, limit: usize) -> Result<Vec<Candidate>, StoreError> {
         if limit == 0 {
             return Ok(vec![]);
         }
@@ -376,7 +348,7 @@ impl EdgeStore {
             .shard
             .query(QueryRequest {
                 prefetches: vec![],
-                query: Some(query),
+                query: Some(scoring_query(query)),
                 filter: Some(filter),
                 score_threshold: None,
                 limit,
@@ -386,98 +358,7 @@ impl EdgeStore {
                 with_payload: WithPayloadInterface::Bool(false),
             })
             .map_err(backend)?;
-        Ok(points.into_iter().map(|p| (p.id, p.score)).collect())
-    }
-
-    /// [`SearchMode::Fusion`]: both candidate lists, each completed with the other's
-    /// points, then the term-pair BM25 and the term coverage of every candidate, fused.
-    fn score_fusion(
-        &self,
-        dense: ScoringQuery,
-        query: &lexical::LexicalVectors,
-        filter: &Filter,
-        request: &SearchRequest<'_>,
-        weights: &FusionWeights,
-    ) -> Result<Vec<(PointId, f32)>, StoreError> {
-        let n = request.candidates.max(request.limit);
-        let sparse = sparse_query(BM25, &query.terms);
-        let mut dense_hits = self.scored_ids(dense.clone(), filter.clone(), n)?;
-        let mut sparse_hits =
-            if query.terms.is_empty() { vec![] } else { self.scored_ids(sparse.clone(), filter.clone(), n)? };
-        let only = |ids: &[(PointId, f32)], other: &[(PointId, f32)]| -> Vec<PointId> {
-            let have: std::collections::HashSet<PointId> = other.iter().map(|(id, _)| *id).collect();
-            ids.iter().map(|(id, _)| *id).filter(|id| !have.contains(id)).collect()
-        };
-        let restricted = |ids: Vec<PointId>| {
-            let mut f = filter.clone();
-            f.must.get_or_insert_with(Vec::new).push(Condition::HasId(ids.into_iter().collect()));
-            f
-        };
-        let missing_dense = only(&sparse_hits, &dense_hits);
-        let missing_sparse = if query.terms.is_empty() { vec![] } else { only(&dense_hits, &sparse_hits) };
-        let (nd, ns) = (missing_dense.len(), missing_sparse.len());
-        if nd > 0 {
-            dense_hits.extend(self.scored_ids(dense, restricted(missing_dense), nd)?);
-        }
-        if ns > 0 {
-            sparse_hits.extend(self.scored_ids(sparse, restricted(missing_sparse), ns)?);
-        }
-        let mut signals: Vec<(PointId, Signals)> =
-            dense_hits.iter().map(|&(id, dense)| (id, Signals { dense, ..Default::default() })).collect();
-        let at: HashMap<PointId, usize> = signals.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
-        let ids: Vec<PointId> = signals.iter().map(|(id, _)| *id).collect();
-        for (id, score) in sparse_hits {
-            if let Some(&i) = at.get(&id) {
-                signals[i].1.bm25 = score;
-            }
-        }
-        if weights.pairs > 0.0 && !query.pairs.is_empty() && !ids.is_empty() {
-            for (id, score) in self.scored_ids(sparse_query(PAIRS, &query.pairs), restricted(ids.clone()), ids.len())? {
-                if let Some(&i) = at.get(&id) {
-                    signals[i].1.pairs = score;
-                }
-            }
-        }
-        if weights.coverage > 0.0 && !query.terms.is_empty() && !ids.is_empty() {
-            for (id, terms) in self.term_ids(&ids)? {
-                if let Some(&i) = at.get(&id) {
-                    signals[i].1.coverage = lexical::coverage(&query.terms.indices, &terms);
-                }
-            }
-        }
-        Ok(fuse(&signals, weights))
-    }
-
-    /// The term ids (ascending) of each point's BM25 vector.
-    fn term_ids(&self, ids: &[PointId]) -> Result<Vec<(PointId, Vec<u32>)>, StoreError> {
-        let records = self
-            .shard
-            .retrieve(ids, Some(WithPayloadInterface::Bool(false)), Some(WithVector::Selector(vec![BM25.to_string()])))
-            .map_err(backend)?;
-        Ok(records
-            .into_iter()
-            .filter_map(|r| {
-                let VectorInternal::Sparse(v) = named_vector(r.vector, BM25)? else { return None };
-                let mut terms = v.indices;
-                terms.sort_unstable();
-                Some((r.id, terms))
-            })
-            .collect())
-    }
-
-    /// Payloads of `scored` points, in the given order, with the given scores.
-    fn records_in_order(&self, scored: Vec<(PointId, f32)>) -> Result<Vec<ScoredChunk>, StoreError> {
-        let ids: Vec<PointId> = scored.iter().map(|(id, _)| *id).collect();
-        let records = self
-            .shard
-            .retrieve(&ids, Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(false)))
-            .map_err(backend)?;
-        let mut by_id: std::collections::HashMap<PointId, ChunkRecord> = records
-            .into_iter()
-            .filter_map(|r| Some((r.id, r.payload?)))
-            .map(|(id, p)| Ok((id, ChunkPayload::from_map(p.0)?.into_record())))
-            .collect::<Result<_, StoreError>>()?;
-        Ok(scored.into_iter().filter_map(|(id, score)| Some(ScoredChunk { record: by_id.remove(&id)?, score })).collect())
+        Ok(points.into_iter().filter_map(|p| Some(Candidate { chunk_id: chunk_id(p.id)?, score: p.score })).collect())
     }
 }
 
@@ -535,6 +416,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+fn point_ids(ids: &[Uuid]) -> impl Iterator<Item = PointId> + '_ {
+    ids.iter().map(|&id| PointId::Uuid(id))
 }
 
 fn keyword(field: &str, value: &str) -> Condition {
@@ -598,7 +483,7 @@ impl ChunkStore for EdgeStore {
             .iter()
             .map(|c| {
                 let payload = ChunkPayload::pending(c, now).to_json()?;
-                let vectors = point_vectors(&self.lexical, c.dense.clone(), &c.lexical_text)?;
+                let vectors = point_vectors(c.dense.clone(), &c.lexical)?;
                 Ok(PointStruct::new(PointId::Uuid(c.id), vectors, payload).into())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -672,53 +557,43 @@ impl ChunkStore for EdgeStore {
             .map(|p| p.filter(|p| p.status == VersionStatus::Active).map(ChunkPayload::into_record))
     }
 
-    fn search(&self, request: &SearchRequest<'_>) -> Result<Vec<ScoredChunk>, StoreError> {
-        let filter = search_filter(&request.filter);
-        let dense = || -> Result<ScoringQuery, StoreError> {
-            let v = request.dense.ok_or_else(|| StoreError::Backend("dense search needs a query vector".into()))?;
-            Ok(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                query: VectorInternal::from(v.to_vec()),
-                using: Some(DENSE.to_string()),
-            })))
-        };
-        let lexical = self.lexical.query(request.text);
-        let sparse = || sparse_query(BM25, &lexical.terms);
-        let prefetch = |query: ScoringQuery| Prefetch {
-            prefetches: vec![],
-            query: Some(query),
-            limit: request.candidates.max(request.limit),
-            params: None,
-            filter: Some(filter.clone()),
-            score_threshold: None,
-        };
-        let (prefetches, query) = match request.mode {
-            SearchMode::Dense => (vec![], dense()?),
-            SearchMode::Bm25 => (vec![], sparse()),
-            SearchMode::Rrf { k } => {
-                (vec![prefetch(dense()?), prefetch(sparse())], ScoringQuery::Fusion(Fusion::Rrf { k, weights: None }))
-            }
-            SearchMode::Dbsf => (vec![prefetch(dense()?), prefetch(sparse())], ScoringQuery::Fusion(Fusion::Dbsf)),
-            SearchMode::Fusion { weights } => {
-                let mut fused = self.score_fusion(dense()?, &lexical, &filter, request, &weights)?;
-                fused.truncate(request.limit);
-                return self.records_in_order(fused);
-            }
-        };
-        let points = self
+    fn candidates(&self, query: VectorQuery<'_>, filter: &SearchFilter, limit: usize) -> Result<Vec<Candidate>, StoreError> {
+        self.scored_ids(query, search_filter(filter), limit)
+    }
+
+    fn score(&self, query: VectorQuery<'_>, filter: &SearchFilter, ids: &[Uuid]) -> Result<Vec<Candidate>, StoreError> {
+        let mut restricted = search_filter(filter);
+        restricted.must.get_or_insert_with(Vec::new).push(Condition::HasId(point_ids(ids).collect()));
+        self.scored_ids(query, restricted, ids.len())
+    }
+
+    fn sparse_vectors(&self, ids: &[Uuid], vector: SparseVector) -> Result<Vec<(Uuid, SparseTerms)>, StoreError> {
+        let name = sparse_name(vector);
+        let points: Vec<PointId> = point_ids(ids).collect();
+        let records = self
             .shard
-            .query(QueryRequest {
-                prefetches,
-                query: Some(query),
-                filter: Some(filter.clone()),
-                score_threshold: None,
-                limit: request.limit,
-                offset: 0,
-                params: None,
-                with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Bool(true),
-            })
+            .retrieve(&points, Some(WithPayloadInterface::Bool(false)), Some(WithVector::Selector(vec![name.to_string()])))
             .map_err(backend)?;
-        self.hits(points)
+        Ok(records
+            .into_iter()
+            .filter_map(|r| {
+                let VectorInternal::Sparse(v) = named_vector(r.vector, name)? else { return None };
+                Some((chunk_id(r.id)?, SparseTerms { indices: v.indices, values: v.values }))
+            })
+            .collect())
+    }
+
+    fn records(&self, ids: &[Uuid]) -> Result<Vec<ChunkRecord>, StoreError> {
+        let points: Vec<PointId> = point_ids(ids).collect();
+        let records = self
+            .shard
+            .retrieve(&points, Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(false)))
+            .map_err(backend)?;
+        records.into_iter().filter_map(|r| r.payload).map(|p| Ok(ChunkPayload::from_map(p.0)?.into_record())).collect()
+    }
+
+    fn bm25(&self) -> Bm25Params {
+        self.bm25
     }
 
     fn count(&self) -> Result<usize, StoreError> {
@@ -735,46 +610,69 @@ impl ChunkStore for EdgeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::migrate::tests::cash_chunk;
 
-    /// Cosine and term BM25 only: `dense · cosine + (1 − dense) · bm25`.
-    fn two_way(dense: f32) -> FusionWeights {
-        FusionWeights { dense, bm25: 1.0 - dense, pairs: 0.0, coverage: 0.0 }
+    const TEXTS: [&str; 3] = [
+        "Tellers count banknotes at the end of every shift.",
+        "File a currency transaction report for cash over ten thousand dollars.",
+        "Screen every wire transfer against the sanctions list.",
+    ];
+
+    fn store_of_three(dir: &Path) -> (EdgeStore, Vec<StoredChunk>) {
+        let settings = StoreSettings { data_dir: dir.to_path_buf(), ..Default::default() };
+        let store = EdgeStore::open(&settings, 3, &ModelFingerprint::of_id("m")).unwrap();
+        let chunks: Vec<StoredChunk> = (0..3)
+            .map(|i| {
+                let mut dense = vec![0.1; 3];
+                dense[i] = 1.0;
+                cash_chunk(i, TEXTS[i], dense, 3)
+            })
+            .collect();
+        store.write_pending(&chunks).unwrap();
+        (store, chunks)
     }
 
     #[test]
-    fn fusion_normalises_each_search_score_over_the_candidates() {
-        let id = PointId::NumId;
-        let sig = |dense, bm25| Signals { dense, bm25, ..Default::default() };
-        // Point 2 shares no term with the query: BM25 0.
-        let candidates = [(id(1), sig(0.9, 5.0)), (id(2), sig(0.5, 0.0)), (id(3), sig(0.1, 10.0))];
-        // dense → 1, 0.5, 0; BM25 → 0.5, 0, 1.
-        let fused = fuse(&candidates, &two_way(0.4));
-        let order: Vec<PointId> = fused.iter().map(|(p, _)| *p).collect();
-        assert_eq!(order, vec![id(1), id(3), id(2)]);
-        let expected = [0.4 * 1.0 + 0.6 * 0.5, 0.6 * 1.0, 0.4 * 0.5];
-        for ((_, got), want) in fused.iter().zip(expected) {
-            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    fn queries_see_active_versions_only_and_return_raw_scores() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, chunks) = store_of_three(dir.path());
+        let query = VectorQuery::Dense(&[1.0, 0.5, 0.0]);
+        assert!(store.candidates(query, &SearchFilter::default(), 3).unwrap().is_empty(), "pending is invisible");
+        store.activate("cash", "v1").unwrap();
+        let hits = store.candidates(query, &SearchFilter::default(), 3).unwrap();
+        assert_eq!(hits.iter().map(|c| c.chunk_id).collect::<Vec<_>>(), [chunks[0].id, chunks[1].id, chunks[2].id]);
+        // Cosine, as is: (1, .1, .1)·(1, .5, 0) / (|(1, .1, .1)| |(1, .5, 0)|).
+        assert!((hits[0].score - 1.05 / (1.02f32 * 1.25).sqrt()).abs() < 1e-5, "{hits:?}");
+        // Not yet in force on that date: nothing.
+        let before = SearchFilter { as_of: "2023-12-31".parse().ok(), ..Default::default() };
+        assert!(store.candidates(query, &before, 3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn scores_of_given_ids_sparse_vectors_and_records_come_back_as_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, chunks) = store_of_three(dir.path());
+        store.activate("cash", "v1").unwrap();
+        let ids = [chunks[2].id, chunks[0].id];
+        let scored = store.score(VectorQuery::Dense(&[0.0, 0.0, 1.0]), &SearchFilter::default(), &ids).unwrap();
+        assert_eq!(scored.iter().map(|c| c.chunk_id).collect::<Vec<_>>(), ids, "only the given ids, best first");
+        // A sparse query leaves out the chunks that share no term with it.
+        let query = Lexical::new(StoreSettings::default().bm25()).query("sanctions list");
+        let terms = VectorQuery::Sparse(SparseVector::Terms, &query.terms);
+        let all: Vec<Uuid> = chunks.iter().map(|c| c.id).collect();
+        let scored = store.score(terms, &SearchFilter::default(), &all).unwrap();
+        assert_eq!(scored.len(), 1);
+        assert_eq!(scored[0].chunk_id, chunks[2].id);
+        assert!(scored[0].score > 0.0);
+        for (vector, expected) in [(SparseVector::Terms, &chunks[1].lexical.terms), (SparseVector::Pairs, &chunks[1].lexical.pairs)] {
+            let stored = store.sparse_vectors(&[chunks[1].id], vector).unwrap();
+            let mut indices = stored[0].1.indices.clone();
+            indices.sort_unstable();
+            assert_eq!((stored[0].0, indices), (chunks[1].id, expected.indices.clone()));
         }
-        // All weight on one side reproduces that side's order.
-        let bm25_only: Vec<PointId> = fuse(&candidates, &two_way(0.0)).iter().map(|(p, _)| *p).collect();
-        assert_eq!(bm25_only, vec![id(3), id(1), id(2)]);
-        assert!(fuse(&[], &two_way(0.5)).is_empty());
-    }
-
-    #[test]
-    fn fusion_adds_pairs_and_raw_coverage() {
-        let id = PointId::NumId;
-        let candidates = [
-            (id(1), Signals { dense: 0.8, bm25: 4.0, pairs: 0.0, coverage: 0.5 }),
-            (id(2), Signals { dense: 0.6, bm25: 2.0, pairs: 3.0, coverage: 1.0 }),
-        ];
-        let w = FusionWeights { dense: 0.3, bm25: 0.2, pairs: 0.1, coverage: 0.4 };
-        let fused = fuse(&candidates, &w);
-        // 1: 0.3 + 0.2 + 0 + 0.2 = 0.7; 2: 0 + 0 + 0.1 + 0.4 = 0.5. Coverage is not rescaled.
-        assert_eq!(fused[0].0, id(1));
-        assert!((fused[0].1 - 0.7).abs() < 1e-6 && (fused[1].1 - 0.5).abs() < 1e-6, "{fused:?}");
-        // Coverage alone decides when it carries all the weight.
-        let by_coverage = fuse(&candidates, &FusionWeights { dense: 0.0, bm25: 0.0, pairs: 0.0, coverage: 1.0 });
-        assert_eq!(by_coverage[0].0, id(2));
+        let records = store.records(&[chunks[1].id, Uuid::from_u128(404)]).unwrap();
+        assert_eq!(records.len(), 1, "an id not stored is left out");
+        assert_eq!(records[0].chunk.text, TEXTS[1]);
+        assert_eq!(store.bm25(), StoreSettings::default().bm25());
     }
 }

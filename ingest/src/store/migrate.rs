@@ -57,7 +57,7 @@ pub(super) fn layout_1_to_2(root: &Path, dimension: usize, lexical: &Lexical) ->
                     return Err(StoreError::Payload(format!("point {:?} has no dense vector", r.id)));
                 };
                 let record = ChunkPayload::from_map(payload.0.clone())?.into_record();
-                let vectors = point_vectors(lexical, dense, &record.chunk.lexical_text(&record.meta))?;
+                let vectors = point_vectors(dense, &lexical.document(&record.chunk.lexical_text(&record.meta)))?;
                 Ok(PointStruct::new(r.id, vectors, serde_json::Value::Object(payload.0)).into())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -91,7 +91,7 @@ pub(super) mod tests {
     use super::*;
     use crate::chunk::Chunk;
     use crate::document::{DocumentMeta, DocumentType};
-    use crate::store::{ChunkStore, EdgeStore, FusionWeights, SearchFilter, SearchMode, SearchRequest, StoreSettings, StoredChunk};
+    use crate::store::{ChunkStore, EdgeStore, SearchFilter, SparseVector, StoreSettings, StoredChunk, VectorQuery};
 
     const TEXTS: [&str; 2] = [
         "Tellers count banknotes at the end of every shift.",
@@ -130,7 +130,8 @@ pub(super) mod tests {
             token_count: 12,
         };
         let id = uuid::Uuid::from_u128(index as u128 + 1);
-        StoredChunk { id, lexical_text: chunk.lexical_text(&meta), meta, chunk, dense, version_chunks }
+        let lexical = Lexical::new(StoreSettings::default().bm25()).document(&chunk.lexical_text(&meta));
+        StoredChunk { id, lexical, meta, chunk, dense, version_chunks }
     }
 
     /// A store as layout 1 wrote it: dense and one BM25 vector, active chunks.
@@ -168,16 +169,16 @@ pub(super) mod tests {
         shard.flush();
     }
 
+    /// The texts that BM25 over terms, then over pairs, ranks first for "currency transaction report".
     fn search_cash_report(store: &EdgeStore) -> Vec<String> {
-        let request = SearchRequest {
-            text: "currency transaction report",
-            dense: Some(&[0.5; 4]),
-            filter: SearchFilter::default(),
-            mode: SearchMode::Fusion { weights: FusionWeights { dense: 0.1, bm25: 0.3, pairs: 0.3, coverage: 0.3 } },
-            limit: 2,
-            candidates: 10,
-        };
-        store.search(&request).unwrap().into_iter().map(|h| h.record.chunk.text).collect()
+        let query = Lexical::new(StoreSettings::default().bm25()).query("currency transaction report");
+        [VectorQuery::Sparse(SparseVector::Terms, &query.terms), VectorQuery::Sparse(SparseVector::Pairs, &query.pairs)]
+            .into_iter()
+            .map(|q| {
+                let best = store.candidates(q, &SearchFilter::default(), 2).unwrap()[0].chunk_id;
+                store.records(&[best]).unwrap().remove(0).chunk.text
+            })
+            .collect()
     }
 
     #[test]
@@ -189,7 +190,7 @@ pub(super) mod tests {
             let store = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).unwrap();
             assert_eq!(store.count().unwrap(), 2);
             // The old BM25 vectors matched nothing; the rebuilt ones find the report.
-            assert_eq!(search_cash_report(&store)[0], TEXTS[1]);
+            assert_eq!(search_cash_report(&store), [TEXTS[1]; 2]);
             let record = store.get(stored(0).id).unwrap().expect("chunk kept");
             assert_eq!(record.chunk.citation.as_deref(), Some("CASH 1"));
             assert_eq!(store.chunks("cash", "v1").unwrap().len(), 2, "payload indexes rebuilt");
@@ -213,7 +214,7 @@ pub(super) mod tests {
         let settings = StoreSettings { data_dir: dir.path().to_path_buf(), ..Default::default() };
         let store = EdgeStore::open(&settings, 4, &crate::embed::ModelFingerprint::of_id("m")).unwrap();
         assert_eq!(store.count().unwrap(), 2);
-        assert_eq!(search_cash_report(&store)[0], TEXTS[1]);
+        assert_eq!(search_cash_report(&store), [TEXTS[1]; 2]);
         assert!(!dir.path().join(NEXT_DIR).exists());
     }
 

@@ -1,5 +1,10 @@
-//! Owns where chunks live: the [`ChunkStore`] trait that the pipeline and the query
-//! service talk to, its record types, and the embedded Qdrant backend ([`EdgeStore`]).
+//! Owns where chunks live: the [`ChunkStore`] trait that the pipeline and the retriever
+//! talk to, its record types, and the embedded Qdrant backend ([`EdgeStore`]).
+//!
+//! A store stores, filters and fetches; it does not rank. It writes the vectors it is
+//! given (dense, and the BM25 term and pair vectors the pipeline computed), and answers
+//! candidate queries with raw scores under a [`SearchFilter`]; fusing them is the
+//! retrieval crate's job, so every store ranks alike.
 //!
 //! Versions are the unit of visibility. A version's chunks are written `pending`, and
 //! only once all of them are durable does the version turn `active`; searches and
@@ -20,6 +25,7 @@ use uuid::Uuid;
 
 use crate::chunk::Chunk;
 use crate::document::{DocumentMeta, DocumentType};
+use crate::lexical::{Bm25Params, LexicalVectors, SparseTerms};
 pub use edge::EdgeStore;
 pub use reembed::{ReembedReport, reembed};
 
@@ -43,7 +49,7 @@ pub enum StoreError {
     Payload(String),
 }
 
-/// Where the embedded store keeps its files.
+/// Where the embedded store keeps its files, and the BM25 weighting of its chunks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
@@ -60,6 +66,12 @@ pub struct StoreSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         Self { data_dir: "data/qdrant".into(), bm25_k1: 1.2, bm25_b: 0.75, bm25_avg_len: 80.0 }
+    }
+}
+
+impl StoreSettings {
+    pub fn bm25(&self) -> Bm25Params {
+        Bm25Params { k1: self.bm25_k1, b: self.bm25_b, avg_len: self.bm25_avg_len }
     }
 }
 
@@ -80,8 +92,9 @@ pub struct StoredChunk {
     pub meta: DocumentMeta,
     pub chunk: Chunk,
     pub dense: Vec<f32>,
-    /// Text the store indexes for BM25.
-    pub lexical_text: String,
+    /// BM25 vectors over the chunk's terms and term pairs (of [`Chunk::lexical_text`]),
+    /// weighted with the store's [`ChunkStore::bm25`] parameters.
+    pub lexical: LexicalVectors,
     /// Chunks in the whole version.
     pub version_chunks: usize,
 }
@@ -120,50 +133,35 @@ pub struct SearchFilter {
     pub document_ids: Vec<String>,
 }
 
-/// How candidates are scored.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "snake_case")]
-pub enum SearchMode {
-    Dense,
-    Bm25,
-    /// Reciprocal rank fusion of dense and BM25 candidates, inside Qdrant's query API.
-    Rrf { k: usize },
-    /// Qdrant's distribution-based score fusion (each side's scores normalised by their
-    /// mean ± 3 standard deviations, then summed), inside Qdrant's query API.
-    Dbsf,
-    /// Score-level fusion right beside Qdrant: the dense and BM25 candidate lists are
-    /// united, and every candidate gets four scores: cosine, BM25 over terms, BM25 over
-    /// adjacent term pairs, and the share of the query's terms it contains. A candidate
-    /// missing from one list is scored on that side by a second query restricted to the
-    /// missing ids. The three search scores are min-max normalised over the union; the
-    /// result is the weighted sum of the four.
-    Fusion { weights: FusionWeights },
+/// A stored sparse vector of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SparseVector {
+    /// BM25 over single terms.
+    Terms,
+    /// BM25 over adjacent term pairs.
+    Pairs,
 }
 
-/// Weights of [`SearchMode::Fusion`]'s four scores; only their ratios matter.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct FusionWeights {
-    pub dense: f32,
-    pub bm25: f32,
-    pub pairs: f32,
-    pub coverage: f32,
+/// What a candidate query scores chunks by.
+#[derive(Debug, Clone, Copy)]
+pub enum VectorQuery<'a> {
+    /// Cosine similarity to this dense vector.
+    Dense(&'a [f32]),
+    /// Dot product of the chunk's sparse vector with this one, IDF applied: BM25 when
+    /// the query weighs each of its terms 1.
+    Sparse(SparseVector, &'a SparseTerms),
 }
 
-
-#[derive(Debug, Clone)]
-pub struct SearchRequest<'a> {
-    pub text: &'a str,
-    /// The query's dense vector (required unless mode is BM25).
-    pub dense: Option<&'a [f32]>,
-    pub filter: SearchFilter,
-    pub mode: SearchMode,
-    pub limit: usize,
-    /// Candidates each side contributes to fusion.
-    pub candidates: usize,
+/// A chunk and the raw score a query gave it (or, once fused, its fused score).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub chunk_id: Uuid,
+    pub score: f32,
 }
 
-/// The storage seam: everything the pipeline and the query service need from a vector
-/// store. The embedded Qdrant shard implements it; a remote Qdrant cluster can too.
+/// The storage seam: everything the pipeline and the retriever need from a vector store.
+/// The embedded Qdrant shard implements it; a remote Qdrant cluster can too. Queries only
+/// see active versions, filtered by [`SearchFilter`].
 pub trait ChunkStore: Send + Sync {
     /// Write chunks of one version as `pending` (idempotent: ids are deterministic).
     fn write_pending(&self, chunks: &[StoredChunk]) -> Result<(), StoreError>;
@@ -180,7 +178,18 @@ pub trait ChunkStore: Send + Sync {
     /// The active chunks of one version, in order.
     fn chunks(&self, document_id: &str, version: &str) -> Result<Vec<ChunkRecord>, StoreError>;
     fn get(&self, chunk_id: Uuid) -> Result<Option<ChunkRecord>, StoreError>;
-    fn search(&self, request: &SearchRequest<'_>) -> Result<Vec<ScoredChunk>, StoreError>;
+    /// The best `limit` chunks for `query` under `filter`, best first, with raw scores.
+    fn candidates(&self, query: VectorQuery<'_>, filter: &SearchFilter, limit: usize) -> Result<Vec<Candidate>, StoreError>;
+    /// `query`'s raw scores of those of `ids` that pass `filter`, best first; a sparse
+    /// query leaves out chunks that share nothing with it.
+    fn score(&self, query: VectorQuery<'_>, filter: &SearchFilter, ids: &[Uuid]) -> Result<Vec<Candidate>, StoreError>;
+    /// The chunks' stored sparse vectors (ids not stored are left out).
+    fn sparse_vectors(&self, ids: &[Uuid], vector: SparseVector) -> Result<Vec<(Uuid, SparseTerms)>, StoreError>;
+    /// The records of `ids`, as stored (ids not stored are left out).
+    fn records(&self, ids: &[Uuid]) -> Result<Vec<ChunkRecord>, StoreError>;
+    /// The BM25 parameters the stored term weights were computed with (`[store]`): what
+    /// a writer weighs new chunks' [`StoredChunk::lexical`] vectors with.
+    fn bm25(&self) -> Bm25Params;
     /// Chunks stored, active and pending.
     fn count(&self) -> Result<usize, StoreError>;
     /// Make everything written so far durable.

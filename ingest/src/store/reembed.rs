@@ -184,7 +184,8 @@ mod tests {
     use super::*;
     use crate::embed::{EmbedError, ModelFingerprint};
     use crate::progress::Silent;
-    use crate::store::{ChunkStore, EdgeStore, SearchFilter, SearchMode, SearchRequest, StoredChunk};
+    use crate::lexical::Lexical;
+    use crate::store::{ChunkStore, EdgeStore, SearchFilter, SparseVector, StoredChunk, VectorQuery};
 
     const TEXTS: [&str; 3] = [
         "Tellers count banknotes at the end of every shift.",
@@ -228,10 +229,9 @@ mod tests {
         super::super::migrate::tests::cash_chunk(index, TEXTS[index], dense, TEXTS.len())
     }
 
-    fn top(store: &EdgeStore, mode: SearchMode, text: &str, dense: &[f32]) -> String {
-        let request =
-            SearchRequest { text, dense: Some(dense), filter: SearchFilter::default(), mode, limit: 1, candidates: 10 };
-        store.search(&request).unwrap().remove(0).record.chunk.text
+    fn top(store: &EdgeStore, query: VectorQuery<'_>) -> String {
+        let best = store.candidates(query, &SearchFilter::default(), 1).unwrap()[0].chunk_id;
+        store.records(&[best]).unwrap().remove(0).chunk.text
     }
 
     #[test]
@@ -243,7 +243,7 @@ mod tests {
             let store = EdgeStore::open(&settings, a.dimension, &a.fingerprint()).unwrap();
             store.write_pending(&(0..3).map(|i| chunk(i, &a)).collect::<Vec<_>>()).unwrap();
             store.activate("cash", "v1").unwrap();
-            assert_eq!(top(&store, SearchMode::Dense, "", &[1.0, 0.0, 0.0, 0.0]), TEXTS[0]);
+            assert_eq!(top(&store, VectorQuery::Dense(&[1.0, 0.0, 0.0, 0.0])), TEXTS[0]);
         }
         // Model b is refused, naming the command that re-embeds.
         let err = EdgeStore::open(&settings, b.dimension, &b.fingerprint()).err().expect("refused");
@@ -268,9 +268,10 @@ mod tests {
         let store = EdgeStore::open(&settings, b.dimension, &b.fingerprint()).unwrap();
         assert_eq!(store.count().unwrap(), 3);
         // Dense vectors are b's: text 0 sits at position 2 now.
-        assert_eq!(top(&store, SearchMode::Dense, "", &[0.0, 0.0, 1.0, 0.0, 0.0]), TEXTS[0]);
+        assert_eq!(top(&store, VectorQuery::Dense(&[0.0, 0.0, 1.0, 0.0, 0.0])), TEXTS[0]);
         // BM25 vectors, payloads and ids are kept; the version is still active.
-        assert_eq!(top(&store, SearchMode::Bm25, "sanctions wire transfer", &[0.0; 5]), TEXTS[2]);
+        let query = Lexical::new(settings.bm25()).query("sanctions wire transfer");
+        assert_eq!(top(&store, VectorQuery::Sparse(SparseVector::Terms, &query.terms)), TEXTS[2]);
         let versions = store.versions(None).unwrap();
         assert_eq!(versions.len(), 1);
         assert_eq!(versions[0].status, crate::store::VersionStatus::Active);
