@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench analyze_http [-- --clients 32 --seconds 20]`. Prints figures.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //!
 //! `cargo bench --bench batch [-- --transactions 100000 --customers 5000]`. Prints figures.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use reagent::audit::{Actor, AuditLog, AuditSettings};

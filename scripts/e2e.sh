@@ -18,7 +18,7 @@ scripts/setup-browser.sh
 # The binary as the test build makes it (same features as `cargo test`, so nothing is
 # rebuilt after scripts/test.sh's build, which sets E2E_SKIP_BUILD=1).
 if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
-  cargo test --locked --no-run --test web
+  cargo test --locked --no-run --test it
 fi
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/reagent"
 [ -x "$bin" ] || { echo "e2e: $bin is missing; build it first" >&2; exit 1; }

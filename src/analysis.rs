@@ -31,6 +31,7 @@ pub enum AnalyzeError {
 
 /// The answer to `POST /api/v1/ask`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Answer {
     pub answer_id: Uuid,
     pub question: String,
@@ -117,7 +118,8 @@ impl Analyzer {
         cache: Option<&Arc<SearchCache>>,
     ) -> Result<(Analysis, Timings), AnalyzeError> {
         let started = Instant::now();
-        let outcome = self.engine.evaluate_checked(&input)?;
+        let input = input.parse()?;
+        let outcome = self.engine.evaluate(&input);
         let question = question.filter(|q| !q.trim().is_empty());
         let queries = build_queries(Some(&input), Some(&outcome), question.as_deref());
         let evidence = self.retrieve(queries, outcome.as_of, cache).await?;
@@ -157,7 +159,8 @@ impl Analyzer {
         if question.trim().is_empty() {
             return Err(ValidationError::new("question", "must not be empty").into());
         }
-        let outcome = input.as_ref().map(|i| self.engine.evaluate_checked(i)).transpose()?;
+        let input = input.as_ref().map(RuleInput::parse).transpose()?;
+        let outcome = input.as_ref().map(|i| self.engine.evaluate(i));
         let as_of = as_of.or(outcome.as_ref().map(|o| o.as_of)).unwrap_or_else(|| Utc::now().date_naive());
         let queries = build_queries(input.as_ref(), outcome.as_ref(), Some(&question));
         let evidence = self.retrieve(queries, as_of, None).await?;
@@ -172,7 +175,7 @@ impl Analyzer {
         Ok(Answer {
             answer_id: Uuid::new_v4(),
             question,
-            transaction_id: input.map(|i| i.transaction.transaction_id),
+            transaction_id: input.map(|i| i.transaction.transaction_id.clone()),
             answer: guidance.answer.unwrap_or_else(|| "No answer could be drawn from the retrieved sources.".into()),
             citations: guidance.answer_citations,
             generator: guidance.generator,

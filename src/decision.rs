@@ -20,6 +20,7 @@ use crate::db::{AuditedWrite, DbError, DecisionRecord};
 /// What was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum DecisionKind {
     Approve,
     Escalate,
@@ -47,6 +48,7 @@ impl DecisionKind {
 /// The body of a decision.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct DecisionRequest {
     pub decision: DecisionKind,
     pub comment: String,
@@ -60,6 +62,7 @@ pub struct DecisionRequest {
 
 /// A stored decision as the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Decision {
     pub decision_id: Uuid,
     pub analysis_id: Uuid,

@@ -42,6 +42,7 @@ use crate::rules::ActionCode;
 /// An officer's judgement of a cited chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum Verdict {
     Supports,
     DoesNotSupport,
@@ -65,6 +66,7 @@ impl Verdict {
 /// The body of `POST /api/v1/analyses/{id}/feedback`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct FeedbackRequest {
     /// The required action the chunk is cited for.
     pub action: ActionCode,
@@ -79,6 +81,7 @@ pub struct FeedbackRequest {
 
 /// A stored judgement as the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct CitationFeedback {
     pub feedback_id: Uuid,
     pub analysis_id: Uuid,

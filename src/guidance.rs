@@ -11,15 +11,18 @@ use crate::rules::{ActionCode, RiskLevel, Severity};
 
 /// A pointer from a claim to the chunk it rests on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Citation {
     pub chunk_id: Uuid,
     pub document_id: String,
     pub document_title: String,
     pub version: String,
     /// E.g. `31 CFR 1010.311(a)` or `AML 4.2`.
+    #[schema(example = "31 CFR 1010.311(a)")]
     pub citation: Option<String>,
     pub section_path: Vec<String>,
     /// First and last page, for paginated sources.
+    #[schema(value_type = Option<Vec<u32>>, min_items = 2, max_items = 2)]
     pub pages: Option<(u32, u32)>,
     pub excerpt: String,
 }
@@ -53,6 +56,7 @@ fn excerpt(text: &str) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct RequiredAction {
     pub code: ActionCode,
     pub title: String,
@@ -66,6 +70,7 @@ pub struct RequiredAction {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ComplianceIssue {
     pub title: String,
     pub severity: Severity,
@@ -74,6 +79,7 @@ pub struct ComplianceIssue {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Recommendation {
     pub text: String,
     pub citations: Vec<Citation>,
@@ -82,12 +88,14 @@ pub struct Recommendation {
 /// Which generator wrote the guidance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum GeneratorKind {
     Llm,
     Rules,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct GeneratorInfo {
     pub kind: GeneratorKind,
     pub model: Option<String>,
@@ -112,6 +120,7 @@ pub struct Guidance {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct RetrievedChunkRef {
     pub chunk_id: Uuid,
     pub score: f32,
@@ -119,8 +128,10 @@ pub struct RetrievedChunkRef {
 
 /// How evidence was found, for audit and debugging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct RetrievalTrace {
     pub queries: Vec<String>,
+    #[schema(value_type = Object)]
     pub filters: SearchFilter,
     pub chunks: Vec<RetrievedChunkRef>,
     /// Which of `queries` gathered the evidence of each required action: what an
@@ -132,6 +143,7 @@ pub struct RetrievalTrace {
 
 /// `queries[query]` was built for `action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ActionQuery {
     pub action: ActionCode,
     pub query: usize,
@@ -147,6 +159,7 @@ impl RetrievalTrace {
 
 /// The full answer to `POST /api/v1/analyze`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Analysis {
     pub analysis_id: Uuid,
     pub transaction_id: String,

@@ -6,9 +6,6 @@
 //! store) lives in the `reagent-ingest` crate.
 //! `config` and `services` wire both sides together at start-up.
 
-// The hand-written OpenAPI document is one deep json! literal.
-#![recursion_limit = "512"]
-
 pub mod analysis;
 pub mod audit;
 pub mod auth;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use reagent_ingest::chunk::ChunkError;
 use reagent_ingest::embed::EmbedError;
 use reagent_ingest::store::{StoreBackend, StoreError};
+use reagent_ingest::embed::load_tokenizer;
 use reagent_ingest::{ChunkStore, Chunker, EdgeStore, Embedder, OnnxEmbedder, RemoteStore};
 use thiserror::Error;
 
@@ -43,7 +44,7 @@ pub enum StartError {
 
 pub struct Services {
     pub config: Config,
-    pub embedder: Arc<OnnxEmbedder>,
+    pub embedder: Arc<dyn Embedder>,
     pub chunker: Arc<Chunker>,
     pub store: Arc<dyn ChunkStore>,
 }
@@ -51,14 +52,27 @@ pub struct Services {
 impl Services {
     /// Load the model and open the configured store (the embedded one exclusively).
     pub fn start(config: Config) -> Result<Self, StartError> {
-        let embedder = Arc::new(OnnxEmbedder::load(&config.embedding)?);
-        let chunker = Arc::new(Chunker::new(embedder.tokenizer().clone(), &config.chunking)?);
+        let embedder = OnnxEmbedder::load(&config.embedding)?;
+        let chunker = Chunker::new(embedder.tokenizer().clone(), &config.chunking)?;
+        Self::assemble(config, Arc::new(embedder), chunker)
+    }
+
+    /// [`Services::start`] with `embedder` in place of the configured model, which is
+    /// not loaded (only its tokenizer, so chunks are sized as with the model): how tests
+    /// that do not measure retrieval run on a deterministic embedder. The store records
+    /// `embedder`'s fingerprint, so it never mixes its vectors with the model's.
+    pub fn with_embedder(config: Config, embedder: Arc<dyn Embedder>) -> Result<Self, StartError> {
+        let chunker = Chunker::new(load_tokenizer(&config.embedding)?, &config.chunking)?;
+        Self::assemble(config, embedder, chunker)
+    }
+
+    fn assemble(config: Config, embedder: Arc<dyn Embedder>, chunker: Chunker) -> Result<Self, StartError> {
         let (dimension, model) = (embedder.dimension(), embedder.fingerprint());
         let store: Arc<dyn ChunkStore> = match config.store.backend {
             StoreBackend::Embedded => Arc::new(EdgeStore::open(&config.store, dimension, &model)?),
             StoreBackend::Qdrant => Arc::new(RemoteStore::open(&config.store, dimension, &model)?),
         };
-        Ok(Self { config, embedder, chunker, store })
+        Ok(Self { config, embedder, chunker: Arc::new(chunker), store })
     }
 
     pub fn retriever(&self) -> Retriever {

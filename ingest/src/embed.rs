@@ -153,6 +153,14 @@ pub struct OnnxEmbedder {
 const TOKENIZER_FILES: [&str; 4] =
     ["tokenizer.json", "config.json", "special_tokens_map.json", "tokenizer_config.json"];
 
+/// The model's tokenizer alone (`tokenizer.json` in `model_dir`), without loading the
+/// model: sizes chunks where another embedder stands in for the model (tests).
+pub fn load_tokenizer(settings: &EmbedderSettings) -> Result<tokenizers::Tokenizer, EmbedError> {
+    let path = settings.model_dir.join(TOKENIZER_FILES[0]);
+    let bytes = std::fs::read(&path).map_err(|source| EmbedError::ModelFile { path, source })?;
+    tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| EmbedError::Model(format!("tokenizer.json: {e}")))
+}
+
 impl OnnxEmbedder {
     pub fn load(settings: &EmbedderSettings) -> Result<Self, EmbedError> {
         init_runtime(&settings.ort_dylib_path)?;

@@ -18,6 +18,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod progress;
 pub mod store;
+pub mod testing;
 
 pub use chunk::{Chunk, Chunker, ChunkerSettings};
 pub use document::{DocumentMeta, DocumentType};

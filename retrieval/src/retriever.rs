@@ -86,6 +86,15 @@ impl Retriever {
         Ok(v)
     }
 
+    /// The candidates `fusion` mode weighs for a search of `limit` chunks, with their
+    /// signals, in first-seen order: for studying other combinations of the same signals
+    /// (`reagent eval retrieval --signals-out`).
+    pub fn fusion_signals(&self, text: &str, filter: &SearchFilter, limit: usize) -> Result<Vec<(Uuid, Signals)>, RetrievalError> {
+        let query = self.query_vectors(text, RetrievalMode::Fusion)?;
+        let dense = VectorQuery::Dense(query.dense.as_deref().map_or(&[], Vec::as_slice));
+        self.signals(&query, dense, filter, self.settings.candidates.max(limit), &self.settings.fusion_weights())
+    }
+
     /// The best `limit` chunk ids with their fused (or, for one list, raw) scores.
     fn rank(
         &self,

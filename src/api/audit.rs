@@ -12,10 +12,14 @@ use serde::Deserialize;
 use super::{ApiError, AppState};
 
 #[derive(Debug, Deserialize)]
+#[derive(utoipa::IntoParams)]
 pub struct AuditQuery {
     pub object_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", summary = "The audit timeline of one transaction, analysis, decision, key or job",
+    params(AuditQuery),
+    responses((status = 200, description = "{object_id, events: [{seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, hash}]}")))]
 pub async fn trail(
     State(state): State<Arc<AppState>>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,

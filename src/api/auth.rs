@@ -27,7 +27,6 @@ use super::{ApiError, ApiJson, AppState};
 use crate::audit::refusals::Refusal;
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::auth::{AuthError, Permission, Principal, RequestId, Role};
-use crate::decision::DecisionKind;
 
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +36,7 @@ pub enum Access {
 }
 
 /// Every API route (method, path template as registered) and what it needs. The
-/// OpenAPI document's `x-required-roles` are generated from this table.
+/// OpenAPI document's `x-required-roles` are generated from this table (`api::openapi`).
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/health", Access::Public),
     ("GET", "/ready", Access::Public),
@@ -104,6 +103,7 @@ fn request_id(headers: &HeaderMap) -> RequestId {
 /// Refusals are counted for the aggregated audit entries, not written one by one.
 pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let rid = request_id(req.headers());
+    tracing::Span::current().record("request_id", rid.0.as_str());
     req.extensions_mut().insert(rid.clone());
     let path = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     let method = req.method().clone();
@@ -226,15 +226,19 @@ impl From<AuthError> for ApiError {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct CreateKeyRequest {
     pub name: String,
     pub role: Role,
 }
 
+#[utoipa::path(get, path = "/api/v1/keys", summary = "Every API key (never the secret)", responses((status = 200, description = "keys")))]
 pub async fn list_keys(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     Ok(Json(state.auth.list_keys().await?).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/keys", summary = "Create an API key; the answer is the only time the key is shown",
+    request_body = CreateKeyRequest, responses((status = 201, description = "{key_id, name, role, created_at, key}")))]
 pub async fn create_key(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -254,6 +258,8 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", summary = "Revoke an API key", params(("id" = String, Path, description = "key id")),
+    responses((status = 200, description = "the revoked key"), (status = 404, description = "no such key", body = super::error::Body<'static>)))]
 pub async fn revoke_key(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -268,119 +274,6 @@ pub async fn revoke_key(
     })
     .await?;
     Ok(Json(revoked).into_response())
-}
-
-/// Adds the security routes to the OpenAPI document and marks every operation
-/// with who may call it: `x-required-roles` (from [`ROUTES`]; empty for public
-/// routes) and `security` (none for public routes).
-pub fn document_security(doc: &mut serde_json::Value) {
-    use serde_json::json;
-    let err = || json!({"$ref": "#/components/responses/Error"});
-    let id_param = |what: &str| json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": what}]);
-    let errors = |ok_status: &str, ok: serde_json::Value| {
-        let mut r = json!({"400": err(), "401": err(), "403": err(), "404": err(), "409": err(), "413": err(), "415": err(), "422": err(), "503": err()});
-        r[ok_status] = ok;
-        r
-    };
-    let paths = [
-        ("/api/v1/analyses/{id}/decision", json!({"post": {
-            "summary": "Decide on an analysis: approve, escalate, file_sar or reject, with a comment. A second decision needs \"override\": true and is recorded as an override (409 otherwise).",
-            "parameters": id_param("analysis id (UUID)"),
-            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DecisionRequest"}}}},
-            "responses": errors("201", json!({"description": "the stored decision", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Decision"}}}}))
-        }})),
-        ("/api/v1/analyses/{id}/decisions", json!({"get": {
-            "summary": "The decisions on an analysis, first to latest (the last is in force)",
-            "parameters": id_param("analysis id (UUID)"),
-            "responses": errors("200", json!({"description": "decisions", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Decision"}}}}}))
-        }})),
-        ("/api/v1/audit", json!({"get": {
-            "summary": "The audit timeline of one transaction, analysis, decision, key or job",
-            "parameters": [{"name": "object_id", "in": "query", "required": true, "schema": {"type": "string"}}],
-            "responses": errors("200", json!({"description": "{object_id, events: [{seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, hash}]}"}))
-        }})),
-        ("/api/v1/documents", json!({"post": {
-            "summary": "Upload documents to ingest (multipart: one or more `file` parts; optional id, title, version, type, jurisdiction, issuer, citation, effective_from, effective_to, replace). Answers 202 with the ingestion job.",
-            "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-                "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                "id": {"type": "string"}, "title": {"type": "string"}, "version": {"type": "string"},
-                "type": {"type": "string", "enum": ["regulation", "guidance", "policy", "procedure", "examination_manual"]},
-                "jurisdiction": {"type": "string"}, "issuer": {"type": "string"}, "citation": {"type": "string"},
-                "effective_from": {"type": "string", "format": "date"}, "effective_to": {"type": "string", "format": "date"},
-                "replace": {"type": "boolean"}}}}}},
-            "responses": errors("202", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
-        }})),
-        ("/api/v1/jobs/{id}", json!({"get": {
-            "summary": "An ingestion job: status (queued, running, succeeded, failed), progress, error, result",
-            "parameters": id_param("job id (UUID)"),
-            "responses": errors("200", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
-        }})),
-        ("/api/v1/batches", json!({"post": {
-            "summary": "Screen a file of transactions (multipart: one `file` part, CSV with a header row or JSON lines, as `reagent batch run` reads). Answers 202 with the batch job.",
-            "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-                "file": {"type": "string", "format": "binary"}}}}}},
-            "responses": errors("202", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
-        }})),
-        ("/api/v1/batches/{id}", json!({"get": {
-            "summary": "A batch job: status, progress (transactions analysed of the total), error, and the report (analysed, require review, rejected rows with line and field, per second)",
-            "parameters": id_param("job id (UUID)"),
-            "responses": errors("200", json!({"description": "the job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}))
-        }})),
-        ("/api/v1/keys", json!({
-            "get": {"summary": "Every API key (never the secret)", "responses": errors("200", json!({"description": "keys"}))},
-            "post": {"summary": "Create an API key; the answer is the only time the key is shown",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "role"], "additionalProperties": false,
-                    "properties": {"name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"}}}}}},
-                "responses": errors("201", json!({"description": "{key_id, name, role, created_at, key}"}))}
-        })),
-        ("/api/v1/keys/{id}", json!({"delete": {
-            "summary": "Revoke an API key",
-            "parameters": id_param("key id"),
-            "responses": errors("200", json!({"description": "the revoked key"}))
-        }})),
-    ];
-    for (path, item) in paths {
-        doc["paths"][path] = item;
-    }
-    let schemas = &mut doc["components"]["schemas"];
-    schemas["Role"] = json!({"type": "string", "enum": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()});
-    schemas["DecisionRequest"] = json!({"type": "object", "required": ["decision", "comment"], "additionalProperties": false, "properties": {
-        "decision": {"type": "string", "enum": DecisionKind::ALL.map(DecisionKind::as_str)},
-        "comment": {"type": "string", "minLength": 1, "maxLength": crate::decision::MAX_COMMENT_CHARS},
-        "override": {"type": "boolean", "default": false, "description": "required to change an existing decision; the comment is the reason"},
-        "narrative": {"type": ["string", "null"], "maxLength": crate::review::case::MAX_NARRATIVE_CHARS, "description": "the SAR narrative (case view) to keep with the decision"}}});
-    schemas["Decision"] = json!({"type": "object", "properties": {
-        "decision_id": {"type": "string", "format": "uuid"}, "analysis_id": {"type": "string", "format": "uuid"},
-        "sequence": {"type": "integer"}, "decision": {"type": "string"}, "comment": {"type": "string"},
-        "decided_by": {"type": "string"}, "decided_by_name": {"type": "string"}, "role": {"type": "string"},
-        "decided_at": {"type": "string", "format": "date-time"}, "supersedes": {"type": ["string", "null"], "format": "uuid"},
-        "narrative": {"type": "string", "description": "the SAR narrative kept with the decision (absent: none)"}}});
-    schemas["Job"] = json!({"type": "object", "properties": {
-        "job_id": {"type": "string", "format": "uuid"}, "kind": {"type": "string", "enum": ["ingest", "batch"]}, "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
-        "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
-        "error": {"type": ["string", "null"]}, "result": {"type": ["object", "null"]},
-        "created_by": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});
-    doc["components"]["securitySchemes"] = json!({
-        "bearer": {"type": "http", "scheme": "bearer", "description": "an API key rk_<id>_<secret>, or a JWT when configured"},
-        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
-    });
-    doc["security"] = json!([{"bearer": []}, {"apiKey": []}]);
-    for (method, path, access) in ROUTES {
-        let op = &mut doc["paths"][*path][method.to_ascii_lowercase()];
-        if !op.is_object() {
-            continue; // a route not documented: the role-matrix test reports it
-        }
-        match access {
-            Access::Public => {
-                op["x-required-roles"] = json!([]);
-                op["security"] = json!([]);
-            }
-            Access::Needs(p) => {
-                op["x-required-roles"] = json!(p.roles());
-                op["x-permission"] = json!(p);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ fn bad(message: impl Into<String>) -> ApiError {
 }
 
 /// `POST /api/v1/batches`.
+#[utoipa::path(post, path = "/api/v1/batches", operation_id = "upload_batch",
+    summary = "Screen a file of transactions (multipart: one `file` part, CSV with a header row or JSON lines, as `reagent batch run` reads). Answers 202 with the batch job.",
+    request_body(content = super::openapi::BatchUpload, content_type = "multipart/form-data"),
+    responses((status = 202, description = "the job", body = super::jobs::JobView)))]
 pub async fn upload(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -118,6 +122,10 @@ fn result_json(report: &BatchReport) -> serde_json::Value {
 }
 
 /// `GET /api/v1/batches/{id}`.
+#[utoipa::path(get, path = "/api/v1/batches/{id}",
+    summary = "A batch job: status, progress (transactions analysed of the total), error, and the report (analysed, require review, rejected rows with line and field, per second)",
+    params(("id" = uuid::Uuid, Path, description = "job id")),
+    responses((status = 200, description = "the job", body = super::jobs::JobView), (status = 404, description = "no such job", body = super::error::Body<'static>)))]
 pub async fn get_batch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     job_response(&state, JobKind::Batch, &id).await
 }

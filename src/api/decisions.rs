@@ -28,6 +28,12 @@ impl From<DecisionError> for ApiError {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/analyses/{id}/decision",
+    summary = "Decide on an analysis: approve, escalate, file_sar or reject, with a comment. A second decision needs \"override\": true and is recorded as an override (409 otherwise).",
+    params(("id" = uuid::Uuid, Path, description = "analysis id")), request_body = crate::decision::DecisionRequest,
+    responses((status = 201, description = "the stored decision", body = crate::decision::Decision),
+        (status = 404, description = "no such analysis", body = super::error::Body<'static>),
+        (status = 409, description = "already decided (send override)", body = super::error::Body<'static>)))]
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -40,6 +46,10 @@ pub async fn decide(
     Ok((StatusCode::CREATED, Json(decision)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/analyses/{id}/decisions", operation_id = "list_decisions", summary = "The decisions on an analysis, first to latest (the last is in force)",
+    params(("id" = uuid::Uuid, Path, description = "analysis id")),
+    responses((status = 200, description = "decisions", body = Vec<crate::decision::Decision>),
+        (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]
 pub async fn list(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("analysis", &id)?;
     if state.db.get_analysis(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?.is_none() {

@@ -328,6 +328,10 @@ async fn run_job(
 }
 
 /// `POST /api/v1/documents`.
+#[utoipa::path(post, path = "/api/v1/documents", operation_id = "upload_documents",
+    summary = "Upload documents to ingest (multipart: one or more `file` parts; optional id, title, version, type, jurisdiction, issuer, citation, effective_from, effective_to, replace). Answers 202 with the ingestion job.",
+    request_body(content = super::openapi::DocumentUpload, content_type = "multipart/form-data"),
+    responses((status = 202, description = "the job", body = super::jobs::JobView)))]
 pub async fn upload(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,

@@ -23,14 +23,19 @@ pub struct ApiError {
 }
 
 #[derive(Serialize)]
-struct Body<'a> {
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(super) struct Body<'a> {
     error: Inner<'a>,
 }
 
 #[derive(Serialize)]
-struct Inner<'a> {
+#[derive(utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub(super) struct Inner<'a> {
     code: &'a str,
     message: &'a str,
+    /// The request field at fault, e.g. `transaction.amount`.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }

@@ -1,6 +1,6 @@
 //! Owns the citation-feedback routes: `POST /api/v1/analyses/{id}/feedback`
 //! (compliance officer, admin) and `GET /api/v1/analyses/{id}/feedback` (readers of
-//! analyses), and their OpenAPI entries. The rules are `crate::feedback`.
+//! analyses), each with its `#[utoipa::path]` for the OpenAPI document. The rules are `crate::feedback`.
 
 use std::sync::Arc;
 
@@ -8,12 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, AppState};
 use crate::auth::{Principal, RequestId};
-use crate::feedback::{self, FeedbackError, FeedbackRequest, Verdict};
-use crate::rules::ActionCode;
+use crate::feedback::{self, FeedbackError, FeedbackRequest};
 
 impl From<FeedbackError> for ApiError {
     fn from(e: FeedbackError) -> Self {
@@ -34,6 +32,11 @@ impl From<FeedbackError> for ApiError {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/analyses/{id}/feedback", operation_id = "submit_feedback",
+    summary = "Judge a chunk cited for a required action: supports or does_not_support, optionally pointing to a better chunk. A later judgement of the same citation by the same officer replaces the earlier one; every judgement is audited. 422 names the field when the action is not in the analysis, the chunk is not cited for it, or the better chunk is not in the store.",
+    params(("id" = uuid::Uuid, Path, description = "analysis id")), request_body = crate::feedback::FeedbackRequest,
+    responses((status = 201, description = "the judgement in force", body = crate::feedback::CitationFeedback),
+        (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -46,6 +49,10 @@ pub async fn submit(
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/analyses/{id}/feedback", operation_id = "list_feedback", summary = "Every officer's judgements of the citations of an analysis",
+    params(("id" = uuid::Uuid, Path, description = "analysis id")),
+    responses((status = 200, description = "judgements by action, chunk and officer", body = Vec<crate::feedback::CitationFeedback>),
+        (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]
 pub async fn list(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("analysis", &id)?;
     if state.db.get_analysis(id).await?.is_none() {
@@ -54,46 +61,3 @@ pub async fn list(State(state): State<Arc<AppState>>, Path(id): Path<String>) ->
     Ok(Json(feedback::list(&state.db, id).await?).into_response())
 }
 
-/// Adds the routes and schemas to the OpenAPI document (before the roles are filled
-/// in from `service::auth::ROUTES`).
-pub fn document(doc: &mut Value) {
-    let err = || json!({"$ref": "#/components/responses/Error"});
-    let errors = |ok_status: &str, ok: Value| {
-        let mut r = json!({"400": err(), "401": err(), "403": err(), "404": err(), "415": err(), "422": err(), "503": err()});
-        r[ok_status] = ok;
-        r
-    };
-    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}, "description": "analysis id"}]);
-    doc["paths"]["/api/v1/analyses/{id}/feedback"] = json!({
-        "post": {
-            "summary": "Judge a chunk cited for a required action: supports or does_not_support, optionally pointing to a better chunk. A later judgement of the same citation by the same officer replaces the earlier one; every judgement is audited. 422 names the field when the action is not in the analysis, the chunk is not cited for it, or the better chunk is not in the store.",
-            "parameters": id.clone(),
-            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}}},
-            "responses": errors("201", json!({"description": "the judgement in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CitationFeedback"}}}}))
-        },
-        "get": {
-            "summary": "Every officer's judgements of the citations of an analysis",
-            "parameters": id,
-            "responses": errors("200", json!({"description": "judgements by action, chunk and officer", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/CitationFeedback"}}}}}))
-        }
-    });
-    let actions: Vec<&str> = ActionCode::ALL.iter().map(|a| a.as_str()).collect();
-    let verdicts: Vec<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
-    let schemas = &mut doc["components"]["schemas"];
-    schemas["Analysis"]["properties"]["retrieval"]["properties"]["action_queries"] = json!({"type": "array",
-        "description": "which of queries was built for each required action (the query of its training pairs); absent in analyses stored before it was recorded",
-        "items": {"type": "object", "properties": {"action": {"type": "string", "enum": actions.clone()}, "query": {"type": "integer", "description": "index into queries"}}}});
-    schemas["FeedbackRequest"] = json!({"type": "object", "required": ["action", "chunk_id", "verdict"], "additionalProperties": false, "properties": {
-        "action": {"type": "string", "enum": actions, "description": "the required action the chunk is cited for"},
-        "chunk_id": {"type": "string", "format": "uuid", "description": "a chunk cited for that action in this analysis"},
-        "verdict": {"type": "string", "enum": verdicts},
-        "better_chunk_id": {"type": ["string", "null"], "format": "uuid", "description": "only with does_not_support: a stored chunk that supports the action"},
-        "note": {"type": ["string", "null"], "maxLength": feedback::MAX_NOTE_CHARS}}});
-    schemas["CitationFeedback"] = json!({"type": "object", "properties": {
-        "feedback_id": {"type": "string", "format": "uuid"}, "analysis_id": {"type": "string", "format": "uuid"},
-        "action": {"type": "string", "enum": actions}, "chunk_id": {"type": "string", "format": "uuid"},
-        "verdict": {"type": "string", "enum": verdicts}, "better_chunk_id": {"type": ["string", "null"], "format": "uuid"},
-        "note": {"type": ["string", "null"]}, "judged_by": {"type": "string"}, "judged_by_name": {"type": "string"},
-        "role": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"}}});
-}

@@ -20,6 +20,7 @@ use crate::db::{Database, DbError, JobKind, JobRecord};
 
 /// A job as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct JobView {
     pub job_id: Uuid,
     /// `ingest` or `batch`.
@@ -29,6 +30,7 @@ pub struct JobView {
     pub progress: Progress,
     pub error: Option<String>,
     /// The ingestion report (per file: ingested with document id and version, unchanged, or failed).
+    #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
     pub created_by: String,
     pub created_at: chrono::DateTime<Utc>,
@@ -36,6 +38,7 @@ pub struct JobView {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Progress {
     pub done: i64,
     pub total: i64,
@@ -280,6 +283,9 @@ pub async fn job_response(state: &AppState, kind: JobKind, id: &str) -> Result<R
 }
 
 /// `GET /api/v1/jobs/{id}`: an ingestion job.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", summary = "An ingestion job: status (queued, running, succeeded, failed), progress, error, result",
+    params(("id" = uuid::Uuid, Path, description = "job id")),
+    responses((status = 200, description = "the job", body = JobView), (status = 404, description = "no such job", body = super::error::Body<'static>)))]
 pub async fn get_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     job_response(&state, JobKind::Ingest, &id).await
 }

@@ -1,29 +1,49 @@
-//! Owns the service's abuse limits: a token bucket per caller (the authenticated
+//! Owns the service's abuse limits: a rate limit per caller (the authenticated
 //! principal when there is one, else the client's IP address), a cap on requests served
 //! at once, and a deadline per request. Every refusal is a JSON error like any other:
 //! 429 with `Retry-After`, 503 with `Retry-After`, 504.
 //!
+//! The pieces are the ecosystem's: the per-caller limit is a `governor` keyed GCRA
+//! limiter (idle keys dropped with `retain_recent` once there are many), the in-flight
+//! cap is tower's load shedding over one concurrency limit shared by every route, and
+//! the deadline is tower's timeout; [`layer`] stacks them and turns their errors into
+//! the JSON refusals.
+//!
 //! Health, readiness and metrics probes are never rate limited or shed, so monitoring
 //! keeps working while the service is saturated; the deadline applies to every request.
 //!
-//! Before authentication, a second bucket per client address ([`Limits::reserve_auth_attempt`])
-//! bounds failed authentications: each attempt whose credential is not already verified
-//! takes a token up front and gets it back if it succeeds, so an address that spent its
+//! Before authentication, a budget per client address ([`Limits::reserve_auth_attempt`])
+//! bounds failed authentications: an attempt whose credential is not already verified is
+//! checked against it up front and only a failure spends it, so an address that spent its
 //! budget on bad credentials is answered 429 without any database or argon2 work. The
-//! caller of that check is `service::auth::authorize` (and the web sign-in form), which
-//! runs before the per-caller bucket here because the caller is not known yet.
+//! caller of that check is `api::auth::authorize` (and the web sign-in form), which
+//! runs before the per-caller limit here because the caller is not known yet. That
+//! budget stays a small token bucket of our own: governor only takes a cell at the moment
+//! of the check, while this budget must look first and charge later (only a failure
+//! costs), and must let failures checked concurrently run into debt.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tower::limit::ConcurrencyLimit;
+use tower::load_shed::LoadShed;
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 use super::ApiError;
 
@@ -69,6 +89,10 @@ impl LimitSettings {
                 format!("must be a number >= 0, got {}", self.requests_per_second),
             ));
         }
+        if self.requests_per_second > 0.0 && self.requests_per_second < MIN_RATE {
+            // One request a day at least: the limiter's interval must fit its clock.
+            return Err(("requests_per_second", format!("must be 0 (off) or at least {MIN_RATE} (one a day)")));
+        }
         if self.requests_per_second > 0.0 && self.burst == 0 {
             return Err(("burst", "must be at least 1 when rate limiting is on".into()));
         }
@@ -87,40 +111,66 @@ impl LimitSettings {
     }
 }
 
+/// The lowest sustained rate `requests_per_second` takes when on: one request a day.
+const MIN_RATE: f64 = 1.0 / 86_400.0;
+
 /// Paths that are never rate limited or shed.
 const PROBES: [&str; 3] = ["/health", "/ready", "/metrics"];
 
-/// Buckets kept before idle (full) ones are dropped.
+/// Callers tracked before idle ones (back to a full burst) are dropped.
 const SWEEP_ABOVE: usize = 10_000;
 
+/// One failed-authentication budget.
 struct Bucket {
     tokens: f64,
     updated: Instant,
 }
 
+/// The per-caller rate limit: a keyed GCRA limiter of `requests_per_second` with
+/// bursts of `burst`, on clock `C` (a fake one in tests).
+struct CallerLimit<C: Clock = DefaultClock> {
+    limiter: RateLimiter<String, DefaultKeyedStateStore<String>, C, NoOpMiddleware<C::Instant>>,
+}
+
+impl<C: Clock> CallerLimit<C> {
+    /// `None` when rate limiting is off (`requests_per_second` of 0).
+    fn new(settings: &LimitSettings, clock: C) -> Option<Self> {
+        if settings.requests_per_second <= 0.0 {
+            return None;
+        }
+        // Validated: at least MIN_RATE, so the interval is at most a day.
+        let interval = Duration::try_from_secs_f64(1.0 / settings.requests_per_second).ok()?;
+        let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(interval)?.allow_burst(burst);
+        Some(Self { limiter: RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock) })
+    }
+
+    /// Lets one request of `key` through, or `Err(wait)`: the time until it would pass.
+    fn check(&self, key: &str) -> Result<(), Duration> {
+        if self.limiter.len() > SWEEP_ABOVE {
+            // A caller back at a full burst is the same as an unknown one.
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter
+            .check_key(&key.to_string())
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+}
+
 /// The limits' running state, shared by every request.
 pub struct Limits {
     settings: LimitSettings,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    /// `None` when rate limiting is off.
+    callers: Option<CallerLimit>,
     /// Failed-authentication budgets by [`source`] of the client address.
     auth_failures: Mutex<HashMap<String, Bucket>>,
-    in_flight: AtomicUsize,
+    /// The in-flight cap's permits, one semaphore for every route; `None`: no cap.
+    in_flight: Option<Arc<Semaphore>>,
 }
 
-/// Take one token from `key`'s bucket (refilling at `rate` per second up to `capacity`)
-/// at `now`; `Err(wait)` when it is empty, with the time until the next token.
-fn take_token(buckets: &Mutex<HashMap<String, Bucket>>, key: &str, rate: f64, capacity: f64, now: Instant) -> Result<(), Duration> {
-    with_bucket(buckets, key, rate, capacity, now, |bucket| {
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
-        }
-    })
-}
-
-/// Runs `f` on `key`'s bucket, refilled up to `now`.
+/// Runs `f` on `key`'s bucket, refilled at `rate` per second up to `capacity` at `now`.
+/// Buckets that have refilled are dropped once there are many.
 fn with_bucket<R>(
     buckets: &Mutex<HashMap<String, Bucket>>,
     key: &str,
@@ -160,11 +210,12 @@ pub fn source(ip: IpAddr) -> String {
 
 impl Limits {
     pub fn new(settings: &LimitSettings) -> Self {
+        let cap = settings.max_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
             settings: settings.clone(),
-            buckets: Mutex::new(HashMap::new()),
+            callers: CallerLimit::new(settings, DefaultClock::default()),
             auth_failures: Mutex::new(HashMap::new()),
-            in_flight: AtomicUsize::new(0),
+            in_flight: (cap > 0).then(|| Arc::new(Semaphore::new(cap))),
         }
     }
 
@@ -172,14 +223,10 @@ impl Limits {
         &self.settings
     }
 
-    /// Take one token from `key`'s bucket at `now`; `Err(wait)` when it is empty, with
-    /// the time until the next token.
-    pub fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let rate = self.settings.requests_per_second;
-        if rate <= 0.0 {
-            return Ok(());
-        }
-        take_token(&self.buckets, key, rate, f64::from(self.settings.burst.max(1)), now)
+    /// Lets one request of `caller` through the rate limit, or `Err(wait)`: the time
+    /// until it would pass.
+    pub fn check_caller(&self, caller: &str) -> Result<(), Duration> {
+        self.callers.as_ref().map_or(Ok(()), |limit| limit.check(caller))
     }
 
     /// Checks `source`'s budget of failed authentications before its credential is
@@ -210,14 +257,6 @@ impl Limits {
         let rate = self.settings.auth_failures_per_minute / 60.0;
         with_bucket(&self.auth_failures, source, rate, capacity, now, |b| b.tokens = (b.tokens - 1.0).max(-capacity));
     }
-
-    /// Count one more request in flight; `None` when the cap is reached.
-    fn enter(&self) -> Option<InFlight<'_>> {
-        let cap = self.settings.max_in_flight;
-        let previous = self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(&self.in_flight);
-        (cap == 0 || previous < cap).then_some(guard)
-    }
 }
 
 /// An authentication attempt that the address's budget allowed; it costs a token
@@ -236,14 +275,6 @@ impl AuthAttempt<'_> {
     }
 }
 
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// The [`source`] of the client address a request came in from; `None` when the router
 /// is served without connection info (in-process tests), which has no per-address
 /// failure budget.
@@ -259,8 +290,12 @@ fn caller(req: &Request) -> String {
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
         return format!("ip:{}", addr.ip());
     }
-    // Routers served without connection info (in-process tests) share one bucket.
+    // Routers served without connection info (in-process tests) share one limit.
     "ip:unknown".to_string()
+}
+
+fn is_probe(req: &Request) -> bool {
+    PROBES.contains(&req.uri().path())
 }
 
 /// `response` with `Retry-After: <wait in whole seconds, at least 1>`.
@@ -272,47 +307,104 @@ pub fn retry_after(mut response: Response, wait: Duration) -> Response {
     response
 }
 
-/// The middleware: rate limit, shed, then run the request under its deadline.
-pub async fn enforce(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
-    let probe = PROBES.contains(&req.uri().path());
-    let _in_flight = if probe {
-        None
-    } else {
-        if let Err(wait) = limits.take(&caller(&req), Instant::now()) {
-            let error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "too many requests: at most {} per second (burst {})",
-                    limits.settings.requests_per_second, limits.settings.burst
-                ),
-            );
-            return retry_after(error.into_response(), wait);
-        }
-        match limits.enter() {
-            Some(guard) => Some(guard),
-            None => {
-                let error = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    "the service is at its limit of requests in flight; retry shortly",
-                );
-                return retry_after(error.into_response(), Duration::from_secs(1));
-            }
-        }
-    };
+/// The limits as one layer for the service router, outermost first: the per-caller
+/// rate limit (429), the deadline (504), then the in-flight cap (503), which probes
+/// go around.
+pub fn layer<S>(
+    limits: Arc<Limits>,
+) -> impl Layer<
+    S,
+    Service: Service<Request, Response = Response, Error = Infallible, Future: Send + 'static> + Clone + Send + Sync + 'static,
+> + Clone
++ Send
++ Sync
++ 'static
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
     let seconds = limits.settings.request_timeout_secs;
-    if seconds == 0 {
-        return next.run(req).await;
+    let deadline = (seconds > 0).then(|| Duration::from_secs(seconds));
+    let in_flight = limits.in_flight.clone();
+    ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(limits, rate_limit))
+        .layer(HandleErrorLayer::new(move |error: BoxError| async move { refusal(&error, seconds) }))
+        .option_layer(deadline.map(tower::timeout::TimeoutLayer::new))
+        .layer(tower::layer::layer_fn(move |inner: S| InFlightCap { capped: in_flight.clone().map(|permits| LoadShed::new(ConcurrencyLimit::with_semaphore(inner.clone(), permits))), plain: inner }))
+}
+
+/// 429 with `Retry-After` for a caller over its rate; probes pass.
+async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
+    if !is_probe(&req)
+        && let Err(wait) = limits.check_caller(&caller(&req))
+    {
+        let error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests: at most {} per second (burst {})",
+                limits.settings.requests_per_second, limits.settings.burst
+            ),
+        );
+        return retry_after(error.into_response(), wait);
     }
-    match tokio::time::timeout(Duration::from_secs(seconds), next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::new(
+    next.run(req).await
+}
+
+/// The JSON answer for what the tower layers refused: shed (503) or past the deadline
+/// of `seconds` (504).
+fn refusal(error: &BoxError, seconds: u64) -> Response {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        let error = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the service is at its limit of requests in flight; retry shortly",
+        );
+        return retry_after(error.into_response(), Duration::from_secs(1));
+    }
+    if error.is::<tower::timeout::error::Elapsed>() {
+        return ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
             format!("the request took longer than {seconds} s (limits.request_timeout_secs)"),
         )
-        .into_response(),
+        .into_response();
+    }
+    // The routes themselves never fail (their error type is `Infallible`).
+    tracing::error!("limits: unexpected refusal: {error}");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+}
+
+/// Sends a request through tower's load shedding over the shared concurrency limit,
+/// or straight to the route for probes (and when there is no cap).
+#[derive(Clone)]
+struct InFlightCap<S> {
+    plain: S,
+    capped: Option<LoadShed<ConcurrencyLimit<S>>>,
+}
+
+impl<S> Service<Request> for InFlightCap<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // Each call readies its own clone (the route, or the cap deciding to shed).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match &self.capped {
+            Some(capped) if !is_probe(&req) => Box::pin(capped.clone().oneshot(req)),
+            _ => {
+                let plain = self.plain.clone().oneshot(req);
+                Box::pin(async move { plain.await.map_err(|never| match never {}) })
+            }
+        }
     }
 }
 
@@ -320,64 +412,101 @@ pub async fn enforce(State(limits): State<Arc<Limits>>, req: Request, next: Next
 mod tests {
     use super::*;
 
-    fn limits(rps: f64, burst: u32) -> Limits {
-        Limits::new(&LimitSettings {
+    use axum::body::Body;
+    use governor::clock::FakeRelativeClock;
+
+    fn caller_limit(rps: f64, burst: u32) -> (CallerLimit<FakeRelativeClock>, FakeRelativeClock) {
+        let settings = LimitSettings {
             requests_per_second: rps,
             burst,
             ..LimitSettings::default()
-        })
+        };
+        let clock = FakeRelativeClock::default();
+        (CallerLimit::new(&settings, clock.clone()).expect("rate limiting is on"), clock)
     }
 
     #[test]
-    fn bucket_allows_the_burst_then_refills_at_the_rate() {
-        let l = limits(2.0, 3);
-        let t0 = Instant::now();
+    fn callers_get_the_burst_then_the_rate() {
+        let (l, clock) = caller_limit(2.0, 3);
         for _ in 0..3 {
-            assert!(l.take("a", t0).is_ok());
+            assert!(l.check("a").is_ok());
         }
-        let wait = l.take("a", t0).unwrap_err();
+        let wait = l.check("a").unwrap_err();
         assert!((wait.as_secs_f64() - 0.5).abs() < 1e-6, "{wait:?}");
-        // Another caller has its own bucket.
-        assert!(l.take("b", t0).is_ok());
-        // Half a second later exactly one token is back.
-        let t1 = t0 + Duration::from_millis(500);
-        assert!(l.take("a", t1).is_ok());
-        assert!(l.take("a", t1).is_err());
-        // After a long pause the bucket holds no more than the burst.
-        let t2 = t1 + Duration::from_secs(3600);
+        // Another caller has its own limit.
+        assert!(l.check("b").is_ok());
+        // Half a second later exactly one request passes.
+        clock.advance(Duration::from_millis(500));
+        assert!(l.check("a").is_ok());
+        assert!(l.check("a").is_err());
+        // After a long pause no more than the burst passes.
+        clock.advance(Duration::from_secs(3600));
         for _ in 0..3 {
-            assert!(l.take("a", t2).is_ok());
+            assert!(l.check("a").is_ok());
         }
-        assert!(l.take("a", t2).is_err());
+        assert!(l.check("a").is_err());
     }
 
     #[test]
-    fn zero_rate_is_off_and_in_flight_is_capped() {
-        let l = limits(0.0, 0);
-        let t0 = Instant::now();
-        assert!((0..10_000).all(|_| l.take("a", t0).is_ok()));
+    fn zero_rate_is_off() {
         let l = Limits::new(&LimitSettings {
-            max_in_flight: 2,
+            requests_per_second: 0.0,
+            burst: 0,
             ..LimitSettings::default()
         });
-        let a = l.enter().expect("first");
-        let b = l.enter().expect("second");
-        assert!(l.enter().is_none(), "third is over the cap");
-        drop(a);
-        assert!(l.enter().is_some(), "a slot is free again");
-        drop(b);
-        assert_eq!(l.in_flight.load(Ordering::SeqCst), 0);
+        assert!((0..10_000).all(|_| l.check_caller("a").is_ok()));
     }
 
     #[test]
-    fn idle_buckets_are_swept() {
-        let l = limits(1000.0, 1);
-        let t0 = Instant::now();
+    fn idle_callers_are_swept() {
+        let (l, clock) = caller_limit(1000.0, 1);
         for i in 0..=SWEEP_ABOVE {
-            l.take(&i.to_string(), t0).unwrap();
+            l.check(&i.to_string()).unwrap();
         }
-        l.take("late", t0 + Duration::from_secs(1)).unwrap();
-        assert!(l.buckets.lock().unwrap().len() <= 2, "refilled buckets are dropped");
+        assert!(l.limiter.len() > SWEEP_ABOVE);
+        clock.advance(Duration::from_secs(1));
+        l.check("late").unwrap();
+        assert!(l.limiter.len() <= 2, "callers back at a full burst are dropped: {}", l.limiter.len());
+    }
+
+    async fn send(router: &axum::Router, path: &str) -> (StatusCode, Option<String>, serde_json::Value) {
+        let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let retry = response.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, retry, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn in_flight_cap_sheds_probes_pass_and_the_deadline_answers_504() {
+        let limits = Arc::new(Limits::new(&LimitSettings {
+            requests_per_second: 0.0,
+            max_in_flight: 1,
+            request_timeout_secs: 1,
+            ..LimitSettings::default()
+        }));
+        let router = axum::Router::new()
+            .route("/slow", axum::routing::get(|| async { tokio::time::sleep(Duration::from_secs(60)).await; "late" }))
+            .route("/health", axum::routing::get(|| async { "ok" }))
+            .layer(layer(limits.clone()));
+        let permits = limits.in_flight.clone().expect("a cap");
+        let held = tokio::spawn({
+            let router = router.clone();
+            async move { send(&router, "/slow").await }
+        });
+        while permits.available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (status, retry, body) = send(&router, "/slow").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!((retry.as_deref(), &body["error"]["code"]), (Some("1"), &serde_json::json!("overloaded")));
+        let (status, _, _) = send(&router, "/health").await;
+        assert_eq!(status, StatusCode::OK, "probes go around the cap");
+        let (status, _, body) = held.await.unwrap();
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert_eq!(body["error"]["code"], "timeout", "{body}");
+        assert_eq!(permits.available_permits(), 1, "the deadline freed the slot");
     }
 
     fn budget(burst: u32, per_minute: f64) -> Limits {
@@ -440,6 +569,11 @@ mod tests {
             ..LimitSettings::default()
         };
         assert_eq!(bad.validate().unwrap_err().0, "requests_per_second");
+        let bad = LimitSettings {
+            requests_per_second: 1e-9,
+            ..LimitSettings::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "requests_per_second", "slower than one a day");
         let bad = LimitSettings {
             burst: 0,
             ..LimitSettings::default()

@@ -1,110 +1,89 @@
 //! Owns the service's Prometheus metrics: request counts and latency histograms per
 //! route, retrieval and generation latency, which generator answered, degraded
-//! answers. Rendered in the text exposition format at `GET /metrics`, followed by
-//! the quality figures' gauges (`crate::monitoring::prometheus`).
+//! answers. Recorded through the `metrics` facade into a Prometheus recorder of this
+//! service's own (`metrics-exporter-prometheus`, no HTTP listener of its own) and
+//! rendered at `GET /metrics`, followed by the quality figures' gauges
+//! (`crate::monitoring::prometheus`).
+//!
+//! The recorder is not installed process-wide: each [`Metrics`] records into its own
+//! through `metrics::with_local_recorder`, so two services in one process (the
+//! integration tests start several) never count each other's requests.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use metrics::{counter, describe_counter, describe_histogram, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+pub const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
-#[derive(Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
+const REQUESTS: &str = "reagent_http_requests_total";
+const REQUEST_DURATION: &str = "reagent_http_request_duration_seconds";
+const RETRIEVAL_DURATION: &str = "reagent_retrieval_duration_seconds";
+const GENERATION_DURATION: &str = "reagent_generation_duration_seconds";
+const GENERATOR: &str = "reagent_generator_total";
+const DEGRADED: &str = "reagent_degraded_total";
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                self.counts[i] += 1;
-            }
-        }
-        self.sum += seconds;
-        self.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}", self.counts[i]);
-        }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
-    }
-}
-
-#[derive(Default)]
-struct State {
-    requests: BTreeMap<(String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
-    retrieval: Histogram,
-    generation: Histogram,
-    generator: BTreeMap<&'static str, u64>,
-    degraded: u64,
-}
-
-#[derive(Default)]
 pub struct Metrics {
-    state: Mutex<State>,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
     /// The quality figures' gauges (`crate::monitoring::prometheus`), recomputed at most once a minute.
     pub quality: crate::monitoring::prometheus::GaugeCache,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&BUCKETS)
+            .unwrap_or_else(|e| unreachable!("the bucket list is not empty: {e}"))
+            .build_recorder();
+        let handle = recorder.handle();
+        let metrics = Self { recorder, handle, quality: Default::default() };
+        metrics.record(|| {
+            describe_counter!(REQUESTS, "HTTP requests by route and status.");
+            describe_histogram!(REQUEST_DURATION, "Request latency by route.");
+            describe_histogram!(RETRIEVAL_DURATION, "Evidence retrieval per analysis.");
+            describe_histogram!(GENERATION_DURATION, "Guidance generation per analysis.");
+            describe_counter!(GENERATOR, "Answers by generator kind.");
+            describe_counter!(DEGRADED, "Answers from the rules generator although an LLM is configured.");
+            // Shown from the first scrape on, before any analysis, as zero.
+            let _ = histogram!(RETRIEVAL_DURATION);
+            let _ = histogram!(GENERATION_DURATION);
+            counter!(DEGRADED).absolute(0);
+        });
+        metrics
+    }
+}
+
 impl Metrics {
-    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Runs `f` with this service's recorder as the facade's recorder.
+    fn record(&self, f: impl FnOnce()) {
+        metrics::with_local_recorder(&self.recorder, f);
     }
 
     pub fn request(&self, route: &str, status: u16, elapsed: Duration) {
-        self.with(|s| {
-            *s.requests.entry((route.to_string(), status)).or_default() += 1;
-            s.latency.entry(route.to_string()).or_default().observe(elapsed.as_secs_f64());
+        let route = route.to_string();
+        self.record(|| {
+            counter!(REQUESTS, "route" => route.clone(), "status" => status.to_string()).increment(1);
+            histogram!(REQUEST_DURATION, "route" => route).record(elapsed);
         });
     }
 
     pub fn retrieval(&self, elapsed: Duration) {
-        self.with(|s| s.retrieval.observe(elapsed.as_secs_f64()));
+        self.record(|| histogram!(RETRIEVAL_DURATION).record(elapsed));
     }
 
     pub fn generation(&self, kind: &'static str, degraded: bool, elapsed: Duration) {
-        self.with(|s| {
-            s.generation.observe(elapsed.as_secs_f64());
-            *s.generator.entry(kind).or_default() += 1;
-            s.degraded += u64::from(degraded);
+        self.record(|| {
+            histogram!(GENERATION_DURATION).record(elapsed);
+            counter!(GENERATOR, "kind" => kind).increment(1);
+            counter!(DEGRADED).increment(u64::from(degraded));
         });
     }
 
+    /// The text exposition format of everything recorded so far.
     pub fn render(&self) -> String {
-        self.with(|s| {
-            let mut out = String::new();
-            out.push_str("# HELP reagent_http_requests_total HTTP requests by route and status.\n# TYPE reagent_http_requests_total counter\n");
-            for ((route, status), n) in &s.requests {
-                let _ = writeln!(out, "reagent_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
-            }
-            out.push_str("# HELP reagent_http_request_duration_seconds Request latency by route.\n# TYPE reagent_http_request_duration_seconds histogram\n");
-            for (route, h) in &s.latency {
-                h.render(&mut out, "reagent_http_request_duration_seconds", &format!("route=\"{route}\""));
-            }
-            out.push_str("# HELP reagent_retrieval_duration_seconds Evidence retrieval per analysis.\n# TYPE reagent_retrieval_duration_seconds histogram\n");
-            s.retrieval.render(&mut out, "reagent_retrieval_duration_seconds", "");
-            out.push_str("# HELP reagent_generation_duration_seconds Guidance generation per analysis.\n# TYPE reagent_generation_duration_seconds histogram\n");
-            s.generation.render(&mut out, "reagent_generation_duration_seconds", "");
-            out.push_str("# HELP reagent_generator_total Answers by generator kind.\n# TYPE reagent_generator_total counter\n");
-            for (kind, n) in &s.generator {
-                let _ = writeln!(out, "reagent_generator_total{{kind=\"{kind}\"}} {n}");
-            }
-            out.push_str("# HELP reagent_degraded_total Answers from the rules generator although an LLM is configured.\n# TYPE reagent_degraded_total counter\n");
-            let _ = writeln!(out, "reagent_degraded_total {}", s.degraded);
-            out
-        })
+        self.handle.render()
     }
 }
 
@@ -122,6 +101,24 @@ mod tests {
         assert!(text.contains("reagent_http_requests_total{route=\"/api/v1/analyze\",status=\"200\"} 2"), "{text}");
         assert!(text.contains("le=\"0.005\"} 2"), "{text}");
         assert!(text.contains("le=\"0.05\"} 3"), "{text}");
-        assert!(text.contains("reagent_http_request_duration_seconds_count{route=\"/api/v1/analyze\"} 3"));
+        assert!(text.contains("reagent_http_request_duration_seconds_count{route=\"/api/v1/analyze\"} 3"), "{text}");
+        assert!(text.contains("# TYPE reagent_http_request_duration_seconds histogram"), "{text}");
+        assert!(text.contains("reagent_degraded_total 0"), "{text}");
+        assert!(text.contains("reagent_retrieval_duration_seconds_count 0"), "{text}");
+    }
+
+    #[test]
+    fn two_services_in_one_process_count_apart() {
+        let (a, b) = (Metrics::default(), Metrics::default());
+        a.generation("rules", true, Duration::from_millis(5));
+        a.generation("rules", false, Duration::from_millis(5));
+        b.generation("llm", false, Duration::from_millis(5));
+        let (ta, tb) = (a.render(), b.render());
+        assert!(ta.contains("reagent_generator_total{kind=\"rules\"} 2"), "{ta}");
+        assert!(ta.contains("reagent_degraded_total 1"), "{ta}");
+        assert!(!ta.contains("kind=\"llm\""), "{ta}");
+        assert!(tb.contains("reagent_generator_total{kind=\"llm\"} 1"), "{tb}");
+        assert!(tb.contains("reagent_degraded_total 0"), "{tb}");
+        assert!(tb.contains("reagent_generation_duration_seconds_count 1"), "{tb}");
     }
 }

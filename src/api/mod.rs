@@ -27,6 +27,8 @@ use axum::{Json, Router};
 use chrono::NaiveDate;
 use reagent_ingest::ChunkStore;
 use serde::{Deserialize, Serialize};
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::analysis::Analyzer;
 use crate::db::Database;
@@ -77,6 +79,7 @@ pub struct AppState {
 /// inline one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct TransactionRequest {
     pub transaction_id: Option<String>,
     pub transaction: Option<Transaction>,
@@ -207,9 +210,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.limits.clone(), limits::enforce))
+        .layer(limits::layer(state.limits.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        // One span per request (method, route template, and the request id once
+        // `auth::authorize` has settled it), a log line per response with its status
+        // and latency; server errors are logged as failures.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+                    tracing::info_span!("request", method = %req.method(), route, request_id = tracing::field::Empty)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Millis)),
+        )
         .with_state(state)
 }
 
@@ -222,10 +236,13 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     response
 }
 
+#[utoipa::path(get, path = "/health", summary = "Liveness", responses((status = 200, description = "alive")))]
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/ready", summary = "Readiness: store, model and database open",
+    responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let store = state.store.count().map_err(|e| e.to_string());
     // A write, not a read: a database that still answers reads can be unable to
@@ -244,6 +261,8 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     (status, Json(body)).into_response()
 }
 
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics",
+    responses((status = 200, description = "text exposition format", body = String, content_type = "text/plain; version=0.0.4")))]
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let mut text = state.metrics.render();
     let tz = state.analyzer.engine().config().time_zone();
@@ -255,6 +274,10 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
+#[utoipa::path(post, path = "/api/v1/analyze", summary = "Analyze one transaction (stored, by id, or inline)",
+    request_body = TransactionRequest,
+    responses((status = 200, description = "cited guidance", body = crate::guidance::Analysis),
+        (status = 404, description = "no such stored transaction", body = error::Body<'static>)))]
 async fn analyze(
     State(state): State<Arc<AppState>>,
     principal: Option<axum::Extension<crate::auth::Principal>>,
@@ -282,6 +305,10 @@ async fn analyze(
     Ok(Json(analysis).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/ask", summary = "A free question, optionally about a transaction",
+    request_body = TransactionRequest,
+    responses((status = 200, description = "answer with citations", body = crate::analysis::Answer),
+        (status = 404, description = "no such stored transaction", body = error::Body<'static>)))]
 async fn ask(
     State(state): State<Arc<AppState>>,
     principal: Option<axum::Extension<crate::auth::Principal>>,
@@ -318,12 +345,21 @@ fn actor(principal: Option<&crate::auth::Principal>) -> crate::audit::Actor {
     principal.map_or_else(crate::audit::Actor::anonymous, crate::audit::Actor::from)
 }
 
+#[utoipa::path(get, path = "/api/v1/analyses/{id}", summary = "A stored analysis", params(("id" = uuid::Uuid, Path, description = "analysis id")),
+    responses((status = 200, description = "the analysis", body = crate::guidance::Analysis),
+        (status = 400, description = "not a UUID", body = error::Body<'static>),
+        (status = 404, description = "no such analysis", body = error::Body<'static>)))]
 async fn get_analysis(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("analysis", &id)?;
     let analysis = state.db.get_analysis(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
     analysis.map(|a| Json(a).into_response()).ok_or_else(|| ApiError::not_found(format!("no analysis {id}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/chunks/{id}", summary = "The full text of a cited chunk with its document metadata",
+    params(("id" = uuid::Uuid, Path, description = "chunk id")),
+    responses((status = 200, description = "the chunk"),
+        (status = 400, description = "not a UUID", body = error::Body<'static>),
+        (status = 404, description = "no such chunk", body = error::Body<'static>)))]
 async fn get_chunk(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("chunk", &id)?;
     let store = state.store.clone();

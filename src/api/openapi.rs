@@ -1,174 +1,280 @@
-//! Owns the OpenAPI 3.1 document served at `/api/v1/openapi.json`. Written by hand
-//! next to the handlers; a test walks it against the router.
+//! Owns the OpenAPI 3.1 document served at `/api/v1/openapi.json`. utoipa derives it
+//! from the request and response types (`#[derive(ToSchema)]` where they are
+//! defined) and the `#[utoipa::path]` on each handler; [`spec`] then completes it
+//! from [`ROUTES`], the one route → permission table: who may call each operation
+//! (`x-required-roles` from `Role::allows`, `x-permission`, `security`) and the
+//! errors the middleware answers on it. Tests check that the document and the table
+//! name the same operations and that every reference resolves.
+
+use std::sync::LazyLock;
 
 use axum::Json;
 use serde_json::{Value, json};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-fn error_responses() -> Value {
-    json!({
-        "400": {"$ref": "#/components/responses/Error"},
-        "404": {"$ref": "#/components/responses/Error"},
-        "413": {"$ref": "#/components/responses/Error"},
-        "415": {"$ref": "#/components/responses/Error"},
-        "422": {"$ref": "#/components/responses/Error"},
-        "503": {"$ref": "#/components/responses/Error"}
-    })
+use super::auth::{Access, ROUTES};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "reagent", description = "Cited compliance guidance for bank transactions."),
+    paths(
+        super::health,
+        super::ready,
+        super::metrics_text,
+        document,
+        super::analyze,
+        super::ask,
+        super::get_analysis,
+        super::get_chunk,
+        super::decisions::decide,
+        super::decisions::list,
+        super::feedback::submit,
+        super::feedback::list,
+        super::review::queue,
+        super::review::assign,
+        super::review::case,
+        super::audit::trail,
+        super::documents::upload,
+        super::jobs::get_job,
+        super::batches::upload,
+        super::batches::get_batch,
+        super::auth::list_keys,
+        super::auth::create_key,
+        super::auth::revoke_key,
+    ),
+    components(schemas(super::error::Body, crate::auth::Role)),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("apiKey" = [])),
+)]
+struct ApiDoc;
+
+/// The credentials `api::auth` accepts.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an API key rk_<id>_<secret>, or a JWT when configured"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+    }
 }
 
-fn with_errors(ok: Value) -> Value {
-    let mut r = error_responses();
-    r["200"] = ok;
-    r
+/// The multipart form of `POST /api/v1/documents`, read part by part by
+/// `documents::read_form`: one or more `file` parts and optional metadata.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the form for the document; the handler reads the parts itself
+pub(super) struct DocumentUpload {
+    #[schema(value_type = Vec<String>, format = Binary)]
+    file: Vec<Vec<u8>>,
+    id: Option<String>,
+    title: Option<String>,
+    version: Option<String>,
+    /// `regulation`, `guidance`, `policy`, `procedure` or `examination_manual`.
+    r#type: Option<String>,
+    jurisdiction: Option<String>,
+    issuer: Option<String>,
+    citation: Option<String>,
+    effective_from: Option<chrono::NaiveDate>,
+    effective_to: Option<chrono::NaiveDate>,
+    /// Replace the stored version with the same id and version.
+    replace: Option<bool>,
 }
 
-pub fn spec() -> Value {
-    let enum_of = |values: &[&str]| json!({"type": "string", "enum": values});
-    let mut doc = json!({
-        "openapi": "3.1.0",
-        "info": {"title": "reagent", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Cited compliance guidance for bank transactions."},
-        "paths": {
-            "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
-            "/ready": {"get": {"summary": "Readiness: store, model and database open",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}},
-            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
-            "/api/v1/analyze": {"post": {
-                "summary": "Analyze one transaction (stored, by id, or inline)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TransactionRequest"}}}},
-                "responses": with_errors(json!({"description": "cited guidance",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Analysis"}}}}))
-            }},
-            "/api/v1/ask": {"post": {
-                "summary": "A free question, optionally about a transaction",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TransactionRequest"}}}},
-                "responses": with_errors(json!({"description": "answer with citations",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}}))
-            }},
-            "/api/v1/analyses/{id}": {"get": {
-                "summary": "A stored analysis",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
-                "responses": with_errors(json!({"description": "the analysis",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Analysis"}}}}))
-            }},
-            "/api/v1/chunks/{id}": {"get": {
-                "summary": "The full text of a cited chunk with its document metadata",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
-                "responses": with_errors(json!({"description": "the chunk"}))
-            }}
-        },
-        "components": {
-            "responses": {"Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
-                    "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                                   "field": {"type": "string", "description": "the request field at fault, e.g. transaction.amount"}}}}},
-                "Transaction": {"type": "object", "additionalProperties": false,
-                    "description": "Unknown fields are refused with 422 naming the field.",
-                    "required": ["transaction_id", "customer_id", "amount", "currency", "transaction_type", "direction", "origin_country", "destination_country", "timestamp"],
-                    "properties": {
-                        "transaction_id": {"type": "string"}, "customer_id": {"type": "string"},
-                        "amount": {"type": "number", "exclusiveMinimum": 0}, "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-                        "transaction_type": enum_of(&["WIRE", "ACH", "CASH_DEPOSIT", "CASH_WITHDRAWAL", "CARD", "CHECK", "INTERNAL", "MONETARY_INSTRUMENT_PURCHASE"]),
-                        "direction": enum_of(&["INBOUND", "OUTBOUND"]),
-                        "origin_country": {"type": "string", "description": "ISO 3166-1 alpha-2"},
-                        "destination_country": {"type": "string", "description": "ISO 3166-1 alpha-2"},
-                        "counterparty_name": {"type": ["string", "null"]}, "description": {"type": ["string", "null"]},
-                        "counterparty_customer_id": {"type": ["string", "null"],
-                            "description": "the counterparty's customer id when it is a customer of this bank (book transfers); equal to customer_id for a transfer between the customer's own accounts"},
-                        "timestamp": {"type": "string", "format": "date-time"},
-                        "risk_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1}}},
-                "Customer": {"type": "object", "additionalProperties": false,
-                    "description": "Unknown fields are refused with 422 naming the field.",
-                    "required": ["customer_id", "name", "customer_type", "risk_rating", "kyc_status", "is_pep", "country"],
-                    "properties": {
-                        "customer_id": {"type": "string"}, "name": {"type": "string"},
-                        "customer_type": enum_of(&["INDIVIDUAL", "BUSINESS"]),
-                        "risk_rating": enum_of(&["LOW", "MEDIUM", "HIGH"]),
-                        "kyc_status": enum_of(&["COMPLETE", "PENDING", "EXPIRED"]),
-                        "is_pep": {"type": "boolean"},
-                        "pep_type": {"oneOf": [enum_of(&["FOREIGN", "DOMESTIC"]), {"type": "null"}],
-                            "description": "only with is_pep; absent means not yet known (treated as foreign)"},
-                        "private_banking": {"type": "boolean", "default": false, "description": "holds a private banking account (31 CFR 1010.605(m))"},
-                        "ctr_exempt": {"type": "boolean", "default": false, "description": "designated exempt person (31 CFR 1020.315): no CTR"},
-                        "last_sar_filed_on": {"type": ["string", "null"], "format": "date", "description": "last SAR filed on this customer's activity (continuing activity, 31 CFR 1020.320)"},
-                        "country": {"type": "string"}}},
-                "TransactionRequest": {"type": "object", "additionalProperties": false,
-                    "description": "Either transaction_id (stored) or transaction + customer (inline).",
-                    "properties": {
-                        "transaction_id": {"type": "string"},
-                        "transaction": {"$ref": "#/components/schemas/Transaction"},
-                        "customer": {"$ref": "#/components/schemas/Customer"},
-                        "recent_transactions": {"type": "array", "items": {"$ref": "#/components/schemas/Transaction"}},
-                        "question": {"type": "string"},
-                        "as_of": {"type": "string", "format": "date", "description": "ask only"},
-                        "sanctions_lookback": {"type": "boolean", "default": false,
-                            "description": "screen names against the newest sanctions list version instead of the one in force on the transaction's date"}}},
-                "Citation": {"type": "object",
-                    "required": ["chunk_id", "document_id", "document_title", "version", "section_path", "excerpt"],
-                    "properties": {
-                        "chunk_id": {"type": "string", "format": "uuid"}, "document_id": {"type": "string"},
-                        "document_title": {"type": "string"}, "version": {"type": "string"},
-                        "citation": {"type": ["string", "null"], "examples": ["31 CFR 1010.311(a)"]},
-                        "section_path": {"type": "array", "items": {"type": "string"}},
-                        "pages": {"type": ["array", "null"], "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
-                        "excerpt": {"type": "string"}}},
-                "Generator": {"type": "object", "required": ["kind"], "properties": {
-                    "kind": enum_of(&["llm", "rules"]), "model": {"type": ["string", "null"]},
-                    "degraded_reason": {"type": ["string", "null"]}, "dropped_citations": {"type": "integer"}}},
-                "Analysis": {"type": "object",
-                    "required": ["analysis_id", "transaction_id", "risk_level", "risk_score", "requires_review", "required_actions",
-                                 "compliance_issues", "recommendations", "generator", "retrieval", "processing_time_ms", "analyzed_at", "prompt_version"],
-                    "properties": {
-                        "analysis_id": {"type": "string", "format": "uuid"}, "transaction_id": {"type": "string"},
-                        "risk_level": enum_of(&["LOW", "MEDIUM", "HIGH"]), "risk_score": {"type": "number"},
-                        "requires_review": {"type": "boolean"},
-                        "required_actions": {"type": "array", "items": {"type": "object", "required": ["code", "title", "description", "citations"],
-                            "properties": {"code": enum_of(&["CTR_FILING", "SAR_REVIEW", "TRAVEL_RULE_RECORDS", "OFAC_BLOCK_OR_REJECT", "ENHANCED_DUE_DILIGENCE", "KYC_REMEDIATION", "MONETARY_INSTRUMENT_RECORD"]),
-                                "title": {"type": "string"}, "description": {"type": "string"}, "deadline": {"type": ["string", "null"]},
-                                "due_on": {"type": ["string", "null"], "format": "date", "description": "the date the deadline names (rules engine, as of the transaction)"},
-                                "citations": {"type": "array", "items": {"$ref": "#/components/schemas/Citation"}}}}},
-                        "compliance_issues": {"type": "array", "items": {"type": "object", "properties": {
-                            "title": {"type": "string"}, "severity": enum_of(&["LOW", "MEDIUM", "HIGH", "CRITICAL"]),
-                            "explanation": {"type": "string"}, "citations": {"type": "array", "items": {"$ref": "#/components/schemas/Citation"}}}}},
-                        "recommendations": {"type": "array", "items": {"type": "object", "properties": {
-                            "text": {"type": "string"}, "citations": {"type": "array", "items": {"$ref": "#/components/schemas/Citation"}}}}},
-                        "answer": {"type": ["string", "null"]},
-                        "generator": {"$ref": "#/components/schemas/Generator"},
-                        "retrieval": {"type": "object", "properties": {
-                            "queries": {"type": "array", "items": {"type": "string"}}, "filters": {"type": "object"},
-                            "chunks": {"type": "array", "items": {"type": "object", "properties": {
-                                "chunk_id": {"type": "string", "format": "uuid"}, "score": {"type": "number"}}}}}},
-                        "processing_time_ms": {"type": "integer"}, "analyzed_at": {"type": "string", "format": "date-time"},
-                        "prompt_version": {"type": "string"},
-                        "sanctions_screening": {"type": "object", "description": "the sanctions list versions names were screened against, what was screened, and each possible match with its score and the tokens that matched",
-                            "properties": {
-                                "lists": {"type": "array", "items": {"type": "object", "properties": {
-                                    "version_id": {"type": "string", "examples": ["sdn-2024-05-03"]}, "list": enum_of(&["sdn", "consolidated"]),
-                                    "published": {"type": "string", "format": "date"}, "basis": {"type": "string"}}}},
-                                "screened": {"type": "array", "items": {"type": "string"}},
-                                "matches": {"type": "array", "items": {"type": "object", "properties": {
-                                    "role": {"type": "string"}, "version_id": {"type": "string"}, "screened": {"type": "string"},
-                                    "ent_num": {"type": "string"}, "listed_name": {"type": "string"}, "matched_name": {"type": "string"},
-                                    "score": {"type": "number"}, "explanation": {"type": "string"}}}},
-                                "note": {"type": ["string", "null"]}}}}},
-                "Answer": {"type": "object", "required": ["answer", "citations", "generator"], "properties": {
-                    "answer_id": {"type": "string", "format": "uuid"}, "question": {"type": "string"},
-                    "transaction_id": {"type": ["string", "null"]}, "answer": {"type": "string"},
-                    "citations": {"type": "array", "items": {"$ref": "#/components/schemas/Citation"}},
-                    "generator": {"$ref": "#/components/schemas/Generator"}, "processing_time_ms": {"type": "integer"},
-                    "prompt_version": {"type": "string"}}}
+/// The multipart form of `POST /api/v1/batches`: one `file` part, CSV with a
+/// header row or JSON lines.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the form for the document; the handler reads the part itself
+pub(super) struct BatchUpload {
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// What the authentication and limits middleware can answer on any operation that
+/// needs a credential, besides what the handler documents.
+const GUARD_ERRORS: [&str; 5] = ["401", "403", "429", "503", "504"];
+
+/// What decoding a request body can answer (malformed, too large, wrong media type,
+/// a field named as invalid).
+const BODY_ERRORS: [&str; 4] = ["400", "413", "415", "422"];
+
+/// The document, built once.
+pub fn spec() -> &'static Value {
+    static SPEC: LazyLock<Value> = LazyLock::new(build);
+    &SPEC
+}
+
+fn build() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
+        // Only a bug in a derive could get here; the document test catches it.
+        tracing::error!("the OpenAPI document does not serialize: {e}");
+        json!({})
+    });
+    bounds(&mut doc);
+    doc["components"]["responses"]["Error"] =
+        json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let error = json!({"$ref": "#/components/responses/Error"});
+    // utoipa tags each operation with its handler's module path (`super::review`),
+    // which tells a reader of the document nothing.
+    for item in doc.get_mut("paths").and_then(Value::as_object_mut).into_iter().flat_map(|paths| paths.values_mut()) {
+        for op in item.as_object_mut().into_iter().flat_map(|ops| ops.values_mut()) {
+            if let Some(op) = op.as_object_mut() {
+                op.remove("tags");
             }
         }
-    });
-    super::review::document(&mut doc);
-    // Routes of access control, decisions, audit and uploads, and who may call each.
-    super::feedback::document(&mut doc);
-    super::auth::document_security(&mut doc);
+    }
+    for (method, path, access) in ROUTES {
+        let op = doc
+            .get_mut("paths")
+            .and_then(|paths| paths.get_mut(*path))
+            .and_then(|item| item.get_mut(method.to_ascii_lowercase()))
+            .and_then(Value::as_object_mut);
+        let Some(op) = op else { continue }; // undocumented: the document test names it
+        let Access::Needs(permission) = access else {
+            op.insert("x-required-roles".into(), json!([]));
+            op.insert("security".into(), json!([]));
+            continue;
+        };
+        op.insert("x-required-roles".into(), json!(permission.roles()));
+        op.insert("x-permission".into(), json!(permission));
+        let has_body = op.contains_key("requestBody");
+        if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+            let body_errors = if has_body { &BODY_ERRORS[..] } else { &[] };
+            for status in GUARD_ERRORS.iter().chain(body_errors) {
+                responses.entry(status.to_string()).or_insert_with(|| error.clone());
+            }
+        }
+    }
     doc
 }
 
-pub async fn document() -> Json<Value> {
+/// The bounds that live in constants, which the derive cannot read.
+fn bounds(doc: &mut Value) {
+    let mut set = |pointer: &str, bound: Value| {
+        if let (Some(Value::Object(schema)), Value::Object(bound)) = (doc.pointer_mut(pointer), bound) {
+            schema.extend(bound);
+        }
+    };
+    let properties = "/components/schemas/DecisionRequest/properties";
+    set(&format!("{properties}/comment"), json!({"minLength": 1, "maxLength": crate::decision::MAX_COMMENT_CHARS}));
+    set(&format!("{properties}/narrative"), json!({"maxLength": crate::review::case::MAX_NARRATIVE_CHARS}));
+    set("/components/schemas/FeedbackRequest/properties/note", json!({"maxLength": crate::feedback::MAX_NOTE_CHARS}));
+    let queue = doc.pointer_mut("/paths/~1api~1v1~1review-queue/get/parameters").and_then(Value::as_array_mut);
+    if let Some(limit) = queue.into_iter().flatten().find(|p| p["name"] == "limit") {
+        limit["schema"]["minimum"] = json!(1);
+        limit["schema"]["maximum"] = json!(crate::db::MAX_QUEUE_PAGE);
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", summary = "This document", responses((status = 200, description = "OpenAPI document")))]
+pub async fn document() -> Json<&'static Value> {
     Json(spec())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::auth::Role;
+
+    const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_document_and_the_route_table_name_the_same_operations() {
+        let doc = spec();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object().unwrap().keys().filter(|k| METHODS.contains(&k.as_str())).map(|m| (m.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let table: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+        assert_eq!(documented, table, "documented operations vs api::auth::ROUTES");
+        let ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap_or_else(|| panic!("no operationId in {op}")))
+            .collect();
+        let unique: BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
+        assert!(doc["paths"]["/api/v1/review-queue"]["get"].get("tags").is_none());
+    }
+
+    #[test]
+    fn every_operation_names_who_may_call_it() {
+        let doc = spec();
+        for (method, path, access) in ROUTES {
+            let op = &doc["paths"][*path][method.to_ascii_lowercase()];
+            match access {
+                Access::Public => {
+                    assert_eq!(op["x-required-roles"], json!([]), "{method} {path}");
+                    assert_eq!(op["security"], json!([]), "{method} {path}");
+                }
+                Access::Needs(p) => {
+                    let allowed: Vec<&str> = Role::ALL.iter().filter(|r| r.allows(*p)).map(|r| r.as_str()).collect();
+                    assert_eq!(op["x-required-roles"], json!(allowed), "{method} {path}");
+                    assert_eq!(op["responses"]["401"]["$ref"], "#/components/responses/Error", "{method} {path}");
+                }
+            }
+        }
+        assert_eq!(doc["paths"]["/api/v1/keys"]["post"]["x-required-roles"], json!(["admin"]));
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(doc["components"]["securitySchemes"]["apiKey"]["name"], "X-API-Key");
+        assert_eq!(doc["security"], json!([{"bearer": []}, {"apiKey": []}]));
+    }
+
+    #[test]
+    fn schemas_come_from_the_types_and_every_reference_resolves() {
+        let doc = spec();
+        let mut found = Vec::new();
+        refs(doc, &mut found);
+        assert!(found.len() > 30, "{} references", found.len());
+        for r in found {
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("{r} is not local"));
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+        let schemas = &doc["components"]["schemas"];
+        // Unknown fields are refused, so the schema says so; an enum lists its wire names.
+        assert_eq!(schemas["Transaction"]["additionalProperties"], false);
+        assert_eq!(schemas["TransactionType"]["enum"][0], "WIRE");
+        assert_eq!(schemas["ActionCode"]["enum"].as_array().unwrap().len(), crate::rules::ActionCode::ALL.len());
+        assert!(schemas["Analysis"]["required"].as_array().unwrap().contains(&json!("required_actions")));
+        assert_eq!(
+            doc["paths"]["/api/v1/analyze"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Analysis"
+        );
+        assert_eq!(schemas["DecisionRequest"]["properties"]["comment"]["maxLength"], crate::decision::MAX_COMMENT_CHARS);
+        assert_eq!(schemas["FeedbackRequest"]["properties"]["note"]["maxLength"], crate::feedback::MAX_NOTE_CHARS);
+        let limit = doc["paths"]["/api/v1/review-queue"]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit");
+        assert_eq!(limit.unwrap()["schema"]["maximum"], crate::db::MAX_QUEUE_PAGE);
+    }
 }

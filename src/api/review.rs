@@ -32,6 +32,10 @@ fn today(state: &AppState) -> chrono::NaiveDate {
     review::today_in(state.analyzer.engine().config().time_zone())
 }
 
+#[utoipa::path(get, path = "/api/v1/review-queue",
+    summary = "Analyses that require review and have no decision (the latest analysis of each transaction), earliest due date first, items without one last, then oldest",
+    params(crate::review::QueueQuery),
+    responses((status = 200, description = "{today, truncated, items: [{analysis_id, transaction_id, customer_name, risk_level, actions, analyzed_at, due_on, days_left, overdue, assignment}]}; days_left counts from today in the institution's time zone")))]
 pub async fn queue(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -42,6 +46,12 @@ pub async fn queue(
     Ok(Json(queue).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/analyses/{id}/assignment",
+    summary = "Assign an analysis in the queue to an officer (\"me\" or an officer's key id) or unassign it (null); audited as review.assign / review.unassign. 409 when it is decided or needs no review.",
+    params(("id" = uuid::Uuid, Path, description = "analysis id")), request_body = crate::review::AssignRequest,
+    responses((status = 200, description = "{analysis_id, assignment: {assignee_id, assignee_name, assigned_by, assigned_at} | null}"),
+        (status = 404, description = "no such analysis", body = super::error::Body<'static>),
+        (status = 409, description = "decided, or needs no review", body = super::error::Body<'static>)))]
 pub async fn assign(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -54,6 +64,11 @@ pub async fn assign(
     Ok(Json(serde_json::json!({ "analysis_id": id, "assignment": assignment })).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/analyses/{id}/case",
+    summary = "The case view: actions with due dates, the transactions the rules looked at (in_pattern marks those the findings name), a SAR narrative draft (who, what, when, where, why, how; each section cites chunk ids) and, when a CTR is due, a CTR data sheet (FinCEN CTR parts I-III; unknown fields are required_to_complete)",
+    params(("id" = uuid::Uuid, Path, description = "analysis id")),
+    responses((status = 200, description = "{analysis_id, transaction_id, today, due_on, days_left, overdue, actions, related_transactions, narrative: {sections, draft, saved}, ctr, decisions}"),
+        (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]
 pub async fn case(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -65,37 +80,3 @@ pub async fn case(
     Ok(Json(case).into_response())
 }
 
-/// The review routes in the OpenAPI document (`x-required-roles` are added from
-/// `service::auth::ROUTES` afterwards).
-pub(super) fn document(doc: &mut serde_json::Value) {
-    use serde_json::json;
-    let err = || json!({"$ref": "#/components/responses/Error"});
-    let errors = |ok_status: &str, ok: serde_json::Value| {
-        let mut r = json!({"400": err(), "401": err(), "403": err(), "404": err(), "409": err(), "422": err(), "503": err()});
-        r[ok_status] = ok;
-        r
-    };
-    let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}, "description": "analysis id"});
-    let q = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description});
-    doc["paths"]["/api/v1/review-queue"] = json!({"get": {
-        "summary": "Analyses that require review and have no decision (the latest analysis of each transaction), earliest due date first, items without one last, then oldest",
-        "parameters": [
-            q("action", "an action code, e.g. SAR_REVIEW"), q("risk", "LOW, MEDIUM or HIGH"),
-            q("assignee", "me, none (unassigned) or an officer's key id"),
-            q("from", "due on or after (YYYY-MM-DD)"), q("to", "due on or before (YYYY-MM-DD)"),
-            {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": crate::db::MAX_QUEUE_PAGE}}],
-        "responses": errors("200", json!({"description": "{today, truncated, items: [{analysis_id, transaction_id, customer_name, risk_level, actions, analyzed_at, due_on, days_left, overdue, assignment}]}; days_left counts from today in the institution's time zone"}))
-    }});
-    doc["paths"]["/api/v1/analyses/{id}/assignment"] = json!({"post": {
-        "summary": "Assign an analysis in the queue to an officer (\"me\" or an officer's key id) or unassign it (null); audited as review.assign / review.unassign. 409 when it is decided or needs no review.",
-        "parameters": [id],
-        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["assignee"], "additionalProperties": false,
-            "properties": {"assignee": {"type": ["string", "null"]}}}}}},
-        "responses": errors("200", json!({"description": "{analysis_id, assignment: {assignee_id, assignee_name, assigned_by, assigned_at} | null}"}))
-    }});
-    doc["paths"]["/api/v1/analyses/{id}/case"] = json!({"get": {
-        "summary": "The case view: actions with due dates, the transactions the rules looked at (in_pattern marks those the findings name), a SAR narrative draft (who, what, when, where, why, how; each section cites chunk ids) and, when a CTR is due, a CTR data sheet (FinCEN CTR parts I-III; unknown fields are required_to_complete)",
-        "parameters": [id],
-        "responses": errors("200", json!({"description": "{analysis_id, transaction_id, today, due_on, days_left, overdue, actions, related_transactions, narrative: {sections, draft, saved}, ctr, decisions}"}))
-    }});
-}

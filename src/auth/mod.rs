@@ -38,6 +38,7 @@ pub use keys::{ApiKeyInfo, CreatedKey, KEY_PREFIX};
 /// permissions ([`Role::allows`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum Role {
     /// Reads analyses and the chunks they cite.
     Viewer,

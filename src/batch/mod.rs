@@ -190,7 +190,7 @@ pub async fn run(
     let mut order: Vec<(NaiveDate, &Transaction, u64)> = Vec::with_capacity(pending.len());
     for row in &pending {
         let stored = history.transaction(&row.transaction)?;
-        order.push((business_day(stored, &engine.config().institution), stored, row.line));
+        order.push((business_day(&stored.timestamp, &engine.config().institution), stored, row.line));
     }
     order.sort_by(|a, b| (a.0, a.1.timestamp, a.2).cmp(&(b.0, b.1.timestamp, b.2)));
     progress.start("screening transactions", order.len() as u64);

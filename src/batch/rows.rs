@@ -300,31 +300,24 @@ fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ValidationE
 
 fn typed_transaction(value: Value) -> Result<(Transaction, Option<Customer>), ValidationError> {
     let wire: TransactionWire = decode(value)?;
-    let mut errors = Vec::new();
-    wire.transaction.collect_errors("transaction", &mut errors);
+    // Parsing also refuses what the database could not store exactly (an amount
+    // with more than 28 decimal places).
+    wire.transaction.parse()?;
     if let Some(c) = &wire.customer {
-        c.collect_errors("customer", &mut errors);
+        c.parse()?;
         if c.customer_id != wire.transaction.customer_id {
-            errors.push(ValidationError::new(
+            return Err(ValidationError::new(
                 "customer.customer_id",
                 format!("{:?} does not match transaction.customer_id {:?}", c.customer_id, wire.transaction.customer_id),
             ));
         }
     }
-    if let Some(e) = errors.into_iter().next() {
-        return Err(e);
-    }
-    // What the database would refuse (an amount with too many decimals) is refused here.
-    crate::db::check_storable("transaction", &wire.transaction).map_err(|e| match e {
-        crate::db::DbError::Invalid { field, reason } => ValidationError::new(field, reason),
-        other => ValidationError::new("transaction", other.to_string()),
-    })?;
     Ok((wire.transaction, wire.customer))
 }
 
 fn typed_customer(value: Value) -> Result<Customer, ValidationError> {
     let wire: CustomerWire = decode(value)?;
-    wire.customer.validate()?;
+    wire.customer.parse()?;
     Ok(wire.customer)
 }
 

@@ -125,6 +125,11 @@ pub struct RetrievalArgs {
     /// Floors file (eval/thresholds.toml layout): exit 3 when a floor is missed.
     #[arg(long)]
     thresholds: Option<PathBuf>,
+    /// Also write, per question run, whether it is held out, its judged passages and the
+    /// `fusion` candidates' four signals (JSON lines), for fitting other combinations of
+    /// them (train on the train part only).
+    #[arg(long)]
+    signals_out: Option<PathBuf>,
 }
 
 /// Exit code when a metric is below its floor.
@@ -196,6 +201,41 @@ fn mode_parameters(mode: RetrievalMode, s: &RetrievalSettings) -> serde_json::Va
     p
 }
 
+/// One JSON line per question: `{id, heldout, relevant, candidates: [[passage, dense,
+/// bm25, pairs, coverage], ...]}`, candidates in `fusion`'s first-seen order.
+fn write_signals(
+    path: &Path,
+    dataset: &Dataset,
+    queries: &[dataset::Query],
+    retriever: &Retriever,
+    store: &dyn ChunkStore,
+) -> Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for q in queries {
+        let signals = retriever.fusion_signals(&q.text, &SearchFilter::default(), run::depth() + 5)?;
+        let ids: Vec<uuid::Uuid> = signals.iter().map(|(id, _)| *id).collect();
+        let records: std::collections::HashMap<_, _> = store.records(&ids)?.into_iter().map(|r| (r.chunk_id, r)).collect();
+        let candidates: Vec<serde_json::Value> = signals
+            .iter()
+            .filter_map(|(id, s)| {
+                let r = records.get(id)?;
+                let passage = r.chunk.passage_id.as_deref().map_or_else(|| r.meta.document_id.clone(), |p| dataset.doc_id(p));
+                Some(serde_json::json!([passage, s.dense, s.bm25, s.pairs, s.coverage]))
+            })
+            .collect();
+        let relevant: Vec<&String> =
+            dataset.qrels.get(&q.id).map(|j| j.iter().filter(|(_, r)| **r > 0).map(|(d, _)| d).collect()).unwrap_or_default();
+        let line = serde_json::json!({
+            "id": q.id, "heldout": reagent_eval::split::is_heldout(&q.id), "relevant": relevant, "candidates": candidates,
+        });
+        writeln!(out, "{line}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    out.flush().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
     let mut dataset: Dataset = match (&args.obliqa, &args.corpus, &args.queries, &args.qrels) {
         (Some(dir), _, _, _) => dataset::load_obliqa(dir, args.questions.as_deref())?,
@@ -264,6 +304,10 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
         let retriever = Retriever::new(embedder.clone(), store.clone(), settings.clone());
         let searcher = RetrieverSearcher { parameters: mode_parameters(mode, &settings), retriever, mode };
         runs.push(run::run_mode(&dataset, queries, spec, &searcher, &progress)?);
+    }
+    if let Some(path) = &args.signals_out {
+        let retriever = Retriever::new(embedder.clone(), store.clone(), config.retrieval.clone());
+        write_signals(path, &dataset, queries, &retriever, store.as_ref())?;
     }
     let qrels: Vec<(String, Vec<(String, u32)>)> = queries
         .iter()

@@ -19,7 +19,7 @@ use reagent_ingest::parse::MetadataDefaults;
 use reagent_ingest::pipeline::{IngestOptions, Pipeline};
 use reagent_ingest::progress::Silent;
 use reagent_ingest::store::SearchFilter;
-use reagent_ingest::{DocumentType, Embedder};
+use reagent_ingest::DocumentType;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

@@ -13,8 +13,6 @@ use reagent::db::Database;
 use reagent::feedback::{self, ExportReport, FeedbackError};
 use reagent::services::{Services, StartError};
 
-/// Exit code: pairs were written, but some judgements could not be exported.
-const EXIT_PARTIAL: u8 = 2;
 /// Exit code: the database could not be opened or read.
 const EXIT_DATABASE: u8 = 3;
 /// Exit code: the chunk store could not be opened or read (e.g. a running server holds it).
@@ -99,7 +97,7 @@ fn summarize(report: &ExportReport, out: Option<&std::path::Path>) -> ExitCode {
     if report.skipped.len() > SHOWN_SKIPS {
         eprintln!("  … and {} more", report.skipped.len() - SHOWN_SKIPS);
     }
-    ExitCode::from(EXIT_PARTIAL)
+    ExitCode::from(super::EXIT_PARTIAL)
 }
 
 fn parse_since(s: &str) -> Result<DateTime<Utc>> {

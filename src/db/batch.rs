@@ -20,12 +20,6 @@ fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Checks that `transaction` can be stored as it is (the same checks as
-/// [`Database::upsert_transaction`]; errors name fields under `prefix`).
-pub fn check_storable(prefix: &str, transaction: &Transaction) -> Result<(), DbError> {
-    TransactionParams::new(prefix, transaction).map(|_| ())
-}
-
 impl Database {
     /// Upserts `customers`, then `transactions`, in one database transaction: all or
     /// nothing. Every transaction's customer must be among `customers` or stored.

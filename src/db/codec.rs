@@ -8,12 +8,11 @@
 //! | [`DbUuid`]      | `TEXT`, hyphenated lowercase                 | `UUID`        |
 //! | enums           | `TEXT`, their serde wire form (`CASH_DEPOSIT`) | `TEXT`      |
 //!
-//! Amounts: the domain carries an `f64`. It is stored as the shortest decimal
-//! string that parses back to the very same `f64` (Rust's `Display` for `f64`:
-//! never an exponent, never binary noise), so `10000.01` is stored as `10000.01`,
-//! summed exactly by PostgreSQL, and read back bit-for-bit equal. Amounts must fit
-//! PostgreSQL-compatible `rust_decimal` limits (at most 28 decimal places), which
-//! every valid amount (0 < amount ≤ 1e13) with a sane number of decimals does.
+//! Amounts: the domain carries exact [`Money`] (read from a JSON number through its
+//! shortest text, see `domain::Money`), stored as its decimal text, so `10000.01`
+//! is stored as `10000.01`, summed exactly by PostgreSQL, and read back equal.
+//! Parsing already refused what `rust_decimal` cannot hold (more than 28 decimal
+//! places).
 //!
 //! Instants: both backends keep microseconds, so sub-microsecond digits are
 //! truncated on write. SQLite's text form has a fixed width and is always UTC, so
@@ -31,35 +30,22 @@ use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 use uuid::Uuid;
 
 use super::DbError;
+use crate::domain::Money;
 
 /// An amount as an exact decimal string (see the module doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DbAmount(String);
 
-impl DbAmount {
-    /// The decimal form of `amount`; `field` names it in the error.
-    pub fn from_f64(field: &str, amount: f64) -> Result<Self, DbError> {
-        if !amount.is_finite() {
-            return Err(DbError::invalid(field, "must be a finite number"));
-        }
-        // `{}` prints the shortest digits that round-trip, in positional notation.
-        let text = format!("{amount}");
-        Decimal::from_str_exact(&text).map_err(|e| {
-            DbError::invalid(field, format!("{text} cannot be stored as an exact decimal ({e}); use at most 28 decimal places"))
-        })?;
-        Ok(Self(text))
+impl From<Money> for DbAmount {
+    fn from(amount: Money) -> Self {
+        Self(amount.to_string())
     }
+}
 
-    /// The `f64` this decimal denotes (the nearest one, which is the original
-    /// for anything written by [`DbAmount::from_f64`]).
-    pub fn to_f64(&self) -> Result<f64, DbError> {
-        match f64::from_str(&self.0) {
-            Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(DbError::backend(
-                "decoding an amount",
-                format!("{:?} is not a decimal number", self.0),
-            )),
-        }
+impl DbAmount {
+    /// The stored amount.
+    pub fn to_money(&self) -> Result<Money, DbError> {
+        Money::from_str(&self.0).map_err(|e| DbError::backend("decoding an amount", e.to_string()))
     }
 
     #[cfg(test)]
@@ -241,38 +227,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn amounts_are_exact_decimals_that_round_trip() {
-        for (x, text) in [
-            (10000.01, "10000.01"),
-            (9999.99, "9999.99"),
-            (0.01, "0.01"),
-            (15000.0, "15000"),
-            (1e13, "10000000000000"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (1234.567, "1234.567"),
-            (9999999999999.998, "9999999999999.998"),
-        ] {
-            let a = DbAmount::from_f64("amount", x).unwrap();
+    fn amounts_are_stored_as_their_exact_decimal_text() {
+        // How JSON numbers become these decimals is `domain::Money`'s business.
+        for (x, text) in [(10000.01, "10000.01"), (15000.0, "15000"), (0.1 + 0.2, "0.30000000000000004")] {
+            let money = Money::from_f64(x).unwrap();
+            let a = DbAmount::from(money);
             assert_eq!(a.as_str(), text);
-            assert_eq!(a.to_f64().unwrap().to_bits(), x.to_bits(), "{text}");
+            assert_eq!(a.to_money().unwrap(), money);
             let d = a.to_decimal().unwrap();
-            assert_eq!(
-                DbAmount(d.to_string()).to_f64().unwrap().to_bits(),
-                x.to_bits(),
-                "{text} via Decimal"
-            );
+            assert_eq!(DbAmount(d.to_string()).to_money().unwrap(), money, "{text} via Decimal");
         }
-    }
-
-    #[test]
-    fn unstorable_amounts_name_the_field() {
-        for x in [f64::NAN, f64::INFINITY, 1e-30, 1e30] {
-            let err = DbAmount::from_f64("transaction.amount", x).unwrap_err();
-            assert!(
-                matches!(&err, DbError::Invalid { field, .. } if field == "transaction.amount"),
-                "{x}: {err}"
-            );
-        }
+        assert!(DbAmount("lots".into()).to_money().is_err());
     }
 
     #[test]

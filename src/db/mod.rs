@@ -215,12 +215,13 @@ mod sanctions;
 #[macro_use]
 mod review;
 mod security;
-pub use batch::check_storable;
+mod sessions;
 pub use checkpoints::CheckpointRecord;
 pub use feedback::FeedbackRecord;
 pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, OpenReviewItems, TimeBucket, MAX_BUCKETS};
 pub use review::{AssigneeFilter, AssignmentRecord, MAX_QUEUE_PAGE, QueueFilter, QueueRow};
 pub use sanctions::StoredVersion;
+pub use sessions::WebSessionRow;
 pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobKind, JobRecord};
 
 /// `$1` is a lowercased `LIKE` pattern, or NULL for "everything".

@@ -92,7 +92,7 @@ impl TransactionDbRow {
             )
         })?;
         Ok(Transaction {
-            amount: self.amount.to_f64()?,
+            amount: self.amount.to_money()?.to_f64(),
             currency: CurrencyCode::parse(&self.currency)
                 .map_err(|e| DbError::backend("decoding transactions.currency", e.message))?,
             transaction_type: enum_parse("transactions.transaction_type", self.transaction_type)?,
@@ -185,13 +185,9 @@ pub(crate) struct CustomerParams {
 }
 
 impl CustomerParams {
-    /// Validates `c` (errors name fields under `prefix`, e.g. `customer`).
+    /// Parses `c` (errors name fields under `prefix`, e.g. `customer`).
     pub fn new(prefix: &str, c: &Customer) -> Result<Self, DbError> {
-        let mut errors = Vec::new();
-        c.collect_errors(prefix, &mut errors);
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e.into());
-        }
+        let c = c.parse_at(prefix)?;
         Ok(Self {
             customer_id: c.customer_id.clone(),
             name: c.name.clone(),
@@ -231,18 +227,14 @@ pub(crate) struct TransactionParams {
 }
 
 impl TransactionParams {
-    /// Validates `t` (errors name fields under `prefix`, e.g. `transaction`).
+    /// Parses `t` (errors name fields under `prefix`, e.g. `transaction`).
     pub fn new(prefix: &str, t: &Transaction) -> Result<Self, DbError> {
-        let mut errors = Vec::new();
-        t.collect_errors(prefix, &mut errors);
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e.into());
-        }
+        let t = t.parse_at(prefix)?;
         let field = |name: &str| format!("{prefix}.{name}");
         Ok(Self {
             transaction_id: t.transaction_id.clone(),
             customer_id: t.customer_id.clone(),
-            amount: DbAmount::from_f64(&field("amount"), t.amount)?,
+            amount: DbAmount::from(t.amount),
             currency: t.currency.as_str().to_owned(),
             transaction_type: enum_text(&field("transaction_type"), &t.transaction_type)?,
             direction: enum_text(&field("direction"), &t.direction)?,

@@ -83,6 +83,7 @@ struct DecisionRow {
 /// What a job does (`ingest_jobs.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum JobKind {
     /// Documents uploaded for ingestion (`POST /api/v1/documents`).
     Ingest,

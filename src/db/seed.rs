@@ -77,15 +77,11 @@ impl SeedData {
     /// are unique, that each transaction's customer is in the file, and that each
     /// expectation names a transaction.
     pub fn validate(&self) -> Result<(), DbError> {
-        let mut errors = Vec::new();
         for (i, c) in self.customers.iter().enumerate() {
-            c.collect_errors(&format!("customers[{i}]"), &mut errors);
+            c.parse_at(&format!("customers[{i}]"))?;
         }
         for (i, t) in self.transactions.iter().enumerate() {
-            t.collect_errors(&format!("transactions[{i}]"), &mut errors);
-        }
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e.into());
+            t.parse_at(&format!("transactions[{i}]"))?;
         }
         let mut customers = BTreeSet::new();
         for (i, c) in self.customers.iter().enumerate() {

@@ -246,7 +246,7 @@ pub(crate) fn transaction_json(input: &GenerationInput<'_>) -> String {
     let Some(req) = input.request else {
         return data_json(&Value::Null);
     };
-    let tx = |t: &crate::domain::Transaction| {
+    let tx = |t: &crate::domain::ValidTransaction| {
         json!({
             "transaction_id": t.transaction_id,
             "amount": t.amount,
@@ -377,7 +377,11 @@ pub(crate) fn output_schema(ids: &[String], limits: bool, max_actions: usize) ->
 
 #[cfg(test)]
 mod tests {
+    use reagent_ingest::DocumentType::Regulation;
+
     use super::*;
+    use crate::generation::evidence::test_support::chunk;
+    use crate::generation::rank_evidence;
 
     #[test]
     fn builtin_templates_are_well_formed() {
@@ -459,6 +463,32 @@ mod tests {
             s["properties"]["recommendations"]["items"]["properties"]["text"]
                 .get("maxLength")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn evidence_budget_limits_the_ids() {
+        let ev: Vec<_> = (1..=5)
+            .map(|n| {
+                chunk(
+                    n,
+                    Regulation,
+                    None,
+                    &"x".repeat(500),
+                    1.0 - n as f32 / 10.0,
+                    &[],
+                )
+            })
+            .collect();
+        let ranked = rank_evidence(&ev);
+        assert_eq!(
+            EvidenceIds::assign(&ranked, 1200, 1000).ids(),
+            vec!["C1", "C2"]
+        );
+        assert_eq!(
+            EvidenceIds::assign(&ranked, 10, 1000).ids(),
+            vec!["C1"],
+            "always at least one"
         );
     }
 }

@@ -1,15 +1,16 @@
 //! The deterministic generator: guidance built from the rule findings and quoted
 //! evidence only. It writes no claim of its own beyond the findings (which come from the
-//! rules engine) and fixed procedural recommendations, and it never fails.
+//! rules engine) and fixed procedural recommendations, and it never fails. It chooses
+//! each finding's citations from the evidence; the [`GuidanceBuilder`] assembles them,
+//! and records that the guidance was made without an LLM.
 
 use async_trait::async_trait;
 use reagent_ingest::DocumentType;
 
+use super::builder::GuidanceBuilder;
+use super::cfr::CfrRef;
 use super::{GenerationError, GenerationInput, Generator, Ranked, best_for_action, rank_evidence};
-use crate::guidance::{
-    Citation, ComplianceIssue, GeneratorInfo, GeneratorKind, Guidance, Recommendation,
-    RequiredAction,
-};
+use crate::guidance::{Citation, ComplianceIssue, Guidance, Recommendation};
 use crate::rules::{ActionCode, Finding, Severity};
 
 /// Most citations attached to one action.
@@ -37,29 +38,20 @@ impl RulesGenerator {
         let ranked = rank_evidence(input.evidence);
         let findings: &[Finding] = input.outcome.map_or(&[], |o| o.findings.as_slice());
 
-        let mut required_actions = Vec::with_capacity(findings.len());
-        let mut compliance_issues = Vec::new();
-        let mut recommendations = Vec::new();
+        let mut guidance = GuidanceBuilder::new();
         for finding in findings {
             let citations = citations_for_finding(finding, &ranked);
-            compliance_issues.push(ComplianceIssue {
+            guidance.issue(ComplianceIssue {
                 title: finding.title.clone(),
                 severity: finding.severity,
                 explanation: issue_explanation(finding),
                 citations: citations.clone(),
             });
-            recommendations.push(Recommendation {
+            guidance.recommend(Recommendation {
                 text: recommendation_for(finding.code).into(),
                 citations: citations.clone(),
             });
-            required_actions.push(RequiredAction {
-                code: finding.code,
-                title: finding.title.clone(),
-                description: finding.description.clone(),
-                deadline: finding.deadline.clone(),
-                due_on: finding.due_on,
-                citations,
-            });
+            guidance.require(finding, citations);
         }
 
         // Issues the rules raised that are not actions (no conversion rate,
@@ -69,7 +61,7 @@ impl RulesGenerator {
             if !issue.policies.is_empty() {
                 explanation.push_str(&format!(" Bank procedures: {}.", issue.policies.join(", ")));
             }
-            compliance_issues.push(ComplianceIssue {
+            guidance.issue(ComplianceIssue {
                 title: issue.title.clone(),
                 severity: issue.severity,
                 explanation,
@@ -88,7 +80,7 @@ impl RulesGenerator {
                 .unwrap_or(Severity::Medium)
                 .max(Severity::Medium);
             let mut citations: Vec<Citation> = Vec::new();
-            for a in &required_actions {
+            for a in guidance.actions() {
                 if let Some(c) = a.citations.first()
                     && !citations.iter().any(|x| x.chunk_id == c.chunk_id)
                     && citations.len() < MAX_ACTION_CITATIONS
@@ -96,7 +88,7 @@ impl RulesGenerator {
                     citations.push(c.clone());
                 }
             }
-            compliance_issues.push(ComplianceIssue {
+            guidance.issue(ComplianceIssue {
                 title: "Transaction requires compliance review".into(),
                 severity,
                 explanation: format!(
@@ -112,14 +104,14 @@ impl RulesGenerator {
                 .iter()
                 .find(|r| !r.for_actions.is_empty())
                 .or(ranked.first());
-            recommendations.push(Recommendation {
+            guidance.recommend(Recommendation {
                 text: "Document the review of this transaction in the case file: the facts considered, the sources \
                        consulted, each decision taken and who approved it."
                     .into(),
                 citations: best.map(Ranked::citation).into_iter().collect(),
             });
         } else if input.question().is_none() {
-            recommendations.push(Recommendation {
+            guidance.recommend(Recommendation {
                 text: "No obligations triggered: the rules engine found no required action for this transaction. \
                        Document the review and continue routine monitoring."
                     .into(),
@@ -127,24 +119,11 @@ impl RulesGenerator {
             });
         }
 
-        let (answer, answer_citations) = match input.question() {
-            Some(_) => extractive_answer(&ranked),
-            None => (None, Vec::new()),
-        };
-
-        Guidance {
-            required_actions,
-            compliance_issues,
-            recommendations,
-            answer,
-            answer_citations,
-            generator: GeneratorInfo {
-                kind: GeneratorKind::Rules,
-                model: None,
-                degraded_reason: None,
-                dropped_citations: 0,
-            },
+        if input.question().is_some() {
+            let (answer, citations) = extractive_answer(&ranked);
+            guidance.answer(answer, citations);
         }
+        guidance.finish_rules()
     }
 }
 
@@ -241,7 +220,10 @@ fn cites_one_of(r: &Ranked<'_>, regs: &[CfrRef]) -> bool {
 /// Citations for a rule issue: retrieved chunks whose own citation is one of
 /// `regulations` (best score first, at most [`MAX_ACTION_CITATIONS`]).
 fn citations_for_regulations(regulations: &[String], ranked: &[Ranked<'_>]) -> Vec<Citation> {
-    let regs: Vec<CfrRef> = regulations.iter().filter_map(|r| CfrRef::parse(r)).collect();
+    let regs: Vec<CfrRef> = regulations
+        .iter()
+        .filter_map(|r| CfrRef::parse(r))
+        .collect();
     ranked
         .iter()
         .filter(|r| cites_one_of(r, &regs))
@@ -324,166 +306,6 @@ fn add<'r, 'a>(chosen: &mut Vec<&'r Ranked<'a>>, r: &'r Ranked<'a>) {
     }
 }
 
-/// A reference into the Code of Federal Regulations: `31 CFR 1010.311(a)` →
-/// title 31, part 1010, section 1010.311; `31 CFR Part 515` → title 31, part 515.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CfrRef {
-    pub title: Option<String>,
-    pub part: String,
-    pub section: Option<String>,
-}
-
-impl CfrRef {
-    pub fn parse(s: &str) -> Option<Self> {
-        let tokens: Vec<&str> = s.split_whitespace().collect();
-        let at = tokens.iter().position(|t| {
-            let t = t.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '.');
-            t.eq_ignore_ascii_case("CFR")
-                || t.eq_ignore_ascii_case("C.F.R.")
-                || t.eq_ignore_ascii_case("C.F.R")
-        })?;
-        let title = at
-            .checked_sub(1)
-            .map(|i| tokens[i].trim_matches(|c: char| !c.is_ascii_digit()))
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        let mut rest = tokens[at + 1..].iter().copied();
-        let mut number = rest.next()?;
-        while number.eq_ignore_ascii_case("part")
-            || number.starts_with('§') && number.trim_start_matches('§').is_empty()
-        {
-            number = rest.next()?;
-        }
-        let number = number.trim_start_matches('§');
-        let digits: String = number
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let digits = digits.trim_end_matches('.');
-        if digits.is_empty() || !digits.starts_with(|c: char| c.is_ascii_digit()) {
-            return None;
-        }
-        match digits.split_once('.') {
-            Some((part, sec)) if !sec.is_empty() => Some(Self {
-                title,
-                part: part.to_string(),
-                section: Some(format!("{part}.{sec}")),
-            }),
-            _ => Some(Self {
-                title,
-                part: digits.to_string(),
-                section: None,
-            }),
-        }
-    }
-
-    /// Whether `chunk` (a chunk's citation) falls under this (a finding's) reference.
-    pub fn covers(&self, chunk: &CfrRef) -> bool {
-        if let (Some(a), Some(b)) = (&self.title, &chunk.title)
-            && a != b
-        {
-            return false;
-        }
-        match &self.section {
-            Some(s) => chunk.section.as_deref() == Some(s.as_str()),
-            None => chunk.part == self.part,
-        }
-    }
-
-    /// Whether `text` cites this reference: the section number (`1010.311`, also as
-    /// `1010.311(a)`) or, for a part, `Part 515` / `CFR 515.x`.
-    pub fn mentioned_in(&self, text: &str) -> bool {
-        match &self.section {
-            Some(s) => contains_number(text, s),
-            None => {
-                let part = &self.part;
-                contains_number(text, &format!("Part {part}"))
-                    || contains_number(text, &format!("part {part}"))
-                    || text
-                        .match_indices(&format!("CFR {part}."))
-                        .any(|(i, m)| text[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for CfrRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(t) = &self.title {
-            write!(f, "{t} ")?;
-        }
-        match &self.section {
-            Some(s) => write!(f, "CFR {s}"),
-            None => write!(f, "CFR Part {}", self.part),
-        }
-    }
-}
-
-/// The CFR references written in `text` (`31 CFR 1010.311(a)`, `12 C.F.R. Part 21`, …).
-pub(crate) fn cfr_references(text: &str) -> Vec<CfrRef> {
-    let tokens: Vec<&str> = text.split_whitespace().collect();
-    let mut out = Vec::new();
-    for (i, t) in tokens.iter().enumerate() {
-        let core = t.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '.');
-        if core.eq_ignore_ascii_case("CFR")
-            || core.eq_ignore_ascii_case("C.F.R.")
-            || core.eq_ignore_ascii_case("C.F.R")
-        {
-            let window = tokens[i.saturating_sub(1)..(i + 4).min(tokens.len())].join(" ");
-            if let Some(r) = CfrRef::parse(&window) {
-                out.push(r);
-            }
-        }
-    }
-    out
-}
-
-/// The first CFR reference in `text` that neither the findings' `regulations` nor any
-/// retrieved chunk (its citation or its text) supports: a regulation the model made up.
-pub(crate) fn unsupported_reference(
-    text: &str,
-    ranked: &[Ranked<'_>],
-    regulations: &[String],
-) -> Option<String> {
-    let known: Vec<CfrRef> = regulations
-        .iter()
-        .filter_map(|r| CfrRef::parse(r))
-        .collect();
-    cfr_references(text)
-        .into_iter()
-        .find(|r| {
-            let by_rules = known.iter().any(|k| k.covers(r) || r.covers(k));
-            let by_evidence = ranked.iter().any(|c| {
-                let chunk = &c.hit.record.chunk;
-                chunk
-                    .citation
-                    .as_deref()
-                    .and_then(CfrRef::parse)
-                    .is_some_and(|cc| r.covers(&cc) || cc.covers(r))
-                    || r.mentioned_in(&chunk.text)
-            });
-            !(by_rules || by_evidence)
-        })
-        .map(|r| r.to_string())
-}
-
-/// `needle` occurs in `text` not glued to other digits (so `1010.31` is not found in
-/// `1010.311`, nor `1010.311` in `21010.311`).
-fn contains_number(text: &str, needle: &str) -> bool {
-    text.match_indices(needle).any(|(i, m)| {
-        let before = text[..i].chars().next_back();
-        let after = &text[i + m.len()..];
-        let glued_before = before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.');
-        let mut it = after.chars();
-        let glued_after = match it.next() {
-            Some(c) if c.is_ascii_digit() => true,
-            Some('.') => it.next().is_some_and(|c| c.is_ascii_digit()),
-            _ => false,
-        };
-        !glued_before && !glued_after
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
@@ -491,8 +313,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::generation::test_support::chunk;
+    use crate::generation::evidence::test_support::chunk;
     use crate::generation::{EvidenceChunk, rank_evidence};
+    use crate::guidance::GeneratorKind;
     use crate::rules::{RiskLevel, RuleOutcome};
 
     fn finding(code: ActionCode, regs: &[&str]) -> Finding {
@@ -526,96 +349,6 @@ mod tests {
 
     fn ids(cs: &[Citation]) -> Vec<u128> {
         cs.iter().map(|c| c.chunk_id.as_u128()).collect()
-    }
-
-    #[test]
-    fn parses_cfr_references() {
-        let r = CfrRef::parse("31 CFR 1010.311(a)").unwrap();
-        assert_eq!(
-            (r.title.as_deref(), r.part.as_str(), r.section.as_deref()),
-            (Some("31"), "1010", Some("1010.311"))
-        );
-        let p = CfrRef::parse("31 CFR Part 515").unwrap();
-        assert_eq!((p.part.as_str(), p.section), ("515", None));
-        assert_eq!(
-            CfrRef::parse("31 C.F.R. § 1020.320")
-                .unwrap()
-                .section
-                .as_deref(),
-            Some("1020.320")
-        );
-        assert_eq!(CfrRef::parse("AML 4.2"), None);
-        assert_eq!(CfrRef::parse("CFR"), None);
-        assert_eq!(CfrRef::parse("31 CFR Part"), None);
-    }
-
-    #[test]
-    fn section_and_part_matching() {
-        let sec = CfrRef::parse("31 CFR 1010.311").unwrap();
-        assert!(sec.covers(&CfrRef::parse("31 CFR 1010.311(a)").unwrap()));
-        assert!(sec.covers(&CfrRef::parse("31 CFR 1010.311").unwrap()));
-        assert!(!sec.covers(&CfrRef::parse("31 CFR 1010.313").unwrap()));
-        assert!(!sec.covers(&CfrRef::parse("31 CFR 1010.3110").unwrap()));
-        assert!(!sec.covers(&CfrRef::parse("12 CFR 1010.311").unwrap()));
-        let part = CfrRef::parse("31 CFR Part 515").unwrap();
-        assert!(part.covers(&CfrRef::parse("31 CFR 515.201").unwrap()));
-        assert!(part.covers(&CfrRef::parse("31 CFR Part 515").unwrap()));
-        assert!(!part.covers(&CfrRef::parse("31 CFR 560.201").unwrap()));
-        assert!(!part.covers(&CfrRef::parse("31 CFR 5150.1").unwrap()));
-
-        assert!(sec.mentioned_in("as required (31 CFR 1010.311)."));
-        assert!(sec.mentioned_in("see 1010.100 and 1010.311(a)(1); then"));
-        assert!(!sec.mentioned_in("see 31 CFR 1010.3110"));
-        assert!(!sec.mentioned_in("see 31 CFR 1010.31"));
-        assert!(part.mentioned_in("the Cuban regulations (31 CFR Part 515) prohibit"));
-        assert!(part.mentioned_in("blocked under 31 CFR 515.201(b)"));
-        assert!(!part.mentioned_in("31 CFR Part 5150"));
-    }
-
-    #[test]
-    fn invented_cfr_references_are_detected() {
-        let ev = vec![
-            chunk(
-                1,
-                Regulation,
-                Some("31 CFR 1010.311"),
-                "file a report ... (see 31 CFR 1010.306(a)(1))",
-                0.9,
-                &[],
-            ),
-            chunk(
-                2,
-                Policy,
-                Some("AML 4.3"),
-                "the teller verifies identity (31 CFR 1010.312).",
-                0.5,
-                &[],
-            ),
-        ];
-        let ranked = rank_evidence(&ev);
-        let regs = vec!["31 CFR 1010.313".to_string()];
-        let ok = |t: &str| unsupported_reference(t, &ranked, &regs);
-        assert_eq!(
-            ok("File under 31 CFR 1010.311(a) within 15 days (31 CFR 1010.306)."),
-            None
-        );
-        assert_eq!(
-            ok("Aggregate per 31 CFR 1010.313; verify identity per 31 C.F.R. § 1010.312."),
-            None
-        );
-        assert_eq!(ok("No regulation named here."), None);
-        assert_eq!(
-            ok("A report required by 102.5 CFR 2025 is due.").as_deref(),
-            Some("102.5 CFR Part 2025")
-        );
-        assert_eq!(
-            ok("See 31 CFR 1010.314 too.").as_deref(),
-            Some("31 CFR 1010.314")
-        );
-        assert_eq!(
-            ok("Under 12 CFR 21.11 banks file SARs.").as_deref(),
-            Some("12 CFR 21.11")
-        );
     }
 
     #[test]

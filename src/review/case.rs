@@ -19,7 +19,7 @@ use super::{ReviewError, days_left, earliest_due, require_decide};
 use crate::auth::Principal;
 use crate::db::Database;
 use crate::decision::Decision;
-use crate::domain::{Customer, CustomerType, Direction, RuleInput, Transaction};
+use crate::domain::{CustomerType, Direction, RuleInput, ValidCustomer, ValidRuleInput, ValidTransaction};
 use crate::guidance::{Analysis, Citation, RequiredAction};
 use crate::rules::data::InstitutionConfig;
 use crate::rules::{ActionCode, CashClass, calendar};
@@ -152,11 +152,12 @@ pub async fn case(
 ) -> Result<Case, ReviewError> {
     require_decide(principal)?;
     let analysis = db.get_analysis(analysis_id).await?.ok_or(ReviewError::NotFound(analysis_id))?;
-    let input: Option<RuleInput> = db
+    let input: Option<ValidRuleInput> = db
         .analysis_request(analysis_id)
         .await?
         .and_then(|r| r.get("request").cloned())
-        .and_then(|v| serde_json::from_value(v).ok());
+        .and_then(|v| serde_json::from_value::<RuleInput>(v).ok())
+        .and_then(|i| i.parse().ok());
     let decisions = crate::decision::decisions(audit, analysis_id).await.map_err(|e| match e {
         crate::decision::DecisionError::Db(e) => ReviewError::Db(e),
         other => ReviewError::Invalid { field: "decisions", reason: other.to_string() },
@@ -167,7 +168,7 @@ pub async fn case(
 /// The case from an analysis, its stored rule input and its decisions. Pure.
 pub fn build(
     analysis: &Analysis,
-    input: Option<&RuleInput>,
+    input: Option<&ValidRuleInput>,
     institution: &InstitutionConfig,
     today: NaiveDate,
     decisions: Vec<Decision>,
@@ -216,9 +217,9 @@ fn mentions(text: &str, id: &str) -> bool {
     text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')).any(|w| w == id)
 }
 
-fn related(analysis: &Analysis, input: &RuleInput, institution: &InstitutionConfig) -> Vec<RelatedTransaction> {
+fn related(analysis: &Analysis, input: &ValidRuleInput, institution: &InstitutionConfig) -> Vec<RelatedTransaction> {
     let current = &input.transaction;
-    let mut txs: Vec<&Transaction> = std::iter::once(current)
+    let mut txs: Vec<&ValidTransaction> = std::iter::once(current)
         .chain(input.recent_transactions.iter().filter(|t| t.customer_id == current.customer_id && t.transaction_id != current.transaction_id))
         .collect();
     txs.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.transaction_id.cmp(&b.transaction_id)));
@@ -229,14 +230,14 @@ fn related(analysis: &Analysis, input: &RuleInput, institution: &InstitutionConf
             RelatedTransaction {
                 transaction_id: t.transaction_id.clone(),
                 timestamp: t.timestamp.to_rfc3339(),
-                business_day: calendar::business_day(t, institution),
+                business_day: calendar::business_day(&t.timestamp, institution),
                 transaction_type: t.transaction_type.as_str().to_owned(),
                 direction: match t.direction {
                     Direction::Inbound => "INBOUND",
                     Direction::Outbound => "OUTBOUND",
                 }
                 .to_owned(),
-                amount: money(t.amount),
+                amount: t.amount.rounded_to_cents().decimal(),
                 currency: t.currency.as_str().to_owned(),
                 origin_country: t.origin_country.as_str().to_owned(),
                 destination_country: t.destination_country.as_str().to_owned(),
@@ -250,13 +251,6 @@ fn related(analysis: &Analysis, input: &RuleInput, institution: &InstitutionConf
             }
         })
         .collect()
-}
-
-/// The amount as an exact decimal with two places (amounts arrive as JSON numbers).
-fn money(amount: f64) -> Decimal {
-    let mut d = Decimal::from_f64_retain(amount).map_or(Decimal::ZERO, |d| d.round_dp(2));
-    d.rescale(2);
-    d
 }
 
 fn ids(citations: &[Citation]) -> Vec<Uuid> {
@@ -273,7 +267,7 @@ fn cites_of<'a>(analysis: &'a Analysis, codes: &[ActionCode]) -> impl Iterator<I
     analysis.required_actions.iter().filter(move |a| codes.contains(&a.code))
 }
 
-fn narrative(analysis: &Analysis, input: Option<&RuleInput>, related: &[RelatedTransaction], saved: Option<String>) -> Narrative {
+fn narrative(analysis: &Analysis, input: Option<&ValidRuleInput>, related: &[RelatedTransaction], saved: Option<String>) -> Narrative {
     // The action the narrative is about: the SAR review, else the most severe one.
     let primary = analysis
         .required_actions
@@ -427,7 +421,7 @@ fn extend(into: &mut Vec<Uuid>, more: Vec<Uuid>) {
     }
 }
 
-fn ctr_sheet(customer: Option<&Customer>, related: &[RelatedTransaction]) -> CtrSheet {
+fn ctr_sheet(customer: Option<&ValidCustomer>, related: &[RelatedTransaction]) -> CtrSheet {
     let mut persons = Vec::new();
     match customer {
         Some(c) => {

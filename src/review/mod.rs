@@ -91,6 +91,7 @@ fn require_decide(principal: &Principal) -> Result<(), ReviewError> {
 /// The queue's filters as the API and the page receive them (all optional).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
 pub struct QueueQuery {
     /// An action code, e.g. `SAR_REVIEW`.
     pub action: Option<String>,
@@ -218,6 +219,7 @@ pub async fn queue(db: &Database, principal: &Principal, query: &QueueQuery, tod
 /// to unassign.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct AssignRequest {
     pub assignee: Option<String>,
 }

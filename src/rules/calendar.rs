@@ -3,18 +3,17 @@
 //! night, weekend and holiday deposits belong to the next business day),
 //! calendar-day and business-day deadlines.
 
-use chrono::{Datelike, Days, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Weekday};
 
 use super::data::{BusinessDayMode, InstitutionConfig};
-use crate::domain::Transaction;
 
 /// The calendar date of the transaction in the institution's time zone (the
 /// UTC date in [`BusinessDayMode::UtcMidnight`]): the date rules and
 /// sources are applied as of.
-pub fn local_date(t: &Transaction, inst: &InstitutionConfig) -> NaiveDate {
+pub fn local_date(timestamp: &DateTime<FixedOffset>, inst: &InstitutionConfig) -> NaiveDate {
     match inst.business_day {
-        BusinessDayMode::UtcMidnight => t.timestamp.naive_utc().date(),
-        BusinessDayMode::PostingCutoff => t.timestamp.with_timezone(&inst.time_zone.0).date_naive(),
+        BusinessDayMode::UtcMidnight => timestamp.naive_utc().date(),
+        BusinessDayMode::PostingCutoff => timestamp.with_timezone(&inst.time_zone.0).date_naive(),
     }
 }
 
@@ -23,11 +22,11 @@ pub fn local_date(t: &Transaction, inst: &InstitutionConfig) -> NaiveDate {
 /// after the daily cut-off (local time) moves to the next day, and a
 /// Saturday, Sunday or holiday moves to the next business day. In
 /// [`BusinessDayMode::UtcMidnight`] it is the UTC calendar date.
-pub fn business_day(t: &Transaction, inst: &InstitutionConfig) -> NaiveDate {
+pub fn business_day(timestamp: &DateTime<FixedOffset>, inst: &InstitutionConfig) -> NaiveDate {
     match inst.business_day {
-        BusinessDayMode::UtcMidnight => t.timestamp.naive_utc().date(),
+        BusinessDayMode::UtcMidnight => timestamp.naive_utc().date(),
         BusinessDayMode::PostingCutoff => {
-            let local = t.timestamp.with_timezone(&inst.time_zone.0);
+            let local = timestamp.with_timezone(&inst.time_zone.0);
             let mut day = local.date_naive();
             if local.time() >= inst.daily_cutoff.0 {
                 day = add_days(day, 1);
@@ -100,13 +99,8 @@ mod tests {
         }
     }
 
-    fn at(ts: &str) -> Transaction {
-        let v = serde_json::json!({
-            "transaction_id": "T", "customer_id": "C", "amount": 1, "currency": "USD",
-            "transaction_type": "CASH_DEPOSIT", "direction": "INBOUND", "origin_country": "US",
-            "destination_country": "US", "timestamp": ts
-        });
-        match serde_json::from_value(v) {
+    fn at(ts: &str) -> DateTime<FixedOffset> {
+        match DateTime::parse_from_rfc3339(ts) {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         }

@@ -57,8 +57,8 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::RuleInput;
-use crate::domain::{Customer, Transaction, TransactionType, ValidationError};
+pub use crate::domain::{RuleInput, ValidRuleInput};
+use crate::domain::{Money, TransactionType, ValidCustomer, ValidTransaction, ValidationError};
 pub use data::{InstitutionOverrides, RulesConfig, RulesError};
 pub use ofac::{SanctionsScreening, ScreeningMatch};
 
@@ -68,6 +68,7 @@ use std::sync::Arc;
 /// What the compliance officer must do. Serialized as e.g. `CTR_FILING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum ActionCode {
     CtrFiling,
     SarReview,
@@ -121,6 +122,7 @@ impl FromStr for ActionCode {
 /// How urgent a finding is. Ordered `Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum Severity {
     Low,
     Medium,
@@ -131,6 +133,7 @@ pub enum Severity {
 /// Banded risk score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum RiskLevel {
     Low,
     Medium,
@@ -277,18 +280,16 @@ impl RulesEngine {
         &self.sanctions
     }
 
-    /// Validates `input`, then evaluates it.
+    /// Parses `input`, then evaluates it.
     pub fn evaluate_checked(&self, input: &RuleInput) -> Result<RuleOutcome, ValidationError> {
-        input.validate()?;
-        Ok(self.evaluate(input))
+        Ok(self.evaluate(&input.parse()?))
     }
 
     /// Applies every rule to `input` as of the transaction's business date.
     ///
-    /// Pure and deterministic. It does not panic on invalid input, but the
-    /// results for invalid input (e.g. a negative amount) are meaningless:
-    /// call [`RuleInput::validate`] first, or use [`Self::evaluate_checked`].
-    pub fn evaluate(&self, input: &RuleInput) -> RuleOutcome {
+    /// Pure and deterministic; the input is validated by its type
+    /// ([`RuleInput::parse`], or use [`Self::evaluate_checked`]).
+    pub fn evaluate(&self, input: &ValidRuleInput) -> RuleOutcome {
         let ctx = Ctx::new(&self.config, input);
         let selection = if input.sanctions_lookback {
             ListSelection::Newest
@@ -342,15 +343,15 @@ impl RulesEngine {
 /// Per-evaluation facts shared by the rules.
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a RulesConfig,
-    pub tx: &'a Transaction,
-    pub customer: &'a Customer,
+    pub tx: &'a ValidTransaction,
+    pub customer: &'a ValidCustomer,
     /// Date of the current transaction in the institution's time zone.
     pub as_of: NaiveDate,
     /// Business day of the current transaction for currency reporting.
     pub business_day: NaiveDate,
     /// The customer's other transactions: same `customer_id`, distinct
-    /// `transaction_id`s other than the current one, usable amounts.
-    pub history: Vec<&'a Transaction>,
+    /// `transaction_id`s other than the current one.
+    pub history: Vec<&'a ValidTransaction>,
     /// USD value in cents by transaction id (`None`: no usable rate).
     usd: BTreeMap<&'a str, Option<Conversion>>,
 }
@@ -358,24 +359,24 @@ pub(crate) struct Ctx<'a> {
 /// A transaction's USD value and, for other currencies, the rate used.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Conversion {
+    /// Exact USD value rounded to whole cents (half away from zero).
     pub cents: i64,
     pub rate: Option<(f64, NaiveDate)>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(cfg: &'a RulesConfig, input: &'a RuleInput) -> Self {
+    fn new(cfg: &'a RulesConfig, input: &'a ValidRuleInput) -> Self {
         let tx = &input.transaction;
         let mut seen = BTreeSet::new();
         seen.insert(tx.transaction_id.as_str());
-        let history: Vec<&Transaction> = input
+        let history: Vec<&ValidTransaction> = input
             .recent_transactions
             .iter()
             .filter(|t| t.customer_id == tx.customer_id)
-            .filter(|t| t.amount.is_finite() && t.amount > 0.0)
             .filter(|t| seen.insert(t.transaction_id.as_str()))
             .collect();
-        let as_of = calendar::local_date(tx, &cfg.institution);
-        let business_day = calendar::business_day(tx, &cfg.institution);
+        let as_of = calendar::local_date(&tx.timestamp, &cfg.institution);
+        let business_day = calendar::business_day(&tx.timestamp, &cfg.institution);
         let mut usd = BTreeMap::new();
         for t in std::iter::once(tx).chain(history.iter().copied()) {
             usd.insert(t.transaction_id.as_str(), convert(cfg, t));
@@ -392,12 +393,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// The business day `t` belongs to for currency reporting.
-    pub fn business_date(&self, t: &Transaction) -> NaiveDate {
-        calendar::business_day(t, &self.cfg.institution)
+    pub fn business_date(&self, t: &ValidTransaction) -> NaiveDate {
+        calendar::business_day(&t.timestamp, &self.cfg.institution)
     }
 
     /// `t`'s USD value in cents, `None` when there is no usable rate.
-    pub fn usd(&self, t: &Transaction) -> Option<i64> {
+    pub fn usd(&self, t: &ValidTransaction) -> Option<i64> {
         self.usd
             .get(t.transaction_id.as_str())
             .copied()
@@ -407,13 +408,13 @@ impl<'a> Ctx<'a> {
 
     /// `t`'s USD value in cents, 0 without a rate (it is then raised as an
     /// issue by [`Self::conversion_issues`] instead of being counted).
-    pub fn usd_or_zero(&self, t: &Transaction) -> i64 {
+    pub fn usd_or_zero(&self, t: &ValidTransaction) -> i64 {
         self.usd(t).unwrap_or(0)
     }
 
     /// One issue listing the transactions whose currency has no usable rate.
     fn conversion_issues(&self) -> Vec<RuleIssue> {
-        let missing: Vec<&Transaction> = std::iter::once(self.tx)
+        let missing: Vec<&ValidTransaction> = std::iter::once(self.tx)
             .chain(self.history.iter().copied())
             .filter(|t| self.usd(t).is_none())
             .collect();
@@ -427,7 +428,7 @@ impl<'a> Ctx<'a> {
                     "{} {} on {}",
                     t.transaction_id,
                     fmt_amount(t),
-                    calendar::local_date(t, &self.cfg.institution)
+                    calendar::local_date(&t.timestamp, &self.cfg.institution)
                 )
             })
             .collect::<Vec<_>>()
@@ -460,7 +461,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A sentence naming the rates used for non-USD amounts, or "".
-    pub fn currency_note_for<'t>(&self, txs: impl IntoIterator<Item = &'t Transaction>) -> String {
+    pub fn currency_note_for<'t>(&self, txs: impl IntoIterator<Item = &'t ValidTransaction>) -> String {
         let mut used: BTreeSet<String> = BTreeSet::new();
         for t in txs {
             if let Some(Some(Conversion {
@@ -482,21 +483,22 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// `t`'s USD value with the rate table in force on its date.
-fn convert(cfg: &RulesConfig, t: &Transaction) -> Option<Conversion> {
+/// `t`'s USD value with the rate table in force on its date: the exact product of
+/// the amount and the rate as written in rules.toml, rounded to cents once.
+fn convert(cfg: &RulesConfig, t: &ValidTransaction) -> Option<Conversion> {
     if t.currency.is_usd() {
         return Some(Conversion {
-            cents: cents(t.amount),
+            cents: t.amount.cents(),
             rate: None,
         });
     }
-    let date = calendar::local_date(t, &cfg.institution);
-    cfg.currency
-        .rate(t.currency.as_str(), date)
-        .map(|r| Conversion {
-            cents: cents(t.amount * r.usd_per_unit),
-            rate: Some((r.usd_per_unit, r.date)),
-        })
+    let date = calendar::local_date(&t.timestamp, &cfg.institution);
+    let r = cfg.currency.rate(t.currency.as_str(), date)?;
+    let usd = t.amount.times(Money::from_f64(r.usd_per_unit).ok()?.decimal())?;
+    Some(Conversion {
+        cents: usd.cents(),
+        rate: Some((r.usd_per_unit, r.date)),
+    })
 }
 
 /// Cash classes for currency reporting (31 CFR 1010.313(b)): cash in and
@@ -532,40 +534,21 @@ impl CashClass {
     }
 }
 
-/// Amount in whole cents (saturating; 0 for non-finite input).
-pub(crate) fn cents(amount: f64) -> i64 {
-    if amount.is_finite() {
-        // `as` saturates at i64 bounds; amounts are validated far below.
-        (amount * 100.0).round() as i64
-    } else {
-        0
-    }
+/// A dollar figure of the rules data (a threshold, a band) in whole cents, read
+/// exactly as written (0 for a non-finite one, which the data's validation refuses).
+pub(crate) fn cents(usd: f64) -> i64 {
+    Money::from_f64(usd).map_or(0, Money::cents)
 }
 
 /// `$12,345.67` (negative shown with a leading minus).
 pub(crate) fn fmt_usd(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    let dollars = (abs / 100).to_string();
-    let mut grouped = String::with_capacity(dollars.len() + dollars.len() / 3);
-    for (i, ch) in dollars.chars().enumerate() {
-        if i > 0 && (dollars.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{sign}${grouped}.{:02}", abs % 100)
+    Money::from_cents(cents).usd()
 }
 
 /// The transaction's amount for messages, e.g. `$9,600.00` or
 /// `EUR 9,600.00`.
-pub(crate) fn fmt_amount(t: &Transaction) -> String {
-    let s = fmt_usd(cents(t.amount));
-    if t.currency.is_usd() {
-        s
-    } else {
-        format!("{} {}", t.currency, s.trim_start_matches('$'))
-    }
+pub(crate) fn fmt_amount(t: &ValidTransaction) -> String {
+    t.amount.in_currency(&t.currency)
 }
 
 /// "within N calendar days of [what ]D (by D+N)", and D+N.
@@ -587,6 +570,8 @@ mod tests {
         assert_eq!(fmt_usd(-150), "-$1.50");
         assert_eq!(cents(f64::NAN), 0);
         assert_eq!(cents(0.1 + 0.2), 30);
+        assert_eq!(cents(10000.0), 1_000_000);
+        assert_eq!(cents(10000.005), 1_000_001, "half a cent up, read as written");
     }
 
     #[test]

@@ -39,6 +39,7 @@ const MATCHES_PER_NAME: usize = 3;
 /// What name screening did for one transaction; every analysis carries it, so the
 /// list version screened against is always on record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct SanctionsScreening {
     /// The list versions screened against (empty: no list loaded).
     pub lists: Vec<ListUsed>,
@@ -52,6 +53,7 @@ pub struct SanctionsScreening {
 
 /// One possible match: which screened field, which list version, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ScreeningMatch {
     pub role: String,
     pub version_id: String,

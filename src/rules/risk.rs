@@ -49,9 +49,9 @@ pub fn level_for(score: f64, cfg: &RiskConfig) -> RiskLevel {
     }
 }
 
-/// Points of the amount tier `amount_usd` falls in.
-pub fn amount_tier_points(amount_usd: f64, cfg: &RiskConfig) -> f64 {
-    let amount = cents(amount_usd);
+/// Points of the amount tier a USD amount of `usd_cents` falls in.
+pub fn amount_tier_points(usd_cents: i64, cfg: &RiskConfig) -> f64 {
+    let amount = usd_cents;
     cfg.amount_tiers
         .iter()
         .rev()
@@ -78,7 +78,7 @@ pub(crate) fn assess(
     let usd = ctx.usd_or_zero(ctx.tx);
     add(
         format!("amount {}", fmt_usd(usd)),
-        amount_tier_points(usd as f64 / 100.0, r),
+        amount_tier_points(usd, r),
     );
     add(
         format!("customer risk rating {}", c.risk_rating.as_str()),

@@ -44,7 +44,7 @@ use super::data::in_force;
 use super::{
     ActionCode, CashClass, Ctx, Finding, Severity, calendar_deadline, cents, fmt_amount, fmt_usd,
 };
-use crate::domain::{Direction, Transaction, TransactionType};
+use crate::domain::{Direction, TransactionType, ValidTransaction};
 
 pub const STRUCTURING_QUERY: &str = "suspicious activity report SAR structuring cash deposits or withdrawals just below the $10,000 currency transaction report CTR threshold on several days or split on one day to evade reporting requirements, bank must report suspicious transactions of $5,000 or more within 30 calendar days of initial detection";
 
@@ -54,7 +54,7 @@ pub const RAPID_QUERY: &str = "suspicious activity report SAR funds deposited in
 /// complete.
 struct Hit<'t> {
     reason: String,
-    involved: Vec<&'t Transaction>,
+    involved: Vec<&'t ValidTransaction>,
     detected: NaiveDate,
     structuring: bool,
 }
@@ -72,7 +72,7 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
 
     if let Some(class) = CashClass::of(ctx.tx.transaction_type) {
         let window_start = sub_days(today, p.look_back_days);
-        let mut window: Vec<(&Transaction, NaiveDate, i64)> = std::iter::once(ctx.tx)
+        let mut window: Vec<(&ValidTransaction, NaiveDate, i64)> = std::iter::once(ctx.tx)
             .chain(
                 ctx.history
                     .iter()
@@ -215,7 +215,7 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
         && out >= sar_min
     {
         let start = sub_days(today, p.rapid_window_days);
-        let mut cash_in: Vec<(&Transaction, NaiveDate)> = ctx
+        let mut cash_in: Vec<(&ValidTransaction, NaiveDate)> = ctx
             .history
             .iter()
             .copied()
@@ -237,7 +237,7 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
             && ratio >= p.rapid_min_ratio
             && ratio <= 1.0 / p.rapid_min_ratio
         {
-            let mut involved: Vec<&Transaction> = cash_in.iter().map(|(t, _)| *t).collect();
+            let mut involved: Vec<&ValidTransaction> = cash_in.iter().map(|(t, _)| *t).collect();
             involved.push(ctx.tx);
             hits.push(Hit {
                 reason: format!(
@@ -279,7 +279,7 @@ pub(super) fn evaluate(ctx: &Ctx<'_>) -> Option<Finding> {
         (false, true) => "Review for a Suspicious Activity Report (SAR): possible structuring",
         (false, false) => "Review for a Suspicious Activity Report (SAR): rapid movement of cash",
     };
-    let involved: Vec<&Transaction> = hits
+    let involved: Vec<&ValidTransaction> = hits
         .iter()
         .flat_map(|h| h.involved.iter().copied())
         .collect();
@@ -355,14 +355,14 @@ fn first_complete(
     None
 }
 
-fn list<'t>(items: impl Iterator<Item = (&'t Transaction, NaiveDate)>) -> String {
+fn list<'t>(items: impl Iterator<Item = (&'t ValidTransaction, NaiveDate)>) -> String {
     items
         .map(|(t, d)| format!("{d} {} {}", t.transaction_id, fmt_amount(t)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn destination(t: &Transaction) -> String {
+fn destination(t: &ValidTransaction) -> String {
     match t.counterparty() {
         Some(c) => format!("to {c} ({})", t.destination_country),
         None => format!("to {}", t.destination_country),

@@ -30,6 +30,7 @@ pub struct ScreenedVersion {
 
 /// The list a screening used, as analyses record it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct ListUsed {
     pub version_id: String,
     pub list: ListKind,

@@ -58,6 +58,7 @@ pub struct MatchSettings {
 
 /// One screened token aligned with one listed token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct TokenMatch {
     pub screened: String,
     pub listed: String,
@@ -66,6 +67,7 @@ pub struct TokenMatch {
 
 /// A possible match of a screened name against one listed entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct NameMatch {
     /// What was screened (the name, or the words of the text that matched).
     pub screened: String,

@@ -60,6 +60,7 @@ pub enum SanctionsError {
 /// Which of Treasury's lists a version belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum ListKind {
     /// The Specially Designated Nationals and Blocked Persons List.
     Sdn,
@@ -96,6 +97,7 @@ impl FromStr for ListKind {
 /// What a listed party is (`SDN_Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum EntryKind {
     Individual,
     /// `SDN_Type` empty (`-0-`): a company, organisation or government body.
@@ -118,6 +120,7 @@ impl EntryKind {
 /// How an alias relates to the listed name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum AliasKind {
     /// also known as
     Aka,

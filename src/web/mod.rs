@@ -21,12 +21,11 @@ mod view;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -36,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Permission, Principal, Role};
 use crate::api::AppState;
-use session::{SIGNIN_COOKIE, Session, Sessions, cookie, tokens_match};
+use session::{SIGNIN_COOKIE, Session, SessionError, cookie, tokens_match};
 
 /// Settings of the web interface (`[web]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,7 +75,6 @@ impl WebSettings {
 /// What the web handlers share.
 pub struct WebState {
     pub app: Arc<AppState>,
-    pub sessions: Sessions,
     pub settings: WebSettings,
     /// Ingestion jobs started from the pages, newest first (each job records who started it).
     pub jobs: std::sync::Mutex<std::collections::VecDeque<uuid::Uuid>>,
@@ -89,10 +87,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S>
     let settings = app.web.clone();
     let web = Arc::new(WebState {
         jobs: std::sync::Mutex::new(std::collections::VecDeque::new()),
-        sessions: Sessions::new(Duration::from_secs(settings.session_minutes * 60)),
         settings,
         app,
     });
+    let sessions = session::layer(web.app.db.clone(), web.settings.secure_cookies);
     Router::new()
         .route("/", get(home))
         .route("/sign-in", get(signin::form).post(signin::submit))
@@ -128,7 +126,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S>
         .route("/dashboard", get(dashboard::page))
         .route("/evaluation/files/{run}/{file}", get(evaluation::file))
         .route("/static/{file}", get(assets::serve))
-        .layer(middleware::from_fn_with_state(web.clone(), csrf_guard))
+        .layer(middleware::from_fn(csrf_guard))
+        .layer(sessions)
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }
@@ -142,11 +141,11 @@ pub fn home_of(role: Role) -> &'static str {
     }
 }
 
-async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
-    match web.sessions.get(&headers) {
-        Some((_, s)) => see_other(home_of(s.principal.role)),
+async fn home(session: tower_sessions::Session) -> Result<Response, WebError> {
+    Ok(match session::current(&session).await? {
+        Some(s) => see_other(home_of(s.principal.role)),
         None => see_other("/sign-in"),
-    }
+    })
 }
 
 /// The signed-in user as the pages see them.
@@ -253,13 +252,14 @@ impl FromRequestParts<Web> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, web: &Web) -> Result<Self, Self::Rejection> {
-        match web.sessions.get(&parts.headers) {
-            Some((id, session)) => {
+        let (handle, current) = current_session(&parts.extensions).await.map_err(IntoResponse::into_response)?;
+        match current {
+            Some(session) => {
                 // A key revoked since sign-in ends its sessions at the next request.
                 match web.app.db.get_api_key(&session.principal.id).await {
                     Ok(Some(key)) if key.revoked_at.is_none() => Ok(SignedIn { session }),
                     Ok(_) => {
-                        web.sessions.remove(&id);
+                        session::end(&handle).await.map_err(|e| WebError::from(e).into_response())?;
                         Err(see_other("/sign-in"))
                     }
                     Err(e) => Err(WebError::unavailable(format!(
@@ -283,6 +283,19 @@ impl FromRequestParts<Web> for SignedIn {
             }
         }
     }
+}
+
+/// The request's handle on its session (put there by [`session::layer`]) and the
+/// signed-in session it names, if any.
+async fn current_session(
+    extensions: &axum::http::Extensions,
+) -> Result<(tower_sessions::Session, Option<Session>), WebError> {
+    let handle = extensions
+        .get::<tower_sessions::Session>()
+        .cloned()
+        .ok_or_else(|| WebError::internal("the session layer is missing"))?;
+    let current = session::current(&handle).await?;
+    Ok((handle, current))
 }
 
 /// 303 to `location`; for htmx requests also `HX-Redirect` so the whole page moves.
@@ -337,6 +350,18 @@ impl From<crate::db::DbError> for WebError {
                 WebError::unavailable("The database is busy; try again in a moment.")
             }
             other => WebError::internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<SessionError> for WebError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Store(e) => {
+                tracing::warn!("web: session: {e}");
+                WebError::unavailable("The database is busy; try again in a moment.")
+            }
+            SessionError::Random(e) => WebError::internal(format!("no randomness: {e}")),
         }
     }
 }
@@ -413,7 +438,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Every state-changing request carries the session's CSRF token, as the `csrf` form
 /// field or the `X-CSRF-Token` header (multipart uploads: the `csrf` query parameter
 /// or the header); the sign-in form carries the token paired with its own cookie.
-async fn csrf_guard(State(web): State<Web>, req: Request, next: Next) -> Response {
+async fn csrf_guard(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -421,7 +446,10 @@ async fn csrf_guard(State(web): State<Web>, req: Request, next: Next) -> Respons
     let expected = if signing_in {
         cookie(req.headers(), SIGNIN_COOKIE)
     } else {
-        web.sessions.get(req.headers()).map(|(_, s)| s.csrf)
+        match current_session(req.extensions()).await {
+            Ok((_, current)) => current.map(|s| s.csrf),
+            Err(e) => return e.into_response(),
+        }
     };
     let Some(expected) = expected else {
         if signing_in {

@@ -1,14 +1,28 @@
-//! Owns browser sessions: the random session id in an `HttpOnly; SameSite=Strict`
-//! cookie, the signed-in principal and the session's CSRF token kept on the server,
-//! expiry, and the short-lived token that protects the sign-in form itself.
+//! Owns browser sessions: tower-sessions' layer ([`layer`]) keeps a random session id in
+//! an `HttpOnly; SameSite=Strict` cookie, and [`DbSessionStore`] keeps what the id maps to
+//! in the database (`web_sessions`): the signed-in principal and the session's CSRF
+//! token, until `web.session_minutes` after sign-in. So a restart signs no one out, and
+//! any server over the same database serves any session. A session is written once, at
+//! sign-in ([`start`]), read on each request ([`current`]) and deleted at sign-out
+//! ([`end`]); expired ones are never read and are deleted at each sign-in.
+//!
+//! Also the short-lived token that protects the sign-in form itself: a cookie paired
+//! with a form field, so an anonymous visitor costs no stored session.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue, header};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::auth::Principal;
+use crate::db::{Database, DbError, WebSessionRow};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "reagent_session";
@@ -16,67 +30,133 @@ pub const SESSION_COOKIE: &str = "reagent_session";
 pub const SIGNIN_COOKIE: &str = "reagent_signin";
 
 /// One signed-in browser.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
     pub principal: Principal,
     /// Every state-changing request of this session must carry it.
     pub csrf: String,
-    expires: Instant,
 }
 
-/// Sessions in memory: a restart signs everyone out, which is what a
-/// compliance tool should do anyway.
-pub struct Sessions {
-    by_id: Mutex<HashMap<String, Session>>,
+/// The key of [`Session`] in the session record.
+const SIGNED_IN: &str = "signed_in";
+
+/// The session could not be read or written (the database did not answer in time, or
+/// failed), or no randomness was available for its token.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session store: {0}")]
+    Store(#[from] tower_sessions::session::Error),
+    #[error("no randomness: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+/// The session layer of the pages: cookie `reagent_session`, `HttpOnly`,
+/// `SameSite=Strict`, `Path=/`, `Secure` when `secure`, over the database.
+pub fn layer(db: Database, secure: bool) -> SessionManagerLayer<DbSessionStore> {
+    SessionManagerLayer::new(DbSessionStore { db })
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(secure)
+        .with_path("/")
+}
+
+/// The signed-in session of the request (`session` is the layer's handle on it), if any.
+/// A stored record this build cannot read (written by another version) is no session:
+/// it is deleted, and the browser signs in again.
+pub async fn current(session: &tower_sessions::Session) -> Result<Option<Session>, SessionError> {
+    use tower_sessions::session::Error;
+    match session.get::<Session>(SIGNED_IN).await {
+        Ok(found) => Ok(found),
+        Err(e @ (Error::SerdeJson(_) | Error::Store(session_store::Error::Decode(_)))) => {
+            tracing::warn!("web: unreadable session dropped: {e}");
+            end(session).await?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Signs `principal` in on this browser for `lifetime`: a new session id (never one the
+/// browser brought along), a new CSRF token, stored before the response goes out.
+pub async fn start(
+    session: &tower_sessions::Session,
+    principal: Principal,
     lifetime: Duration,
+) -> Result<Session, SessionError> {
+    if session.id().is_some() {
+        session.cycle_id().await?;
+    }
+    let signed_in = Session { principal, csrf: random_token()? };
+    session.insert(SIGNED_IN, &signed_in).await?;
+    let lifetime = time::Duration::try_from(lifetime).unwrap_or(time::Duration::MAX);
+    session.set_expiry(Some(Expiry::AtDateTime(OffsetDateTime::now_utc().saturating_add(lifetime))));
+    // Saved here so a failure gets an error page; the layer then only sets the cookie.
+    session.save().await?;
+    Ok(signed_in)
 }
 
-impl Sessions {
-    pub fn new(lifetime: Duration) -> Self {
-        Self {
-            by_id: Mutex::new(HashMap::new()),
-            lifetime,
-        }
-    }
+/// Signs this browser out: the stored session is deleted and the cookie removed.
+pub async fn end(session: &tower_sessions::Session) -> Result<(), SessionError> {
+    Ok(session.flush().await?)
+}
 
-    /// Start a session for `principal`; returns its id (the cookie value).
-    pub fn create(&self, principal: Principal) -> Result<(String, Session), getrandom::Error> {
-        let id = random_token()?;
-        let session = Session {
-            principal,
-            csrf: random_token()?,
-            expires: Instant::now() + self.lifetime,
-        };
-        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        map.retain(|_, s| s.expires > now);
-        map.insert(id.clone(), session.clone());
-        Ok((id, session))
-    }
+/// tower-sessions' store over our database (`crate::db`'s `web_sessions` rows), on
+/// SQLite or PostgreSQL alike. Writes go through `Database::write` like every other
+/// write, so a browser hanging up never leaves one half-done.
+#[derive(Debug, Clone)]
+pub struct DbSessionStore {
+    db: Database,
+}
 
-    /// The live session named by the request's cookie, if any.
-    pub fn get(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = cookie(headers, SESSION_COOKIE)?;
-        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&id) {
-            Some(s) if s.expires > Instant::now() => Some((id.clone(), s.clone())),
-            Some(_) => {
-                map.remove(&id);
-                None
+/// New ids drawn when a fresh one is already taken (128 random bits: never, in practice).
+const CREATE_ATTEMPTS: usize = 3;
+
+fn backend(e: DbError) -> session_store::Error {
+    // Logged in full here; the page only says the database did not answer.
+    tracing::warn!("web sessions: {e}");
+    session_store::Error::Backend(e.to_string())
+}
+
+fn to_row(record: &Record) -> session_store::Result<WebSessionRow> {
+    let expiry = record.expiry_date;
+    let expires_at = DateTime::<Utc>::from_timestamp(expiry.unix_timestamp(), expiry.nanosecond())
+        .ok_or_else(|| session_store::Error::Encode(format!("expiry {expiry} is out of range")))?;
+    let data = serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    Ok(WebSessionRow { id: record.id.to_string(), data, expires_at })
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        for _ in 0..CREATE_ATTEMPTS {
+            if self.db.create_web_session(&to_row(record)?, Utc::now()).await.map_err(backend)? {
+                return Ok(());
             }
-            None => None,
+            record.id = Id::default();
         }
+        Err(session_store::Error::Backend("no free session id".into()))
     }
 
-    pub fn remove(&self, id: &str) {
-        self.by_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.db.save_web_session(&to_row(record)?).await.map_err(backend)
     }
 
-    pub fn lifetime(&self) -> Duration {
-        self.lifetime
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let Some(row) = self.db.web_session(&id.to_string(), Utc::now()).await.map_err(backend)? else {
+            return Ok(None);
+        };
+        let decode = |e: String| session_store::Error::Decode(format!("web session: {e}"));
+        let nanos = row.expires_at.timestamp_nanos_opt().ok_or_else(|| decode("expiry out of range".into()))?;
+        Ok(Some(Record {
+            id: *id,
+            data: serde_json::from_str(&row.data).map_err(|e| decode(e.to_string()))?,
+            expiry_date: OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).map_err(|e| decode(e.to_string()))?,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.db.delete_web_session(&id.to_string()).await.map_err(backend)
     }
 }
 

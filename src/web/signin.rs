@@ -1,5 +1,5 @@
 //! Owns signing in with an API key and signing out. The key is checked once by the
-//! auth module; the browser then holds only a random session id.
+//! auth module; the browser then holds only a random session id (`session.rs`).
 //!
 //! The page to return to after sign-in (`next`) must be a path on this site
 //! ([`local_next`]); anything else is answered 400, never followed. Failed sign-ins
@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::audit::refusals::Refusal;
 use crate::auth::AuthError;
 use crate::api::limits;
 
-use super::session::{SESSION_COOKIE, SIGNIN_COOKIE, random_token, set_cookie};
+use super::session::{self, SIGNIN_COOKIE, random_token, set_cookie};
 use super::{Layout, Web, WebError, render_status, see_other};
 
 #[derive(Template)]
@@ -41,7 +41,7 @@ const SIGNIN_TOKEN_SECS: u64 = 30 * 60;
 
 pub async fn form(
     State(web): State<Web>,
-    headers: HeaderMap,
+    session: tower_sessions::Session,
     Query(q): Query<NextQuery>,
 ) -> Response {
     // Empty: the role's home page after sign-in.
@@ -49,12 +49,16 @@ pub async fn form(
         Ok(next) => next,
         Err(e) => return bad_next(e),
     };
-    if let Some((_, s)) = web.sessions.get(&headers) {
-        return see_other(if next.is_empty() {
-            super::home_of(s.principal.role)
-        } else {
-            &next
-        });
+    match session::current(&session).await {
+        Ok(Some(s)) => {
+            return see_other(if next.is_empty() {
+                super::home_of(s.principal.role)
+            } else {
+                &next
+            });
+        }
+        Ok(None) => {}
+        Err(e) => return WebError::from(e).into_response(),
     }
     page(&web, next, None, StatusCode::OK)
 }
@@ -94,6 +98,7 @@ pub struct SignInForm {
 pub async fn submit(
     State(web): State<Web>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    session: tower_sessions::Session,
     Form(f): Form<SignInForm>,
 ) -> Response {
     // Checked before the key, so a hostile link costs no key check.
@@ -174,19 +179,15 @@ pub async fn submit(
     } else {
         next
     };
-    let (id, _) = match web.sessions.create(principal) {
-        Ok(s) => s,
-        Err(e) => return WebError::internal(format!("no randomness: {e}")).into_response(),
-    };
+    let lifetime = std::time::Duration::from_secs(web.settings.session_minutes * 60);
+    if let Err(e) = session::start(&session, principal, lifetime).await {
+        return WebError::from(e).into_response();
+    }
+    // The session layer adds the session cookie.
     let mut r = see_other(&next);
-    let secure = web.settings.secure_cookies;
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &id, web.sessions.lifetime(), secure),
-    );
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(SIGNIN_COOKIE, "", std::time::Duration::ZERO, secure),
+        set_cookie(SIGNIN_COOKIE, "", std::time::Duration::ZERO, web.settings.secure_cookies),
     );
     r
 }
@@ -284,21 +285,12 @@ fn bad_next(e: UnsafeNext) -> Response {
         .into_response()
 }
 
-pub async fn sign_out(State(web): State<Web>, headers: HeaderMap) -> Response {
-    if let Some((id, _)) = web.sessions.get(&headers) {
-        web.sessions.remove(&id);
+/// Deletes the session; the session layer then removes its cookie.
+pub async fn sign_out(session: tower_sessions::Session) -> Response {
+    match session::end(&session).await {
+        Ok(()) => see_other("/sign-in"),
+        Err(e) => WebError::from(e).into_response(),
     }
-    let mut r = see_other("/sign-in");
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(
-            SESSION_COOKIE,
-            "",
-            std::time::Duration::ZERO,
-            web.settings.secure_cookies,
-        ),
-    );
-    r
 }
 
 #[cfg(test)]

@@ -377,8 +377,8 @@ pub async fn analyze_adhoc(
             recent_transactions: vec![],
             sanctions_lookback: false,
         };
-        match input.validate() {
-            Ok(()) => {
+        match input.parse() {
+            Ok(_) => {
                 let analysis = run_analysis(app, &user, input, true).await?;
                 return Ok(see_other(&format!("/analyses/{}", analysis.analysis_id)));
             }

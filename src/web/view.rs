@@ -3,18 +3,9 @@
 use crate::guidance::Citation;
 use crate::rules::{RiskLevel, Severity};
 
-/// `12,500.00`.
+/// `12,500.00`: the amount's exact decimal (see `domain::Money`), rounded to cents.
 pub fn amount(value: f64) -> String {
-    let s = format!("{:.2}", value.abs());
-    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
-    let mut grouped = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{}{grouped}.{frac}", if value < 0.0 { "-" } else { "" })
+    crate::domain::Money::from_f64(value).map_or_else(|_| format!("{value:.2}"), crate::domain::Money::grouped)
 }
 
 pub fn risk_label(level: RiskLevel) -> &'static str {

@@ -1,0 +1,31 @@
+//! `reagent serve`: open the database and store, start the HTTP service.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use reagent::config::Config;
+use reagent::services::Services;
+
+pub async fn run(config: Config, bind: Option<String>) -> Result<ExitCode> {
+    let addr: std::net::SocketAddr = bind
+        .as_deref()
+        .unwrap_or(&config.server.bind)
+        .parse()
+        .context("--bind must be an address like 127.0.0.1:8080")?;
+    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let services = Services::start(config).context("starting")?;
+    let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
+    reagent::api::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
+    let orphans = state.jobs.fail_orphans().await.context("failing the ingestion jobs of stopped processes")?;
+    if !orphans.is_empty() {
+        tracing::warn!("{} ingestion job(s) of a stopped server process marked failed", orphans.len());
+    }
+    if state.auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !state.auth.jwt_enabled() {
+        tracing::warn!("no active API key and no JWT configured: every API call will be refused; create one with `reagent keys create --role admin --name NAME`");
+    }
+    if !state.analyzer.llm_configured() {
+        tracing::info!("no LLM configured (llm.enabled = false): guidance comes from the rules generator");
+    }
+    reagent::api::serve(state, addr).await?;
+    Ok(ExitCode::SUCCESS)
+}
