@@ -479,6 +479,34 @@ mod tests {
     }
 
     #[test]
+    fn the_remote_store_settings_are_checked_at_start_and_the_key_masked() {
+        let q = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("REAGENT_STORE_BACKEND", "qdrant")];
+            all.extend_from_slice(pairs);
+            Config::load_with_env(None, &env(&all))
+        };
+        let c = q(&[("REAGENT_STORE_API_KEY", "qk-secret"), ("REAGENT_STORE_REPLICATION_FACTOR", "2")]).unwrap();
+        assert_eq!(c.store.backend, reagent_ingest::store::StoreBackend::Qdrant);
+        let shown = c.to_masked_toml();
+        assert!(!shown.contains("qk-secret") && shown.contains("backend = \"qdrant\""), "{shown}");
+        for (pairs, key) in [
+            (&[("REAGENT_STORE_URL", "127.0.0.1:6334")][..], "store.url"),
+            (&[("REAGENT_STORE_TLS", "true")][..], "store.tls"),
+            (&[("REAGENT_STORE_COLLECTION", "a b")][..], "store.collection"),
+            (&[("REAGENT_STORE_SHARD_NUMBER", "0")][..], "store.shard_number"),
+            (&[("REAGENT_STORE_WRITE_CONSISTENCY_FACTOR", "2")][..], "store.write_consistency_factor"),
+            (&[("REAGENT_STORE_TIMEOUT_SECS", "0")][..], "store.timeout_secs"),
+        ] {
+            let err = q(pairs).unwrap_err();
+            assert!(err.to_string().contains(key), "{pairs:?}: {err}");
+        }
+        // Only the chosen backend's settings are checked; an unknown backend is refused.
+        assert!(Config::load_with_env(None, &env(&[("REAGENT_STORE_URL", "nonsense")])).is_ok());
+        let err = Config::load_with_env(None, &env(&[("REAGENT_STORE_BACKEND", "milvus")])).unwrap_err();
+        assert!(err.to_string().contains("milvus"), "{err}");
+    }
+
+    #[test]
     fn example_file_documents_every_default() {
         let example: toml::Value = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/reagent.example.toml"))
             .unwrap()
