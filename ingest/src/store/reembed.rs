@@ -47,6 +47,12 @@ pub fn reembed(settings: &StoreSettings, embedder: &dyn Embedder, progress: &dyn
     let started = Instant::now();
     let root = &settings.data_dir;
     let open_err = |reason: String| StoreError::Open { path: root.display().to_string(), reason };
+    if settings.backend != super::StoreBackend::Embedded {
+        return Err(StoreError::Open {
+            path: format!("{}/{}", settings.url, settings.collection),
+            reason: "re-embedding works on the embedded store only; for a Qdrant collection, ingest the documents again into a new store.collection".into(),
+        });
+    }
     if !root.join(super::edge::STORE_INFO_FILE).is_file() {
         return Err(open_err("no store here, nothing to re-embed".into()));
     }
