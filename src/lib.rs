@@ -3,12 +3,15 @@
 //! Transaction side of the data flow: `domain` (typed requests) → `rules`
 //! (deterministic obligations) → `retrieval` (evidence chunks from the store). The
 //! document side (parse → chunk → embed → store) lives in the `reagent-ingest` crate.
-//! `config` and `services` wire both sides together at start-up.
+//! `app` holds the use-cases that the two front doors, `api` (JSON) and `web` (pages),
+//! call; `server` merges their routers and serves them. `config` and `services` wire
+//! everything together at start-up. `tests/layering.rs` enforces the layers.
 
 // The hand-written OpenAPI document is one deep json! literal.
 #![recursion_limit = "512"]
 
 pub mod analysis;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod batch;
@@ -25,6 +28,7 @@ pub mod review;
 pub mod rules;
 pub mod sanctions;
 pub mod api;
+pub mod server;
 pub mod services;
 pub mod web;
 pub mod generation;
