@@ -217,7 +217,8 @@ async fn get_analysis(State(state): State<Arc<ApiState>>, Path(id): Path<String>
 
 async fn get_chunk(State(state): State<Arc<ApiState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("chunk", &id)?;
-    Ok(Json(state.app.chunk(id).await?).into_response())
+    let record = state.app.chunk(id).await?.ok_or_else(|| ApiError::not_found(format!("no chunk {id}")))?;
+    Ok(Json(record).into_response())
 }
 
 /// The form of an upload route, or 415 when the body is not multipart.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use reagent_ingest::ChunkStore;
-use reagent_ingest::store::ChunkRecord;
+use reagent_ingest::store::{ChunkRecord, VersionInfo};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -227,17 +227,35 @@ impl App {
         }
     }
 
-    /// The chunk `id` of the store.
-    pub async fn chunk(&self, id: Uuid) -> Result<ChunkRecord, AppError> {
+    /// Runs `read` on the chunk store in a blocking task; a store that fails is
+    /// unavailable (logged), never an error text for the caller.
+    async fn read_store<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn ChunkStore) -> Result<T, reagent_ingest::store::StoreError> + Send + 'static,
+    ) -> Result<T, AppError> {
         let store = self.store.clone();
-        let record = tokio::task::spawn_blocking(move || store.get(id))
+        tokio::task::spawn_blocking(move || read(store.as_ref()))
             .await
-            .map_err(|e| AppError::internal("reading the chunk failed", e))?
+            .map_err(|e| AppError::internal("reading the chunk store failed", e))?
             .map_err(|e| {
                 tracing::error!("chunk store: {e}");
                 AppError::Unavailable { message: "the chunk store did not answer".into() }
-            })?;
-        record.ok_or_else(|| AppError::not_found(format!("no chunk {id}")))
+            })
+    }
+
+    /// The chunk `id` of the store, if it is there.
+    pub async fn chunk(&self, id: Uuid) -> Result<Option<ChunkRecord>, AppError> {
+        self.read_store(move |store| store.get(id)).await
+    }
+
+    /// The stored versions of document `id`, or of every document.
+    pub async fn document_versions(&self, id: Option<String>) -> Result<Vec<VersionInfo>, AppError> {
+        self.read_store(move |store| store.versions(id.as_deref())).await
+    }
+
+    /// The chunks of `version` of document `id`.
+    pub async fn version_chunks(&self, id: String, version: String) -> Result<Vec<ChunkRecord>, AppError> {
+        self.read_store(move |store| store.chunks(&id, &version)).await
     }
 
     /// Records `principal`'s decision on analysis `id`.

@@ -461,16 +461,11 @@ pub async fn chunk(
     user.require_read()?;
     let id = Uuid::parse_str(&id)
         .map_err(|_| WebError::bad_request(format!("{id:?} is not a chunk id.")))?;
-    let store = web.app.store.clone();
-    let record = tokio::task::spawn_blocking(move || store.get(id))
-        .await
-        .map_err(WebError::internal)?
-        .map_err(|e| WebError::unavailable(format!("The document store did not answer: {e}")))?
-        .ok_or_else(|| {
-            WebError::not_found(format!(
-                "There is no chunk {id}; its document version may have been deleted."
-            ))
-        })?;
+    let record = web.app.chunk(id).await?.ok_or_else(|| {
+        WebError::not_found(format!(
+            "There is no chunk {id}; its document version may have been deleted."
+        ))
+    })?;
     let m = &record.meta;
     let chunk = ChunkView {
         id: record.chunk_id.to_string(),

@@ -78,11 +78,7 @@ fn groups(versions: Vec<VersionInfo>) -> Vec<DocumentGroup> {
 }
 
 async fn versions(web: &Web, id: Option<String>) -> Result<Vec<VersionInfo>, WebError> {
-    let store = web.app.store.clone();
-    tokio::task::spawn_blocking(move || store.versions(id.as_deref()))
-        .await
-        .map_err(WebError::internal)?
-        .map_err(|e| WebError::unavailable(format!("The document store did not answer: {e}")))
+    Ok(web.app.document_versions(id).await?)
 }
 
 #[derive(Template)]
@@ -263,17 +259,8 @@ pub async fn diff(
         )));
     };
     let title = b.meta.title.clone();
-    let store = web.app.store.clone();
-    let (doc, from, to) = (id.clone(), q.from.clone(), q.to.clone());
-    let (old, new) = tokio::task::spawn_blocking(move || {
-        Ok::<_, reagent_ingest::store::StoreError>((
-            store.chunks(&doc, &from)?,
-            store.chunks(&doc, &to)?,
-        ))
-    })
-    .await
-    .map_err(WebError::internal)?
-    .map_err(|e| WebError::unavailable(format!("The document store did not answer: {e}")))?;
+    let old = web.app.version_chunks(id.clone(), q.from.clone()).await?;
+    let new = web.app.version_chunks(id.clone(), q.to.clone()).await?;
     Ok(render(&DiffPage {
         layout: user.layout("documents"),
         id,
