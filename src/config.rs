@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use reagent_ingest::parse::{ChildCommand, ExtractLimits, Extractor, ParseSettings};
-use reagent_ingest::{ChunkerSettings, DocumentType, EmbedderSettings, StoreSettings};
+use reagent_ingest::{ChunkerSettings, EmbedderSettings, StoreSettings};
 use reagent_retrieval::RetrievalSettings;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -20,157 +19,15 @@ pub enum ConfigError {
     Invalid { key: String, reason: String },
 }
 
-/// Settings of ingestion that are not about chunk size.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestSettings {
-    /// Files larger than this are refused.
-    pub max_file_bytes: u64,
-    /// Most bytes a PDF's compressed streams may expand to (decompression bombs).
-    pub max_expanded_bytes: u64,
-    /// Most bytes of text one file may yield, any format.
-    pub max_text_bytes: u64,
-    /// Most pages per PDF.
-    pub max_pages: u64,
-    /// Wall-clock and CPU seconds PDF text extraction may take (child process).
-    pub extract_timeout_secs: u64,
-    /// Address space of the PDF text extraction process, in MiB.
-    pub extract_memory_mb: u64,
-    /// Extract PDF text in a child process, so a hostile file cannot take this one down.
-    pub extract_in_child: bool,
-    /// The program run as that child with `extract-pdf`; empty: the running `reagent`.
-    pub extract_program: String,
-    /// Document type of files that state none.
-    pub default_document_type: DocumentType,
-    pub default_jurisdiction: String,
-    pub default_issuer: String,
-}
-
-impl Default for IngestSettings {
-    fn default() -> Self {
-        let p = ParseSettings::default();
-        Self {
-            max_file_bytes: p.max_file_bytes,
-            max_expanded_bytes: p.limits.max_expanded_bytes,
-            max_text_bytes: p.limits.max_text_bytes,
-            max_pages: p.limits.max_pages,
-            extract_timeout_secs: p.limits.timeout.as_secs(),
-            extract_memory_mb: p.limits.max_memory_bytes / MIB,
-            extract_in_child: true,
-            extract_program: String::new(),
-            default_document_type: p.default_document_type,
-            default_jurisdiction: p.default_jurisdiction,
-            default_issuer: p.default_issuer,
-        }
-    }
-}
-
-const MIB: u64 = 1024 * 1024;
-
-/// The hidden `reagent` command that extracts a PDF read on stdin (see `src/main.rs`).
-pub const EXTRACT_PDF_COMMAND: &str = "extract-pdf";
-
-impl IngestSettings {
-    pub fn parse_settings(&self) -> ParseSettings {
-        ParseSettings {
-            max_file_bytes: self.max_file_bytes,
-            limits: ExtractLimits {
-                max_expanded_bytes: self.max_expanded_bytes,
-                max_text_bytes: self.max_text_bytes,
-                max_pages: self.max_pages,
-                timeout: std::time::Duration::from_secs(self.extract_timeout_secs),
-                max_memory_bytes: self.extract_memory_mb.saturating_mul(MIB),
-            },
-            extractor: self.extractor(),
-            default_document_type: self.default_document_type,
-            default_jurisdiction: self.default_jurisdiction.clone(),
-            default_issuer: self.default_issuer.clone(),
-        }
-    }
-
-    /// The child process PDF extraction runs in: `extract_program`, or this very
-    /// binary (which must then be `reagent`; tests name the built binary instead).
-    fn extractor(&self) -> Extractor {
-        if !self.extract_in_child {
-            return Extractor::InProcess;
-        }
-        let program = if self.extract_program.is_empty() {
-            std::env::current_exe().unwrap_or_else(|_| PathBuf::from("reagent"))
-        } else {
-            PathBuf::from(&self.extract_program)
-        };
-        Extractor::Child(ChildCommand { program, args: vec![EXTRACT_PDF_COMMAND.into()] })
-    }
-
-    fn validate(&self) -> Result<(), (&'static str, String)> {
-        let positive = [
-            ("ingest.max_file_bytes", self.max_file_bytes),
-            ("ingest.max_expanded_bytes", self.max_expanded_bytes),
-            ("ingest.max_text_bytes", self.max_text_bytes),
-            ("ingest.max_pages", self.max_pages),
-        ];
-        for (key, v) in positive {
-            if v == 0 {
-                return Err((key, "must be positive".into()));
-            }
-        }
-        if !(1..=3600).contains(&self.extract_timeout_secs) {
-            return Err(("ingest.extract_timeout_secs", format!("must be within 1..=3600, got {}", self.extract_timeout_secs)));
-        }
-        // Below this the extractor process cannot even map its own binary and libraries.
-        if !(MIN_EXTRACT_MEMORY_MB..=1024 * 1024).contains(&self.extract_memory_mb) {
-            return Err((
-                "ingest.extract_memory_mb",
-                format!("must be within {MIN_EXTRACT_MEMORY_MB}..=1048576, got {}", self.extract_memory_mb),
-            ));
-        }
-        if self.extract_in_child && !self.extract_program.is_empty() && !Path::new(&self.extract_program).is_file() {
-            return Err(("ingest.extract_program", format!("{:?} is not a file", self.extract_program)));
-        }
-        Ok(())
-    }
-}
-
-/// The smallest address space `ingest.extract_memory_mb` may give the extractor.
-const MIN_EXTRACT_MEMORY_MB: u64 = 128;
-
-/// Where the rules engine's data comes from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RulesSettings {
-    /// A rules.toml in the layout of rules/rules.toml; empty: the built-in copy.
-    pub file: String,
-    /// Overrides of the rules data's `[institution]` (empty: keep it). The
-    /// built-in data: America/New_York, posting_cutoff, 18:00.
-    #[serde(default)]
-    pub time_zone: String,
-    /// `posting_cutoff` (31 CFR 1010.313 business day) or `utc_midnight`.
-    #[serde(default)]
-    pub business_day: String,
-    /// Posting cut-off, local `HH:MM`.
-    #[serde(default)]
-    pub daily_cutoff: String,
-}
-
-impl RulesSettings {
-    pub fn institution_overrides(&self) -> crate::rules::InstitutionOverrides<'_> {
-        crate::rules::InstitutionOverrides {
-            time_zone: &self.time_zone,
-            business_day: &self.business_day,
-            daily_cutoff: &self.daily_cutoff,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub store: StoreSettings,
     pub embedding: EmbedderSettings,
     pub chunking: ChunkerSettings,
-    pub ingest: IngestSettings,
+    pub ingest: crate::app::documents::IngestSettings,
     pub retrieval: RetrievalSettings,
-    pub rules: RulesSettings,
+    pub rules: crate::rules::RulesSettings,
     pub server: crate::api::ServerSettings,
     pub llm: crate::generation::LlmSettings,
     pub database: crate::db::DatabaseSettings,

@@ -182,3 +182,12 @@ pub struct Analysis {
     #[serde(default)]
     pub sanctions_screening: crate::rules::SanctionsScreening,
 }
+
+impl Analysis {
+    /// The earliest due date among the required actions; `None` when no action
+    /// carries one (travel-rule records only, or an analysis stored before due dates
+    /// existed).
+    pub fn earliest_due(&self) -> Option<chrono::NaiveDate> {
+        self.required_actions.iter().filter_map(|a| a.due_on).min()
+    }
+}

@@ -1,6 +1,6 @@
 //! Owns start-up wiring: turning a validated [`Config`] into the long-lived parts
 //! (embedder, chunker, store) that the CLI, the service and the tests share, and the
-//! service's state built from them.
+//! use-cases' state ([`App`]) built from them.
 
 use std::sync::Arc;
 
@@ -12,14 +12,13 @@ use reagent_ingest::{ChunkStore, Chunker, EdgeStore, Embedder, OnnxEmbedder, Rem
 use thiserror::Error;
 
 use crate::analysis::Analyzer;
+use crate::app::App;
+use crate::app::documents::DocumentIngest;
+use crate::app::jobs::Jobs;
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::db::Database;
-use crate::api::AppState;
-use crate::api::documents::DocumentIngest;
-use crate::api::jobs::Jobs;
-use crate::api::limits::Limits;
 use crate::generation::LlmGenerator;
 use crate::rules::RulesEngine;
 use reagent_retrieval::Retriever;
@@ -99,21 +98,30 @@ impl Services {
         Ok(Analyzer::new(Arc::new(self.rules_engine()?), Arc::new(self.retriever()), llm.map(Arc::new)))
     }
 
-    /// Everything `reagent serve` hands its routes, over `db`.
-    pub fn app_state(&self, db: Database) -> Result<AppState, StartError> {
-        Ok(AppState {
+    /// The use-cases over `db`: what `reagent serve` hands its front doors.
+    pub fn app_state(&self, db: Database) -> Result<App, StartError> {
+        Ok(App {
             analyzer: self.analyzer()?,
             store: self.store.clone(),
-            metrics: Default::default(),
-            settings: self.config.server.clone(),
             model_id: self.embedder.model_id().to_string(),
-            web: self.config.web.clone(),
-            limits: Arc::new(Limits::new(&self.config.limits)),
+            lookback_days: self.config.server.lookback_days,
             auth: Arc::new(Authenticator::new(db.clone(), &self.config.auth)?),
             audit: Arc::new(AuditLog::new(db.clone(), &self.config.audit)?),
             jobs: Arc::new(Jobs::new(db.clone())),
-            documents: Some(DocumentIngest::from_services(self)),
+            documents: Some(self.document_ingest()),
+            observer: Default::default(),
             db,
+        })
+    }
+
+    /// The ingest pipeline's parts for uploads.
+    pub fn document_ingest(&self) -> Arc<DocumentIngest> {
+        Arc::new(DocumentIngest {
+            chunker: self.chunker.clone(),
+            embedder: self.embedder.clone(),
+            store: self.store.clone(),
+            parse: self.config.ingest.parse_settings(),
+            lock: tokio::sync::Mutex::new(()),
         })
     }
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiState};
 
 #[derive(Debug, Deserialize)]
 #[derive(utoipa::IntoParams)]
@@ -21,18 +21,11 @@ pub struct AuditQuery {
     params(AuditQuery),
     responses((status = 200, description = "{object_id, events: [{seq, at, kind, action, actor_id, actor_role, request_id, object_id, related_id, outcome, details, hash}]}")))]
 pub async fn trail(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ApiState>>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
-    let object_id = q.object_id.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "give the object_id of a transaction, analysis, decision, key or job")
-            .field("object_id")
-    })?;
-    if object_id.len() > 200 {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "must be at most 200 characters").field("object_id"));
-    }
-    let entries = state.audit.trail(object_id).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let (object_id, entries) = state.app.audit_timeline(q.object_id.as_deref()).await?;
     let events: Vec<serde_json::Value> = entries
         .into_iter()
         .map(|e| {

@@ -23,9 +23,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiState};
 use crate::audit::refusals::Refusal;
-use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::audit::Actor;
 use crate::auth::{AuthError, Permission, Principal, RequestId, Role};
 
 /// What a route needs.
@@ -101,8 +101,10 @@ fn request_id(headers: &HeaderMap) -> RequestId {
 /// failed authentications (`limits.auth_failure_burst`) is answered 429 before its
 /// credential is looked at, unless that credential is an API key verified moments ago.
 /// Refusals are counted for the aggregated audit entries, not written one by one.
-pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub async fn authorize(State(state): State<Arc<ApiState>>, mut req: Request, next: Next) -> Response {
     let rid = request_id(req.headers());
+    // What the handlers log (internal failures above all) names the request: the
+    // trace layer's span (see `api::layers`) carries the id from here on.
     tracing::Span::current().record("request_id", rid.0.as_str());
     req.extensions_mut().insert(rid.clone());
     let path = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
@@ -127,12 +129,12 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
             // Only a 401 spends a token of the budget (`AuthAttempt::failed`); a valid
             // key or a client that hung up before the check finished costs nothing.
             let attempt = match &source {
-                Some(source) if !credential(req.headers()).is_some_and(|c| state.auth.is_verified(&c)) => {
+                Some(source) if !credential(req.headers()).is_some_and(|c| state.app.auth.is_verified(&c)) => {
                     match state.limits.reserve_auth_attempt(source, Instant::now()) {
                         Ok(attempt) => Some(attempt),
                         Err(wait) => {
                             let reason = "too many failed authentications from this address".to_string();
-                            state.audit.count_refusal(refusal("auth.throttled", "throttled", Actor::anonymous(), StatusCode::TOO_MANY_REQUESTS, reason));
+                            state.app.audit.count_refusal(refusal("auth.throttled", "throttled", Actor::anonymous(), StatusCode::TOO_MANY_REQUESTS, reason));
                             let error = ApiError::new(
                                 StatusCode::TOO_MANY_REQUESTS,
                                 "too_many_failed_authentications",
@@ -161,7 +163,7 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
                     } else {
                         ("auth.unauthenticated", "rejected")
                     };
-                    state.audit.count_refusal(refusal(action, outcome, actor, error.status, why));
+                    state.app.audit.count_refusal(refusal(action, outcome, actor, error.status, why));
                     let mut response = error.into_response();
                     if response.status() == StatusCode::UNAUTHORIZED {
                         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -183,20 +185,20 @@ fn with_request_id(mut response: Response, rid: &RequestId) -> Response {
 
 type Denial = (ApiError, Actor, String);
 
-async fn check(state: &AppState, headers: &HeaderMap, permission: Permission) -> Result<Principal, Denial> {
+async fn check(state: &ApiState, headers: &HeaderMap, permission: Permission) -> Result<Principal, Denial> {
     let unauthorized = |message: String, why: String| {
         (ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message), Actor::anonymous(), why)
     };
     let Some(credential) = credential(headers) else {
         return Err(unauthorized(AuthError::Missing.to_string(), "no credential".into()));
     };
-    let principal = match state.auth.authenticate(&credential).await {
+    let principal = match state.app.auth.authenticate(&credential).await {
         Ok(p) => p,
         Err(AuthError::Missing) => return Err(unauthorized(AuthError::Missing.to_string(), "empty credential".into())),
         Err(AuthError::Invalid(why)) => return Err(unauthorized("invalid credentials".into(), why)),
         Err(e) => {
             tracing::error!("authentication failed: {e}");
-            return Err((ApiError::unavailable("authentication is unavailable"), Actor::anonymous(), e.to_string()));
+            return Err((ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "authentication is unavailable"), Actor::anonymous(), e.to_string()));
         }
     };
     if !principal.role.allows(permission) {
@@ -205,23 +207,6 @@ async fn check(state: &AppState, headers: &HeaderMap, permission: Permission) ->
         return Err((ApiError::new(StatusCode::FORBIDDEN, "forbidden", message), Actor::from(&principal), "role".into()));
     }
     Ok(principal)
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing | AuthError::Invalid(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
-            AuthError::BadInput { field, reason } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", reason).field(field)
-            }
-            AuthError::NotFound(id) => ApiError::not_found(format!("no API key {id:?}")).field("id"),
-            AuthError::Db(e) => e.into(),
-            AuthError::Config(_) | AuthError::Internal(_) => {
-                tracing::error!("auth: {e}");
-                ApiError::internal("authentication failed on our side")
-            }
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,47 +218,31 @@ pub struct CreateKeyRequest {
 }
 
 #[utoipa::path(get, path = "/api/v1/keys", summary = "Every API key (never the secret)", responses((status = 200, description = "keys")))]
-pub async fn list_keys(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    Ok(Json(state.auth.list_keys().await?).into_response())
+pub async fn list_keys(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    Ok(Json(state.app.keys().await?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/keys", summary = "Create an API key; the answer is the only time the key is shown",
     request_body = CreateKeyRequest, responses((status = 201, description = "{key_id, name, role, created_at, key}")))]
 pub async fn create_key(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ApiState>>,
     Extension(principal): Extension<Principal>,
     rid: Option<Extension<RequestId>>,
     ApiJson(req): ApiJson<CreateKeyRequest>,
 ) -> Result<Response, ApiError> {
-    // The key and its audit entry: both, whatever the client does meanwhile.
-    let created = super::detached(async move {
-        let created = state.auth.create_key(&req.name, req.role).await?;
-        let event = AuditEvent::new(AuditKind::Key, "key.create", Actor::from(&principal), &created.info.key_id)
-            .request(rid.as_ref().map(|r| &r.0))
-            .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
-        state.audit.record(event).await?;
-        Ok(created)
-    })
-    .await?;
+    let created = state.app.create_key(&principal, rid.as_deref(), req.name, req.role).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", summary = "Revoke an API key", params(("id" = String, Path, description = "key id")),
     responses((status = 200, description = "the revoked key"), (status = 404, description = "no such key", body = super::error::Body<'static>)))]
 pub async fn revoke_key(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ApiState>>,
     Extension(principal): Extension<Principal>,
     rid: Option<Extension<RequestId>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let revoked = super::detached(async move {
-        let revoked = state.auth.revoke_key(&id).await?;
-        let event = AuditEvent::new(AuditKind::Key, "key.revoke", Actor::from(&principal), &id).request(rid.as_ref().map(|r| &r.0));
-        state.audit.record(event).await?;
-        Ok(revoked)
-    })
-    .await?;
-    Ok(Json(revoked).into_response())
+    Ok(Json(state.app.revoke_key(&principal, rid.as_deref(), id).await?).into_response())
 }
 
 #[cfg(test)]

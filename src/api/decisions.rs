@@ -9,24 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiState};
 use crate::auth::{Principal, RequestId};
-use crate::decision::{self, DecisionError, DecisionRequest};
-
-impl From<DecisionError> for ApiError {
-    fn from(e: DecisionError) -> Self {
-        match e {
-            DecisionError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
-            DecisionError::NotFound(_) => ApiError::not_found(e.to_string()).field("id"),
-            DecisionError::Invalid { field, ref reason } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", reason.clone()).field(field)
-            }
-            DecisionError::AlreadyDecided(m) => ApiError::new(StatusCode::CONFLICT, "already_decided", m).field("override"),
-            DecisionError::Db(e) => e.into(),
-            DecisionError::Audit(e) => e.into(),
-        }
-    }
-}
+use crate::decision::DecisionRequest;
 
 #[utoipa::path(post, path = "/api/v1/analyses/{id}/decision",
     summary = "Decide on an analysis: approve, escalate, file_sar or reject, with a comment. A second decision needs \"override\": true and is recorded as an override (409 otherwise).",
@@ -35,14 +20,14 @@ impl From<DecisionError> for ApiError {
         (status = 404, description = "no such analysis", body = super::error::Body<'static>),
         (status = 409, description = "already decided (send override)", body = super::error::Body<'static>)))]
 pub async fn decide(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ApiState>>,
     Extension(principal): Extension<Principal>,
     rid: Option<Extension<RequestId>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<DecisionRequest>,
 ) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("analysis", &id)?;
-    let decision = decision::decide(&state.audit, &principal, rid.as_ref().map(|r| &r.0), id, &req).await?;
+    let decision = state.app.decide(&principal, rid.as_deref(), id, &req).await?;
     Ok((StatusCode::CREATED, Json(decision)).into_response())
 }
 
@@ -50,10 +35,7 @@ pub async fn decide(
     params(("id" = uuid::Uuid, Path, description = "analysis id")),
     responses((status = 200, description = "decisions", body = Vec<crate::decision::Decision>),
         (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]
-pub async fn list(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn list(State(state): State<Arc<ApiState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("analysis", &id)?;
-    if state.db.get_analysis(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?.is_none() {
-        return Err(ApiError::not_found(format!("no analysis {id}")).field("id"));
-    }
-    Ok(Json(decision::decisions(&state.audit, id).await?).into_response())
+    Ok(Json(state.app.decisions(id).await?).into_response())
 }

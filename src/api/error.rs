@@ -1,5 +1,6 @@
 //! Owns how failures look on the wire: an HTTP status and a JSON body
-//! `{"error": {"code", "message", "field"?}}`, and the JSON body extractor that turns
+//! `{"error": {"code", "message", "field"?}}` (from [`AppError`], one exhaustive
+//! mapping), and the JSON body extractor that turns
 //! malformed input into such errors (400 bad syntax, 413 too large, 415 not JSON,
 //! 422 a field with a wrong value) instead of panics or plain-text rejections.
 
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::analysis::AnalyzeError;
+use crate::app::AppError;
 use crate::domain::ValidationError;
 
 #[derive(Debug)]
@@ -60,13 +61,6 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-    }
-
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-    }
 }
 
 impl IntoResponse for ApiError {
@@ -78,54 +72,34 @@ impl IntoResponse for ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.message.clone()).field(e.field)
+        AppError::from(e).into()
     }
 }
 
-impl From<AnalyzeError> for ApiError {
-    fn from(e: AnalyzeError) -> Self {
+impl From<AppError> for ApiError {
+    /// The one mapping of the use-cases' errors to the wire. An internal failure is
+    /// logged in full (with the request id of the request's span) and answered with
+    /// its generic message only.
+    fn from(e: AppError) -> Self {
         match e {
-            AnalyzeError::Invalid(v) => v.into(),
-            AnalyzeError::Retrieval(r) => {
-                tracing::error!("retrieval: {r}");
-                ApiError::unavailable(format!("evidence retrieval failed: {r}"))
+            AppError::BadRequest { code, message, field } => {
+                ApiError { status: StatusCode::BAD_REQUEST, code, message, field }
             }
-            AnalyzeError::Task(t) => ApiError::internal(t),
-        }
-    }
-}
-
-impl From<crate::db::DbError> for ApiError {
-    /// A database that did not answer in time is 503 (retry later); a failure of
-    /// the database itself is 500, logged in full and answered without its detail.
-    fn from(e: crate::db::DbError) -> Self {
-        use crate::db::DbError;
-        match e {
-            DbError::NotFound { .. } => ApiError::not_found(e.to_string()),
-            DbError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            DbError::Invalid { ref field, .. } => {
-                let field = field.clone();
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.to_string()).field(field)
+            AppError::Invalid { field, message } => {
+                ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_field", message, field }
             }
-            DbError::Timeout { .. } => {
-                tracing::warn!("{e}");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_busy", "the database is busy; retry later")
+            AppError::TooLarge { code, message, field } => {
+                ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code, message, field }
             }
-            DbError::Backend { .. } => {
-                tracing::error!("{e}");
-                ApiError::internal("a database operation failed")
-            }
-        }
-    }
-}
-
-impl From<crate::audit::AuditError> for ApiError {
-    fn from(e: crate::audit::AuditError) -> Self {
-        match e {
-            crate::audit::AuditError::Db(e) => e.into(),
-            other => {
-                tracing::error!("audit: {other}");
-                ApiError::internal("writing the audit trail failed")
+            AppError::NotFound { message, field } => ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message, field },
+            AppError::Forbidden(message) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AppError::Unauthenticated(message) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
+            AppError::Conflict { code, message, field } => ApiError { status: StatusCode::CONFLICT, code, message, field },
+            AppError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_busy", "the database is busy; retry later"),
+            AppError::Unavailable { message } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            AppError::Internal { public, detail } => {
+                tracing::error!(detail, "{public}");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", public)
             }
         }
     }

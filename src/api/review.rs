@@ -9,40 +9,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, ApiState};
 use crate::auth::{Principal, RequestId};
-use crate::review::{self, AssignRequest, QueueQuery, ReviewError};
-
-impl From<ReviewError> for ApiError {
-    fn from(e: ReviewError) -> Self {
-        match e {
-            ReviewError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
-            ReviewError::NotFound(_) => ApiError::not_found(e.to_string()).field("id"),
-            ReviewError::Invalid { field, ref reason } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", reason.clone()).field(field)
-            }
-            ReviewError::NotInQueue(m) => ApiError::new(StatusCode::CONFLICT, "not_in_queue", m).field("id"),
-            ReviewError::Db(e) => e.into(),
-            ReviewError::Audit(e) => e.into(),
-        }
-    }
-}
-
-fn today(state: &AppState) -> chrono::NaiveDate {
-    review::today_in(state.analyzer.engine().config().time_zone())
-}
+use crate::review::{AssignRequest, QueueQuery};
 
 #[utoipa::path(get, path = "/api/v1/review-queue",
     summary = "Analyses that require review and have no decision (the latest analysis of each transaction), earliest due date first, items without one last, then oldest",
     params(crate::review::QueueQuery),
     responses((status = 200, description = "{today, truncated, items: [{analysis_id, transaction_id, customer_name, risk_level, actions, analyzed_at, due_on, days_left, overdue, assignment}]}; days_left counts from today in the institution's time zone")))]
 pub async fn queue(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ApiState>>,
     Extension(principal): Extension<Principal>,
     query: Result<Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", e.body_text()))?;
-    let queue = review::queue(&state.db, &principal, &query, today(&state)).await?;
+    let queue = state.app.review_queue(&principal, &query).await?;
     Ok(Json(queue).into_response())
 }
 
@@ -53,14 +34,14 @@ pub async fn queue(
         (status = 404, description = "no such analysis", body = super::error::Body<'static>),
         (status = 409, description = "decided, or needs no review", body = super::error::Body<'static>)))]
 pub async fn assign(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ApiState>>,
     Extension(principal): Extension<Principal>,
     rid: Option<Extension<RequestId>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AssignRequest>,
 ) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("analysis", &id)?;
-    let assignment = review::assign(&state.audit, &principal, rid.as_ref().map(|r| &r.0), id, &req).await?;
+    let assignment = state.app.assign(&principal, rid.as_deref(), id, &req).await?;
     Ok(Json(serde_json::json!({ "analysis_id": id, "assignment": assignment })).into_response())
 }
 
@@ -70,13 +51,12 @@ pub async fn assign(
     responses((status = 200, description = "{analysis_id, transaction_id, today, due_on, days_left, overdue, actions, related_transactions, narrative: {sections, draft, saved}, ctr, decisions}"),
         (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]
 pub async fn case(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ApiState>>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("analysis", &id)?;
-    let institution = &state.analyzer.engine().config().institution;
-    let case = review::case::case(&state.db, &state.audit, &principal, id, institution, today(&state)).await?;
+    let case = state.app.case(&principal, id).await?;
     Ok(Json(case).into_response())
 }
 

@@ -74,6 +74,20 @@ pub enum AuditError {
     Broken { broken: BrokenEntry, refused: &'static str },
 }
 
+/// What the trail keeps of a question answered (`question.ask`).
+#[derive(Debug, Clone, Copy)]
+pub struct QuestionAsked<'a> {
+    pub answer_id: uuid::Uuid,
+    /// The transaction asked about, if any.
+    pub transaction_id: Option<&'a str>,
+    /// Kept only as a SHA-256 and a length.
+    pub question: &'a str,
+    /// How many citations the answer has.
+    pub citations: usize,
+    /// The customer of that transaction (kept as a pseudonym).
+    pub customer_id: Option<&'a str>,
+}
+
 /// The `[audit]` configuration section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -483,18 +497,17 @@ impl AuditLog {
         &self,
         actor: Actor,
         request_id: Option<&RequestId>,
-        answer: &crate::analysis::Answer,
-        customer_id: Option<&str>,
+        asked: &QuestionAsked<'_>,
     ) -> Result<AuditRow, AuditError> {
-        let event = AuditEvent::new(AuditKind::Question, "question.ask", actor, answer.answer_id.to_string())
+        let event = AuditEvent::new(AuditKind::Question, "question.ask", actor, asked.answer_id.to_string())
             .request(request_id)
-            .related(answer.transaction_id.clone().unwrap_or_default())
+            .related(asked.transaction_id.unwrap_or_default())
             .details(serde_json::json!({
-                "transaction_id": answer.transaction_id,
-                "customer": customer_id.map(|c| self.pseudonym(c)),
-                "question_sha256": hex::encode(Sha256::digest(answer.question.as_bytes())),
-                "question_chars": answer.question.chars().count(),
-                "citations": answer.citations.len(),
+                "transaction_id": asked.transaction_id,
+                "customer": asked.customer_id.map(|c| self.pseudonym(c)),
+                "question_sha256": hex::encode(Sha256::digest(asked.question.as_bytes())),
+                "question_chars": asked.question.chars().count(),
+                "citations": asked.citations,
             }));
         self.record(event).await
     }

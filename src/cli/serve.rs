@@ -15,7 +15,7 @@ pub async fn run(config: Config, bind: Option<String>) -> Result<ExitCode> {
     let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
     let services = Services::start(config).context("starting")?;
     let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
-    reagent::api::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
+    reagent::app::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
     let orphans = state.jobs.fail_orphans().await.context("failing the ingestion jobs of stopped processes")?;
     if !orphans.is_empty() {
         tracing::warn!("{} ingestion job(s) of a stopped server process marked failed", orphans.len());
@@ -26,6 +26,7 @@ pub async fn run(config: Config, bind: Option<String>) -> Result<ExitCode> {
     if !state.analyzer.llm_configured() {
         tracing::info!("no LLM configured (llm.enabled = false): guidance comes from the rules generator");
     }
-    reagent::api::serve(state, addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    reagent::server::serve(state, services.config.clone(), listener, reagent::server::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -222,7 +222,7 @@ pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, Open
 pub use review::{AssigneeFilter, AssignmentRecord, MAX_QUEUE_PAGE, QueueFilter, QueueRow};
 pub use sanctions::StoredVersion;
 pub use sessions::WebSessionRow;
-pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobKind, JobRecord};
+pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobKind, JobRecord, JobStatus};
 
 /// `$1` is a lowercased `LIKE` pattern, or NULL for "everything".
 macro_rules! search_clause {

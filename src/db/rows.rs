@@ -296,8 +296,18 @@ impl AnalysisParams {
                 )
             })?,
             analyzed_at: DbTime::new("analysis.analyzed_at", a.analyzed_at)?,
-            due_on: crate::review::earliest_due(a).map(|d| d.to_string()),
-            action_codes: crate::review::action_codes_column(a),
+            due_on: a.earliest_due().map(|d| d.to_string()),
+            action_codes: action_codes_column(a),
         })
     }
+}
+
+/// The analysis's action codes as stored for the review queue's filter: `" A B "`.
+fn action_codes_column(analysis: &Analysis) -> String {
+    let mut out = String::from(" ");
+    for a in &analysis.required_actions {
+        out.push_str(a.code.as_str());
+        out.push(' ');
+    }
+    out
 }

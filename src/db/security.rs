@@ -100,12 +100,49 @@ impl JobKind {
     }
 }
 
+/// Where a job stands (`ingest_jobs.status`): queued → running → succeeded | failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the job has ended.
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+
+    /// The stored text; one this code does not write (a newer version's) reads as failed.
+    fn from_stored(text: &str) -> Self {
+        match text {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            _ => Self::Failed,
+        }
+    }
+}
+
 /// One row of `ingest_jobs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
     pub job_id: Uuid,
     pub kind: JobKind,
-    pub status: String,
+    pub status: JobStatus,
     pub done: i64,
     pub total: i64,
     pub error: Option<String>,
@@ -113,7 +150,7 @@ pub struct JobRecord {
     pub actor_id: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The process running it (`crate::api::jobs::ProcessId`); written once, at creation.
+    /// The process running it (`crate::app::jobs::ProcessId`); written once, at creation.
     pub owner: Option<String>,
 }
 
@@ -138,7 +175,7 @@ impl From<JobRow> for JobRecord {
             job_id: r.job_id.0,
             // Only this code writes kinds; one it does not know is from a newer version.
             kind: if r.kind == JobKind::Batch.as_str() { JobKind::Batch } else { JobKind::Ingest },
-            status: r.status,
+            status: JobStatus::from_stored(&r.status),
             done: r.done,
             total: r.total,
             error: r.error,
@@ -447,7 +484,7 @@ impl Database {
              error = excluded.error, result = excluded.result, updated_at = excluded.updated_at"
         )
         .bind(DbUuid(job.job_id))
-        .bind(&job.status)
+        .bind(job.status.as_str())
         .bind(job.done)
         .bind(job.total)
         .bind(&job.error)

@@ -293,11 +293,11 @@ pub fn recommended_outcome(requires_review: bool, actions: &[ActionCode]) -> Dec
 }
 
 /// An analysis's earliest due date: the typed one the rules engine sets
-/// ([`crate::review::earliest_due`]), else, for analyses stored before due dates
+/// ([`Analysis::earliest_due`](crate::guidance::Analysis::earliest_due)), else, for analyses stored before due dates
 /// were typed, the earliest `(by YYYY-MM-DD)` date in its required actions'
 /// deadline texts (the rules engine writes each deadline that way).
 pub fn due_on(analysis: &Analysis) -> Option<NaiveDate> {
-    crate::review::earliest_due(analysis).or_else(|| {
+    analysis.earliest_due().or_else(|| {
         analysis
             .required_actions
             .iter()

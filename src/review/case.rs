@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ReviewError, days_left, earliest_due, require_decide};
+use super::{ReviewError, days_left, require_decide};
 use crate::auth::Principal;
 use crate::db::Database;
 use crate::decision::Decision;
@@ -174,7 +174,7 @@ pub fn build(
     decisions: Vec<Decision>,
 ) -> Case {
     let related = input.map(|i| related(analysis, i, institution)).unwrap_or_default();
-    let due_on = earliest_due(analysis);
+    let due_on = analysis.earliest_due();
     let days = due_on.map(|d| days_left(d, today));
     let ctr = analysis
         .required_actions

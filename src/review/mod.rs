@@ -20,29 +20,7 @@ use uuid::Uuid;
 use crate::audit::{Actor, AuditError, AuditEvent, AuditKind, AuditLog};
 use crate::auth::{Permission, Principal, RequestId, Role};
 use crate::db::{AssigneeFilter, AssignmentRecord, AuditedWrite, Database, DbError, MAX_QUEUE_PAGE, QueueFilter};
-use crate::guidance::Analysis;
 use crate::rules::{ActionCode, RiskLevel};
-
-/// The earliest due date among the analysis's required actions; `None` when
-/// no action carries one (travel-rule records only, or an analysis stored
-/// before due dates existed).
-pub fn earliest_due(analysis: &Analysis) -> Option<NaiveDate> {
-    analysis
-        .required_actions
-        .iter()
-        .filter_map(|a| a.due_on)
-        .min()
-}
-
-/// The analysis's action codes as stored for the queue's filter: `" A B "`.
-pub fn action_codes_column(analysis: &Analysis) -> String {
-    let mut out = String::from(" ");
-    for a in &analysis.required_actions {
-        out.push_str(a.code.as_str());
-        out.push(' ');
-    }
-    out
-}
 
 /// Today's date in the institution's time zone.
 pub fn today_in(time_zone: chrono_tz::Tz) -> NaiveDate {
@@ -289,6 +267,7 @@ pub async fn assign(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guidance::Analysis;
 
     /// An analysis as stored JSON, with actions carrying `due` (or none).
     fn analysis(due: &[Option<&str>]) -> Analysis {
@@ -323,13 +302,13 @@ mod tests {
     #[test]
     fn earliest_due_is_the_minimum_over_actions_with_a_date() {
         let a = analysis(&[Some("2026-04-09"), None, Some("2026-03-25")]);
-        assert_eq!(earliest_due(&a), NaiveDate::from_ymd_opt(2026, 3, 25));
+        assert_eq!(a.earliest_due(), NaiveDate::from_ymd_opt(2026, 3, 25));
     }
 
     /// Analyses stored before `due_on` existed still load, with no date.
     #[test]
     fn analyses_without_due_dates_load_and_have_none() {
-        assert_eq!(earliest_due(&analysis(&[None, None])), None);
-        assert_eq!(earliest_due(&analysis(&[])), None);
+        assert_eq!(analysis(&[None, None]).earliest_due(), None);
+        assert_eq!(analysis(&[]).earliest_due(), None);
     }
 }

@@ -47,6 +47,7 @@ mod ofac;
 mod records;
 pub mod risk;
 mod sar;
+mod settings;
 mod travel;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,6 +62,7 @@ pub use crate::domain::{RuleInput, ValidRuleInput};
 use crate::domain::{Money, TransactionType, ValidCustomer, ValidTransaction, ValidationError};
 pub use data::{InstitutionOverrides, RulesConfig, RulesError};
 pub use ofac::{SanctionsScreening, ScreeningMatch};
+pub use settings::RulesSettings;
 
 use crate::sanctions::{ListSelection, SanctionsLists};
 use std::sync::Arc;

@@ -23,7 +23,7 @@ use crate::audit::Actor;
 use crate::decision::{DecisionError, DecisionKind, DecisionRequest};
 use crate::domain::RuleInput;
 use crate::guidance::{Analysis, GeneratorKind};
-use crate::api::AppState;
+use crate::app::App;
 
 pub struct TransactionView {
     pub id: String,
@@ -109,7 +109,7 @@ fn parse_id(id: &str) -> Result<Uuid, WebError> {
     Uuid::parse_str(id).map_err(|_| WebError::bad_request(format!("{id:?} is not an analysis id.")))
 }
 
-async fn load(app: &Arc<AppState>, id: Uuid) -> Result<Analysis, WebError> {
+async fn load(app: &Arc<App>, id: Uuid) -> Result<Analysis, WebError> {
     app.db
         .get_analysis(id)
         .await?
@@ -117,7 +117,7 @@ async fn load(app: &Arc<AppState>, id: Uuid) -> Result<Analysis, WebError> {
 }
 
 async fn build(
-    app: &Arc<AppState>,
+    app: &Arc<App>,
     user: &SignedIn,
     a: Analysis,
 ) -> Result<AnalysisPage, WebError> {
@@ -259,17 +259,9 @@ pub async fn ask(
             .await?
             .and_then(|r| r.get("request").cloned())
             .and_then(|v| serde_json::from_value(v).ok());
-        let customer_id = input.as_ref().map(|i| i.customer.customer_id.clone());
-        let ans = app.analyzer.ask(input, question.clone(), None).await?;
-        app.audit
-            .question_asked(
-                Actor::from(user.principal()),
-                None,
-                &ans,
-                customer_id.as_deref(),
-            )
-            .await
-            .map_err(|e| WebError::internal(format!("audit entry failed: {e}")))?;
+        let ans = app
+            .ask_about(input, question.clone(), None, Actor::from(user.principal()), None)
+            .await?;
         let view = AnswerView {
             question: ans.question.clone(),
             answer: ans.answer.clone(),
@@ -336,7 +328,7 @@ pub async fn decide(
 /// decision chosen, no comment, a field refused, already decided), `Err` for what the
 /// form cannot fix.
 pub(super) async fn record_decision(
-    app: &AppState,
+    app: &App,
     user: &SignedIn,
     analysis_id: Uuid,
     decision: &str,
@@ -374,7 +366,7 @@ fn decision_label(d: DecisionKind) -> &'static str {
 }
 
 /// The decision in force on an analysis, as a status line.
-pub async fn latest_decision(app: &Arc<AppState>, analysis_id: Uuid) -> Option<String> {
+pub async fn latest_decision(app: &Arc<App>, analysis_id: Uuid) -> Option<String> {
     match crate::decision::decisions(&app.audit, analysis_id).await {
         Ok(ds) => ds
             .last()
@@ -388,14 +380,10 @@ pub async fn latest_decision(app: &Arc<AppState>, analysis_id: Uuid) -> Option<S
 
 /// The audit trail of an analysis, oldest first, with each decision's comment.
 async fn timeline(
-    app: &Arc<AppState>,
+    app: &Arc<App>,
     analysis_id: Uuid,
 ) -> Result<(Vec<TimelineEntry>, bool), WebError> {
-    let rows = app
-        .audit
-        .trail(&analysis_id.to_string())
-        .await
-        .map_err(|e| WebError::internal(format!("audit trail: {e}")))?;
+    let rows = app.audit.trail(&analysis_id.to_string()).await?;
     let decisions = crate::decision::decisions(&app.audit, analysis_id)
         .await
         .map_err(WebError::internal)?;
@@ -473,16 +461,11 @@ pub async fn chunk(
     user.require_read()?;
     let id = Uuid::parse_str(&id)
         .map_err(|_| WebError::bad_request(format!("{id:?} is not a chunk id.")))?;
-    let store = web.app.store.clone();
-    let record = tokio::task::spawn_blocking(move || store.get(id))
-        .await
-        .map_err(WebError::internal)?
-        .map_err(|e| WebError::unavailable(format!("The document store did not answer: {e}")))?
-        .ok_or_else(|| {
-            WebError::not_found(format!(
-                "There is no chunk {id}; its document version may have been deleted."
-            ))
-        })?;
+    let record = web.app.chunk(id).await?.ok_or_else(|| {
+        WebError::not_found(format!(
+            "There is no chunk {id}; its document version may have been deleted."
+        ))
+    })?;
     let m = &record.meta;
     let chunk = ChunkView {
         id: record.chunk_id.to_string(),

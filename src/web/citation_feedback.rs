@@ -19,7 +19,7 @@ use super::{SignedIn, Web, WebError, see_other};
 use crate::auth::Principal;
 use crate::feedback::{self, FeedbackError, FeedbackRequest, Verdict};
 use crate::rules::ActionCode;
-use crate::api::AppState;
+use crate::app::App;
 
 /// The signed-in officer's judgement of one citation.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct Mark {
 pub struct FeedbackMarks(HashMap<(String, String), Mark>);
 
 impl FeedbackMarks {
-    pub async fn load(app: &Arc<AppState>, officer: &Principal, analysis_id: Uuid) -> Result<Self, WebError> {
+    pub async fn load(app: &Arc<App>, officer: &Principal, analysis_id: Uuid) -> Result<Self, WebError> {
         let all = feedback::list(&app.db, analysis_id).await.map_err(web_error)?;
         let mine = all.into_iter().filter(|f| f.judged_by == officer.id).map(|f| {
             let mark = Mark {
@@ -66,7 +66,10 @@ fn web_error(e: FeedbackError) -> WebError {
         FeedbackError::Forbidden(_) => WebError::forbidden("Only compliance officers may judge citations."),
         FeedbackError::NotFound(id) => WebError::not_found(format!("There is no analysis {id}.")),
         FeedbackError::Invalid { field, reason } => WebError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {reason}")),
-        FeedbackError::Store(m) => WebError::unavailable(format!("The document store did not answer: {m}")),
+        FeedbackError::Store(m) => {
+            tracing::error!("chunk store: {m}");
+            WebError::unavailable("The document store did not answer.")
+        }
         FeedbackError::Db(e) => e.into(),
         FeedbackError::Audit(e) => e.into(),
         FeedbackError::Io(e) => WebError::internal(e),

@@ -12,7 +12,7 @@ use reagent_ingest::store::{ChunkRecord, VersionInfo, VersionStatus};
 use serde::Deserialize;
 
 use super::{Layout, SignedIn, UserView, Web, WebError, render, render_status, see_other};
-use crate::api::documents::{read_form, start_ingest};
+use crate::app::documents::{read_form, start_ingest};
 
 /// Largest upload accepted through the page.
 pub const UPLOAD_LIMIT: usize = 32 * 1024 * 1024;
@@ -37,7 +37,7 @@ pub struct DocumentGroup {
 
 pub struct JobView {
     pub id: String,
-    pub status: String,
+    pub status: &'static str,
     pub done: u64,
     pub total: u64,
     pub detail: String,
@@ -78,11 +78,7 @@ fn groups(versions: Vec<VersionInfo>) -> Vec<DocumentGroup> {
 }
 
 async fn versions(web: &Web, id: Option<String>) -> Result<Vec<VersionInfo>, WebError> {
-    let store = web.app.store.clone();
-    tokio::task::spawn_blocking(move || store.versions(id.as_deref()))
-        .await
-        .map_err(WebError::internal)?
-        .map_err(|e| WebError::unavailable(format!("The document store did not answer: {e}")))
+    Ok(web.app.document_versions(id).await?)
 }
 
 #[derive(Template)]
@@ -263,17 +259,8 @@ pub async fn diff(
         )));
     };
     let title = b.meta.title.clone();
-    let store = web.app.store.clone();
-    let (doc, from, to) = (id.clone(), q.from.clone(), q.to.clone());
-    let (old, new) = tokio::task::spawn_blocking(move || {
-        Ok::<_, reagent_ingest::store::StoreError>((
-            store.chunks(&doc, &from)?,
-            store.chunks(&doc, &to)?,
-        ))
-    })
-    .await
-    .map_err(WebError::internal)?
-    .map_err(|e| WebError::unavailable(format!("The document store did not answer: {e}")))?;
+    let old = web.app.version_chunks(id.clone(), q.from.clone()).await?;
+    let new = web.app.version_chunks(id.clone(), q.to.clone()).await?;
     Ok(render(&DiffPage {
         layout: user.layout("documents"),
         id,
@@ -287,7 +274,7 @@ pub async fn diff(
 /// Jobs the pages keep listing.
 const JOBS_KEPT: usize = 20;
 
-fn job_view(j: crate::api::jobs::JobView) -> JobView {
+fn job_view(j: crate::app::jobs::JobView) -> JobView {
     let mut detail = j.error.clone().unwrap_or_default();
     if let Some(files) = j.result.as_ref().and_then(|r| r["files"].as_array()) {
         let done: Vec<String> = files
@@ -322,15 +309,14 @@ fn job_view(j: crate::api::jobs::JobView) -> JobView {
             detail.push_str(&done.join(", "));
         }
     }
-    let finished = matches!(j.status.as_str(), "succeeded" | "failed");
     JobView {
         id: j.job_id.to_string(),
-        status: j.status,
+        status: j.status.as_str(),
+        finished: j.status.is_finished(),
         done: u64::try_from(j.progress.done).unwrap_or(0),
         total: u64::try_from(j.progress.total).unwrap_or(0),
         detail,
         at: j.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        finished,
     }
 }
 
@@ -377,11 +363,11 @@ pub async fn upload(
         Ok(form) => {
             let max = app.documents.as_ref().map_or(0, |d| d.parse.max_file_bytes);
             match read_form(form, max).await {
-                Err(e) => Err(e.message),
+                Err(e) => Err(WebError::from(e).message),
                 Ok((files, meta)) => {
                     match start_ingest(app, user.principal(), None, files, meta).await {
                         Ok(job) => Ok(job),
-                        Err(e) => Err(e.message),
+                        Err(e) => Err(WebError::from(e).message),
                     }
                 }
             }

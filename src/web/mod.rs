@@ -2,8 +2,9 @@
 //! HTML pages (askama templates in `templates/`, checked at compile time), the static
 //! files embedded in the binary (`static/`), browser sessions and CSRF protection.
 //!
-//! Pages call the same code as the JSON API (the [`Analyzer`](crate::analysis::Analyzer),
-//! the database, the chunk store, the auth module); they never call the API over HTTP.
+//! Pages call the use-cases of [`crate::app`], as the JSON API does; they never call
+//! or import the API. Failures become error pages ([`WebError`], one mapping of
+//! [`AppError`]).
 //! What a signed-in user sees and may do follows their role.
 
 mod analysis;
@@ -33,8 +34,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::app::{App, AppError, AuthBudget};
 use crate::auth::{Permission, Principal, Role};
-use crate::api::AppState;
 use session::{SIGNIN_COOKIE, Session, SessionError, cookie, tokens_match};
 
 /// Settings of the web interface (`[web]`).
@@ -74,7 +75,9 @@ impl WebSettings {
 
 /// What the web handlers share.
 pub struct WebState {
-    pub app: Arc<AppState>,
+    pub app: Arc<App>,
+    /// The failed-sign-in budget per address, shared with the API's authentication.
+    pub budget: Arc<dyn AuthBudget>,
     pub settings: WebSettings,
     /// Ingestion jobs started from the pages, newest first (each job records who started it).
     pub jobs: std::sync::Mutex<std::collections::VecDeque<uuid::Uuid>>,
@@ -83,9 +86,9 @@ pub struct WebState {
 type Web = Arc<WebState>;
 
 /// The web pages and static files, to merge into the service router.
-pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S> {
-    let settings = app.web.clone();
+pub fn router(app: Arc<App>, settings: WebSettings, budget: Arc<dyn AuthBudget>) -> Router {
     let web = Arc::new(WebState {
+        budget,
         jobs: std::sync::Mutex::new(std::collections::VecDeque::new()),
         settings,
         app,
@@ -262,10 +265,7 @@ impl FromRequestParts<Web> for SignedIn {
                         session::end(&handle).await.map_err(|e| WebError::from(e).into_response())?;
                         Err(see_other("/sign-in"))
                     }
-                    Err(e) => Err(WebError::unavailable(format!(
-                        "The database did not answer: {e}"
-                    ))
-                    .into_response()),
+                    Err(e) => Err(WebError::from(e).into_response()),
                 }
             }
             None => {
@@ -330,26 +330,34 @@ impl WebError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
-    pub fn internal(message: impl std::fmt::Display) -> Self {
-        tracing::error!("web: {message}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Something went wrong on our side: {message}"),
-        )
+    /// A failure on our side: `detail` is logged (with the request id of the
+    /// request's span), the page only says it happened.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!("web: {detail}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 }
 
-impl From<crate::db::DbError> for WebError {
-    fn from(e: crate::db::DbError) -> Self {
+impl From<AppError> for WebError {
+    /// The one mapping of the use-cases' errors to pages.
+    fn from(e: AppError) -> Self {
         match e {
-            crate::db::DbError::Timeout { .. } => {
-                tracing::warn!("web: {e}");
-                WebError::unavailable("The database is busy; try again in a moment.")
+            AppError::BadRequest { message, .. } => WebError::bad_request(message),
+            AppError::Invalid { field: Some(field), message } => {
+                WebError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {message}"))
             }
-            other => WebError::internal(format!("database: {other}")),
+            AppError::Invalid { field: None, message } => WebError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            AppError::TooLarge { message, .. } => WebError::new(StatusCode::PAYLOAD_TOO_LARGE, message),
+            AppError::NotFound { message, .. } => WebError::not_found(message),
+            AppError::Forbidden(message) => WebError::forbidden(message),
+            AppError::Unauthenticated(message) => WebError::new(StatusCode::UNAUTHORIZED, message),
+            AppError::Conflict { message, .. } => WebError::new(StatusCode::CONFLICT, message),
+            AppError::Busy => WebError::unavailable("The database is busy; try again in a moment."),
+            AppError::Unavailable { message } => WebError::unavailable(message),
+            AppError::Internal { public, detail } => WebError::internal(format!("{public}: {detail}")),
         }
     }
 }
@@ -366,24 +374,15 @@ impl From<SessionError> for WebError {
     }
 }
 
-impl From<crate::audit::AuditError> for WebError {
-    fn from(e: crate::audit::AuditError) -> Self {
-        match e {
-            crate::audit::AuditError::Db(e) => e.into(),
-            other => WebError::internal(format!("audit: {other}")),
-        }
+impl From<crate::db::DbError> for WebError {
+    fn from(e: crate::db::DbError) -> Self {
+        AppError::from(e).into()
     }
 }
 
-impl From<crate::analysis::AnalyzeError> for WebError {
-    fn from(e: crate::analysis::AnalyzeError) -> Self {
-        match e {
-            crate::analysis::AnalyzeError::Invalid(v) => WebError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{}: {}", v.field, v.message),
-            ),
-            other => WebError::unavailable(other.to_string()),
-        }
+impl From<crate::audit::AuditError> for WebError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        AppError::from(e).into()
     }
 }
 

@@ -18,7 +18,6 @@ use serde::Deserialize;
 use crate::audit::Actor;
 use crate::audit::refusals::Refusal;
 use crate::auth::AuthError;
-use crate::api::limits;
 
 use super::session::{self, SIGNIN_COOKIE, random_token, set_cookie};
 use super::{Layout, Web, WebError, render_status, see_other};
@@ -115,7 +114,7 @@ pub async fn submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    let source = connect.map(|Extension(ConnectInfo(addr))| limits::source(addr.ip()));
+    let source = connect.map(|Extension(ConnectInfo(addr))| web.budget.source(addr.ip()));
     let refusal = |outcome: &'static str, status: StatusCode, reason: String| Refusal {
         source: source.clone().unwrap_or_else(|| "ip:unknown".into()),
         action: "auth.web_sign_in",
@@ -129,11 +128,7 @@ pub async fn submit(
     // Only an invalid key spends a token of the budget (`AuthAttempt::failed`).
     let attempt = match &source {
         Some(source) if !web.app.auth.is_verified(key) => {
-            match web
-                .app
-                .limits
-                .reserve_auth_attempt(source, std::time::Instant::now())
-            {
+            match web.budget.reserve(source, std::time::Instant::now()) {
                 Ok(attempt) => Some(attempt),
                 Err(wait) => {
                     let status = StatusCode::TOO_MANY_REQUESTS;
@@ -144,7 +139,7 @@ pub async fn submit(
                     let message =
                         "Too many failed sign-ins from your address. Wait a minute and try again.";
                     let response = page(&web, next, Some(message.into()), status);
-                    return limits::retry_after(response, wait);
+                    return retry_after(response, wait);
                 }
             }
         }
@@ -161,7 +156,7 @@ pub async fn submit(
             if let Some(attempt) = attempt
                 && matches!(e, AuthError::Invalid(_))
             {
-                attempt.failed();
+                attempt();
             }
             web.app
                 .audit
@@ -291,6 +286,13 @@ pub async fn sign_out(session: tower_sessions::Session) -> Response {
         Ok(()) => see_other("/sign-in"),
         Err(e) => WebError::from(e).into_response(),
     }
+}
+
+/// `response` with `Retry-After`: the whole seconds until the address may sign in again.
+fn retry_after(mut response: Response, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response.headers_mut().insert(header::RETRY_AFTER, secs.max(1).into());
+    response
 }
 
 #[cfg(test)]

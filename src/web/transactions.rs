@@ -15,7 +15,7 @@ use crate::audit::Actor;
 use crate::db::{TransactionFilter, TransactionRow};
 use crate::domain::{Customer, RuleInput, Transaction};
 use crate::guidance::Analysis;
-use crate::api::{AppState, RecordError};
+use crate::app::App;
 
 /// Rows per page.
 const PAGE_SIZE: u32 = 25;
@@ -231,7 +231,7 @@ pub async fn list(
 }
 
 async fn page_of(
-    app: &Arc<AppState>,
+    app: &Arc<App>,
     user: &SignedIn,
     q: String,
     page: u32,
@@ -279,7 +279,7 @@ async fn page_of(
 }
 
 /// Where the officer's review of a transaction stands.
-async fn review_status(app: &Arc<AppState>, r: &TransactionRow) -> String {
+async fn review_status(app: &Arc<App>, r: &TransactionRow) -> String {
     let Some(a) = &r.latest_analysis else {
         return "not analysed".into();
     };
@@ -295,7 +295,7 @@ async fn review_status(app: &Arc<AppState>, r: &TransactionRow) -> String {
 
 /// Analyse, store, and return the analysis; the same steps as `POST /api/v1/analyze`.
 pub async fn run_analysis(
-    app: &Arc<AppState>,
+    app: &Arc<App>,
     user: &SignedIn,
     input: RuleInput,
     inline: bool,
@@ -308,12 +308,7 @@ pub async fn run_analysis(
         "actor": user.principal().id,
     });
     request["request"] = serde_json::to_value(&input).unwrap_or_default();
-    app.analyze_and_record(input, None, &request, Actor::from(user.principal()), None)
-        .await
-        .map_err(|e| match e {
-            RecordError::Analyze(e) => e.into(),
-            RecordError::Store(e) => e.into(),
-        })
+    Ok(app.analyze_input(input, None, &request, Actor::from(user.principal()), None).await?)
 }
 
 pub async fn analyze_stored(
@@ -328,12 +323,7 @@ pub async fn analyze_stored(
     }
     let app = &web.app;
     let input = app
-        .db
-        .transaction_context_in(
-            &id,
-            app.settings.lookback_days,
-            app.analyzer.engine().config().time_zone(),
-        )
+        .stored_transaction(&id)
         .await?
         .ok_or_else(|| WebError::not_found(format!("There is no transaction {id:?}.")))?;
     let analysis = run_analysis(app, &user, input, false).await?;

@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use proptest::test_runner::FailurePersistence;
-use reagent::api::{TransactionRequest, decode};
+use reagent::api::decode;
+use reagent::app::TransactionRequest;
 use reagent_ingest::document::{Body, Document};
 use reagent_ingest::parse::{EXTENSIONS, ParseSettings, RawMeta, parse_bytes};
 use reagent_ingest::embed::load_tokenizer;

@@ -176,10 +176,10 @@ async fn every_route_with_every_role_answers_as_documented() {
     let total = |action: &str| entries(action).iter().map(|e| details(e)["count"].as_u64().unwrap()).sum::<u64>();
     let (forbidden, unauthenticated) = (total("auth.forbidden"), total("auth.unauthenticated"));
     assert!(forbidden >= 10 && unauthenticated >= 20, "{forbidden} forbidden, {unauthenticated} unauthenticated");
-    assert_eq!(entries("auth.unauthenticated").len(), 1, "one source (no connection info), one anonymous actor");
+    assert_eq!(entries("auth.unauthenticated").len(), 1, "one source (the loopback address), one anonymous actor");
     assert!(entries("auth.forbidden").len() < Role::ALL.len(), "at most one entry per refused key");
     assert!(entries("auth.forbidden").iter().any(|e| e.actor_role == "viewer"
-        && e.object_id == "ip:unknown"
+        && e.object_id == "ip:127.0.0.1"
         && details(e)["routes"]["POST /api/v1/analyze"].as_u64() >= Some(1)));
     assert!(reagent::audit::verify(&server.state.db).await.unwrap().ok());
 }

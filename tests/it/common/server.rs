@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use reagent::auth::Role;
 use reagent::db::{Database, DatabaseSettings};
-use reagent::api::{AppState, router};
+use reagent::app::App;
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub state: Arc<AppState>,
+    pub state: Arc<App>,
     /// One API key per role (`Role::ALL` order).
     pub keys: Vec<(Role, String)>,
     _dir: tempfile::TempDir,
@@ -67,8 +67,10 @@ pub async fn start_with(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let mut config = super::config(dir.path());
-    // In-process clients share one address; tests/limits.rs turns the rate limit back on.
+    // In-process clients share one address; tests/limits.rs turns the rate limit and
+    // the failed-authentication budget back on.
     config.limits.requests_per_second = 0.0;
+    config.limits.auth_failure_burst = 0;
     tweak(&mut config);
     // A fresh SQLite file, with the configuration's other database settings.
     let db_settings = DatabaseSettings {
@@ -78,6 +80,7 @@ pub async fn start_with(
     let db = Database::open(&db_settings).await.unwrap();
     db.seed_demo().await.unwrap();
     let sources = sources.to_vec();
+    let config_kept = config.clone();
     let services = tokio::task::spawn_blocking(move || {
         let services = super::services(config, embedding);
         let report = super::ingest(&services, &sources, &super::options());
@@ -87,15 +90,14 @@ pub async fn start_with(
     .await
     .unwrap();
     let state = Arc::new(services.app_state(db).unwrap());
-    reagent::api::watch_sanctions_lists(&state).await.unwrap();
+    reagent::app::watch_sanctions_lists(&state).await.unwrap();
     let mut keys = Vec::new();
     for role in Role::ALL {
         keys.push((role, state.auth.create_key(&format!("test {role}"), role).await.unwrap().key));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(reagent::server::serve(state.clone(), config_kept, listener, std::future::pending()));
     TestServer {
         addr,
         state,

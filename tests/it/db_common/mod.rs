@@ -754,10 +754,10 @@ pub async fn rule_inputs_round_trip(t: &TestDb) {
 pub async fn jobs_keep_their_owner_and_only_unfinished_ones_are_failed(t: &TestDb) {
     let db = t.open().await;
     let now = chrono::Utc::now();
-    let job = |status: &str, owner: Option<&str>| reagent::db::JobRecord {
+    let job = |status: reagent::db::JobStatus, owner: Option<&str>| reagent::db::JobRecord {
         job_id: Uuid::new_v4(),
         kind: reagent::db::JobKind::Ingest,
-        status: status.into(),
+        status,
         done: 0,
         total: 0,
         error: None,
@@ -767,9 +767,9 @@ pub async fn jobs_keep_their_owner_and_only_unfinished_ones_are_failed(t: &TestD
         updated_at: now,
         owner: owner.map(str::to_string),
     };
-    let running = job("running", Some("host/boot/42/7"));
-    let legacy = job("queued", None);
-    let finished = job("succeeded", Some("host/boot/42/7"));
+    let running = job(reagent::db::JobStatus::Running, Some("host/boot/42/7"));
+    let legacy = job(reagent::db::JobStatus::Queued, None);
+    let finished = job(reagent::db::JobStatus::Succeeded, Some("host/boot/42/7"));
     for j in [&running, &legacy, &finished] {
         ok("store job", db.upsert_job(j).await);
     }
@@ -784,7 +784,7 @@ pub async fn jobs_keep_their_owner_and_only_unfinished_ones_are_failed(t: &TestD
     assert!(!ok("fail a finished job", db.fail_unfinished_job(finished.job_id, "interrupted", now).await));
     let failed = ok("read job", db.get_job(running.job_id).await).expect("stored");
     assert_eq!((failed.status.as_str(), failed.error.as_deref()), ("failed", Some("interrupted")));
-    assert_eq!(ok("read job", db.get_job(finished.job_id).await).expect("stored").status, "succeeded");
+    assert_eq!(ok("read job", db.get_job(finished.job_id).await).expect("stored").status, reagent::db::JobStatus::Succeeded);
 }
 
 /// The review queue's query (same SQL on both backends): latest analysis of

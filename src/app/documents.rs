@@ -1,30 +1,143 @@
-//! Owns document upload over HTTP (`POST /api/v1/documents`, admin or
-//! policy_editor): a multipart form with one or more `file` parts and the same
+//! Owns the document-upload use-case (the API's `POST /api/v1/documents` and the
+//! Documents page): a multipart form with one or more `file` parts and the same
 //! metadata fields as `reagent ingest`'s flags (`id`, `title`, `version`, `type`,
 //! `jurisdiction`, `issuer`, `citation`, `effective_from`, `effective_to`,
-//! `replace`). The files are written to a temporary folder and run through the
-//! same ingest pipeline as the CLI, in a blocking task, one job at a time; the
-//! answer is `202` with the job ([`super::jobs`]) to poll. [`start_ingest`] is
-//! the entry point the web pages share.
+//! `replace`), read by [`read_form`]. The files are written to a temporary folder and
+//! run through the same ingest pipeline as the CLI, in a blocking task, one job at a
+//! time ([`start_ingest`]); the caller polls the job ([`super::jobs`]). Also owns the
+//! `[ingest]` settings ([`IngestSettings`]).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::multipart::{Multipart, MultipartError};
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use chrono::NaiveDate;
-use reagent_ingest::parse::{MetadataDefaults, ParseSettings};
+use reagent_ingest::parse::{ChildCommand, ExtractLimits, Extractor, MetadataDefaults, ParseSettings};
 use reagent_ingest::pipeline::{IngestOptions, Outcome, Pipeline};
 use reagent_ingest::progress::Progress;
 use reagent_ingest::{ChunkStore, Chunker, DocumentType, Embedder};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::jobs::{JobView, Jobs};
-use super::{ApiError, AppState};
+use super::jobs::{self, JobStatus, JobView, Jobs};
+use super::{App, AppError};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::auth::{Principal, RequestId};
+
+/// Settings of ingestion that are not about chunk size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Files larger than this are refused.
+    pub max_file_bytes: u64,
+    /// Most bytes a PDF's compressed streams may expand to (decompression bombs).
+    pub max_expanded_bytes: u64,
+    /// Most bytes of text one file may yield, any format.
+    pub max_text_bytes: u64,
+    /// Most pages per PDF.
+    pub max_pages: u64,
+    /// Wall-clock and CPU seconds PDF text extraction may take (child process).
+    pub extract_timeout_secs: u64,
+    /// Address space of the PDF text extraction process, in MiB.
+    pub extract_memory_mb: u64,
+    /// Extract PDF text in a child process, so a hostile file cannot take this one down.
+    pub extract_in_child: bool,
+    /// The program run as that child with `extract-pdf`; empty: the running `reagent`.
+    pub extract_program: String,
+    /// Document type of files that state none.
+    pub default_document_type: DocumentType,
+    pub default_jurisdiction: String,
+    pub default_issuer: String,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        let p = ParseSettings::default();
+        Self {
+            max_file_bytes: p.max_file_bytes,
+            max_expanded_bytes: p.limits.max_expanded_bytes,
+            max_text_bytes: p.limits.max_text_bytes,
+            max_pages: p.limits.max_pages,
+            extract_timeout_secs: p.limits.timeout.as_secs(),
+            extract_memory_mb: p.limits.max_memory_bytes / MIB,
+            extract_in_child: true,
+            extract_program: String::new(),
+            default_document_type: p.default_document_type,
+            default_jurisdiction: p.default_jurisdiction,
+            default_issuer: p.default_issuer,
+        }
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// The hidden `reagent` command that extracts a PDF read on stdin (see `src/main.rs`).
+pub const EXTRACT_PDF_COMMAND: &str = "extract-pdf";
+
+impl IngestSettings {
+    pub fn parse_settings(&self) -> ParseSettings {
+        ParseSettings {
+            max_file_bytes: self.max_file_bytes,
+            limits: ExtractLimits {
+                max_expanded_bytes: self.max_expanded_bytes,
+                max_text_bytes: self.max_text_bytes,
+                max_pages: self.max_pages,
+                timeout: std::time::Duration::from_secs(self.extract_timeout_secs),
+                max_memory_bytes: self.extract_memory_mb.saturating_mul(MIB),
+            },
+            extractor: self.extractor(),
+            default_document_type: self.default_document_type,
+            default_jurisdiction: self.default_jurisdiction.clone(),
+            default_issuer: self.default_issuer.clone(),
+        }
+    }
+
+    /// The child process PDF extraction runs in: `extract_program`, or this very
+    /// binary (which must then be `reagent`; tests name the built binary instead).
+    fn extractor(&self) -> Extractor {
+        if !self.extract_in_child {
+            return Extractor::InProcess;
+        }
+        let program = if self.extract_program.is_empty() {
+            std::env::current_exe().unwrap_or_else(|_| PathBuf::from("reagent"))
+        } else {
+            PathBuf::from(&self.extract_program)
+        };
+        Extractor::Child(ChildCommand { program, args: vec![EXTRACT_PDF_COMMAND.into()] })
+    }
+
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let positive = [
+            ("ingest.max_file_bytes", self.max_file_bytes),
+            ("ingest.max_expanded_bytes", self.max_expanded_bytes),
+            ("ingest.max_text_bytes", self.max_text_bytes),
+            ("ingest.max_pages", self.max_pages),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err((key, "must be positive".into()));
+            }
+        }
+        if !(1..=3600).contains(&self.extract_timeout_secs) {
+            return Err(("ingest.extract_timeout_secs", format!("must be within 1..=3600, got {}", self.extract_timeout_secs)));
+        }
+        // Below this the extractor process cannot even map its own binary and libraries.
+        if !(MIN_EXTRACT_MEMORY_MB..=1024 * 1024).contains(&self.extract_memory_mb) {
+            return Err((
+                "ingest.extract_memory_mb",
+                format!("must be within {MIN_EXTRACT_MEMORY_MB}..=1048576, got {}", self.extract_memory_mb),
+            ));
+        }
+        if self.extract_in_child && !self.extract_program.is_empty() && !Path::new(&self.extract_program).is_file() {
+            return Err(("ingest.extract_program", format!("{:?} is not a file", self.extract_program)));
+        }
+        Ok(())
+    }
+}
+
+/// The smallest address space `ingest.extract_memory_mb` may give the extractor.
+const MIN_EXTRACT_MEMORY_MB: u64 = 128;
 
 /// What ingestion over HTTP needs (the CLI's pipeline parts).
 pub struct DocumentIngest {
@@ -34,19 +147,6 @@ pub struct DocumentIngest {
     pub parse: ParseSettings,
     /// One ingestion at a time (the pipeline plans against stored versions).
     pub lock: tokio::sync::Mutex<()>,
-}
-
-impl DocumentIngest {
-    /// The parts of a started [`crate::services::Services`].
-    pub fn from_services(services: &crate::services::Services) -> Arc<Self> {
-        Arc::new(Self {
-            chunker: services.chunker.clone(),
-            embedder: services.embedder.clone(),
-            store: services.store.clone(),
-            parse: services.config.ingest.parse_settings(),
-            lock: tokio::sync::Mutex::new(()),
-        })
-    }
 }
 
 /// The form's metadata, as the CLI's flags.
@@ -66,24 +166,16 @@ pub struct UploadFile {
 /// Most files in one upload.
 pub const MAX_FILES: usize = 50;
 
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).field(field)
+fn bad(field: &str, message: impl Into<String>) -> AppError {
+    AppError::invalid(field, message)
 }
 
-/// The form of an upload route, or 415 when the body is not multipart.
-pub(crate) fn multipart_form(
-    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<Multipart, ApiError> {
-    form.map_err(|e| {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {e}"))
-    })
-}
-
-pub(crate) fn multipart_error(e: MultipartError) -> ApiError {
+/// A multipart body that could not be read: too large, or malformed.
+pub fn multipart_error(e: MultipartError) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "upload exceeds the size limit")
+        AppError::TooLarge { code: "body_too_large", message: "upload exceeds the size limit".into(), field: None }
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", e.body_text())
+        AppError::BadRequest { code: "invalid_multipart", message: e.body_text(), field: None }
     }
 }
 
@@ -98,12 +190,12 @@ pub fn safe_file_name(raw: &str) -> Option<String> {
     ok.then(|| base.to_string())
 }
 
-fn date(field: &str, text: &str) -> Result<NaiveDate, ApiError> {
+fn date(field: &str, text: &str) -> Result<NaiveDate, AppError> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| bad(field, format!("{text:?} is not a date YYYY-MM-DD")))
 }
 
 /// Reads the form: files and metadata; every bad part is a 4xx naming it.
-pub async fn read_form(mut form: Multipart, max_file_bytes: u64) -> Result<(Vec<UploadFile>, UploadMeta), ApiError> {
+pub async fn read_form(mut form: Multipart, max_file_bytes: u64) -> Result<(Vec<UploadFile>, UploadMeta), AppError> {
     let mut files: Vec<UploadFile> = Vec::new();
     let mut meta = UploadMeta::default();
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
@@ -124,12 +216,11 @@ pub async fn read_form(mut form: Multipart, max_file_bytes: u64) -> Result<(Vec<
                 return Err(bad("file", format!("{file_name} is empty")));
             }
             if bytes.len() as u64 > max_file_bytes {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "file_too_large",
-                    format!("{file_name} is larger than ingest.max_file_bytes ({max_file_bytes} bytes)"),
-                )
-                .field("file"));
+                return Err(AppError::TooLarge {
+                    code: "file_too_large",
+                    message: format!("{file_name} is larger than ingest.max_file_bytes ({max_file_bytes} bytes)"),
+                    field: Some("file".into()),
+                });
             }
             files.push(UploadFile { name: file_name, bytes });
             continue;
@@ -179,7 +270,7 @@ pub async fn read_form(mut form: Multipart, max_file_bytes: u64) -> Result<(Vec<
 }
 
 /// Reports progress (of the ingest pipeline, of a batch) into the job.
-pub(crate) struct JobProgress {
+pub struct JobProgress {
     pub jobs: Arc<Jobs>,
     pub id: Uuid,
 }
@@ -203,16 +294,16 @@ impl Progress for JobProgress {
 
 /// Creates a job for `files` and starts ingesting them in the background.
 pub async fn start_ingest(
-    state: &Arc<AppState>,
+    state: &Arc<App>,
     principal: &Principal,
     request_id: Option<&RequestId>,
     files: Vec<UploadFile>,
     meta: UploadMeta,
-) -> Result<JobView, ApiError> {
+) -> Result<JobView, AppError> {
     let Some(ingest) = state.documents.clone() else {
-        return Err(ApiError::unavailable("document upload is not available in this process"));
+        return Err(AppError::Unavailable { message: "document upload is not available in this process".into() });
     };
-    let job = state.jobs.create(&principal.id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
+    let job = state.jobs.create(&principal.id).await?;
     let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
     let event = AuditEvent::new(AuditKind::Document, "document.upload", Actor::from(principal), job.job_id.to_string())
         .request(request_id)
@@ -222,7 +313,7 @@ pub async fn start_ingest(
             "version": meta.defaults.version,
             "replace": meta.replace,
         }));
-    state.audit.record(event).await.map_err(|e| ApiError::internal(format!("audit: {e}")))?;
+    state.audit.record(event).await?;
     let view = JobView::from(job.clone());
     let state = state.clone();
     let actor = Actor::from(principal);
@@ -233,9 +324,9 @@ pub async fn start_ingest(
         let (status, error, result) = match outcome {
             Ok((report, failed)) => {
                 let error = (failed > 0).then(|| failure_summary(&report, failed));
-                (if failed > 0 { "failed" } else { "succeeded" }, error, Some(report))
+                (if failed > 0 { JobStatus::Failed } else { JobStatus::Succeeded }, error, Some(report))
             }
-            Err(message) => ("failed", Some(message), None),
+            Err(message) => (JobStatus::Failed, Some(message), None),
         };
         let documents: Vec<serde_json::Value> = result
             .as_ref()
@@ -248,7 +339,7 @@ pub async fn start_ingest(
         let event = AuditEvent::new(AuditKind::Document, "document.ingest", actor, id.to_string())
             .request(rid.as_ref())
             .details(serde_json::json!({ "documents": documents, "error": error }));
-        super::jobs::finish(&state, id, status, error, result, event).await;
+        jobs::finish(&state.jobs, &state.audit, id, status, error, result, event).await;
     });
     Ok(view)
 }
@@ -268,20 +359,20 @@ fn failure_summary(report: &serde_json::Value, failed: usize) -> String {
 
 /// Runs the pipeline; `Ok((report JSON, failed files))`, `Err(message)` if it could not run.
 async fn run_job(
-    state: &Arc<AppState>,
+    state: &Arc<App>,
     ingest: &Arc<DocumentIngest>,
     id: Uuid,
     files: Vec<UploadFile>,
     meta: UploadMeta,
 ) -> Result<(serde_json::Value, usize), String> {
     let _one_at_a_time = ingest.lock.lock().await;
-    if let Err(e) = state.jobs.update(id, |j| j.status = "running".into()).await {
+    if let Err(e) = state.jobs.update(id, |j| j.status = JobStatus::Running).await {
         tracing::warn!("storing the state of ingestion job {id}: {e}");
     }
     // Named after the job, so the next start can remove it if this process dies
     // (`Jobs::fail_orphans`).
     let dir = tempfile::Builder::new()
-        .prefix(&super::jobs::upload_dir_prefix(id))
+        .prefix(&jobs::upload_dir_prefix(id))
         .tempdir()
         .map_err(|e| format!("creating a temporary folder: {e}"))?;
     let mut paths = Vec::with_capacity(files.len());
@@ -325,24 +416,6 @@ async fn run_job(
         }
     }
     Ok((value, failed))
-}
-
-/// `POST /api/v1/documents`.
-#[utoipa::path(post, path = "/api/v1/documents", operation_id = "upload_documents",
-    summary = "Upload documents to ingest (multipart: one or more `file` parts; optional id, title, version, type, jurisdiction, issuer, citation, effective_from, effective_to, replace). Answers 202 with the ingestion job.",
-    request_body(content = super::openapi::DocumentUpload, content_type = "multipart/form-data"),
-    responses((status = 202, description = "the job", body = super::jobs::JobView)))]
-pub async fn upload(
-    State(state): State<Arc<AppState>>,
-    Extension(principal): Extension<Principal>,
-    rid: Option<Extension<RequestId>>,
-    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<Response, ApiError> {
-    let form = multipart_form(form)?;
-    let max = state.documents.as_ref().map_or(0, |d| d.parse.max_file_bytes);
-    let (files, meta) = read_form(form, max).await?;
-    let job = start_ingest(&state, &principal, rid.as_ref().map(|r| &r.0), files, meta).await?;
-    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 #[cfg(test)]

@@ -1,32 +1,30 @@
-//! Owns ingestion jobs started over HTTP: their state (queued → running →
-//! succeeded | failed), progress (done/total chunks), error and result, held in
+//! Owns the jobs the front doors start (document ingestion, batches): their state
+//! ([`JobStatus`]: queued → running → succeeded | failed), progress (done/total chunks), error and result, held in
 //! memory while the process runs and written to the database at each change of
-//! state, so `GET /api/v1/jobs/{id}` answers after a restart too. Each job records
+//! state, so a job can be looked up after a restart too. Each job records
 //! the process running it ([`ProcessId`]); at start-up [`Jobs::fail_orphans`] fails
 //! the unfinished jobs of processes that are gone and removes their upload folders.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::Utc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ApiError, AppState};
-use crate::db::{Database, DbError, JobKind, JobRecord};
+use super::AppError;
+use crate::audit::AuditLog;
+pub use crate::db::{JobKind, JobStatus};
+use crate::db::{Database, DbError, JobRecord};
 
-/// A job as the API shows it.
+/// A job as the front doors show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[derive(utoipa::ToSchema)]
 pub struct JobView {
     pub job_id: Uuid,
     /// `ingest` or `batch`.
     pub kind: JobKind,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: JobStatus,
     pub progress: Progress,
     pub error: Option<String>,
     /// The ingestion report (per file: ingested with document id and version, unchanged, or failed).
@@ -203,7 +201,7 @@ impl Jobs {
         let job = JobRecord {
             job_id: Uuid::new_v4(),
             kind,
-            status: "queued".into(),
+            status: JobStatus::Queued,
             done: 0,
             total: 0,
             error: None,
@@ -246,24 +244,24 @@ impl Jobs {
     }
 }
 
-/// Stores the end of job `id` (`succeeded` or `failed`, with its error and result; a
-/// succeeded job's progress is complete) and records `event`, its closing audit entry,
-/// with the outcome (logged, never failing: the job has run).
+/// Stores the end of job `id` (`status`, with its error and result; a succeeded
+/// job's progress is complete) and records `event`, its closing audit entry, with the
+/// outcome (logged, never failing: the job has run).
 pub async fn finish(
-    state: &AppState,
+    jobs: &Jobs,
+    audit: &AuditLog,
     id: Uuid,
-    status: &'static str,
+    status: JobStatus,
     error: Option<String>,
     result: Option<serde_json::Value>,
     event: crate::audit::AuditEvent,
 ) {
-    let stored = state
-        .jobs
+    let stored = jobs
         .update(id, |j| {
-            j.status = status.into();
+            j.status = status;
             j.error = error;
             j.result = result;
-            if status == "succeeded" {
+            if status == JobStatus::Succeeded {
                 j.done = j.total;
             }
         })
@@ -271,23 +269,16 @@ pub async fn finish(
     if let Err(e) = stored {
         tracing::error!("storing the state of job {id}: {e}");
     }
-    state.audit.record_or_log(event.outcome(if status == "succeeded" { "success" } else { "failed" })).await;
+    audit.record_or_log(event.outcome(if status == JobStatus::Succeeded { "success" } else { "failed" })).await;
 }
 
-/// The job `id` of `kind` as a response (404 for another kind: each kind's route
-/// answers for its own jobs, under its own permission).
-pub async fn job_response(state: &AppState, kind: JobKind, id: &str) -> Result<Response, ApiError> {
-    let id = ApiError::path_uuid("job", id)?;
-    let job = state.jobs.get(id).await.map_err(|e| ApiError::internal(format!("database: {e}")))?;
-    job.filter(|j| j.kind == kind).map(|j| Json(j).into_response()).ok_or_else(|| ApiError::not_found(format!("no job {id}")))
-}
-
-/// `GET /api/v1/jobs/{id}`: an ingestion job.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", summary = "An ingestion job: status (queued, running, succeeded, failed), progress, error, result",
-    params(("id" = uuid::Uuid, Path, description = "job id")),
-    responses((status = 200, description = "the job", body = JobView), (status = 404, description = "no such job", body = super::error::Body<'static>)))]
-pub async fn get_job(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    job_response(&state, JobKind::Ingest, &id).await
+impl Jobs {
+    /// Job `id` if it is of `kind` (each kind is looked up under its own permission,
+    /// so another kind's job is not found).
+    pub async fn get_of(&self, kind: JobKind, id: Uuid) -> Result<JobView, AppError> {
+        let job = self.get(id).await?;
+        job.filter(|j| j.kind == kind).ok_or_else(|| AppError::not_found(format!("no job {id}")))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,75 @@
+//! Owns the batch-screening use-case: a file of transactions (CSV or JSON lines, as
+//! `reagent batch run` reads) run by `crate::batch` in the background as a job of kind
+//! `batch` ([`super::jobs`]), whose result is the report with the rejected rows. One
+//! batch runs at a time in a process, so two uploads of one file cannot both analyse a
+//! transaction.
+
+use std::sync::Arc;
+
+use super::documents::JobProgress;
+use super::jobs::{self, JobKind, JobStatus, JobView};
+use super::{App, AppError};
+use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::auth::{Principal, RequestId};
+use crate::batch::{self, BatchReport, Format, Options};
+
+/// Rejected rows listed in a job's result (all of them are counted).
+pub const MAX_REJECTED_SHOWN: usize = 1000;
+
+/// One batch at a time in this process.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Creates the job, audits the upload of the file `name`, and runs the batch in the
+/// background.
+pub async fn start(
+    state: &Arc<App>,
+    principal: &Principal,
+    request_id: Option<&RequestId>,
+    name: String,
+    bytes: bytes::Bytes,
+) -> Result<JobView, AppError> {
+    let lookback_days = u32::try_from(state.lookback_days).unwrap_or(0);
+    let job = state.jobs.create_kind(JobKind::Batch, &principal.id).await?;
+    let actor = Actor::from(principal);
+    let event = AuditEvent::new(AuditKind::Analysis, "batch.upload", actor.clone(), job.job_id.to_string())
+        .request(request_id)
+        .details(serde_json::json!({ "file": name, "bytes": bytes.len() }));
+    state.audit.record(event).await?;
+    let view = JobView::from(job.clone());
+    let state = state.clone();
+    let rid = request_id.cloned();
+    tokio::spawn(async move {
+        let id = job.job_id;
+        let _one = ONE_AT_A_TIME.lock().await;
+        if let Err(e) = state.jobs.update(id, |j| j.status = JobStatus::Running).await {
+            tracing::warn!("storing the state of batch job {id}: {e}");
+        }
+        let options = Options { lookback_days, chunk_size: batch::DEFAULT_CHUNK_SIZE, actor: actor.clone(), source: name.clone() };
+        let deps = batch::Deps { analyzer: &state.analyzer, db: &state.db, audit: &state.audit };
+        let progress = JobProgress { jobs: state.jobs.clone(), id };
+        let format = Format::detect(&name, &bytes);
+        let outcome = batch::run(&deps, &bytes, format, &options, &progress).await;
+        let (status, error, result) = match &outcome {
+            Ok(report) => (JobStatus::Succeeded, None, Some(result_json(report))),
+            Err(e) => (JobStatus::Failed, Some(e.to_string()), None),
+        };
+        let details = match &outcome {
+            Ok(r) => serde_json::json!({ "file": name, "analysed": r.analysed, "requires_review": r.requires_review,
+                "rejected": r.rejected.len(), "already_analysed": r.already_analysed }),
+            Err(e) => serde_json::json!({ "file": name, "error": e.to_string() }),
+        };
+        let event = AuditEvent::new(AuditKind::Analysis, "batch.run", actor, id.to_string()).request(rid.as_ref()).details(details);
+        jobs::finish(&state.jobs, &state.audit, id, status, error, result, event).await;
+    });
+    Ok(view)
+}
+
+/// The job's result: the report, its summary line, and the first rejected rows.
+fn result_json(report: &BatchReport) -> serde_json::Value {
+    let mut shown = report.clone();
+    shown.rejected.truncate(MAX_REJECTED_SHOWN);
+    let mut value = serde_json::to_value(&shown).unwrap_or_default();
+    value["summary"] = serde_json::json!(report.summary());
+    value["rejected_total"] = serde_json::json!(report.rejected.len());
+    value
+}

@@ -1,0 +1,411 @@
+//! Owns the use-cases: what the front doors (the JSON API in `api/`, the web pages in
+//! `web/`) do for a caller, over the analyzer, the database, the chunk store, the
+//! audit trail and authentication. Analyze a stored or inline transaction, ask a
+//! question, decide, review, judge citations, upload documents and follow their
+//! ingestion jobs ([`jobs`], [`documents`]), screen a batch ([`batch`]), read the audit
+//! timeline, manage keys. Every use-case returns [`AppError`]; each front door maps it
+//! to its own answer. Nothing here knows routes, status codes or pages.
+
+pub mod batch;
+pub mod documents;
+mod error;
+pub mod jobs;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use reagent_ingest::ChunkStore;
+use reagent_ingest::store::{ChunkRecord, VersionInfo};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::analysis::{Analyzer, Answer, Timings};
+use crate::audit::{Actor, AuditEvent, AuditKind, AuditLog, QuestionAsked};
+use crate::auth::{ApiKeyInfo, Authenticator, CreatedKey, Principal, RequestId};
+use crate::db::{AuditRow, Database};
+use crate::decision::{Decision, DecisionRequest};
+use crate::domain::{Customer, RuleInput, Transaction, ValidationError};
+use crate::feedback::{CitationFeedback, FeedbackRequest};
+use crate::guidance::{Analysis, GeneratorKind};
+use crate::review::case::Case;
+use crate::review::{AssignRequest, QueueQuery, ReviewQueue};
+pub use error::AppError;
+
+/// Told the timings of every analysis (the service's metrics).
+pub trait AnalysisObserver: Send + Sync {
+    fn analysed(&self, timings: &Timings, generator: GeneratorKind, degraded: bool);
+}
+
+/// The per-address budget of failed authentications, shared by every front door that
+/// takes a credential (the API's middleware, the sign-in page).
+pub trait AuthBudget: Send + Sync {
+    /// The name a client address is limited and audited under.
+    fn source(&self, ip: std::net::IpAddr) -> String;
+    /// `Err(wait)` when `source` has spent its budget; otherwise the attempt, which
+    /// costs a token only when the returned closure is called (the credential was invalid).
+    fn reserve<'a>(&'a self, source: &'a str, now: Instant) -> Result<Box<dyn FnOnce() + Send + 'a>, Duration>;
+}
+
+/// What the use-cases share: one per process.
+pub struct App {
+    pub analyzer: Analyzer,
+    pub db: Database,
+    pub store: Arc<dyn ChunkStore>,
+    /// The embedding model's id (shown by the readiness probe).
+    pub model_id: String,
+    /// Days of a customer's history loaded with a stored transaction (`server.lookback_days`).
+    pub lookback_days: i64,
+    /// API keys and JWTs → principals (`[auth]`).
+    pub auth: Arc<Authenticator>,
+    /// The hash-chained audit trail (`[audit]`).
+    pub audit: Arc<AuditLog>,
+    /// Jobs started by the front doors (ingestion, batches).
+    pub jobs: Arc<jobs::Jobs>,
+    /// The ingest pipeline for uploads (`None`: uploads are unavailable).
+    pub documents: Option<Arc<documents::DocumentIngest>>,
+    /// Told each analysis' timings (set once, by the front door that keeps metrics).
+    pub observer: std::sync::OnceLock<Arc<dyn AnalysisObserver>>,
+}
+
+/// An analysis or a question names a stored transaction by id, or gives one inline
+/// with its customer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
+pub struct TransactionRequest {
+    pub transaction_id: Option<String>,
+    pub transaction: Option<Transaction>,
+    pub customer: Option<Customer>,
+    #[serde(default)]
+    pub recent_transactions: Vec<Transaction>,
+    pub question: Option<String>,
+    /// Questions only: the date whose documents apply when no transaction is given.
+    pub as_of: Option<NaiveDate>,
+    /// Screen names against the newest sanctions list instead of the one in force
+    /// on the transaction's date.
+    #[serde(default)]
+    pub sanctions_lookback: bool,
+}
+
+/// A stored transaction with its customer and the customer's history over
+/// `lookback_days` (days as the institution's time zone counts them): the rule input
+/// of an analysis by transaction id, for the API, the pages, batches and the CLI.
+pub async fn stored_transaction(
+    db: &Database,
+    transaction_id: &str,
+    lookback_days: i64,
+    time_zone: chrono_tz::Tz,
+) -> Result<Option<RuleInput>, crate::db::DbError> {
+    db.transaction_context_in(transaction_id, lookback_days, time_zone).await
+}
+
+impl App {
+    /// The stored transaction `id` as a rule input (see [`stored_transaction`]).
+    pub async fn stored_transaction(&self, id: &str) -> Result<Option<RuleInput>, AppError> {
+        let tz = self.analyzer.engine().config().time_zone();
+        Ok(stored_transaction(&self.db, id, self.lookback_days, tz).await?)
+    }
+
+    /// Today in the institution's time zone.
+    pub fn today(&self) -> NaiveDate {
+        crate::review::today_in(self.analyzer.engine().config().time_zone())
+    }
+
+    /// The rule input a request names, if any.
+    async fn resolve(&self, req: TransactionRequest) -> Result<Option<RuleInput>, AppError> {
+        let lookback = req.sanctions_lookback;
+        let input = match (req.transaction_id, req.transaction, req.customer) {
+            (Some(_), Some(_), _) => {
+                return Err(ValidationError::new(
+                    "transaction_id",
+                    "give either transaction_id or an inline transaction, not both",
+                )
+                .into());
+            }
+            (Some(id), None, _) => Some(
+                self.stored_transaction(&id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found_in("transaction_id", format!("no transaction {id:?}")))?,
+            ),
+            (None, Some(transaction), Some(customer)) => Some(RuleInput {
+                transaction,
+                customer,
+                recent_transactions: req.recent_transactions,
+                sanctions_lookback: false,
+            }),
+            (None, Some(_), None) => {
+                return Err(ValidationError::new("customer", "an inline transaction needs its customer").into());
+            }
+            (None, None, _) => None,
+        };
+        Ok(input.map(|i| RuleInput { sanctions_lookback: lookback, ..i }))
+    }
+
+    /// Analyses the transaction `req` names (stored or inline), stores the analysis and
+    /// audits it.
+    pub async fn analyze(
+        &self,
+        req: TransactionRequest,
+        actor: Actor,
+        request_id: Option<&RequestId>,
+    ) -> Result<Analysis, AppError> {
+        if req.as_of.is_some() {
+            return Err(ValidationError::new("as_of", "only /api/v1/ask takes as_of; analyses use the transaction's date").into());
+        }
+        let question = req.question.clone();
+        let mut stored_request = serde_json::json!({
+            "transaction_id": req.transaction_id,
+            "inline": req.transaction.is_some(),
+            "question": question,
+        });
+        let input = self.resolve(req).await?.ok_or_else(|| {
+            AppError::from(ValidationError::new("transaction", "give transaction_id or an inline transaction with its customer"))
+        })?;
+        stored_request["request"] = serde_json::to_value(&input).unwrap_or_default();
+        self.analyze_input(input, question, &stored_request, actor, request_id).await
+    }
+
+    /// Analyses `input`, reports the timings, stores the analysis with `request` (what
+    /// was asked, as stored beside it), and audits it.
+    pub async fn analyze_input(
+        &self,
+        input: RuleInput,
+        question: Option<String>,
+        request: &serde_json::Value,
+        actor: Actor,
+        request_id: Option<&RequestId>,
+    ) -> Result<Analysis, AppError> {
+        let customer_id = input.customer.customer_id.clone();
+        let (analysis, timings) = self.analyzer.analyze(input, question).await?;
+        if let Some(observer) = self.observer.get() {
+            observer.analysed(&timings, analysis.generator.kind, analysis.generator.degraded_reason.is_some());
+        }
+        self.audit.record_analysis(actor, request_id, &analysis, request, &customer_id).await?;
+        Ok(analysis)
+    }
+
+    /// Answers a question, about the transaction `req` names if any, and audits it.
+    pub async fn ask(&self, req: TransactionRequest, actor: Actor, request_id: Option<&RequestId>) -> Result<Answer, AppError> {
+        let question = req.question.clone().unwrap_or_default();
+        let as_of = req.as_of;
+        let input = self.resolve(req).await?;
+        self.ask_about(input, question, as_of, actor, request_id).await
+    }
+
+    /// Answers `question` about `input` (or the documents in force `as_of`), and audits it.
+    pub async fn ask_about(
+        &self,
+        input: Option<RuleInput>,
+        question: String,
+        as_of: Option<NaiveDate>,
+        actor: Actor,
+        request_id: Option<&RequestId>,
+    ) -> Result<Answer, AppError> {
+        let customer_id = input.as_ref().map(|i| i.customer.customer_id.clone());
+        let answer = self.analyzer.ask(input, question, as_of).await?;
+        let asked = QuestionAsked {
+            answer_id: answer.answer_id,
+            transaction_id: answer.transaction_id.as_deref(),
+            question: &answer.question,
+            citations: answer.citations.len(),
+            customer_id: customer_id.as_deref(),
+        };
+        self.audit.question_asked(actor, request_id, &asked).await?;
+        Ok(answer)
+    }
+
+    /// The stored analysis `id`.
+    pub async fn analysis(&self, id: Uuid) -> Result<Analysis, AppError> {
+        self.db.get_analysis(id).await?.ok_or_else(|| AppError::not_found(format!("no analysis {id}")))
+    }
+
+    /// The stored analysis `id`, or not found naming the `id` field.
+    async fn require_analysis(&self, id: Uuid) -> Result<(), AppError> {
+        match self.db.get_analysis(id).await? {
+            Some(_) => Ok(()),
+            None => Err(AppError::not_found_in("id", format!("no analysis {id}"))),
+        }
+    }
+
+    /// Runs `read` on the chunk store in a blocking task; a store that fails is
+    /// unavailable (logged), never an error text for the caller.
+    async fn read_store<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn ChunkStore) -> Result<T, reagent_ingest::store::StoreError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || read(store.as_ref()))
+            .await
+            .map_err(|e| AppError::internal("reading the chunk store failed", e))?
+            .map_err(|e| {
+                tracing::error!("chunk store: {e}");
+                AppError::Unavailable { message: "the chunk store did not answer".into() }
+            })
+    }
+
+    /// The chunk `id` of the store, if it is there.
+    pub async fn chunk(&self, id: Uuid) -> Result<Option<ChunkRecord>, AppError> {
+        self.read_store(move |store| store.get(id)).await
+    }
+
+    /// The stored versions of document `id`, or of every document.
+    pub async fn document_versions(&self, id: Option<String>) -> Result<Vec<VersionInfo>, AppError> {
+        self.read_store(move |store| store.versions(id.as_deref())).await
+    }
+
+    /// The chunks of `version` of document `id`.
+    pub async fn version_chunks(&self, id: String, version: String) -> Result<Vec<ChunkRecord>, AppError> {
+        self.read_store(move |store| store.chunks(&id, &version)).await
+    }
+
+    /// Records `principal`'s decision on analysis `id`.
+    pub async fn decide(
+        &self,
+        principal: &Principal,
+        request_id: Option<&RequestId>,
+        id: Uuid,
+        req: &DecisionRequest,
+    ) -> Result<Decision, AppError> {
+        Ok(crate::decision::decide(&self.audit, principal, request_id, id, req).await?)
+    }
+
+    /// The decisions on analysis `id`, oldest first.
+    pub async fn decisions(&self, id: Uuid) -> Result<Vec<Decision>, AppError> {
+        self.require_analysis(id).await?;
+        Ok(crate::decision::decisions(&self.audit, id).await?)
+    }
+
+    /// The review queue as `principal` filters it.
+    pub async fn review_queue(&self, principal: &Principal, query: &QueueQuery) -> Result<ReviewQueue, AppError> {
+        Ok(crate::review::queue(&self.db, principal, query, self.today()).await?)
+    }
+
+    /// Assigns analysis `id` in the queue (or unassigns it).
+    pub async fn assign(
+        &self,
+        principal: &Principal,
+        request_id: Option<&RequestId>,
+        id: Uuid,
+        req: &AssignRequest,
+    ) -> Result<Option<crate::db::AssignmentRecord>, AppError> {
+        Ok(crate::review::assign(&self.audit, principal, request_id, id, req).await?)
+    }
+
+    /// The case view of analysis `id`.
+    pub async fn case(&self, principal: &Principal, id: Uuid) -> Result<Case, AppError> {
+        let institution = &self.analyzer.engine().config().institution;
+        Ok(crate::review::case::case(&self.db, &self.audit, principal, id, institution, self.today()).await?)
+    }
+
+    /// Records `principal`'s judgement of a citation of analysis `id`.
+    pub async fn judge_citation(
+        &self,
+        principal: &Principal,
+        request_id: Option<&RequestId>,
+        id: Uuid,
+        req: &FeedbackRequest,
+    ) -> Result<CitationFeedback, AppError> {
+        Ok(crate::feedback::record(&self.audit, self.store.clone(), principal, request_id, id, req).await?)
+    }
+
+    /// Every judgement of the citations of analysis `id`.
+    pub async fn citation_feedback(&self, id: Uuid) -> Result<Vec<CitationFeedback>, AppError> {
+        self.require_analysis(id).await?;
+        Ok(crate::feedback::list(&self.db, id).await?)
+    }
+
+    /// The audit timeline of one object (analysis, transaction, decision, key, job),
+    /// oldest first; `object_id` must be given and at most 200 characters.
+    pub async fn audit_timeline(&self, object_id: Option<&str>) -> Result<(String, Vec<AuditRow>), AppError> {
+        let object_id = object_id
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| AppError::invalid("object_id", "give the object_id of a transaction, analysis, decision, key or job"))?;
+        if object_id.len() > 200 {
+            return Err(AppError::invalid("object_id", "must be at most 200 characters"));
+        }
+        let entries = self.audit.trail(object_id).await?;
+        Ok((object_id.to_string(), entries))
+    }
+
+    /// Every API key (revoked ones too).
+    pub async fn keys(&self) -> Result<Vec<ApiKeyInfo>, AppError> {
+        Ok(self.auth.list_keys().await?)
+    }
+
+    /// Creates a key and audits it, both whatever the caller does meanwhile (the
+    /// steps run in a task of their own).
+    pub async fn create_key(
+        self: &Arc<Self>,
+        principal: &Principal,
+        request_id: Option<&RequestId>,
+        name: String,
+        role: crate::auth::Role,
+    ) -> Result<CreatedKey, AppError> {
+        let (app, actor, rid) = (self.clone(), Actor::from(principal), request_id.cloned());
+        detached(async move {
+            let created = app.auth.create_key(&name, role).await?;
+            let event = AuditEvent::new(AuditKind::Key, "key.create", actor, &created.info.key_id)
+                .request(rid.as_ref())
+                .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
+            app.audit.record(event).await?;
+            Ok(created)
+        })
+        .await
+    }
+
+    /// Revokes a key and audits it, both whatever the caller does meanwhile.
+    pub async fn revoke_key(
+        self: &Arc<Self>,
+        principal: &Principal,
+        request_id: Option<&RequestId>,
+        id: String,
+    ) -> Result<ApiKeyInfo, AppError> {
+        let (app, actor, rid) = (self.clone(), Actor::from(principal), request_id.cloned());
+        detached(async move {
+            let revoked = app.auth.revoke_key(&id).await?;
+            let event = AuditEvent::new(AuditKind::Key, "key.revoke", actor, &id).request(rid.as_ref());
+            app.audit.record(event).await?;
+            Ok(revoked)
+        })
+        .await
+    }
+}
+
+/// Runs `work` in a task of its own and waits for it: a use-case whose steps must all
+/// happen once the first has (store a record, then audit it) runs them here, so a
+/// caller hanging up (which drops its future) cannot stop it half-way.
+pub async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::spawn(work).await.unwrap_or_else(|e| Err(AppError::internal("the request failed on our side", e)))
+}
+
+/// How often a running service looks for sanctions list versions stored since it
+/// started (by `reagent sanctions load` in another process).
+const SANCTIONS_REFRESH: Duration = Duration::from_secs(60);
+
+/// Loads the stored sanctions list versions into the engine, then keeps looking for
+/// new ones in the background. A new version's index is built on its first use.
+pub async fn watch_sanctions_lists(app: &Arc<App>) -> Result<(), crate::db::DbError> {
+    let lists = app.analyzer.engine().sanctions().clone();
+    app.db.refresh_sanctions(&lists).await?;
+    if lists.is_empty() {
+        tracing::warn!("no sanctions list loaded (`reagent sanctions load FILE --published DATE`): names are not screened");
+    }
+    let db = app.db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SANCTIONS_REFRESH);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match db.refresh_sanctions(&lists).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("loaded {n} new sanctions list version(s)"),
+                Err(e) => tracing::warn!("refreshing the sanctions lists: {e}"),
+            }
+        }
+    });
+    Ok(())
+}
