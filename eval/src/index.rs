@@ -1,5 +1,7 @@
 //! Owns the evaluation index: the corpus ingested through the production pipeline
-//! (parse → chunk → embed → store) into an [`EdgeStore`], cached in a folder keyed by
+//! (parse → chunk → embed → store) into the configured store — an [`EdgeStore`] in the
+//! cache, or with `store.backend = "qdrant"` a collection of its own on that server —
+//! cached in a folder keyed by
 //! everything that shapes it (corpus hash, the model's fingerprint — a hash over the ONNX
 //! file and the tokenizer files, not the folder's name —, chunking, embedding length,
 //! BM25 settings), so repeated runs reuse it and another model builds its own.
@@ -19,7 +21,8 @@ use reagent_ingest::embed::{EmbedError, ModelFingerprint};
 use reagent_ingest::parse::MetadataDefaults;
 use reagent_ingest::pipeline::{IngestOptions, Pipeline};
 use reagent_ingest::progress::Progress;
-use reagent_ingest::{ChunkStore, Chunker, ChunkerSettings, DocumentType, EdgeStore, Embedder, StoreSettings};
+use reagent_ingest::store::StoreBackend;
+use reagent_ingest::{ChunkStore, Chunker, ChunkerSettings, DocumentType, EdgeStore, Embedder, RemoteStore, StoreSettings};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -67,7 +70,7 @@ pub struct IndexInfo {
 }
 
 pub struct Index {
-    pub store: EdgeStore,
+    pub store: Box<dyn ChunkStore>,
     pub info: IndexInfo,
 }
 
@@ -101,12 +104,27 @@ pub fn open_or_build(
     progress: &dyn Progress,
 ) -> Result<Index, EvalError> {
     let key = index_key(dataset, &embedder.fingerprint(), settings);
-    let dir = cache_root.join(format!("{}-{key}", dataset.layout));
-    let store_settings = StoreSettings { data_dir: dir.join("store"), ..settings.store.clone() };
+    // A remote index keeps its info file in a folder of its own; its chunks live in a
+    // collection named after the key.
+    let remote = settings.store.backend == StoreBackend::Qdrant;
+    let dir = cache_root.join(format!("{}-{key}{}", dataset.layout, if remote { "-qdrant" } else { "" }));
+    let store_settings = StoreSettings {
+        data_dir: dir.join("store"),
+        collection: format!("reagent_eval_{}_{key}", dataset.layout),
+        ..settings.store.clone()
+    };
+    let open = || -> Result<Box<dyn ChunkStore>, EvalError> {
+        let (dimension, model) = (embedder.dimension(), embedder.fingerprint());
+        Ok(if remote {
+            Box::new(RemoteStore::open(&store_settings, dimension, &model)?)
+        } else {
+            Box::new(EdgeStore::open(&store_settings, dimension, &model)?)
+        })
+    };
     let info_path = dir.join(INFO_FILE);
     if !rebuild && let Ok(bytes) = std::fs::read(&info_path) {
         if let Ok(mut info) = serde_json::from_slice::<IndexInfo>(&bytes) {
-            let store = EdgeStore::open(&store_settings, embedder.dimension(), &embedder.fingerprint())?;
+            let store = open()?;
             if store.count()? == info.chunks {
                 info.reused = true;
                 tracing::info!("reusing the evaluation index in {}", dir.display());
@@ -118,8 +136,13 @@ pub fn open_or_build(
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| EvalError::Io { path: dir.display().to_string(), reason: e.to_string() })?;
     }
+    if remote {
+        // The evaluation's own collection is a cache: rebuilding starts it afresh.
+        RemoteStore::open(&store_settings, embedder.dimension(), &embedder.fingerprint())?.drop_collection()?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| EvalError::Io { path: dir.display().to_string(), reason: e.to_string() })?;
     let started = Instant::now();
-    let store = EdgeStore::open(&store_settings, embedder.dimension(), &embedder.fingerprint())?;
+    let store = open()?;
     let files = dataset.passage_files(&dir.join("corpus"))?;
     let cache = EmbeddingCache::open(cache_root, embedder, settings.embedding_max_length)?;
     let options = IngestOptions {
@@ -136,7 +159,7 @@ pub fn open_or_build(
             ..Default::default()
         },
     };
-    let pipeline = Pipeline { chunker, embedder: &cache, store: &store, progress };
+    let pipeline = Pipeline { chunker, embedder: &cache, store: store.as_ref(), progress };
     let report = pipeline.run(&files, &options)?;
     let optimize = Instant::now();
     store.optimize()?;

@@ -296,7 +296,7 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
         info.chunks,
         if info.reused { "reused".to_string() } else { format!("built in {:.1} s", info.build_seconds) }
     );
-    let store: Arc<dyn ChunkStore> = Arc::new(built.store);
+    let store: Arc<dyn ChunkStore> = Arc::from(built.store);
     let mut runs = Vec::new();
     for spec in &specs {
         let settings = with_overrides(&config.retrieval, spec)?;

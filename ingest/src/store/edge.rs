@@ -607,26 +607,31 @@ impl ChunkStore for EdgeStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::migrate::tests::cash_chunk;
 
-    const TEXTS: [&str; 3] = [
+    pub(in crate::store) const TEXTS: [&str; 3] = [
         "Tellers count banknotes at the end of every shift.",
         "File a currency transaction report for cash over ten thousand dollars.",
         "Screen every wire transfer against the sanctions list.",
     ];
 
-    fn store_of_three(dir: &Path) -> (EdgeStore, Vec<StoredChunk>) {
-        let settings = StoreSettings { data_dir: dir.to_path_buf(), ..Default::default() };
-        let store = EdgeStore::open(&settings, 3, &ModelFingerprint::of_id("m")).unwrap();
-        let chunks: Vec<StoredChunk> = (0..3)
+    /// Version v1 of document "cash": chunk `i` is `TEXTS[i]`, its dense vector leaning to axis `i`.
+    pub(in crate::store) fn three_chunks() -> Vec<StoredChunk> {
+        (0..3)
             .map(|i| {
                 let mut dense = vec![0.1; 3];
                 dense[i] = 1.0;
                 cash_chunk(i, TEXTS[i], dense, 3)
             })
-            .collect();
+            .collect()
+    }
+
+    fn store_of_three(dir: &Path) -> (EdgeStore, Vec<StoredChunk>) {
+        let settings = StoreSettings { data_dir: dir.to_path_buf(), ..Default::default() };
+        let store = EdgeStore::open(&settings, 3, &ModelFingerprint::of_id("m")).unwrap();
+        let chunks = three_chunks();
         store.write_pending(&chunks).unwrap();
         (store, chunks)
     }

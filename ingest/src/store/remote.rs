@@ -533,6 +533,9 @@ impl ChunkStore for RemoteStore {
             let mut in_flight = tokio::task::JoinSet::new();
             let mut result = Ok(());
             for batch in batches {
+                if result.is_err() {
+                    break; // the version stays pending; `recover` removes what was written
+                }
                 if in_flight.len() >= UPSERTS_IN_FLIGHT
                     && let Some(done) = in_flight.join_next().await
                 {
@@ -661,13 +664,7 @@ mod tests {
     use super::*;
     use crate::lexical::Lexical;
     use crate::store::EdgeStore;
-    use crate::store::migrate::tests::cash_chunk;
-
-    const TEXTS: [&str; 3] = [
-        "Tellers count banknotes at the end of every shift.",
-        "File a currency transaction report for cash over ten thousand dollars.",
-        "Screen every wire transfer against the sanctions list.",
-    ];
+    use crate::store::edge::tests::{TEXTS, three_chunks};
 
     /// A fresh collection on the test server, deleted when dropped.
     struct Fresh(RemoteStore);
@@ -687,16 +684,6 @@ mod tests {
             collection: format!("reagent_test_{}", Uuid::new_v4().simple()),
             ..Default::default()
         }
-    }
-
-    fn three_chunks() -> Vec<StoredChunk> {
-        (0..3)
-            .map(|i| {
-                let mut dense = vec![0.1; 3];
-                dense[i] = 1.0;
-                cash_chunk(i, TEXTS[i], dense, 3)
-            })
-            .collect()
     }
 
     /// What a query returns, scores rounded so that float noise does not differ.
