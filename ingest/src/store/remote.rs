@@ -25,7 +25,8 @@
 //! only on the store's runtime, and dropping the store shuts that runtime down without
 //! blocking, which is allowed anywhere.
 //!
-//! **Failures.** Unavailable, deadline-exceeded and resource-exhausted answers are retried
+//! **Failures.** Unavailable, deadline-exceeded and resource-exhausted answers, and
+//! refused connections, are retried
 //! with exponential backoff; every other error (invalid argument above all) fails at
 //! once. What still fails becomes [`StoreError::Backend`], which the service answers
 //! with 503.
@@ -95,7 +96,10 @@ impl std::fmt::Debug for RemoteStore {
 fn transient(e: &QdrantError) -> Option<Duration> {
     match e {
         QdrantError::ResponseError { status } => {
-            matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded).then_some(Duration::ZERO)
+            // qdrant-client reports a refused connection (a node restarting) as Internal.
+            let unreachable = status.code() == tonic::Code::Internal && status.message().starts_with("Failed to connect");
+            (matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded) || unreachable)
+                .then_some(Duration::ZERO)
         }
         QdrantError::ResourceExhaustedError { retry_after_seconds, .. } => {
             Some(Duration::from_secs((*retry_after_seconds).min(5)))
@@ -840,15 +844,20 @@ mod tests {
         let started = std::time::Instant::now();
         let err = RemoteStore::open(&s, 3, &ModelFingerprint::of_id("m")).unwrap_err();
         assert!(matches!(err, StoreError::Backend(ref m) if m.contains("checking the collection")), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(30), "retries are bounded");
+        // Retried with backoff (0.1 + 0.2 + 0.4 + 0.8 s), then given up.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(30), "{took:?}");
     }
 
     #[test]
-    fn only_unavailable_and_deadline_answers_are_retried() {
+    fn only_transient_failures_are_retried() {
         let status = |code| QdrantError::ResponseError { status: tonic::Status::new(code, "x") };
         assert!(transient(&status(tonic::Code::Unavailable)).is_some());
         assert!(transient(&status(tonic::Code::DeadlineExceeded)).is_some());
         assert!(transient(&status(tonic::Code::InvalidArgument)).is_none());
         assert!(transient(&status(tonic::Code::NotFound)).is_none());
+        assert!(transient(&status(tonic::Code::Internal)).is_none(), "a server fault is not retried");
+        let refused = QdrantError::ResponseError { status: tonic::Status::internal("Failed to connect to http://127.0.0.1:9/: refused") };
+        assert!(transient(&refused).is_some(), "a refused connection is");
     }
 }
