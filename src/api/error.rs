@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppError;
-use crate::domain::ValidationError;
+use crate::domain::{DecodeError, ValidationError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -135,33 +135,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Decode JSON, naming the field that failed.
+/// Decode JSON, naming the field that failed (400 when it is not JSON, 422 naming the
+/// field when a value is wrong).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: Result<T, _> = serde_path_to_error::deserialize(&mut de);
-    if value.is_ok()
-        && let Err(e) = de.end()
-    {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {e}")));
-    }
-    value.map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.inner();
-        use serde_json::error::Category;
-        match inner.classify() {
-            // serde_json reports a wrong token for an enum (`null`, a number) as a syntax
-            // error; when the body is valid JSON it is the value at `path` that is wrong.
-            Category::Syntax if path != "." && !path.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{path}: wrong type or value ({inner})")).field(path)
-            }
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {inner}"))
-            }
-            Category::Data => {
-                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", inner.to_string());
-                err.field = crate::domain::serde_field(&path, &inner.to_string());
-                err
-            }
+    crate::domain::decode(bytes).map_err(|e| match e {
+        DecodeError::NotJson(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()),
+        DecodeError::Field { field, message } => {
+            let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message);
+            err.field = field;
+            err
         }
     })
 }

@@ -28,14 +28,14 @@ pub async fn run(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
         (Some(id), _) => {
             let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
             let engine = Services::rules_engine_for(&config)?;
-            db.transaction_context_in(id, config.server.lookback_days, engine.config().time_zone())
+            reagent::app::stored_transaction(&db, id, config.server.lookback_days, engine.config().time_zone())
                 .await?
                 .with_context(|| format!("no transaction {id:?} in the database (run `reagent db seed`)"))?
         }
         (None, Some(file)) => {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            reagent::api::decode::<reagent::domain::RuleInput>(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {}{}", file.display(), e.message, e.field.map(|f| format!(" (field {f})")).unwrap_or_default()))?
+            reagent::domain::decode::<reagent::domain::RuleInput>(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.with_field()))?
         }
         (None, None) => bail!("give --transaction-id or --file"),
     };

@@ -365,8 +365,8 @@ impl Target {
     async fn analyze(&self, request: &serde_json::Value) -> Result<serde_json::Value, String> {
         match self {
             Target::InProcess(analyzer) => {
-                let input: reagent::domain::RuleInput = reagent::api::decode(request.to_string().as_bytes())
-                    .map_err(|e| format!("{}{}", e.message, e.field.map(|f| format!(" (field {f})")).unwrap_or_default()))?;
+                let input: reagent::domain::RuleInput = reagent::domain::decode(request.to_string().as_bytes())
+                    .map_err(|e| e.with_field())?;
                 let (analysis, _) = analyzer.analyze(input, None).await.map_err(|e| e.to_string())?;
                 serde_json::to_value(&analysis).map_err(|e| e.to_string())
             }

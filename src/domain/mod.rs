@@ -21,6 +21,7 @@
 //! clock only for the accepted time range.
 
 mod codes;
+mod decode;
 mod money;
 pub mod request;
 pub mod valid;
@@ -30,6 +31,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use codes::{CountryCode, CurrencyCode, ISO_3166_1_ALPHA2, ISO_4217_ACTIVE, is_iso_country, is_iso_currency};
+pub use decode::{DecodeError, decode};
 pub use money::{Money, MoneyError};
 pub use request::{Customer, MAX_AMOUNT, MAX_FUTURE_DAYS, RuleInput, Transaction, check_timestamp};
 pub use valid::{ValidCustomer, ValidRuleInput, ValidTransaction};

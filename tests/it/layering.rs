@@ -29,8 +29,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("wiring", &["config", "services", "server", "cli", "main"]),
 ];
 
-/// Modules of one layer that must not import each other.
-const FRONT_DOORS: &[&str] = &["api", "web"];
+/// The front doors, which must not import each other: the JSON API, the pages, and the
+/// command line (in the top layer because `reagent serve` starts `server`'s merged
+/// router, but it calls neither the API's nor the pages' code).
+const FRONT_DOORS: &[&str] = &["api", "web", "cli"];
 
 /// Imports that break the layering today, each with the change that removes it. The
 /// test fails when one of them is gone, so the list only shrinks.
