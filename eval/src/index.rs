@@ -138,7 +138,7 @@ pub fn open_or_build(
     }
     if remote {
         // The evaluation's own collection is a cache: rebuilding starts it afresh.
-        RemoteStore::open(&store_settings, embedder.dimension(), &embedder.fingerprint())?.drop_collection()?;
+        RemoteStore::connect(&store_settings)?.drop_collection()?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| EvalError::Io { path: dir.display().to_string(), reason: e.to_string() })?;
     let started = Instant::now();

@@ -16,11 +16,22 @@ async fn post(client: &reqwest::Client, url: String, body: &Value) -> (u16, Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labelled_scenarios_pass_through_http() {
+    labelled_scenarios(|_| {}).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labelled_scenarios_pass_on_a_remote_qdrant() {
+    let Some(remote) = common::qdrant::remote(&reagent::config::Config::default()) else { return };
+    let _cleanup = common::qdrant::guard(&remote);
+    labelled_scenarios(|c| c.store = remote.store.clone()).await;
+}
+
+async fn labelled_scenarios(tweak: impl FnOnce(&mut reagent::config::Config)) {
     let Some(examples) = common::shared("scenarios/examples.json") else { return };
     if common::shared("us-regulations").is_none() {
         return;
     }
-    let server = server::start(&server::sources(&common::repo()), |_| {}).await;
+    let server = server::start(&server::sources(&common::repo()), tweak).await;
     let list = server::load_newest_sanctions(&server).await;
     let client = server.client();
     let cases = reagent_eval::guidance::load_scenarios(&examples).unwrap();

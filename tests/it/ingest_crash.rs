@@ -66,7 +66,7 @@ fn sigkill_during_ingest_leaves_no_partial_versions() {
 fn sigkill_during_ingest_into_a_remote_qdrant_leaves_no_partial_versions() {
     let dir = tempfile::tempdir().unwrap();
     let Some(config) = common::qdrant::remote(&common::config(dir.path())) else { return };
-    let _cleanup = common::qdrant::cleanup(&reagent::services::Services::start(config.clone()).unwrap());
+    let _cleanup = common::qdrant::guard(&config);
     sigkill_trials(config, dir.path());
 }
 

@@ -185,6 +185,14 @@ impl RemoteStore {
     /// Connect to `settings.url` and open (or create) `settings.collection` for vectors of
     /// `dimension` made by `model`; see the module doc for what is checked.
     pub fn open(settings: &StoreSettings, dimension: usize, model: &ModelFingerprint) -> Result<Self, StoreError> {
+        let store = Self::connect(settings)?;
+        store.ensure_collection(settings, dimension, model)?;
+        Ok(store)
+    }
+
+    /// A client for `settings.collection` that neither creates nor checks it: only for
+    /// [`RemoteStore::drop_collection`]; every other use goes through [`RemoteStore::open`].
+    pub fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
         let open_err = |reason: String| StoreError::Open { path: settings.url.clone(), reason };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -205,23 +213,21 @@ impl RemoteStore {
             let _ = tx.send(config.build());
         });
         let client = wait(rx).map_err(|e| open_err(e.to_string()))?.map_err(|e| open_err(e.to_string()))?;
-        let store = Self {
+        Ok(Self {
             runtime: Some(runtime),
             client: Arc::new(client),
             collection: settings.collection.clone(),
             url: settings.url.clone(),
             bm25: settings.bm25(),
-        };
-        store.ensure_collection(settings, dimension, model)?;
-        Ok(store)
+        })
     }
 
     pub fn collection(&self) -> &str {
         &self.collection
     }
 
-    /// Delete the whole collection. Only for tests and operators who mean it; the store
-    /// itself never calls it.
+    /// Delete the whole collection (if it exists). Only for tests and caches that mean
+    /// it; the store itself never calls it.
     pub fn drop_collection(&self) -> Result<(), StoreError> {
         let name = self.collection.clone();
         self.call("deleting the collection", move |c| {

@@ -6,21 +6,15 @@
 use reagent::config::Config;
 use reagent::services::Services;
 use reagent_ingest::RemoteStore;
-use reagent_ingest::embed::ModelFingerprint;
 use reagent_ingest::store::{StoreBackend, test_server_url};
 
 /// Deletes its collection when dropped (the store never drops one itself).
-pub struct Collection {
-    config: Config,
-    dimension: usize,
-    model: ModelFingerprint,
-}
+pub struct Collection(Config);
 
 impl Drop for Collection {
     fn drop(&mut self) {
-        let dropped = RemoteStore::open(&self.config.store, self.dimension, &self.model).and_then(|s| s.drop_collection());
-        if let Err(e) = dropped {
-            eprintln!("test collection {} left behind: {e}", self.config.store.collection);
+        if let Err(e) = RemoteStore::connect(&self.0.store).and_then(|s| s.drop_collection()) {
+            eprintln!("test collection {} left behind: {e}", self.0.store.collection);
         }
     }
 }
@@ -43,14 +37,14 @@ pub fn backends(config: Config) -> Vec<Config> {
     std::iter::once(config).chain(remote).collect()
 }
 
-/// The guard deleting the collection of `services`' remote store (`None` for the
-/// embedded one).
+/// The guard deleting the collection of a remote `config` (`None` for the embedded store).
+pub fn guard(config: &Config) -> Option<Collection> {
+    (config.store.backend == StoreBackend::Qdrant).then(|| Collection(config.clone()))
+}
+
+/// [`guard`] for `services`' store.
 pub fn cleanup(services: &Services) -> Option<Collection> {
-    (services.config.store.backend == StoreBackend::Qdrant).then(|| Collection {
-        config: services.config.clone(),
-        dimension: services.embedder.dimension(),
-        model: services.embedder.fingerprint(),
-    })
+    guard(&services.config)
 }
 
 /// The environment that points a spawned `reagent` at the same store.
