@@ -1,6 +1,7 @@
 //! The embedded and the remote store give the same answers: the same documents ingested
 //! into the embedded shard and into a Qdrant collection come back ranked alike by the one
-//! retriever, under every filter. Skips without a test server.
+//! retriever, under every filter; and a remote store that fails is a clean 503. Skips
+//! without a test server.
 
 use crate::common;
 
@@ -58,4 +59,28 @@ fn both_stores_rank_the_same_chunks_for_the_same_queries() {
         }
     }
     assert!(compared >= 50, "the queries found too little to compare: {compared} hits");
+}
+
+/// The remote store failing under a running server (here its collection is deleted
+/// behind its back): requests get a clean 503 with a JSON body and no internal text,
+/// `/ready` reports the store, and the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_remote_store_answers_503_with_a_json_body() {
+    let Some(remote) = common::qdrant::remote(&reagent::config::Config::default()) else { return };
+    let _cleanup = common::qdrant::guard(&remote);
+    let server = common::server::start(&[common::repo().join("corpus")], |c| c.store = remote.store.clone()).await;
+    common::server::analyze(&server, "TXN003").await;
+
+    reagent_ingest::RemoteStore::connect(&remote.store).unwrap().drop_collection().unwrap();
+    let request = serde_json::json!({"transaction_id": "TXN003"});
+    let (status, body) = common::send(server.client().post(server.url("/api/v1/analyze")).json(&request)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("Qdrant") && !message.contains(&remote.store.collection), "no internal text: {message}");
+    let (status, ready) = common::send(server.client().get(server.url("/ready"))).await;
+    assert_eq!((status, &ready["store"]["ok"]), (503, &serde_json::json!(false)), "{ready}");
+    let chunk = format!("/api/v1/chunks/{}", uuid::Uuid::from_u128(1));
+    let (status, body) = common::send(server.client().get(server.url(&chunk))).await;
+    assert_eq!((status, &body["error"]["code"]), (503, &serde_json::json!("unavailable")), "fetching a chunk needs the store too: {body}");
 }
