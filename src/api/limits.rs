@@ -300,10 +300,7 @@ fn is_probe(req: &Request) -> bool {
 
 /// `response` with `Retry-After: <wait in whole seconds, at least 1>`.
 pub fn retry_after(mut response: Response, wait: Duration) -> Response {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::app::retry_after_secs(wait)));
     response
 }
 

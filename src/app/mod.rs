@@ -47,6 +47,12 @@ pub trait AuthBudget: Send + Sync {
     fn reserve<'a>(&'a self, source: &'a str, now: Instant) -> Result<Box<dyn FnOnce() + Send + 'a>, Duration>;
 }
 
+/// The whole seconds a refused client is told to wait (`Retry-After`): `wait` rounded
+/// up, at least 1. One rule for every front door and limit.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 /// What the use-cases share: one per process.
 pub struct App {
     pub analyzer: Analyzer,

@@ -24,13 +24,18 @@ pub struct AnalyzeArgs {
 }
 
 pub async fn run(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
+    // A stored transaction needs the database first; an inline one opens it after the
+    // file is read, so a bad file is reported before a database problem.
+    let mut opened = None;
     let input = match (&args.transaction_id, &args.file) {
         (Some(id), _) => {
             let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
             let engine = Services::rules_engine_for(&config)?;
-            reagent::app::stored_transaction(&db, id, config.server.lookback_days, engine.config().time_zone())
+            let input = reagent::app::stored_transaction(&db, id, config.server.lookback_days, engine.config().time_zone())
                 .await?
-                .with_context(|| format!("no transaction {id:?} in the database (run `reagent db seed`)"))?
+                .with_context(|| format!("no transaction {id:?} in the database (run `reagent db seed`)"))?;
+            opened = Some(db);
+            input
         }
         (None, Some(file)) => {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -39,7 +44,10 @@ pub async fn run(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
         }
         (None, None) => bail!("give --transaction-id or --file"),
     };
-    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let db = match opened {
+        Some(db) => db,
+        None => reagent::db::Database::open(&config.database).await.context("opening the database")?,
+    };
     let services = Services::start(config).context("starting")?;
     let analyzer = services.analyzer()?;
     let n_lists = db.refresh_sanctions(analyzer.engine().sanctions()).await?;

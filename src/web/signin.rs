@@ -290,8 +290,7 @@ pub async fn sign_out(session: tower_sessions::Session) -> Response {
 
 /// `response` with `Retry-After`: the whole seconds until the address may sign in again.
 fn retry_after(mut response: Response, wait: std::time::Duration) -> Response {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    response.headers_mut().insert(header::RETRY_AFTER, secs.max(1).into());
+    response.headers_mut().insert(header::RETRY_AFTER, crate::app::retry_after_secs(wait).into());
     response
 }
 
