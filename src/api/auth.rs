@@ -14,7 +14,6 @@
 //! Credentials: `Authorization: Bearer <key or JWT>` or `X-API-Key: <key>`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -130,7 +129,7 @@ pub async fn authorize(State(state): State<Arc<ApiState>>, mut req: Request, nex
             // key or a client that hung up before the check finished costs nothing.
             let attempt = match &source {
                 Some(source) if !credential(req.headers()).is_some_and(|c| state.app.auth.is_verified(&c)) => {
-                    match state.limits.reserve_auth_attempt(source, Instant::now()) {
+                    match state.limits.reserve_auth_attempt(source, chrono::Utc::now()).await {
                         Ok(attempt) => Some(attempt),
                         Err(wait) => {
                             let reason = "too many failed authentications from this address".to_string();
@@ -156,7 +155,7 @@ pub async fn authorize(State(state): State<Arc<ApiState>>, mut req: Request, nex
                     if let Some(attempt) = attempt
                         && error.status == StatusCode::UNAUTHORIZED
                     {
-                        attempt.failed();
+                        attempt.failed().await;
                     }
                     let (action, outcome) = if error.status == StatusCode::FORBIDDEN {
                         ("auth.forbidden", "denied")

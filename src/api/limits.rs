@@ -15,14 +15,23 @@
 //! Before authentication, a budget per client address ([`Limits::reserve_auth_attempt`])
 //! bounds failed authentications: an attempt whose credential is not already verified is
 //! checked against it up front and only a failure spends it, so an address that spent its
-//! budget on bad credentials is answered 429 without any database or argon2 work. The
-//! caller of that check is `api::auth::authorize` (and the web sign-in form), which
-//! runs before the per-caller limit here because the caller is not known yet. That
-//! budget stays a small token bucket of our own: governor only takes a cell at the moment
-//! of the check, while this budget must look first and charge later (only a failure
-//! costs), and must let failures checked concurrently run into debt.
+//! budget on bad credentials is answered 429 without any argon2 work or credential
+//! lookup. The caller of that check is `api::auth::authorize` (and the web sign-in form,
+//! through `app::AuthBudget`), which runs before the per-caller limit here because the
+//! caller is not known yet. That budget is a token bucket of our own, kept in the
+//! database (`db::auth_budget`) so every replica over it charges one budget and a restart
+//! refills none: governor only takes a cell at the moment of the check, while this
+//! budget must look first and charge later (only a failure costs), and must let failures
+//! checked concurrently run into debt. The look is one primary-key read; the charge one
+//! atomic upsert (cancel-safe, `Database::write`); rows of whole budgets are deleted
+//! at most once per [`PRUNE_EVERY`] per process. A budget that cannot be read lets the
+//! attempt through (logged): the credential check behind it needs the same database.
+//!
+//! The per-caller rate limit and the in-flight cap stay in each process's memory: a
+//! shared rate limit would make every request pay a database round trip. Behind N
+//! replicas a caller may therefore send up to N × `requests_per_second`; set it per
+//! replica (ARCHITECTURE.md, "State of a replica").
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -35,6 +44,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -46,8 +56,13 @@ use tower::load_shed::LoadShed;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 use super::ApiError;
+use crate::app::AuthBudget;
+use crate::db::{AuthFailureCharge, Database};
 
-/// `[limits]`: per-caller rate, concurrency and time limits of `reagent serve`.
+/// `[limits]`: per-caller rate, concurrency and time limits of `reagent serve`. The rate
+/// and the in-flight cap hold per process: behind N replicas a caller gets up to N ×
+/// `requests_per_second`, so set them per replica. The failed-authentication budget is
+/// kept in the database and shared by every replica over it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
@@ -120,11 +135,8 @@ const PROBES: [&str; 3] = ["/health", "/ready", "/metrics"];
 /// Callers tracked before idle ones (back to a full burst) are dropped.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// One failed-authentication budget.
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
+/// How often one process deletes the rows of budgets that are whole again.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// The per-caller rate limit: a keyed GCRA limiter of `requests_per_second` with
 /// bursts of `burst`, on clock `C` (a fake one in tests).
@@ -163,35 +175,82 @@ pub struct Limits {
     settings: LimitSettings,
     /// `None` when rate limiting is off.
     callers: Option<CallerLimit>,
-    /// Failed-authentication budgets by [`source`] of the client address.
-    auth_failures: Mutex<HashMap<String, Bucket>>,
+    /// Failed-authentication budgets by [`source`] of the client address; `None`
+    /// when the budget is off (`auth_failure_burst` of 0).
+    auth_failures: Option<FailureBudgets>,
     /// The in-flight cap's permits, one semaphore for every route; `None`: no cap.
     in_flight: Option<Arc<Semaphore>>,
 }
 
-/// Runs `f` on `key`'s bucket, refilled at `rate` per second up to `capacity` at `now`.
-/// Buckets that have refilled are dropped once there are many.
-fn with_bucket<R>(
-    buckets: &Mutex<HashMap<String, Bucket>>,
-    key: &str,
-    rate: f64,
-    capacity: f64,
-    now: Instant,
-    f: impl FnOnce(&mut Bucket) -> R,
-) -> R {
-    let mut buckets = buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if buckets.len() > SWEEP_ABOVE {
-        // A bucket that has refilled is the same as no bucket.
-        buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity);
+/// The failed-authentication budgets in the database: token buckets of `capacity`
+/// tokens refilled one per `interval_us`, each stored as the instant it is whole again.
+struct FailureBudgets {
+    db: Database,
+    capacity: i64,
+    /// One token's refill time in microseconds (at least 1).
+    interval_us: i64,
+    /// When this process next deletes whole budgets' rows.
+    next_prune: Mutex<Instant>,
+}
+
+impl FailureBudgets {
+    fn new(settings: &LimitSettings, db: Database) -> Option<Self> {
+        if settings.auth_failure_burst == 0 {
+            return None;
+        }
+        // Validated: above 0 per minute when on. `as` saturates a rate too slow to count.
+        let interval_us = (60_000_000.0 / settings.auth_failures_per_minute).round() as i64;
+        Some(Self {
+            db,
+            capacity: i64::from(settings.auth_failure_burst),
+            interval_us: interval_us.max(1),
+            next_prune: Mutex::new(Instant::now()),
+        })
     }
-    let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
-        tokens: capacity,
-        updated: now,
-    });
-    let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * rate;
-    bucket.tokens = (bucket.tokens + refill).min(capacity);
-    bucket.updated = now;
-    f(bucket)
+
+    /// `Err(wait)` when `source` has fewer than one token at `now`. A budget is whole
+    /// at `full_at`, so it holds `capacity − (full_at − now) / interval` tokens.
+    async fn check(&self, source: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        let full_at = match self.db.auth_budget_full_at(source).await {
+            Ok(full_at) => full_at,
+            Err(e) => {
+                tracing::error!("the failed-authentication budget of {source} could not be read; letting the attempt through: {e}");
+                None
+            }
+        };
+        let Some(full_at) = full_at else { return Ok(()) };
+        let ahead = full_at.saturating_sub(now.timestamp_micros());
+        let allowed = (self.capacity - 1).saturating_mul(self.interval_us);
+        if ahead <= allowed {
+            Ok(())
+        } else {
+            Err(Duration::from_micros(u64::try_from(ahead - allowed).unwrap_or(u64::MAX)))
+        }
+    }
+
+    /// Spends one token of `source`'s budget at `at`, down to at most one whole budget
+    /// of debt.
+    async fn charge(&self, source: &str, at: DateTime<Utc>) {
+        let now_us = at.timestamp_micros();
+        let prune = {
+            let mut next = self.next_prune.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let due = Instant::now() >= *next;
+            if due {
+                *next = Instant::now() + PRUNE_EVERY;
+            }
+            due
+        };
+        let debt = self.capacity.saturating_mul(2).saturating_mul(self.interval_us);
+        let charge = AuthFailureCharge {
+            now_us,
+            interval_us: self.interval_us,
+            latest_us: now_us.saturating_add(debt.max(self.interval_us)),
+            prune,
+        };
+        if let Err(e) = self.db.charge_auth_failure(source, charge).await {
+            tracing::error!("a failed authentication of {source} could not be charged to its budget: {e}");
+        }
+    }
 }
 
 /// The name a client address is limited and audited under: `ip:<IPv4>`, or the /64
@@ -209,12 +268,13 @@ pub fn source(ip: IpAddr) -> String {
 }
 
 impl Limits {
-    pub fn new(settings: &LimitSettings) -> Self {
+    /// The limits of `settings`, with the failed-authentication budgets in `db`.
+    pub fn new(settings: &LimitSettings, db: Database) -> Self {
         let cap = settings.max_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
             settings: settings.clone(),
             callers: CallerLimit::new(settings, DefaultClock::default()),
-            auth_failures: Mutex::new(HashMap::new()),
+            auth_failures: FailureBudgets::new(settings, db),
             in_flight: (cap > 0).then(|| Arc::new(Semaphore::new(cap))),
         }
     }
@@ -229,49 +289,40 @@ impl Limits {
         self.callers.as_ref().map_or(Ok(()), |limit| limit.check(caller))
     }
 
-    /// Checks `source`'s budget of failed authentications before its credential is
-    /// looked at: `Err(wait)` when the address has spent it, with the time until it
-    /// may try again. Nothing is taken yet: only [`AuthAttempt::failed`] spends a token,
-    /// once the credential is known to be invalid. So a valid credential, a failure
-    /// that is not the caller's, and a request whose client hung up before its check
-    /// finished (its future dropped) cost nothing, and checks in flight at once do not
-    /// count against the budget (concurrent failures can push it below zero, which
-    /// lengthens the wait accordingly).
-    pub fn reserve_auth_attempt<'a>(&'a self, source: &'a str, now: Instant) -> Result<AuthAttempt<'a>, Duration> {
-        if self.settings.auth_failure_burst > 0 {
-            let rate = self.settings.auth_failures_per_minute / 60.0;
-            with_bucket(&self.auth_failures, source, rate, f64::from(self.settings.auth_failure_burst), now, |b| {
-                if b.tokens >= 1.0 { Ok(()) } else { Err(Duration::from_secs_f64((1.0 - b.tokens) / rate)) }
-            })?;
-        }
-        Ok(AuthAttempt { limits: self, source, at: now })
-    }
-
-    /// Spends one token of `source`'s budget (a failed authentication), down to at
-    /// most one whole budget of debt.
-    fn spend_auth_failure(&self, source: &str, now: Instant) {
-        let capacity = f64::from(self.settings.auth_failure_burst);
-        if capacity == 0.0 {
-            return;
-        }
-        let rate = self.settings.auth_failures_per_minute / 60.0;
-        with_bucket(&self.auth_failures, source, rate, capacity, now, |b| b.tokens = (b.tokens - 1.0).max(-capacity));
+    /// Checks `source`'s budget of failed authentications at `now`, before its
+    /// credential is looked at: `Err(wait)` when the address has spent it, with the time
+    /// until it may try again. Nothing is taken yet: only `AuthAttempt::failed` spends
+    /// a token, once the credential is known to be invalid. So a valid credential, a
+    /// failure that is not the caller's, and a request whose client hung up before its
+    /// check finished (its future dropped) cost nothing, and checks in flight at once do
+    /// not count against the budget (concurrent failures, on this replica or another,
+    /// can push it below zero, which lengthens the wait accordingly).
+    pub async fn reserve_auth_attempt<'a>(
+        &'a self,
+        source: &'a str,
+        now: DateTime<Utc>,
+    ) -> Result<crate::app::AuthAttempt<'a>, Duration> {
+        (self as &dyn AuthBudget).reserve(source, now).await
     }
 }
 
-/// An authentication attempt that the address's budget allowed; it costs a token
-/// only through [`AuthAttempt::failed`].
-pub struct AuthAttempt<'a> {
-    limits: &'a Limits,
-    source: &'a str,
-    /// When the attempt was allowed (the instant its failure is booked at).
-    at: Instant,
-}
+#[async_trait::async_trait]
+impl AuthBudget for Limits {
+    fn source(&self, ip: IpAddr) -> String {
+        source(ip)
+    }
 
-impl AuthAttempt<'_> {
-    /// The credential did not authenticate: spend one token of the budget.
-    pub fn failed(self) {
-        self.limits.spend_auth_failure(self.source, self.at);
+    async fn check(&self, source: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        match &self.auth_failures {
+            Some(budgets) => budgets.check(source, now).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn charge(&self, source: &str, at: DateTime<Utc>) {
+        if let Some(budgets) = &self.auth_failures {
+            budgets.charge(source, at).await;
+        }
     }
 }
 
@@ -444,13 +495,21 @@ mod tests {
         assert!(l.check("a").is_err());
     }
 
-    #[test]
-    fn zero_rate_is_off() {
+    /// A database in a temporary folder (kept while the folder lives).
+    async fn database() -> (Database, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("limits.db").display());
+        (Database::open(&crate::db::DatabaseSettings::new(url)).await.unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn zero_rate_is_off() {
+        let (db, _dir) = database().await;
         let l = Limits::new(&LimitSettings {
             requests_per_second: 0.0,
             burst: 0,
             ..LimitSettings::default()
-        });
+        }, db);
         assert!((0..10_000).all(|_| l.check_caller("a").is_ok()));
     }
 
@@ -477,12 +536,13 @@ mod tests {
 
     #[tokio::test]
     async fn in_flight_cap_sheds_probes_pass_and_the_deadline_answers_504() {
+        let (db, _dir) = database().await;
         let limits = Arc::new(Limits::new(&LimitSettings {
             requests_per_second: 0.0,
             max_in_flight: 1,
             request_timeout_secs: 1,
             ..LimitSettings::default()
-        }));
+        }, db));
         let router = axum::Router::new()
             .route("/slow", axum::routing::get(|| async { tokio::time::sleep(Duration::from_secs(60)).await; "late" }))
             .route("/health", axum::routing::get(|| async { "ok" }))
@@ -506,46 +566,81 @@ mod tests {
         assert_eq!(permits.available_permits(), 1, "the deadline freed the slot");
     }
 
-    fn budget(burst: u32, per_minute: f64) -> Limits {
+    fn budget(db: &Database, burst: u32, per_minute: f64) -> Limits {
         Limits::new(&LimitSettings {
             auth_failure_burst: burst,
             auth_failures_per_minute: per_minute,
             ..LimitSettings::default()
-        })
+        }, db.clone())
     }
 
-    #[test]
-    fn only_failed_authentications_spend_the_address_budget() {
-        let l = budget(3, 6.0);
-        let t0 = Instant::now();
+    #[tokio::test]
+    async fn only_failed_authentications_spend_the_address_budget() {
+        let (db, _dir) = database().await;
+        let l = budget(&db, 3, 6.0);
+        let t0 = Utc::now();
         // Attempts that did not fail cost nothing, however they ended: a valid key, or
         // a request dropped before its check finished (a client that hung up).
         for _ in 0..50 {
-            let attempt = l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap();
+            let attempt = l.reserve_auth_attempt("ip:10.0.0.1", t0).await.unwrap();
             drop(attempt);
         }
         // Attempts in flight at once do not count against the budget either.
-        let in_flight: Vec<_> = (0..10).map(|_| l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap()).collect();
-        drop(in_flight);
-        for _ in 0..3 {
-            l.reserve_auth_attempt("ip:10.0.0.1", t0).unwrap().failed();
+        let mut in_flight = Vec::new();
+        for _ in 0..10 {
+            in_flight.push(l.reserve_auth_attempt("ip:10.0.0.1", t0).await.unwrap());
         }
-        let wait = l.reserve_auth_attempt("ip:10.0.0.1", t0).err().unwrap();
+        drop(in_flight);
+        assert_eq!(db.count_auth_budgets().await.unwrap(), 0, "nothing was charged");
+        for _ in 0..3 {
+            l.reserve_auth_attempt("ip:10.0.0.1", t0).await.unwrap().failed().await;
+        }
+        let wait = l.reserve_auth_attempt("ip:10.0.0.1", t0).await.err().unwrap();
         assert!((wait.as_secs_f64() - 10.0).abs() < 1e-6, "6 a minute: one every 10 s, {wait:?}");
-        assert!(l.reserve_auth_attempt("ip:10.0.0.2", t0).is_ok(), "another address has its own budget");
+        assert!(l.reserve_auth_attempt("ip:10.0.0.2", t0).await.is_ok(), "another address has its own budget");
         // Ten seconds later one attempt is back.
-        let t1 = t0 + Duration::from_secs(10);
-        l.reserve_auth_attempt("ip:10.0.0.1", t1).unwrap().failed();
-        assert!(l.reserve_auth_attempt("ip:10.0.0.1", t1).is_err());
+        let t1 = t0 + chrono::Duration::seconds(10);
+        l.reserve_auth_attempt("ip:10.0.0.1", t1).await.unwrap().failed().await;
+        assert!(l.reserve_auth_attempt("ip:10.0.0.1", t1).await.is_err());
         // Failures checked concurrently push the budget into debt: a longer wait.
-        let l = budget(2, 6.0);
-        let attempts: Vec<_> = (0..4).map(|_| l.reserve_auth_attempt("ip:10.0.0.3", t0).unwrap()).collect();
-        attempts.into_iter().for_each(AuthAttempt::failed);
-        let wait = l.reserve_auth_attempt("ip:10.0.0.3", t0).err().unwrap();
+        let l = budget(&db, 2, 6.0);
+        let mut attempts = Vec::new();
+        for _ in 0..4 {
+            attempts.push(l.reserve_auth_attempt("ip:10.0.0.3", t0).await.unwrap());
+        }
+        futures_util::future::join_all(attempts.into_iter().map(crate::app::AuthAttempt::failed)).await;
+        let wait = l.reserve_auth_attempt("ip:10.0.0.3", t0).await.err().unwrap();
         assert!((wait.as_secs_f64() - 30.0).abs() < 1e-6, "two tokens of debt plus one: {wait:?}");
-        // A burst of 0 turns the budget off.
-        let off = budget(0, 0.0);
-        assert!((0..1000).all(|_| off.reserve_auth_attempt("ip:10.0.0.1", t0).map(AuthAttempt::failed).is_ok()));
+        // At most one whole budget of debt: two more failures wait no longer.
+        for _ in 0..2 {
+            l.charge("ip:10.0.0.3", t0).await;
+        }
+        let wait = l.reserve_auth_attempt("ip:10.0.0.3", t0).await.err().unwrap();
+        assert!((wait.as_secs_f64() - 30.0).abs() < 1e-6, "debt stops at one budget: {wait:?}");
+        // A burst of 0 turns the budget off, and never touches the database.
+        let off = budget(&db, 0, 0.0);
+        let before = db.count_auth_budgets().await.unwrap();
+        for _ in 0..1000 {
+            off.reserve_auth_attempt("ip:10.0.0.9", t0).await.unwrap().failed().await;
+        }
+        assert_eq!(db.count_auth_budgets().await.unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn whole_budgets_are_pruned() {
+        let (db, _dir) = database().await;
+        let l = budget(&db, 2, 60.0);
+        let t0 = Utc::now();
+        for i in 0..100 {
+            l.charge(&format!("ip:10.0.1.{i}"), t0).await;
+        }
+        // The first charge pruned (nothing); the next prune is a minute away.
+        assert_eq!(db.count_auth_budgets().await.unwrap(), 100);
+        *l.auth_failures.as_ref().unwrap().next_prune.lock().unwrap() = Instant::now();
+        // Five seconds on, one failure a second has made every budget whole again.
+        l.charge("ip:10.0.2.1", t0 + chrono::Duration::seconds(5)).await;
+        assert_eq!(db.count_auth_budgets().await.unwrap(), 1, "only the budget just charged is kept");
+        assert!(l.reserve_auth_attempt("ip:10.0.1.7", t0 + chrono::Duration::seconds(5)).await.is_ok());
     }
 
     #[test]

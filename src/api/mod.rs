@@ -70,7 +70,8 @@ impl ApiState {
         if app.observer.set(metrics.clone()).is_err() {
             tracing::warn!("the analyses of this process are already observed; the API's metrics miss their timings");
         }
-        Arc::new(Self { app, metrics, settings, limits: Arc::new(limits::Limits::new(limits)) })
+        let limits = Arc::new(limits::Limits::new(limits, app.db.clone()));
+        Arc::new(Self { app, metrics, settings, limits })
     }
 }
 
@@ -82,17 +83,6 @@ impl AnalysisObserver for Metrics {
             crate::guidance::GeneratorKind::Rules => "rules",
         };
         self.generation(kind, degraded, timings.generation);
-    }
-}
-
-impl crate::app::AuthBudget for limits::Limits {
-    fn source(&self, ip: std::net::IpAddr) -> String {
-        limits::source(ip)
-    }
-
-    fn reserve<'a>(&'a self, source: &'a str, now: Instant) -> Result<Box<dyn FnOnce() + Send + 'a>, std::time::Duration> {
-        let attempt = self.reserve_auth_attempt(source, now)?;
-        Ok(Box::new(move || attempt.failed()))
     }
 }
 

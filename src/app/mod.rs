@@ -12,9 +12,9 @@ mod error;
 pub mod jobs;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use reagent_ingest::ChunkStore;
 use reagent_ingest::store::{ChunkRecord, VersionInfo};
 use serde::Deserialize;
@@ -38,13 +38,44 @@ pub trait AnalysisObserver: Send + Sync {
 }
 
 /// The per-address budget of failed authentications, shared by every front door that
-/// takes a credential (the API's middleware, the sign-in page).
+/// takes a credential (the API's middleware, the sign-in page) and kept where every
+/// server over the same database charges the same budget.
+#[async_trait::async_trait]
 pub trait AuthBudget: Send + Sync {
     /// The name a client address is limited and audited under.
     fn source(&self, ip: std::net::IpAddr) -> String;
-    /// `Err(wait)` when `source` has spent its budget; otherwise the attempt, which
-    /// costs a token only when the returned closure is called (the credential was invalid).
-    fn reserve<'a>(&'a self, source: &'a str, now: Instant) -> Result<Box<dyn FnOnce() + Send + 'a>, Duration>;
+    /// Looks at `source`'s budget at `now` without spending it: `Err(wait)` when it is
+    /// spent, with the time until the address may try again.
+    async fn check(&self, source: &str, now: DateTime<Utc>) -> Result<(), Duration>;
+    /// Spends one token of `source`'s budget: a credential checked at `at` was invalid.
+    /// Front doors call it through [`AuthAttempt::failed`].
+    async fn charge(&self, source: &str, at: DateTime<Utc>);
+}
+
+impl dyn AuthBudget {
+    /// Checks `source`'s budget before its credential is looked at ([`AuthBudget::check`]).
+    /// The attempt allowed costs a token only through [`AuthAttempt::failed`]: a valid
+    /// credential, a failure that is not the caller's (the database down) and a request
+    /// dropped before its check finished cost nothing.
+    pub async fn reserve<'a>(&'a self, source: &'a str, now: DateTime<Utc>) -> Result<AuthAttempt<'a>, Duration> {
+        self.check(source, now).await?;
+        Ok(AuthAttempt { budget: self, source, at: now })
+    }
+}
+
+/// An authentication attempt that its address's budget allowed.
+pub struct AuthAttempt<'a> {
+    budget: &'a dyn AuthBudget,
+    source: &'a str,
+    /// When it was allowed (the instant its failure is booked at).
+    at: DateTime<Utc>,
+}
+
+impl AuthAttempt<'_> {
+    /// The credential did not authenticate: spend one token of the budget.
+    pub async fn failed(self) {
+        self.budget.charge(self.source, self.at).await;
+    }
 }
 
 /// The whole seconds a refused client is told to wait (`Retry-After`): `wait` rounded

@@ -206,6 +206,7 @@ macro_rules! insert_analysis {
 }
 
 // After the macros they use.
+mod auth_budget;
 mod batch;
 mod checkpoints;
 #[macro_use]
@@ -216,6 +217,7 @@ mod sanctions;
 mod review;
 mod security;
 mod sessions;
+pub use auth_budget::AuthFailureCharge;
 pub use checkpoints::CheckpointRecord;
 pub use feedback::FeedbackRecord;
 pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, OpenReviewItems, TimeBucket, MAX_BUCKETS};

@@ -128,7 +128,7 @@ pub async fn submit(
     // Only an invalid key spends a token of the budget (`AuthAttempt::failed`).
     let attempt = match &source {
         Some(source) if !web.app.auth.is_verified(key) => {
-            match web.budget.reserve(source, std::time::Instant::now()) {
+            match web.budget.reserve(source, chrono::Utc::now()).await {
                 Ok(attempt) => Some(attempt),
                 Err(wait) => {
                     let status = StatusCode::TOO_MANY_REQUESTS;
@@ -156,7 +156,7 @@ pub async fn submit(
             if let Some(attempt) = attempt
                 && matches!(e, AuthError::Invalid(_))
             {
-                attempt();
+                attempt.failed().await;
             }
             web.app
                 .audit
