@@ -544,7 +544,8 @@ impl Database {
     /// Cancel-safe ([`Database::write`]): it runs in its own task, so an entry
     /// whose caller was answered is stored, and one whose caller went away is
     /// either stored whole or not at all. On PostgreSQL an advisory lock
-    /// serializes appenders across processes; on SQLite `BEGIN IMMEDIATE` takes
+    /// serializes appenders across processes, and the chain's head is read after it
+    /// (READ COMMITTED, so the previous holder's entry is seen); on SQLite `BEGIN IMMEDIATE` takes
     /// the write lock before the head is read; on either the primary key on `seq`
     /// refuses a second entry with the same number, so the chain cannot fork (a
     /// lost race is retried a few times; an error of `with`'s write is not).
@@ -604,7 +605,12 @@ impl Database {
             // SQLite: take the write lock before reading the chain's head. A deferred
             // transaction that reads and then writes fails at once (busy snapshot) when
             // any other write (an analysis) commits in between.
-            let mut tx = if lock_pg { pool.begin().await? } else { pool.begin_with("BEGIN IMMEDIATE").await? };
+            // PostgreSQL: READ COMMITTED whatever the server's default, so the head read
+            // after the advisory lock sees the previous holder's commit. Under REPEATABLE
+            // READ the snapshot would date from the lock statement, before its wait: a
+            // stale head, refused by the primary key, and appends failing under load.
+            let begin = if lock_pg { "BEGIN ISOLATION LEVEL READ COMMITTED" } else { "BEGIN IMMEDIATE" };
+            let mut tx = pool.begin_with(begin).await?;
             if lock_pg {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_ID).execute(&mut *tx).await?;
             }
