@@ -348,7 +348,8 @@ impl AuditLog {
         let pii_key = if settings.pii_key.is_empty() {
             tracing::warn!(
                 "audit.pii_key is not set: customer pseudonyms in the audit trail use a random key for this process \
-                 and will not match across restarts. Set audit.pii_key (REAGENT_AUDIT_PII_KEY) in production."
+                 and will not match across restarts or between replicas. Set audit.pii_key (REAGENT_AUDIT_PII_KEY) \
+                 in production, the same on every replica."
             );
             let mut k = vec![0u8; 32];
             getrandom::fill(&mut k).map_err(|e| AuditError::Config(format!("random source: {e}")))?;
