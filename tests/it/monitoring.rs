@@ -373,28 +373,8 @@ fn monthly_report_from_the_command_line() {
 
 /// Signs in through the sign-in form; the session cookie (`name=value`).
 async fn session(server: &common::server::TestServer, key: &str) -> String {
-    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let form = c.get(server.url("/sign-in")).send().await.unwrap();
-    let cookie_of = |res: &reqwest::Response, name: &str| {
-        res.headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(name))
-            .map(|v| v.split(';').next().unwrap().to_string())
-    };
-    let signin = cookie_of(&form, "reagent_signin=").unwrap();
-    let html = form.text().await.unwrap();
-    let token = html.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
-    let res = c
-        .post(server.url("/sign-in"))
-        .header("cookie", signin)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={token}&api_key={key}"))
-        .send()
-        .await
-        .unwrap();
-    cookie_of(&res, "reagent_session=").expect("signed in")
+    let base = server.url("");
+    common::browser::sign_in(&common::browser::client(), &base, key).await.session.expect("signed in")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

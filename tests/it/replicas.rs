@@ -22,6 +22,7 @@ use reagent::db::{Database, DatabaseSettings};
 use reagent::services::Services;
 use serde_json::{Value, json};
 
+use crate::common::browser::{client, csrf_of, sign_in};
 use crate::common::{self, postgres};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,10 +126,6 @@ impl Shared {
     }
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
 /// A client whose requests come from `127.0.0.2` (another address, another budget).
 fn client_from_elsewhere() -> reqwest::Client {
     reqwest::Client::builder()
@@ -145,41 +142,6 @@ async fn send(req: reqwest::RequestBuilder) -> (u16, Option<String>, Value) {
     let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
     let text = res.text().await.unwrap();
     (status, retry, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-/// `name=value` of cookie `name` among a response's `Set-Cookie` headers.
-fn cookie(res: &reqwest::Response, name: &str) -> Option<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap_or_default().to_string())
-}
-
-/// The first hidden `csrf` field of a page.
-fn csrf_of(html: &str) -> String {
-    let marker = r#"name="csrf" value=""#;
-    let rest = &html[html.find(marker).expect("a csrf field") + marker.len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
-
-/// Signs in with `key` through the sign-in form of the server at `base`: the answer's
-/// status, `Retry-After`, and the session cookie when one was set.
-async fn web_sign_in(client: &reqwest::Client, base: &str, key: &str) -> (u16, Option<String>, Option<String>) {
-    let form = client.get(format!("{base}/sign-in")).send().await.unwrap();
-    let signin = cookie(&form, "reagent_signin").expect("the form sets its cookie");
-    let token = csrf_of(&form.text().await.unwrap());
-    let res = client
-        .post(format!("{base}/sign-in"))
-        .header("cookie", signin)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={token}&api_key={key}"))
-        .send()
-        .await
-        .unwrap();
-    let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-    (res.status().as_u16(), retry, cookie(&res, "reagent_session"))
 }
 
 /// A write sent to one replica, and the status that counts as done.
@@ -230,9 +192,9 @@ async fn audited_writes_through_two_replicas_keep_one_contiguous_chain() {
                 }
                 Write::SignIn { good } => {
                     let key = if good { officer.clone() } else { format!("rk_000000000000_{}", "0".repeat(64)) };
-                    let (status, _, session) = web_sign_in(&c, &base, &key).await;
-                    let expected = if good { status == 303 && session.is_some() } else { status == 401 };
-                    (if good { "sign-in" } else { "auth.web_sign_in" }, expected, json!(status))
+                    let answer = sign_in(&c, &base, &key).await;
+                    let expected = if good { answer.status == 303 && answer.session.is_some() } else { answer.status == 401 };
+                    (if good { "sign-in" } else { "auth.web_sign_in" }, expected, json!(answer.status))
                 }
             };
             assert!(status, "{kind} through {base}: {body}");
@@ -302,9 +264,9 @@ async fn a_web_session_works_on_every_replica_and_across_a_restart() {
     let (a, b) = (shared.start().await, shared.start().await);
     let (_, officer) = shared.key(Role::ComplianceOfficer).await;
     let c = client();
-    let (status, _, session) = web_sign_in(&c, &a.url(""), &officer).await;
-    assert_eq!(status, 303);
-    let session = session.expect("a session cookie");
+    let answer = sign_in(&c, &a.url(""), &officer).await;
+    assert_eq!(answer.status, 303);
+    let session = answer.session.expect("a session cookie");
     let page = |base: String| {
         let (c, session) = (c.clone(), session.clone());
         async move {
@@ -363,8 +325,8 @@ async fn failed_authentications_through_one_replica_refuse_the_other(backend: Ba
         let retry: u64 = retry.expect("Retry-After").parse().unwrap();
         assert!((1..=60).contains(&retry), "{label}: one failure a minute comes back: {retry}");
     }
-    let (status, retry, _) = web_sign_in(&client(), &b.url(""), &viewer).await;
-    assert_eq!((status, retry.is_some()), (429, true), "{label}: the sign-in form shares the budget");
+    let answer = sign_in(&client(), &b.url(""), &viewer).await;
+    assert_eq!((answer.status, answer.retry_after.is_some()), (429, true), "{label}: the sign-in form shares the budget");
     // Another address has its own budget.
     let (status, _, body) = send(client_from_elsewhere().get(b.url(&missing)).bearer_auth(&viewer)).await;
     assert_eq!(status, 404, "{label}: {body}");

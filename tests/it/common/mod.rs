@@ -2,6 +2,7 @@
 //! scripts/setup-models.sh), a store in a temporary folder, and the shared data folder.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod evidence;
 pub mod fake_llm;
 pub mod multipart;
