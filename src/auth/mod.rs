@@ -10,9 +10,10 @@
 //!   whole key, so a busy client pays argon2 once per cache period, not per
 //!   request. Revoking through this authenticator drops its cache entries at once;
 //!   a revocation made by another process (another replica, the CLI) takes effect
-//!   when the cached entry expires, so within `key_cache_seconds` everywhere. A key that was looked up and refused (unknown id, revoked, wrong
-//!   secret) is remembered for [`REJECTED_TTL`], so repeating it costs neither a
-//!   database read nor argon2; at most [`VERIFY_SLOTS`] argon2 checks run at once.
+//!   when the cached entry expires, so within `key_cache_seconds` everywhere. A key
+//!   that was looked up and refused (unknown id, revoked, wrong secret) is remembered
+//!   for [`REJECTED_TTL`], so repeating it costs neither a database read nor argon2;
+//!   at most [`VERIFY_SLOTS`] argon2 checks run at once.
 //! - JWT bearer tokens (optional): HS256 with `auth.jwt_hs256_secret` or RS256
 //!   with the public key in `auth.jwt_rs256_public_key_file`; the role is the
 //!   claim named `auth.jwt_role_claim`, the principal id is `sub`. `exp` is

@@ -545,10 +545,11 @@ impl Database {
     /// whose caller was answered is stored, and one whose caller went away is
     /// either stored whole or not at all. On PostgreSQL an advisory lock
     /// serializes appenders across processes, and the chain's head is read after it
-    /// (READ COMMITTED, so the previous holder's entry is seen); on SQLite `BEGIN IMMEDIATE` takes
-    /// the write lock before the head is read; on either the primary key on `seq`
-    /// refuses a second entry with the same number, so the chain cannot fork (a
-    /// lost race is retried a few times; an error of `with`'s write is not).
+    /// (READ COMMITTED, so the previous holder's entry is seen); on SQLite
+    /// `BEGIN IMMEDIATE` takes the write lock before the head is read; on either the
+    /// primary key on `seq` refuses a second entry with the same number, so the chain
+    /// cannot fork (a lost race is retried a few times; an error of `with`'s write is
+    /// not).
     pub async fn audit_append(
         &self,
         genesis: &'static str,

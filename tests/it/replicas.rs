@@ -2,7 +2,8 @@
 //! stateless replicas): two in-process servers (`server::serve` on their own listener,
 //! each with its own connection pool, authenticator and audit log, as two processes
 //! would have) answer the same clients. Proven here: audited writes through both keep
-//! one contiguous, verifiable chain; a web session signed in on one works on the other
+//! one contiguous, verifiable chain (and appends from four pools do on a server whose
+//! default isolation is REPEATABLE READ); a web session signed in on one works on the other
 //! and after a restart; the failed-authentication budget is one budget for both and
 //! survives a restart; a key revoked through one stops working on the other within
 //! `auth.key_cache_seconds`.
