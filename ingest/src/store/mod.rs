@@ -1,6 +1,7 @@
 //! Owns where chunks live: the [`ChunkStore`] trait that the pipeline and the retriever
-//! talk to, its record types and settings, and its two backends: the embedded Qdrant
-//! shard ([`EdgeStore`], the default) and a Qdrant server or cluster ([`RemoteStore`]).
+//! talk to, its record types and settings, its health report ([`StoreHealth`]), and its
+//! two backends: the embedded Qdrant shard ([`EdgeStore`], the default) and a Qdrant
+//! server or cluster ([`RemoteStore`]).
 //!
 //! A store stores, filters and fetches; it does not rank. It writes the vectors it is
 //! given (dense, and the BM25 term and pair vectors the pipeline computed), and answers

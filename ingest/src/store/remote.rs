@@ -62,7 +62,7 @@ use uuid::Uuid;
 use super::edge::{BM25, DENSE, LAYOUT, PAIRS};
 use super::payload::{ChunkPayload, INTEGER_FIELDS, KEYWORD_FIELDS, day_number};
 use super::{
-    Candidate, ChunkRecord, ChunkStore, ReplicaHealth, SearchFilter, ShardHealth, SparseVector, StoreBackend, StoreError,
+    Candidate, ChunkRecord, ChunkStore, HealthStatus, ReplicaHealth, SearchFilter, ShardHealth, SparseVector, StoreBackend, StoreError,
     StoreHealth, StoreSettings, StoredChunk, VectorQuery, VersionInfo, VersionStatus,
 };
 use crate::document::version_key;
@@ -701,7 +701,8 @@ impl ChunkStore for RemoteStore {
         }
         match self.shards() {
             Ok(shards) => health.with_shards(shards),
-            Err(e) => StoreHealth { error: Some(e.to_string()), ..StoreHealth::from_count(StoreBackend::Qdrant, Err(e)) },
+            // It counts, but cannot say where its shards are: not to be relied on.
+            Err(e) => StoreHealth { status: HealthStatus::Unavailable, error: Some(e.to_string()), ..health },
         }
     }
 }
@@ -734,7 +735,7 @@ mod tests {
     use super::*;
     use crate::lexical::Lexical;
     use crate::store::edge::tests::{TEXTS, three_chunks};
-    use crate::store::{EdgeStore, HealthStatus};
+    use crate::store::EdgeStore;
 
     /// A fresh collection on the test server, deleted when dropped.
     struct Fresh(RemoteStore);
