@@ -151,11 +151,12 @@ impl Drop for Cluster {
 }
 
 /// A base port whose nine ports (three nodes × HTTP, gRPC, P2P) are free, away from
-/// the ports the scripts use (16333, 16433, 16533, 17333).
+/// the ports the scripts use (16333, 16433, 16533, 17333) and below Linux's ephemeral
+/// range (from 32768), where the tests' own servers on port 0 land.
 fn free_base_port() -> u16 {
     let seed = std::process::id() as u64 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     for attempt in 0..50u64 {
-        let base = 30_000 + ((seed.wrapping_add(attempt * 7919)) % 900) as u16 * 10;
+        let base = 20_000 + ((seed.wrapping_add(attempt * 7919)) % 1200) as u16 * 10;
         let free = (0..3).flat_map(|n| (0..3).map(move |k| base + 10 * n + k)).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
         if free {
             return base;
