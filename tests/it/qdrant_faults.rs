@@ -3,8 +3,9 @@
 //! 2 copies each. One node is killed with SIGKILL during an ingest, and another during a
 //! stream of queries; each is restarted afterwards. What must hold: the ingest completes
 //! (or its rerun resumes) with every chunk stored exactly once; queries keep answering
-//! after a short failover; `/ready` says `degraded` while a copy is dead and `ok` once
-//! the node caught up; and every node then counts the same chunks. The error count and
+//! after a short failover; `/ready` says `degraded` while a copy is dead, `ok` once the
+//! node caught up, and 503 once the node the service talks to is gone; and every node
+//! counts the same chunks after a restart. The error count and
 //! the latencies of the queries are printed, not asserted.
 //!
 //! Needs the Qdrant binary (`REAGENT_TEST_QDRANT_BIN`, else `$REAGENT_CACHE/qdrant/qdrant`
@@ -28,6 +29,7 @@ use reagent_ingest::RemoteStore;
 use reagent_ingest::pipeline::Pipeline;
 use reagent_ingest::progress::Silent;
 use reagent_ingest::store::{HealthStatus, SearchFilter, StoreBackend, StoreHealth, VersionStatus};
+use serde_json::json;
 use uuid::Uuid;
 
 const FILES: usize = 32;
@@ -401,6 +403,14 @@ fn a_node_killed_during_ingest_and_queries_loses_nothing() {
     assert_eq!(chunk_ids(services.store.as_ref()), expected);
     let health: StoreHealth = services.store.health();
     assert_eq!(health.status, HealthStatus::Ok, "{health:?}");
+
+    // The node the service talks to gone: not ready, 503 with a JSON body.
+    cluster.kill(1);
+    let (status, body) = ready(&rt, &server);
+    assert_eq!(status, 503, "{body}");
+    let store = &body["store"];
+    assert_eq!((&store["ok"], &store["reachable"], &store["status"]), (&json!(false), &json!(false), &json!("unavailable")), "{body}");
+    assert_eq!(body["status"], "not_ready", "{body}");
     drop(server);
     drop(rt);
 }
