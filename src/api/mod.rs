@@ -159,19 +159,27 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+// Readiness: the store (`ok`, `backend`, `reachable`, `status` ok | degraded |
+// unavailable, `chunks`, and a cluster's `shards` with each copy's peer and state),
+// the database (writable), the model. 503 when the store does not serve every chunk
+// or the database takes no write.
 #[utoipa::path(get, path = "/ready", summary = "Readiness: store, model and database open",
     responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 async fn ready(State(state): State<Arc<ApiState>>) -> Response {
     let app = &state.app;
-    let store = app.store.count().map_err(|e| e.to_string());
+    // Ready while the store serves every chunk: a cluster that lost a node but still has
+    // an active copy of each shard is `degraded` and ready.
+    let health = app.store_health();
+    let mut store = serde_json::to_value(&health).unwrap_or_default();
+    store["ok"] = health.serves().into();
     // A write, not a read: a database that still answers reads can be unable to
     // take a write (a connection stuck holding the write lock), and then every
     // analysis would fail while a read probe said "ok".
     let db = app.db.probe_write().await.map_err(|e| e.to_string());
-    let ok = store.is_ok() && db.is_ok();
+    let ok = health.serves() && db.is_ok();
     let body = serde_json::json!({
         "status": if ok { "ready" } else { "not_ready" },
-        "store": match &store { Ok(n) => serde_json::json!({"ok": true, "chunks": n}), Err(e) => serde_json::json!({"ok": false, "error": e}) },
+        "store": store,
         "database": match &db { Ok(()) => serde_json::json!({"ok": true, "writable": true}), Err(e) => serde_json::json!({"ok": false, "writable": false, "error": e}) },
         "embedding_model": app.model_id,
         "llm_configured": app.analyzer.llm_configured(),

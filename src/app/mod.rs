@@ -281,6 +281,12 @@ impl App {
             })
     }
 
+    /// How the chunk store is doing (the readiness probe). A remote store waits for its
+    /// server in `block_in_place`, so this does not stall the caller's runtime.
+    pub fn store_health(&self) -> reagent_ingest::store::StoreHealth {
+        self.store.health()
+    }
+
     /// The chunk `id` of the store, if it is there.
     pub async fn chunk(&self, id: Uuid) -> Result<Option<ChunkRecord>, AppError> {
         self.read_store(move |store| store.get(id)).await

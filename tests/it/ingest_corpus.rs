@@ -1,6 +1,6 @@
 //! Ingestion end to end: the demo corpus, idempotent re-ingestion, versioning and
-//! deletion on both stores (the embedded shard, and a Qdrant collection when a test
-//! server is there), and the US regulations when present.
+//! deletion on both stores (the embedded shard, and Qdrant collections on one node and
+//! on the 3-node cluster when test servers are there), and the US regulations when present.
 
 use crate::common;
 

@@ -1,6 +1,6 @@
 //! SIGKILL during ingestion: after each kill the store opens, shows no partial version,
 //! and a re-run completes without duplicates; on the embedded store and on a Qdrant
-//! collection (when a test server is there).
+//! collection, of one node and of the 3-node cluster (when test servers are there).
 
 use crate::common;
 
@@ -66,6 +66,14 @@ fn sigkill_during_ingest_leaves_no_partial_versions() {
 fn sigkill_during_ingest_into_a_remote_qdrant_leaves_no_partial_versions() {
     let dir = tempfile::tempdir().unwrap();
     let Some(config) = common::qdrant::remote(&common::config(dir.path())) else { return };
+    let _cleanup = common::qdrant::guard(&config);
+    sigkill_trials(config, dir.path());
+}
+
+#[test]
+fn sigkill_during_ingest_into_a_qdrant_cluster_leaves_no_partial_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(config) = common::qdrant::cluster(&common::config(dir.path())) else { return };
     let _cleanup = common::qdrant::guard(&config);
     sigkill_trials(config, dir.path());
 }

@@ -32,6 +32,7 @@ mod limits;
 mod model_change;
 mod monitoring;
 mod proptest_parsers;
+mod qdrant_faults;
 mod replicas;
 mod review_queue;
 mod rules_engine;

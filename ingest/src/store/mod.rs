@@ -1,6 +1,7 @@
 //! Owns where chunks live: the [`ChunkStore`] trait that the pipeline and the retriever
-//! talk to, its record types and settings, and its two backends: the embedded Qdrant
-//! shard ([`EdgeStore`], the default) and a Qdrant server or cluster ([`RemoteStore`]).
+//! talk to, its record types and settings, its health report ([`StoreHealth`]), and its
+//! two backends: the embedded Qdrant shard ([`EdgeStore`], the default) and a Qdrant
+//! server or cluster ([`RemoteStore`]).
 //!
 //! A store stores, filters and fetches; it does not rank. It writes the vectors it is
 //! given (dense, and the BM25 term and pair vectors the pipeline computed), and answers
@@ -29,7 +30,7 @@ use crate::chunk::Chunk;
 use crate::document::{DocumentMeta, DocumentType};
 use crate::lexical::{Bm25Params, LexicalVectors, SparseTerms};
 pub use edge::EdgeStore;
-pub use remote::{RemoteStore, test_server_url};
+pub use remote::{RemoteStore, test_cluster_url, test_server_url};
 pub use reembed::{ReembedReport, reembed};
 
 #[derive(Debug, Error)]
@@ -171,6 +172,99 @@ pub enum VersionStatus {
     Active,
 }
 
+/// How a store is doing, as the readiness probe reports it ([`ChunkStore::health`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreHealth {
+    pub backend: StoreBackend,
+    /// The store answered.
+    pub reachable: bool,
+    pub status: HealthStatus,
+    /// Chunks stored (active and pending), when the store answered.
+    pub chunks: Option<usize>,
+    /// Where each shard's copies are and their states (a Qdrant cluster; empty for the
+    /// embedded store).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardHealth>,
+    /// What is wrong, when the status is not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Whether a store serves: `degraded` still serves every chunk (each shard has an
+/// active copy) with fewer copies than configured; `unavailable` does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Degraded,
+    Unavailable,
+}
+
+/// One shard of a distributed collection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShardHealth {
+    pub shard_id: u32,
+    pub replicas: Vec<ReplicaHealth>,
+}
+
+/// One copy of a shard: the cluster peer holding it and its state as the cluster's
+/// consensus knows it (Qdrant's names: `Active`, `Dead`, `Partial`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplicaHealth {
+    pub peer_id: u64,
+    pub state: String,
+}
+
+impl ReplicaHealth {
+    pub const ACTIVE: &str = "Active";
+
+    pub fn active(&self) -> bool {
+        self.state == Self::ACTIVE
+    }
+}
+
+impl StoreHealth {
+    /// The health of a store that only says whether it answers: `chunks` is the result
+    /// of counting them.
+    pub fn from_count(backend: StoreBackend, chunks: Result<usize, StoreError>) -> Self {
+        match chunks {
+            Ok(n) => Self { backend, reachable: true, status: HealthStatus::Ok, chunks: Some(n), shards: vec![], error: None },
+            Err(e) => Self {
+                backend,
+                reachable: false,
+                status: HealthStatus::Unavailable,
+                chunks: None,
+                shards: vec![],
+                error: Some(e.to_string()),
+            },
+        }
+    }
+
+    /// Take the shards' replica states into account: a shard without an active copy
+    /// makes the store unavailable, any copy not active makes it degraded.
+    pub fn with_shards(mut self, shards: Vec<ShardHealth>) -> Self {
+        let orphan: Vec<u32> = shards.iter().filter(|s| !s.replicas.iter().any(ReplicaHealth::active)).map(|s| s.shard_id).collect();
+        let inactive: Vec<String> = shards
+            .iter()
+            .flat_map(|s| s.replicas.iter().filter(|r| !r.active()).map(move |r| format!("shard {} on peer {}: {}", s.shard_id, r.peer_id, r.state)))
+            .collect();
+        if !orphan.is_empty() {
+            self.status = HealthStatus::Unavailable;
+            self.error = Some(format!("no active copy of shard(s) {orphan:?}"));
+        } else if !inactive.is_empty() && self.status == HealthStatus::Ok {
+            self.status = HealthStatus::Degraded;
+            self.error = Some(format!("copies not active: {}", inactive.join("; ")));
+        }
+        self.shards = shards;
+        self
+    }
+
+    /// Whether the store serves every chunk (ok or degraded).
+    pub fn serves(&self) -> bool {
+        self.status != HealthStatus::Unavailable
+    }
+}
+
 /// A chunk ready to store: its vectors and everything needed to cite it.
 #[derive(Debug, Clone)]
 pub struct StoredChunk {
@@ -284,5 +378,40 @@ pub trait ChunkStore: Send + Sync {
     /// store that optimizes on its own does nothing.
     fn optimize(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// How the store is doing (the readiness probe): by default, whether it counts its
+    /// chunks; a distributed store adds its shards' replica states.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::from_count(StoreBackend::Embedded, self.count())
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    fn shard(id: u32, states: &[&str]) -> ShardHealth {
+        ShardHealth {
+            shard_id: id,
+            replicas: states.iter().enumerate().map(|(i, s)| ReplicaHealth { peer_id: i as u64 + 1, state: s.to_string() }).collect(),
+        }
+    }
+
+    #[test]
+    fn replica_states_decide_between_ok_degraded_and_unavailable() {
+        let up = || StoreHealth::from_count(StoreBackend::Qdrant, Ok(7));
+        assert_eq!(up().with_shards(vec![shard(0, &["Active", "Active"]), shard(1, &["Active", "Active"])]).status, HealthStatus::Ok);
+        let one_dead = up().with_shards(vec![shard(0, &["Active", "Dead"]), shard(1, &["Partial", "Active"])]);
+        assert_eq!(one_dead.status, HealthStatus::Degraded);
+        assert!(one_dead.serves());
+        let error = one_dead.error.unwrap();
+        assert!(error.contains("shard 0 on peer 2: Dead") && error.contains("shard 1 on peer 1: Partial"), "{error}");
+        let lost = up().with_shards(vec![shard(0, &["Active", "Dead"]), shard(1, &["Dead", "Partial"])]);
+        assert_eq!((lost.status, lost.error.as_deref()), (HealthStatus::Unavailable, Some("no active copy of shard(s) [1]")));
+        assert!(!lost.serves());
+        let down = StoreHealth::from_count(StoreBackend::Qdrant, Err(StoreError::Backend("refused".into())));
+        assert_eq!((down.reachable, down.status, down.chunks), (false, HealthStatus::Unavailable, None));
+        let json = serde_json::to_value(up()).unwrap();
+        assert_eq!(json, serde_json::json!({"backend": "qdrant", "reachable": true, "status": "ok", "chunks": 7}));
     }
 }

@@ -14,7 +14,14 @@
 //! waits until the server has applied it), and `activate` turns the version `active`
 //! with one filtered payload update once all its chunks are acknowledged, so a crash
 //! mid-ingest leaves nothing visible and `recover` deletes the leftovers. State changes
-//! use strong write ordering, so every replica of a shard applies them in one order.
+//! use medium write ordering: each goes through one leader copy of the shard, so the
+//! copies apply them in one order, and that leader is chosen among the live copies.
+//! (Strong ordering pins the leader: with its node down, every activation, deletion and
+//! recovery on that shard fails until the node is back.) A collection of several shards
+//! applies a state change to each shard on its own: see ARCHITECTURE.md for the window
+//! in which a search can see a version on some shards only. Qdrant's IDF modifier
+//! counts documents per shard, so on several shards the BM25 scores differ slightly
+//! from one shard's (the dense scores do not).
 //!
 //! **Sync over async.** [`ChunkStore`] is synchronous and `qdrant-client` is async. The
 //! store owns a small tokio runtime of its own; each call spawns its request there and
@@ -44,7 +51,7 @@ use qdrant_client::qdrant::vector_output::Vector as OutputVector;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder,
-    Distance, FieldType, Filter, GetPointsBuilder, Modifier, PointId, PointStruct, Query, QueryPointsBuilder, Range,
+    Distance, FieldType, Filter, GetPointsBuilder, Modifier, PointId, PointStruct, Query, QueryPointsBuilder, Range, ReplicaState,
     ScrollPointsBuilder, SetPayloadPointsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
     UpsertPointsBuilder, Value, VectorInput, VectorsSelector, VectorParamsBuilder, VectorsConfigBuilder, WriteOrdering,
     WriteOrderingType,
@@ -55,8 +62,8 @@ use uuid::Uuid;
 use super::edge::{BM25, DENSE, LAYOUT, PAIRS};
 use super::payload::{ChunkPayload, INTEGER_FIELDS, KEYWORD_FIELDS, day_number};
 use super::{
-    Candidate, ChunkRecord, ChunkStore, SearchFilter, SparseVector, StoreError, StoreSettings, StoredChunk,
-    VectorQuery, VersionInfo, VersionStatus,
+    Candidate, ChunkRecord, ChunkStore, HealthStatus, ReplicaHealth, SearchFilter, ShardHealth, SparseVector, StoreBackend, StoreError,
+    StoreHealth, StoreSettings, StoredChunk, VectorQuery, VersionInfo, VersionStatus,
 };
 use crate::document::version_key;
 use crate::embed::ModelFingerprint;
@@ -96,8 +103,11 @@ impl std::fmt::Debug for RemoteStore {
 fn transient(e: &QdrantError) -> Option<Duration> {
     match e {
         QdrantError::ResponseError { status } => {
-            // qdrant-client reports a refused connection (a node restarting) as Internal.
-            let unreachable = status.code() == tonic::Code::Internal && status.message().starts_with("Failed to connect");
+            // qdrant-client reports a refused connection (a node restarting) as Internal,
+            // and so does a node whose peer holding a shard's copy is unreachable.
+            let message = status.message();
+            let unreachable = status.code() == tonic::Code::Internal
+                && ["Failed to connect", "currently unavailable", "transport error"].iter().any(|m| message.contains(m));
             (matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded) || unreachable)
                 .then_some(Duration::ZERO)
         }
@@ -119,8 +129,8 @@ fn chunk_id(id: Option<PointId>) -> Option<Uuid> {
     }
 }
 
-fn strong() -> WriteOrdering {
-    WriteOrdering { r#type: WriteOrderingType::Strong.into() }
+fn ordered() -> WriteOrdering {
+    WriteOrdering { r#type: WriteOrderingType::Medium.into() }
 }
 
 fn keyword(field: &str, value: &str) -> Condition {
@@ -398,7 +408,7 @@ impl RemoteStore {
     fn delete_matching(&self, filter: Filter) -> Result<usize, StoreError> {
         let n = self.count_matching(Some(filter.clone()))?;
         if n > 0 {
-            let request = DeletePointsBuilder::new(self.collection.clone()).points(filter).wait(true).ordering(strong()).build();
+            let request = DeletePointsBuilder::new(self.collection.clone()).points(filter).wait(true).ordering(ordered()).build();
             self.call("deleting points", move |c| {
                 let request = request.clone();
                 async move { c.delete_points(request).await }
@@ -411,7 +421,7 @@ impl RemoteStore {
         let request = SetPayloadPointsBuilder::new(self.collection.clone(), json_payload(payload)?)
             .points_selector(filter)
             .wait(true)
-            .ordering(strong())
+            .ordering(ordered())
             .build();
         self.call("updating payloads", move |c| {
             let request = request.clone();
@@ -485,6 +495,33 @@ impl RemoteStore {
             async move { c.get_points(request).await }
         })?;
         Ok(got.result)
+    }
+}
+
+impl RemoteStore {
+    /// Every shard of the collection and its copies' states, as the cluster's consensus
+    /// knows them through the node this store talks to (a single node: its one shard).
+    fn shards(&self) -> Result<Vec<ShardHealth>, StoreError> {
+        let name = self.collection.clone();
+        let info = self.call("reading the collection's shards", move |c| {
+            let name = name.clone();
+            async move { c.collection_cluster_info(name).await }
+        })?;
+        let state = |s: i32| ReplicaState::try_from(s).map_or_else(|_| format!("unknown state {s}"), |s| s.as_str_name().to_string());
+        let mut shards: BTreeMap<u32, Vec<ReplicaHealth>> = BTreeMap::new();
+        for local in &info.local_shards {
+            shards.entry(local.shard_id).or_default().push(ReplicaHealth { peer_id: info.peer_id, state: state(local.state) });
+        }
+        for remote in &info.remote_shards {
+            shards.entry(remote.shard_id).or_default().push(ReplicaHealth { peer_id: remote.peer_id, state: state(remote.state) });
+        }
+        Ok(shards
+            .into_iter()
+            .map(|(shard_id, mut replicas)| {
+                replicas.sort_by_key(|r| r.peer_id);
+                ShardHealth { shard_id, replicas }
+            })
+            .collect())
     }
 }
 
@@ -656,6 +693,30 @@ impl ChunkStore for RemoteStore {
         // Every write waited until the server applied it (and wrote its WAL).
         Ok(())
     }
+
+    fn health(&self) -> StoreHealth {
+        let health = StoreHealth::from_count(StoreBackend::Qdrant, self.count());
+        if !health.reachable {
+            return health;
+        }
+        match self.shards() {
+            Ok(shards) => health.with_shards(shards),
+            // It counts, but cannot say where its shards are: not to be relied on.
+            Err(e) => StoreHealth { status: HealthStatus::Unavailable, error: Some(e.to_string()), ..health },
+        }
+    }
+}
+
+/// The 3-node Qdrant cluster the remote-store tests also run on:
+/// `REAGENT_TEST_QDRANT_CLUSTER_URL` (node 1's gRPC URL; scripts/test.sh starts the
+/// cluster with `scripts/qdrant.sh cluster start`); `None`, after saying that the caller
+/// skips, when it is not set.
+pub fn test_cluster_url() -> Option<String> {
+    let url = std::env::var("REAGENT_TEST_QDRANT_CLUSTER_URL").ok().filter(|v| !v.is_empty());
+    if url.is_none() {
+        eprintln!("skipped on a cluster: no Qdrant cluster (set REAGENT_TEST_QDRANT_CLUSTER_URL, or run scripts/qdrant.sh cluster start)");
+    }
+    url
 }
 
 /// The Qdrant server the remote-store tests use: `REAGENT_TEST_QDRANT_URL` (set by
@@ -673,8 +734,8 @@ pub fn test_server_url() -> Option<String> {
 mod tests {
     use super::*;
     use crate::lexical::Lexical;
-    use crate::store::EdgeStore;
     use crate::store::edge::tests::{TEXTS, three_chunks};
+    use crate::store::EdgeStore;
 
     /// A fresh collection on the test server, deleted when dropped.
     struct Fresh(RemoteStore);
@@ -724,11 +785,38 @@ mod tests {
     #[test]
     fn the_remote_store_answers_as_the_embedded_one_does() {
         let Some(url) = test_server_url() else { return };
+        let remote = Fresh(RemoteStore::open(&settings(&url), 3, &ModelFingerprint::of_id("m")).unwrap());
+        let health = remote.0.health();
+        assert_eq!((health.status, health.chunks, health.backend), (HealthStatus::Ok, Some(0), StoreBackend::Qdrant), "{health:?}");
+        answers_as_the_embedded_store(&remote.0, true);
+    }
+
+    #[test]
+    fn a_collection_on_three_shards_with_two_replicas_answers_as_the_embedded_store() {
+        let Some(url) = test_cluster_url() else { return };
+        let s = StoreSettings { shard_number: 3, replication_factor: 2, ..settings(&url) };
+        let remote = Fresh(RemoteStore::open(&s, 3, &ModelFingerprint::of_id("m")).unwrap());
+        let health = remote.0.health();
+        assert_eq!(health.status, HealthStatus::Ok, "{health:?}");
+        assert_eq!(health.shards.iter().map(|s| s.shard_id).collect::<Vec<_>>(), [0, 1, 2], "{health:?}");
+        for shard in &health.shards {
+            assert_eq!(shard.replicas.len(), 2, "{shard:?}");
+            assert!(shard.replicas.iter().all(ReplicaHealth::active), "{shard:?}");
+            assert_ne!(shard.replicas[0].peer_id, shard.replicas[1].peer_id, "two copies on one peer: {shard:?}");
+        }
+        // Each shard weighs BM25 with its own IDF: the sparse queries find the same chunks,
+        // scored differently.
+        answers_as_the_embedded_store(&remote.0, false);
+    }
+
+    /// The store suite: `remote` (empty) and a fresh embedded store given the same
+    /// writes answer every query, filter and listing alike (the sparse queries' scores
+    /// and order only if `same_idf`).
+    fn answers_as_the_embedded_store(remote: &RemoteStore, same_idf: bool) {
         let dir = tempfile::tempdir().unwrap();
         let model = ModelFingerprint::of_id("m");
         let edge = EdgeStore::open(&StoreSettings { data_dir: dir.path().into(), ..Default::default() }, 3, &model).unwrap();
-        let remote = Fresh(RemoteStore::open(&settings(&url), 3, &model).unwrap());
-        let stores: [&dyn ChunkStore; 2] = [&edge, &remote.0];
+        let stores: [&dyn ChunkStore; 2] = [&edge, remote];
         let chunks = three_chunks();
         let any = SearchFilter::default();
         for store in stores {
@@ -740,10 +828,19 @@ mod tests {
             assert_eq!(listing(store), [("cash".into(), "v1".into(), VersionStatus::Pending, 3, None)]);
             store.activate("cash", "v1").unwrap();
         }
-        let remote = &remote.0;
+        let comparable = |mut answers: Vec<Vec<(Uuid, i64)>>| {
+            if !same_idf {
+                // `answers` lists the dense query's results first, then the sparse ones'.
+                for sparse in &mut answers[2..] {
+                    sparse.iter_mut().for_each(|c| c.1 = 0);
+                    sparse.sort();
+                }
+            }
+            answers
+        };
         let both = |f: &dyn Fn(&dyn ChunkStore) -> Vec<Vec<(Uuid, i64)>>| {
             let (e, r) = (f(&edge), f(remote));
-            assert_eq!(e, r, "the embedded and the remote store differ");
+            assert_eq!(comparable(e.clone()), comparable(r), "the embedded and the remote store differ");
             e
         };
         let all = both(&|s| answers(s, &any));
@@ -865,5 +962,8 @@ mod tests {
         assert!(transient(&status(tonic::Code::Internal)).is_none(), "a server fault is not retried");
         let refused = QdrantError::ResponseError { status: tonic::Status::internal("Failed to connect to http://127.0.0.1:9/: refused") };
         assert!(transient(&refused).is_some(), "a refused connection is");
+        let peer_down = "Service internal error: 1 out of 3 shards failed to apply operation. First error captured: Tonic status error: code: 'The service is currently unavailable'";
+        let peer_down = QdrantError::ResponseError { status: tonic::Status::internal(peer_down) };
+        assert!(transient(&peer_down).is_some(), "an unreachable peer is");
     }
 }
