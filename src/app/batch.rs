@@ -57,7 +57,7 @@ pub async fn start(
             Err(e) => serde_json::json!({ "file": name, "error": e.to_string() }),
         };
         let event = AuditEvent::new(AuditKind::Analysis, "batch.run", actor, id.to_string()).request(rid.as_ref()).details(details);
-        jobs::finish(&state.audit, &job, status, error, result, event).await;
+        jobs::finish(&state.audit, &job, status, error, result, &progress, event).await;
     });
     Ok(view)
 }

@@ -415,7 +415,7 @@ pub(super) async fn run_claimed(state: &Arc<App>, job: JobRecord) {
         .map(|f| serde_json::json!({"document_id": f["document_id"], "version": f["version"], "outcome": f["outcome"]}))
         .collect();
     let event = ingest_event(&job, options.as_ref(), &documents, error.as_deref());
-    jobs::finish(&state.audit, &job, status, error, result, event).await;
+    jobs::finish(&state.audit, &job, status, error, result, &progress, event).await;
 }
 
 /// The job's error when files failed: how many, and the first one's reason (a refused

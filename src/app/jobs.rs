@@ -430,7 +430,7 @@ impl Jobs {
             );
             let options = self.db.job_options(job.job_id).await?;
             let event = super::documents::ingest_event(&job, options.as_ref(), &[], Some(&reason));
-            let end = AuditedWrite::job_end(&job, Some(now), JobStatus::Failed, Some(reason.clone()), None)?;
+            let end = AuditedWrite::job_end(&job, Some(now), JobStatus::Failed, Some(reason.clone()), None, None)?;
             match self.audit.record_with(event.outcome("failed"), end).await {
                 Ok(_) => {
                     remove_upload_dirs(job.job_id);
@@ -445,9 +445,9 @@ impl Jobs {
     }
 }
 
-/// Stores the end of held job `claim` (`status`, with its error and result; a
-/// succeeded job's progress is complete) with `event`, its closing audit entry, in
-/// one transaction, if the claim still holds. Never fails the caller (the job has
+/// Stores the end of held job `claim` (`status`, with its error, result and final
+/// `progress`; a succeeded job's progress is complete) with `event`, its closing audit
+/// entry, in one transaction, if the claim still holds. Never fails the caller (the job has
 /// run): a claim another replica took is logged, so is a write that failed (the job's
 /// lease then lapses and it is run again).
 pub async fn finish(
@@ -456,11 +456,12 @@ pub async fn finish(
     status: JobStatus,
     error: Option<String>,
     result: Option<serde_json::Value>,
+    progress: &JobProgress,
     event: AuditEvent,
 ) {
     let id = claim.job_id;
     let outcome = if status == JobStatus::Succeeded { "success" } else { "failed" };
-    let end = match AuditedWrite::job_end(claim, None, status, error, result) {
+    let end = match AuditedWrite::job_end(claim, None, status, error, result, Some(progress.get())) {
         Ok(end) => end,
         Err(e) => return tracing::error!(job = %id, "storing the end of the job: {e}"),
     };

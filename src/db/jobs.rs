@@ -194,6 +194,8 @@ pub(super) struct JobEndParams {
     pub(super) status: JobStatus,
     pub(super) error: Option<String>,
     pub(super) result: Option<serde_json::Value>,
+    /// The final progress (done, total), or `None` to keep the stored one.
+    pub(super) progress: (Option<i64>, Option<i64>),
     pub(super) at: DbTime,
 }
 
@@ -204,7 +206,10 @@ impl JobEndParams {
         status: JobStatus,
         error: Option<String>,
         result: Option<serde_json::Value>,
+        progress: Option<(i64, i64)>,
     ) -> Result<Self, DbError> {
+        // A succeeded job's progress is complete.
+        let progress = progress.map(|(done, total)| if status == JobStatus::Succeeded { (total, total) } else { (done, total) });
         Ok(Self {
             job_id: claim.job_id,
             owner: claim.owner.clone(),
@@ -213,6 +218,7 @@ impl JobEndParams {
             status,
             error,
             result,
+            progress: (progress.map(|p| p.0), progress.map(|p| p.1)),
             at: DbTime::now(),
         })
     }
@@ -225,7 +231,7 @@ macro_rules! end_job {
         async {
             let changed = sqlx::query(
                 "UPDATE ingest_jobs SET status = $4, error = $5, result = $6, updated_at = $7, lease_until = NULL, \
-                 done = CASE WHEN $4 = 'succeeded' THEN total ELSE done END \
+                 done = COALESCE($9, done), total = COALESCE($10, total) \
                  WHERE job_id = $1 AND status IN ('queued', 'running') AND owner IS NOT DISTINCT FROM $2 AND attempts = $3 \
                  AND ($8 IS NULL OR lease_until IS NULL OR lease_until < $8)",
             )
@@ -237,6 +243,8 @@ macro_rules! end_job {
             .bind($p.result.as_ref().map(sqlx::types::Json))
             .bind($p.at)
             .bind($p.lapsed_before)
+            .bind($p.progress.0)
+            .bind($p.progress.1)
             .execute(&mut *$tx)
             .await?
             .rows_affected();

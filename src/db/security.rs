@@ -214,8 +214,9 @@ impl AuditedWrite {
     }
 
     /// The end of the claim `claim` (the job as its ender last saw it: owner and
-    /// attempts), to store with the job's closing entry; with `lapsed_before`, only if
-    /// the claim's lease lapsed before then. When the claim no longer holds, neither is
+    /// attempts), with its final `progress` (done, total; complete if it succeeded) if
+    /// known, to store with the job's closing entry; with `lapsed_before`, only if the
+    /// claim's lease lapsed before then. When the claim no longer holds, neither is
     /// stored ([`DbError::Conflict`]), so a job's end is recorded once.
     pub fn job_end(
         claim: &super::JobRecord,
@@ -223,8 +224,9 @@ impl AuditedWrite {
         status: super::JobStatus,
         error: Option<String>,
         result: Option<serde_json::Value>,
+        progress: Option<(i64, i64)>,
     ) -> Result<Self, DbError> {
-        super::jobs::JobEndParams::new(claim, lapsed_before, status, error, result).map(|p| Self(Record::JobEnd(p)))
+        super::jobs::JobEndParams::new(claim, lapsed_before, status, error, result, progress).map(|p| Self(Record::JobEnd(p)))
     }
 }
 
