@@ -55,11 +55,12 @@ enum Backend {
 
 /// One database and one chunk store that the replicas of a test share.
 struct Replicas {
-    _dir: tempfile::TempDir,
     url: String,
     services: Services,
     embedder: Arc<SlowEmbedder>,
     _pg: Option<FreshDatabase>,
+    /// Last: the store flushes into it when dropped.
+    _dir: tempfile::TempDir,
 }
 
 impl Replicas {
