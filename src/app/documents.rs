@@ -450,7 +450,9 @@ async fn run_job(
         .map_err(|e| format!("creating a temporary folder: {e}"))?;
     let mut paths = Vec::with_capacity(files.len());
     for (name, bytes) in &files {
-        let path = dir.path().join(name);
+        // Stored by `start_ingest` as a safe name; checked again before it names a file.
+        let name = safe_file_name(name).filter(|safe| safe == name).ok_or_else(|| format!("stored file name {name:?} is not safe"))?;
+        let path = dir.path().join(&name);
         std::fs::write(&path, bytes).map_err(|e| format!("writing {name}: {e}"))?;
         paths.push(path);
     }

@@ -385,23 +385,21 @@ impl Jobs {
             if !gone {
                 continue;
             }
-            let removed = remove_upload_dirs(job.job_id);
+            // Its upload folder goes only once this replica changed the job, so a folder
+            // of a run that claimed it meanwhile is never touched.
             match (job.kind, owner) {
                 (JobKind::Ingest, Some((text, _))) => {
                     if self.db.lapse_job(job.job_id, text).await? {
+                        let removed = remove_upload_dirs(job.job_id);
                         tracing::warn!(job = %job.job_id, removed, "released: the process holding it ({text}) is gone");
                     }
                 }
                 (JobKind::Ingest, None) => {}
-                (JobKind::Batch, owner) => {
-                    let reason = match owner {
-                        Some((_, Some(w))) => format!(
-                            "interrupted: the server process running it (pid {} on {}) stopped before it finished; upload the file again",
-                            w.process.pid, w.process.host
-                        ),
-                        _ => "interrupted: the server process running it stopped before it finished; upload the file again".into(),
-                    };
+                (JobKind::Batch, _) => {
+                    let reason =
+                        format!("interrupted: {} stopped before it finished; upload the file again", holder(job.owner.as_deref()));
                     if self.db.fail_unfinished_job(job.job_id, &reason, Utc::now()).await? {
+                        remove_upload_dirs(job.job_id);
                         tracing::warn!(job = %job.job_id, "marked failed: {reason}");
                         failed.push((job.job_id, reason));
                     }
@@ -419,13 +417,9 @@ impl Jobs {
         let max = self.settings.max_attempts;
         let mut failed = Vec::new();
         for job in self.db.exhausted_jobs(JobKind::Ingest, now, i64::from(max)).await? {
-            let holder = match job.owner.as_deref().map(|o| (o, WorkerId::parse(o))) {
-                Some((_, Some(w))) => format!("the server process running it (pid {} on {})", w.process.pid, w.process.host),
-                Some((text, None)) => format!("its process {text:?}"),
-                None => "the server process running it".into(),
-            };
             let reason = format!(
-                "interrupted: {holder} stopped before it finished, after {} attempt(s) (jobs.max_attempts = {max}); upload the files again",
+                "interrupted: {} stopped before it finished, after {} attempt(s) (jobs.max_attempts = {max}); upload the files again",
+                holder(job.owner.as_deref()),
                 job.attempts
             );
             let options = self.db.job_options(job.job_id).await?;
@@ -442,6 +436,15 @@ impl Jobs {
             }
         }
         Ok(failed)
+    }
+}
+
+/// Who held a job, as a failure reason names it.
+fn holder(owner: Option<&str>) -> String {
+    match owner.map(|o| (o, WorkerId::parse(o))) {
+        Some((_, Some(w))) => format!("the server process running it (pid {} on {})", w.process.pid, w.process.host),
+        Some((text, None)) => format!("its process {text:?}"),
+        None => "the server process running it".into(),
     }
 }
 
@@ -510,13 +513,6 @@ impl Worker {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
-        }
-    }
-
-    /// Stops the loop at once, as a crash would (tests): nothing more is renewed or stored.
-    pub fn abort(mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
         }
     }
 }

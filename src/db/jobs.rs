@@ -440,14 +440,16 @@ impl Database {
         .await
     }
 
-    /// Ends `owner`'s lease on running job `job_id` now (its process is known to be
-    /// gone), so the next claim takes it without waiting; whether it did.
+    /// Ends `owner`'s live lease on running job `job_id` now (its process is known to
+    /// be gone), so the next claim takes it without waiting; whether it did (`false`
+    /// too when the lease had already ended).
     pub async fn lapse_job(&self, job_id: Uuid, owner: &str) -> Result<bool, DbError> {
         let owner = owner.to_string();
         let context = format!("releasing job {job_id}");
         self.write(context.clone(), move |db| async move {
             on_pool_unbounded!(db, |pool| sqlx::query(
-                "UPDATE ingest_jobs SET lease_until = NULL WHERE job_id = $1 AND owner = $2 AND status = 'running'"
+                "UPDATE ingest_jobs SET lease_until = NULL \
+                 WHERE job_id = $1 AND owner = $2 AND status = 'running' AND lease_until IS NOT NULL"
             )
             .bind(DbUuid(job_id))
             .bind(&owner)
