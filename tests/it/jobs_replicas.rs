@@ -170,9 +170,11 @@ fn stored_once(app: &App, doc: &str) -> usize {
 
 /// Claims job `id` as a replica that then died: `owner`, claimed at `at` with a lease
 /// that ended 30 s later.
-async fn claim_as_dead(db: &Database, id: Uuid, owner: &str, at: chrono::DateTime<Utc>, max_attempts: i64) {
+async fn claim_as_dead(db: &Database, id: Uuid, owner: &str, at: chrono::DateTime<Utc>, max_attempts: i64) -> JobRecord {
     let claimed = db.claim_job(JobKind::Ingest, owner, at, at + chrono::Duration::seconds(30), max_attempts).await.unwrap();
-    assert_eq!(claimed.map(|j| j.job_id), Some(id), "the dead replica claimed the job");
+    let claimed = claimed.expect("the dead replica claimed the job");
+    assert_eq!(claimed.job_id, id);
+    claimed
 }
 
 fn settings(poll_secs: u64, max_attempts: u32) -> JobsSettings {
@@ -287,7 +289,7 @@ async fn dead_replicas_job_is_taken_over(r: &Replicas) {
     // 1. On another host: B waits for the lease to lapse.
     let files = vec![document("takeover-1", 4), document("takeover-2", 4)];
     let id = upload(&a, files.clone()).await;
-    claim_as_dead(&db, id, "elsewhere/boot/1/1#dead", Utc::now() - chrono::Duration::seconds(60), 3).await;
+    let dead_claim = claim_as_dead(&db, id, "elsewhere/boot/1/1#dead", Utc::now() - chrono::Duration::seconds(60), 3).await;
     // It stored the first document completely, then died before recording the end.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(&files[0].name), &files[0].bytes).unwrap();
@@ -312,6 +314,14 @@ async fn dead_replicas_job_is_taken_over(r: &Replicas) {
     stored_once(&a, "takeover-2");
     assert_eq!(entries(&db, id, "document.ingest").await.len(), 1);
     wb.stop().await;
+    // The dead replica comes back and tries to store its own end: refused, so the job
+    // keeps B's end and one closing entry.
+    let stale = reagent::audit::AuditEvent::new(reagent::audit::AuditKind::Document, "document.ingest", reagent::audit::Actor::cli(), id.to_string());
+    let progress = reagent::app::jobs::JobProgress::default();
+    reagent::app::jobs::finish(&a.audit, &dead_claim, JobStatus::Failed, Some("stale".into()), None, &progress, stale).await;
+    assert_eq!(entries(&db, id, "document.ingest").await.len(), 1, "one closing entry");
+    let kept = record(&db, id).await;
+    assert_eq!((kept.status, kept.error, kept.owner), (JobStatus::Succeeded, None, Some(b.jobs.owner())));
 
     // 2. On this host, a process that is gone, its lease of ten minutes still
     // running: B's next pass releases the job at once rather than wait for the lease.
