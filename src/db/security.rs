@@ -207,7 +207,7 @@ impl AuditedWrite {
         super::review::AssignmentParams::new(analysis_id, assignment).map(|p| Self(Record::Assignment(p)))
     }
 
-    /// A new job (queued, or running for its creator) with what its upload asked for
+    /// A new queued job with what its upload asked for
     /// and its files, to store with its entry: the upload is durable once answered.
     pub fn new_job(job: &super::JobRecord, options: Option<serde_json::Value>, files: Vec<(String, bytes::Bytes)>) -> Result<Self, DbError> {
         super::jobs::NewJobParams::new(job, options, files).map(|p| Self(Record::Job(p)))
