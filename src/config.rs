@@ -26,6 +26,7 @@ pub struct Config {
     pub embedding: EmbedderSettings,
     pub chunking: ChunkerSettings,
     pub ingest: crate::app::documents::IngestSettings,
+    pub jobs: crate::app::jobs::JobsSettings,
     pub retrieval: RetrievalSettings,
     pub rules: crate::rules::RulesSettings,
     pub server: crate::api::ServerSettings,
@@ -130,6 +131,9 @@ impl Config {
             return invalid(&format!("store.{key}"), reason);
         }
         if let Err((key, reason)) = self.ingest.validate() {
+            return invalid(key, reason);
+        }
+        if let Err((key, reason)) = self.jobs.validate() {
             return invalid(key, reason);
         }
         // `retrieval.mode` is checked as the file is read: it is a `RetrievalMode`.
@@ -329,6 +333,9 @@ mod tests {
             ("REAGENT_INGEST_EXTRACT_TIMEOUT_SECS", "0", "ingest.extract_timeout_secs"),
             ("REAGENT_INGEST_EXTRACT_MEMORY_MB", "16", "ingest.extract_memory_mb"),
             ("REAGENT_INGEST_EXTRACT_PROGRAM", "/no/such/reagent", "ingest.extract_program"),
+            ("REAGENT_JOBS_LEASE_SECS", "1", "jobs.lease_secs"),
+            ("REAGENT_JOBS_POLL_SECS", "0", "jobs.poll_secs"),
+            ("REAGENT_JOBS_MAX_ATTEMPTS", "0", "jobs.max_attempts"),
         ] {
             let err = Config::load_with_env(None, &env(&[(var, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{var}: {err}");

@@ -23,7 +23,8 @@ pub fn router(app: &Arc<App>, config: &Config) -> Router {
 
 /// Serves [`router`] on `listener` until `shutdown` resolves, then lets in-flight
 /// requests finish. Refused requests are written to the audit trail, aggregated, every
-/// `audit.refusal_interval_seconds` and once more after the last request.
+/// `audit.refusal_interval_seconds` and once more after the last request. This
+/// replica's job worker ([`crate::app::jobs::Worker`]) runs meanwhile.
 pub async fn serve(
     app: Arc<App>,
     config: Config,
@@ -49,10 +50,12 @@ pub async fn serve(
         }
         audit.flush_refusals().await
     });
+    let worker = crate::app::jobs::Worker::spawn(app.clone());
     // Connection info gives the rate limiter the client's address.
     let served = axum::serve(listener, router(&app, &config).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
+    worker.stop().await;
     let _ = stop.send(());
     match flusher.await {
         Ok(0) => {}

@@ -100,14 +100,15 @@ impl Services {
 
     /// The use-cases over `db`: what `reagent serve` hands its front doors.
     pub fn app_state(&self, db: Database) -> Result<App, StartError> {
+        let audit = Arc::new(AuditLog::new(db.clone(), &self.config.audit)?);
         Ok(App {
             analyzer: self.analyzer()?,
             store: self.store.clone(),
             model_id: self.embedder.model_id().to_string(),
             lookback_days: self.config.server.lookback_days,
             auth: Arc::new(Authenticator::new(db.clone(), &self.config.auth)?),
-            audit: Arc::new(AuditLog::new(db.clone(), &self.config.audit)?),
-            jobs: Arc::new(Jobs::new(db.clone())),
+            jobs: Arc::new(Jobs::new(db.clone(), audit.clone(), self.config.jobs.clone())),
+            audit,
             documents: Some(self.document_ingest()),
             observer: Default::default(),
             db,

@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use super::documents::JobProgress;
-use super::jobs::{self, JobKind, JobStatus, JobView};
+use super::jobs::{self, JobKind, JobProgress, JobStatus, JobView};
 use super::{App, AppError};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::auth::{Principal, RequestId};
 use crate::batch::{self, BatchReport, Format, Options};
+use crate::db::AuditedWrite;
 
 /// Rejected rows listed in a job's result (all of them are counted).
 pub const MAX_REJECTED_SHOWN: usize = 1000;
@@ -19,8 +19,9 @@ pub const MAX_REJECTED_SHOWN: usize = 1000;
 /// One batch at a time in this process.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Creates the job, audits the upload of the file `name`, and runs the batch in the
-/// background.
+/// Stores the job (held by this process, which runs it) with the audit entry of the
+/// upload of the file `name`, and runs the batch in the background; its progress is
+/// stored about every second, so every replica shows it.
 pub async fn start(
     state: &Arc<App>,
     principal: &Principal,
@@ -29,26 +30,23 @@ pub async fn start(
     bytes: bytes::Bytes,
 ) -> Result<JobView, AppError> {
     let lookback_days = u32::try_from(state.lookback_days).unwrap_or(0);
-    let job = state.jobs.create_kind(JobKind::Batch, &principal.id).await?;
+    let job = state.jobs.draft(JobKind::Batch, &principal.id, true);
     let actor = Actor::from(principal);
     let event = AuditEvent::new(AuditKind::Analysis, "batch.upload", actor.clone(), job.job_id.to_string())
         .request(request_id)
         .details(serde_json::json!({ "file": name, "bytes": bytes.len() }));
-    state.audit.record(event).await?;
+    state.audit.record_with(event, AuditedWrite::new_job(&job, None, Vec::new())?).await?;
     let view = JobView::from(job.clone());
     let state = state.clone();
     let rid = request_id.cloned();
     tokio::spawn(async move {
         let id = job.job_id;
         let _one = ONE_AT_A_TIME.lock().await;
-        if let Err(e) = state.jobs.update(id, |j| j.status = JobStatus::Running).await {
-            tracing::warn!("storing the state of batch job {id}: {e}");
-        }
         let options = Options { lookback_days, chunk_size: batch::DEFAULT_CHUNK_SIZE, actor: actor.clone(), source: name.clone() };
         let deps = batch::Deps { analyzer: &state.analyzer, db: &state.db, audit: &state.audit };
-        let progress = JobProgress { jobs: state.jobs.clone(), id };
+        let progress = JobProgress::default();
         let format = Format::detect(&name, &bytes);
-        let outcome = batch::run(&deps, &bytes, format, &options, &progress).await;
+        let outcome = state.jobs.with_heartbeat(&job, &progress, batch::run(&deps, &bytes, format, &options, &progress)).await;
         let (status, error, result) = match &outcome {
             Ok(report) => (JobStatus::Succeeded, None, Some(result_json(report))),
             Err(e) => (JobStatus::Failed, Some(e.to_string()), None),
@@ -59,7 +57,7 @@ pub async fn start(
             Err(e) => serde_json::json!({ "file": name, "error": e.to_string() }),
         };
         let event = AuditEvent::new(AuditKind::Analysis, "batch.run", actor, id.to_string()).request(rid.as_ref()).details(details);
-        jobs::finish(&state.jobs, &state.audit, id, status, error, result, event).await;
+        jobs::finish(&state.audit, &job, status, error, result, &progress, event).await;
     });
     Ok(view)
 }

@@ -2,9 +2,11 @@
 //! Documents page): a multipart form with one or more `file` parts and the same
 //! metadata fields as `reagent ingest`'s flags (`id`, `title`, `version`, `type`,
 //! `jurisdiction`, `issuer`, `citation`, `effective_from`, `effective_to`,
-//! `replace`), read by [`read_form`]. The files are written to a temporary folder and
-//! run through the same ingest pipeline as the CLI, in a blocking task, one job at a
-//! time ([`start_ingest`]); the caller polls the job ([`super::jobs`]). Also owns the
+//! `replace`), read by [`read_form`]. [`start_ingest`] stores the upload as a job (files
+//! and options in the database, with its audit entry); a replica's job worker
+//! ([`super::jobs`]) claims it, writes the files to a temporary folder and runs them
+//! through the same ingest pipeline as the CLI, in a blocking task, one job at a time
+//! ([`run_claimed`]); the caller polls the job from any replica. Also owns the
 //! `[ingest]` settings ([`IngestSettings`]).
 
 use std::path::{Path, PathBuf};
@@ -15,15 +17,15 @@ use axum::http::StatusCode;
 use chrono::NaiveDate;
 use reagent_ingest::parse::{ChildCommand, ExtractLimits, Extractor, MetadataDefaults, ParseSettings};
 use reagent_ingest::pipeline::{IngestOptions, Outcome, Pipeline};
-use reagent_ingest::progress::Progress;
 use reagent_ingest::{ChunkStore, Chunker, DocumentType, Embedder};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::jobs::{self, JobStatus, JobView, Jobs};
+use super::jobs::{self, JobKind, JobProgress, JobStatus, JobView};
 use super::{App, AppError};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::auth::{Principal, RequestId};
+use crate::db::{AuditedWrite, JobRecord};
 
 /// Settings of ingestion that are not about chunk size.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -269,30 +271,67 @@ pub async fn read_form(mut form: Multipart, max_file_bytes: u64) -> Result<(Vec<
     Ok((files, meta))
 }
 
-/// Reports progress (of the ingest pipeline, of a batch) into the job.
-pub struct JobProgress {
-    pub jobs: Arc<Jobs>,
-    pub id: Uuid,
+/// What an upload asked for, stored with its job (`ingest_jobs.options`) so that any
+/// replica can run it: the form's metadata, the day of the upload (a revision without
+/// a date takes effect on it, however late the job runs), and who asked, in which
+/// request (for the closing audit entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredUpload {
+    replace: bool,
+    document_id: Option<String>,
+    title: Option<String>,
+    version: Option<String>,
+    document_type: Option<DocumentType>,
+    jurisdiction: Option<String>,
+    issuer: Option<String>,
+    citation: Option<String>,
+    effective_from: Option<NaiveDate>,
+    effective_to: Option<NaiveDate>,
+    today: NaiveDate,
+    actor_id: String,
+    actor_role: String,
+    request_id: Option<String>,
 }
 
-impl Progress for JobProgress {
-    fn start(&self, _what: &str, total: u64) {
-        let total = i64::try_from(total).unwrap_or(i64::MAX);
-        self.jobs.touch(self.id, |j| {
-            j.total = total;
-            j.done = 0;
-        });
+impl StoredUpload {
+    fn new(meta: UploadMeta, actor: &Actor, request_id: Option<&RequestId>) -> Self {
+        let d = meta.defaults;
+        Self {
+            replace: meta.replace,
+            document_id: d.document_id,
+            title: d.title,
+            version: d.version,
+            document_type: d.document_type,
+            jurisdiction: d.jurisdiction,
+            issuer: d.issuer,
+            citation: d.citation,
+            effective_from: d.effective_from,
+            effective_to: d.effective_to,
+            today: chrono::Utc::now().date_naive(),
+            actor_id: actor.id.clone(),
+            actor_role: actor.role.clone(),
+            request_id: request_id.map(|r| r.0.clone()),
+        }
     }
-    fn advance(&self, n: u64) {
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
-        self.jobs.touch(self.id, |j| j.done = j.done.saturating_add(n));
-    }
-    fn finish(&self) {
-        self.jobs.touch(self.id, |j| j.done = j.total.max(j.done));
+
+    fn defaults(&self) -> MetadataDefaults {
+        MetadataDefaults {
+            document_id: self.document_id.clone(),
+            title: self.title.clone(),
+            version: self.version.clone(),
+            document_type: self.document_type,
+            jurisdiction: self.jurisdiction.clone(),
+            issuer: self.issuer.clone(),
+            citation: self.citation.clone(),
+            effective_from: self.effective_from,
+            effective_to: self.effective_to,
+        }
     }
 }
 
-/// Creates a job for `files` and starts ingesting them in the background.
+/// Stores an ingestion job for `files` — the job, what the upload asked for and the
+/// files, with its `document.upload` audit entry, in one transaction — and wakes this
+/// replica's worker (any replica's worker may run it). The job is answered as stored.
 pub async fn start_ingest(
     state: &Arc<App>,
     principal: &Principal,
@@ -300,12 +339,13 @@ pub async fn start_ingest(
     files: Vec<UploadFile>,
     meta: UploadMeta,
 ) -> Result<JobView, AppError> {
-    let Some(ingest) = state.documents.clone() else {
+    if state.documents.is_none() {
         return Err(AppError::Unavailable { message: "document upload is not available in this process".into() });
-    };
-    let job = state.jobs.create(&principal.id).await?;
+    }
+    let job = state.jobs.draft(JobKind::Ingest, &principal.id, false);
+    let actor = Actor::from(principal);
     let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-    let event = AuditEvent::new(AuditKind::Document, "document.upload", Actor::from(principal), job.job_id.to_string())
+    let event = AuditEvent::new(AuditKind::Document, "document.upload", actor.clone(), job.job_id.to_string())
         .request(request_id)
         .details(serde_json::json!({
             "files": names,
@@ -313,35 +353,69 @@ pub async fn start_ingest(
             "version": meta.defaults.version,
             "replace": meta.replace,
         }));
-    state.audit.record(event).await?;
-    let view = JobView::from(job.clone());
-    let state = state.clone();
-    let actor = Actor::from(principal);
-    let rid = request_id.cloned();
-    tokio::spawn(async move {
-        let id = job.job_id;
-        let outcome = run_job(&state, &ingest, id, files, meta).await;
-        let (status, error, result) = match outcome {
-            Ok((report, failed)) => {
-                let error = (failed > 0).then(|| failure_summary(&report, failed));
-                (if failed > 0 { JobStatus::Failed } else { JobStatus::Succeeded }, error, Some(report))
-            }
-            Err(message) => (JobStatus::Failed, Some(message), None),
-        };
-        let documents: Vec<serde_json::Value> = result
-            .as_ref()
-            .and_then(|r| r["files"].as_array().cloned())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| f.get("document_id").is_some())
-            .map(|f| serde_json::json!({"document_id": f["document_id"], "version": f["version"], "outcome": f["outcome"]}))
-            .collect();
-        let event = AuditEvent::new(AuditKind::Document, "document.ingest", actor, id.to_string())
-            .request(rid.as_ref())
-            .details(serde_json::json!({ "documents": documents, "error": error }));
-        jobs::finish(&state.jobs, &state.audit, id, status, error, result, event).await;
-    });
-    Ok(view)
+    let upload = StoredUpload::new(meta, &actor, request_id);
+    let options = serde_json::to_value(&upload).map_err(|e| AppError::internal("storing the upload's options", e))?;
+    let files = files.into_iter().map(|f| (f.name, f.bytes)).collect();
+    state.audit.record_with(event, AuditedWrite::new_job(&job, Some(options), files)?).await?;
+    state.jobs.wake();
+    Ok(JobView::from(job))
+}
+
+/// The closing audit entry of ingestion job `job` (`document.ingest`, as the uploader
+/// with the upload's request id when its `options` are stored): the documents it
+/// ingested (`documents`, from the report) and its error.
+pub(super) fn ingest_event(
+    job: &JobRecord,
+    options: Option<&serde_json::Value>,
+    documents: &[serde_json::Value],
+    error: Option<&str>,
+) -> AuditEvent {
+    let upload = options.and_then(|o| serde_json::from_value::<StoredUpload>(o.clone()).ok());
+    let (actor, request_id) = match upload {
+        Some(u) => (Actor { id: u.actor_id, role: u.actor_role }, u.request_id.map(RequestId)),
+        None => (Actor { id: job.actor_id.clone(), role: "unknown".into() }, None),
+    };
+    AuditEvent::new(AuditKind::Document, "document.ingest", actor, job.job_id.to_string())
+        .request(request_id.as_ref())
+        .details(serde_json::json!({ "documents": documents, "error": error }))
+}
+
+/// Runs claimed ingestion job `job` to its end (by this replica's worker): its upload
+/// read back from the database, the pipeline run under the job's renewed claim, the
+/// end stored with the closing audit entry if the claim still holds.
+pub(super) async fn run_claimed(state: &Arc<App>, job: JobRecord) {
+    let id = job.job_id;
+    let Some(ingest) = state.documents.clone() else { return };
+    let (options, files) = match tokio::try_join!(state.db.job_options(id), state.db.job_files(id)) {
+        Ok(read) => read,
+        // The claim lapses and the job is taken again.
+        Err(e) => return tracing::warn!(job = %id, "reading the job's upload: {e}"),
+    };
+    let upload = options.as_ref().and_then(|o| serde_json::from_value::<StoredUpload>(o.clone()).ok());
+    let progress = Arc::new(JobProgress::default());
+    let outcome = match upload {
+        Some(upload) if !files.is_empty() => {
+            state.jobs.with_heartbeat(&job, &progress, run_job(&ingest, id, files, upload, progress.clone())).await
+        }
+        _ => Err("interrupted: the job was stored without its files by an earlier version; upload the files again".to_string()),
+    };
+    let (status, error, result) = match outcome {
+        Ok((report, failed)) => {
+            let error = (failed > 0).then(|| failure_summary(&report, failed));
+            (if failed > 0 { JobStatus::Failed } else { JobStatus::Succeeded }, error, Some(report))
+        }
+        Err(message) => (JobStatus::Failed, Some(message), None),
+    };
+    let documents: Vec<serde_json::Value> = result
+        .as_ref()
+        .and_then(|r| r["files"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.get("document_id").is_some())
+        .map(|f| serde_json::json!({"document_id": f["document_id"], "version": f["version"], "outcome": f["outcome"]}))
+        .collect();
+    let event = ingest_event(&job, options.as_ref(), &documents, error.as_deref());
+    jobs::finish(&state.audit, &job, status, error, result, &progress, event).await;
 }
 
 /// The job's error when files failed: how many, and the first one's reason (a refused
@@ -357,45 +431,45 @@ fn failure_summary(report: &serde_json::Value, failed: usize) -> String {
     }
 }
 
-/// Runs the pipeline; `Ok((report JSON, failed files))`, `Err(message)` if it could not run.
+/// Runs the pipeline over `files` as `upload` asked; `Ok((report JSON, failed
+/// files))`, `Err(message)` if it could not run.
 async fn run_job(
-    state: &Arc<App>,
     ingest: &Arc<DocumentIngest>,
     id: Uuid,
-    files: Vec<UploadFile>,
-    meta: UploadMeta,
+    files: Vec<(String, Vec<u8>)>,
+    upload: StoredUpload,
+    progress: Arc<JobProgress>,
 ) -> Result<(serde_json::Value, usize), String> {
     let _one_at_a_time = ingest.lock.lock().await;
-    if let Err(e) = state.jobs.update(id, |j| j.status = JobStatus::Running).await {
-        tracing::warn!("storing the state of ingestion job {id}: {e}");
-    }
     // Named after the job, so the next start can remove it if this process dies
-    // (`Jobs::fail_orphans`).
+    // (`Jobs::recover`); a folder an earlier run of this job left here goes first.
+    jobs::remove_upload_dirs(id);
     let dir = tempfile::Builder::new()
         .prefix(&jobs::upload_dir_prefix(id))
         .tempdir()
         .map_err(|e| format!("creating a temporary folder: {e}"))?;
     let mut paths = Vec::with_capacity(files.len());
-    for f in &files {
-        let path = dir.path().join(&f.name);
-        std::fs::write(&path, &f.bytes).map_err(|e| format!("writing {}: {e}", f.name))?;
+    for (name, bytes) in &files {
+        // Stored by `start_ingest` as a safe name; checked again before it names a file.
+        let name = safe_file_name(name).filter(|safe| safe == name).ok_or_else(|| format!("stored file name {name:?} is not safe"))?;
+        let path = dir.path().join(&name);
+        std::fs::write(&path, bytes).map_err(|e| format!("writing {name}: {e}"))?;
         paths.push(path);
     }
+    drop(files);
     let ingest = ingest.clone();
-    let jobs = state.jobs.clone();
     let options = IngestOptions {
-        replace: meta.replace,
-        defaults: meta.defaults,
-        today: chrono::Utc::now().date_naive(),
+        replace: upload.replace,
+        defaults: upload.defaults(),
+        today: upload.today,
         parse: ingest.parse.clone(),
     };
     let report = tokio::task::spawn_blocking(move || {
-        let progress = JobProgress { jobs, id };
         let pipeline = Pipeline {
             chunker: &ingest.chunker,
             embedder: ingest.embedder.as_ref(),
             store: ingest.store.as_ref(),
-            progress: &progress,
+            progress: progress.as_ref(),
         };
         let report = pipeline.run(&paths, &options);
         drop(dir);

@@ -16,9 +16,12 @@ pub async fn run(config: Config, bind: Option<String>) -> Result<ExitCode> {
     let services = Services::start(config).context("starting")?;
     let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
     reagent::app::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
-    let orphans = state.jobs.fail_orphans().await.context("failing the ingestion jobs of stopped processes")?;
-    if !orphans.is_empty() {
-        tracing::warn!("{} ingestion job(s) of a stopped server process marked failed", orphans.len());
+    // Before the first request: jobs of this host's gone processes are released (or
+    // failed), so their state reads right at once; the worker started by `serve` then
+    // runs what is queued.
+    let failed = state.jobs.recover().await.context("recovering the jobs of stopped processes")?;
+    if !failed.is_empty() {
+        tracing::warn!("{} job(s) of a stopped server process marked failed", failed.len());
     }
     if state.auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !state.auth.jwt_enabled() {
         tracing::warn!("no active API key and no JWT configured: every API call will be refused; create one with `reagent keys create --role admin --name NAME`");

@@ -211,6 +211,8 @@ mod batch;
 mod checkpoints;
 #[macro_use]
 mod feedback;
+#[macro_use]
+mod jobs;
 mod monitoring;
 mod sanctions;
 #[macro_use]
@@ -224,7 +226,8 @@ pub use monitoring::{AnalysisCount, DecidedRow, LatencyRow, OpenReviewItem, Open
 pub use review::{AssigneeFilter, AssignmentRecord, MAX_QUEUE_PAGE, QueueFilter, QueueRow};
 pub use sanctions::StoredVersion;
 pub use sessions::WebSessionRow;
-pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord, JobKind, JobRecord, JobStatus};
+pub use jobs::{JobKind, JobRecord, JobStatus};
+pub use security::{ApiKeyRecord, AuditAnchor, AuditRow, AuditedWrite, DecisionRecord};
 
 /// `$1` is a lowercased `LIKE` pattern, or NULL for "everything".
 macro_rules! search_clause {

@@ -1,5 +1,6 @@
 //! Persistence of the security tables (migration `20261124000001_security.sql`):
-//! API keys, decisions, ingestion jobs and the audit log with its prune anchor.
+//! API keys, decisions and the audit log with its prune anchor (ingestion jobs are
+//! `jobs.rs`; their creation and end are stored with their audit entries here).
 //! The rules (hashing, chaining, who may decide) live in `crate::auth`,
 //! `crate::decision` and `crate::audit`; this file only stores and reads rows.
 
@@ -79,117 +80,6 @@ struct DecisionRow {
     supersedes: Option<DbUuid>,
     narrative: Option<String>,
 }
-
-/// What a job does (`ingest_jobs.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[derive(utoipa::ToSchema)]
-pub enum JobKind {
-    /// Documents uploaded for ingestion (`POST /api/v1/documents`).
-    Ingest,
-    /// A file of transactions screened by `crate::batch` (`POST /api/v1/batches`).
-    Batch,
-}
-
-impl JobKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Ingest => "ingest",
-            Self::Batch => "batch",
-        }
-    }
-}
-
-/// Where a job stands (`ingest_jobs.status`): queued → running → succeeded | failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[derive(utoipa::ToSchema)]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-}
-
-impl JobStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Whether the job has ended.
-    pub const fn is_finished(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed)
-    }
-
-    /// The stored text; one this code does not write (a newer version's) reads as failed.
-    fn from_stored(text: &str) -> Self {
-        match text {
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            _ => Self::Failed,
-        }
-    }
-}
-
-/// One row of `ingest_jobs`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobRecord {
-    pub job_id: Uuid,
-    pub kind: JobKind,
-    pub status: JobStatus,
-    pub done: i64,
-    pub total: i64,
-    pub error: Option<String>,
-    pub result: Option<serde_json::Value>,
-    pub actor_id: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// The process running it (`crate::app::jobs::ProcessId`); written once, at creation.
-    pub owner: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    job_id: DbUuid,
-    kind: String,
-    status: String,
-    done: i64,
-    total: i64,
-    error: Option<String>,
-    result: Option<Json<serde_json::Value>>,
-    actor_id: String,
-    created_at: DbTime,
-    updated_at: DbTime,
-    owner: Option<String>,
-}
-
-impl From<JobRow> for JobRecord {
-    fn from(r: JobRow) -> Self {
-        Self {
-            job_id: r.job_id.0,
-            // Only this code writes kinds; one it does not know is from a newer version.
-            kind: if r.kind == JobKind::Batch.as_str() { JobKind::Batch } else { JobKind::Ingest },
-            status: JobStatus::from_stored(&r.status),
-            done: r.done,
-            total: r.total,
-            error: r.error,
-            result: r.result.map(|Json(v)| v),
-            actor_id: r.actor_id,
-            created_at: r.created_at.get(),
-            updated_at: r.updated_at.get(),
-            owner: r.owner,
-        }
-    }
-}
-
-/// The columns [`JobRow`] reads.
-const JOB_COLUMNS: &str = "job_id, kind, status, done, total, error, result, actor_id, created_at, updated_at, owner";
 
 /// One row of `audit_log`, exactly as stored (and hashed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -287,6 +177,10 @@ enum Record {
     Feedback(super::feedback::FeedbackParams),
     /// Who reviews an analysis (`review.assign`, `review.unassign`).
     Assignment(super::review::AssignmentParams),
+    /// A new job with its upload (`document.upload`, `batch.upload`).
+    Job(super::jobs::NewJobParams),
+    /// A job's end, if the claim it ends still holds (`document.ingest`, `batch.run`).
+    JobEnd(super::jobs::JobEndParams),
 }
 
 impl AuditedWrite {
@@ -311,6 +205,28 @@ impl AuditedWrite {
     /// An analysis's assignment to store (`Some`) or remove (`None`) with its entry.
     pub fn assignment(analysis_id: Uuid, assignment: Option<&super::AssignmentRecord>) -> Result<Self, DbError> {
         super::review::AssignmentParams::new(analysis_id, assignment).map(|p| Self(Record::Assignment(p)))
+    }
+
+    /// A new queued job with what its upload asked for
+    /// and its files, to store with its entry: the upload is durable once answered.
+    pub fn new_job(job: &super::JobRecord, options: Option<serde_json::Value>, files: Vec<(String, bytes::Bytes)>) -> Result<Self, DbError> {
+        super::jobs::NewJobParams::new(job, options, files).map(|p| Self(Record::Job(p)))
+    }
+
+    /// The end of the claim `claim` (the job as its ender last saw it: owner and
+    /// attempts), with its final `progress` (done, total; complete if it succeeded) if
+    /// known, to store with the job's closing entry; with `lapsed_before`, only if the
+    /// claim's lease lapsed before then. When the claim no longer holds, neither is
+    /// stored ([`DbError::Conflict`]), so a job's end is recorded once.
+    pub fn job_end(
+        claim: &super::JobRecord,
+        lapsed_before: Option<DateTime<Utc>>,
+        status: super::JobStatus,
+        error: Option<String>,
+        result: Option<serde_json::Value>,
+        progress: Option<(i64, i64)>,
+    ) -> Result<Self, DbError> {
+        super::jobs::JobEndParams::new(claim, lapsed_before, status, error, result, progress).map(|p| Self(Record::JobEnd(p)))
     }
 }
 
@@ -473,68 +389,6 @@ impl Database {
             .collect())
     }
 
-    /// Inserts or updates an ingestion job (by `job_id`).
-    pub async fn upsert_job(&self, job: &JobRecord) -> Result<(), DbError> {
-        let created = time("created_at", job.created_at)?;
-        let updated = time("updated_at", job.updated_at)?;
-        on_pool!(self, |pool| sqlx::query(
-            "INSERT INTO ingest_jobs (job_id, status, done, total, error, result, actor_id, created_at, updated_at, owner, kind) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, done = excluded.done, total = excluded.total, \
-             error = excluded.error, result = excluded.result, updated_at = excluded.updated_at"
-        )
-        .bind(DbUuid(job.job_id))
-        .bind(job.status.as_str())
-        .bind(job.done)
-        .bind(job.total)
-        .bind(&job.error)
-        .bind(job.result.as_ref().map(Json))
-        .bind(&job.actor_id)
-        .bind(created)
-        .bind(updated)
-        .bind(&job.owner)
-        .bind(job.kind.as_str())
-        .execute(pool)
-        .await
-        .map(|_| ()))
-        .map_err(|e| DbError::from_sqlx(format!("storing ingestion job {}", job.job_id), e))
-    }
-
-    pub async fn get_job(&self, job_id: Uuid) -> Result<Option<JobRecord>, DbError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM ingest_jobs WHERE job_id = $1");
-        let row = on_pool!(self, |pool| sqlx::query_as::<_, JobRow>(&sql)
-        .bind(DbUuid(job_id))
-        .fetch_optional(pool)
-        .await)
-        .map_err(|e| DbError::from_sqlx(format!("reading ingestion job {job_id}"), e))?;
-        Ok(row.map(JobRecord::from))
-    }
-
-    /// Jobs still `queued` or `running`, oldest first.
-    pub async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, DbError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM ingest_jobs WHERE status IN ('queued', 'running') ORDER BY created_at");
-        let rows = on_pool!(self, |pool| sqlx::query_as::<_, JobRow>(&sql).fetch_all(pool).await)
-            .map_err(|e| DbError::from_sqlx("reading unfinished ingestion jobs", e))?;
-        Ok(rows.into_iter().map(JobRecord::from).collect())
-    }
-
-    /// Marks a job failed with `error` unless it has finished meanwhile; whether it was.
-    pub async fn fail_unfinished_job(&self, job_id: Uuid, error: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
-        let at = time("updated_at", at)?;
-        let done = on_pool!(self, |pool| sqlx::query(
-            "UPDATE ingest_jobs SET status = 'failed', error = $2, updated_at = $3 \
-             WHERE job_id = $1 AND status IN ('queued', 'running')"
-        )
-        .bind(DbUuid(job_id))
-        .bind(error)
-        .bind(at)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(|e| DbError::from_sqlx(format!("failing ingestion job {job_id}"), e))?;
-        Ok(done == 1)
-    }
-
     /// Appends one audit entry as the next link of the chain, together with the
     /// record it is about (`with`) in one database transaction: both are stored,
     /// or neither. `draft` is the entry without its place in the chain: `seq`,
@@ -641,6 +495,20 @@ impl Database {
                     }
                     Record::Assignment(a) => {
                         write_assignment!(&mut *tx, a).map_err(|e| Append::With(super::review::assignment_write_error(a, e)))?;
+                    }
+                    Record::Job(j) => {
+                        insert_job!(tx, j)
+                            .map_err(|e| Append::With(DbError::from_sqlx(format!("storing job {}", j.job.job_id), e)))?;
+                    }
+                    Record::JobEnd(end) => {
+                        let changed = end_job!(tx, end)
+                            .map_err(|e| Append::With(DbError::from_sqlx(format!("ending job {}", end.job_id), e)))?;
+                        if changed != 1 {
+                            return Err(Append::With(DbError::Conflict(format!(
+                                "job {} is no longer held by the claim that ended it",
+                                end.job_id
+                            ))));
+                        }
                     }
                 }
                 let at = DbTime::now();

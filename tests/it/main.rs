@@ -27,6 +27,7 @@ mod graceful_shutdown;
 mod ingest_bad_input;
 mod ingest_corpus;
 mod ingest_crash;
+mod jobs_replicas;
 mod layering;
 mod limits;
 mod model_change;

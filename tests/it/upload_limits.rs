@@ -224,7 +224,9 @@ async fn a_job_of_a_killed_server_reads_failed_after_restart_and_its_files_are_g
     let key = spawned::api_key(dir.path(), "policy_editor");
     let client = spawned::client_with(Some(&key));
     let tmp_text = tmp.display().to_string();
-    let env = [("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0"), ("TMPDIR", tmp_text.as_str())];
+    // One attempt: the job is failed at the restart instead of being run again (the
+    // retries of a dead replica's job are tests/it/jobs_replicas.rs's).
+    let env = [("REAGENT_LIMITS_REQUESTS_PER_SECOND", "0"), ("TMPDIR", tmp_text.as_str()), ("REAGENT_JOBS_MAX_ATTEMPTS", "1")];
 
     let mut server = spawned::serve(dir.path(), &env);
     let id = spawned::post_upload(&server, &client, &corpus(40, 20)).await;

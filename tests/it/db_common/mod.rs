@@ -766,6 +766,8 @@ pub async fn jobs_keep_their_owner_and_only_unfinished_ones_are_failed(t: &TestD
         created_at: now,
         updated_at: now,
         owner: owner.map(str::to_string),
+        attempts: 0,
+        lease_until: None,
     };
     let running = job(reagent::db::JobStatus::Running, Some("host/boot/42/7"));
     let legacy = job(reagent::db::JobStatus::Queued, None);
