@@ -51,6 +51,9 @@ cargo build --workspace --all-targets --locked
 step "tests"
 cargo test --workspace --locked -- --test-threads=2 "$@"
 
+step "cluster: 3 Qdrant nodes, PostgreSQL, 2 replicas behind haproxy; kill -9 a replica under load (skips without ../shared/qdrant)"
+scripts/cluster-test.sh
+
 step "load (short): 50 clients for 10 s on the debug build; the figures come from scripts/load.sh (release, 200 clients, 60 s)"
 LOAD_CLIENTS="${LOAD_CLIENTS:-50}" LOAD_SECONDS="${LOAD_SECONDS:-10}" LOAD_PROFILE=debug scripts/load.sh
 
