@@ -68,9 +68,10 @@ measure() { # name url metrics-url...
     'BEGIN { printf "%.1f %s %s %d %.1f %.1f\n", req / (us / 1e6), p50, p99, err, (a > 0 ? 100 * r / a : 0), (n > 0 ? 1000 * r / n : 0) }'
 }
 
-ingest_rate() { # setup-log: "N chunks written in T s" → chunks/s and the line's figures
+ingest_rate() { # log: "N chunks written in T s (E% embedding)" → chunks/s, chunks, seconds, embedding share
   grep -E '^[0-9]+ ingested' "$1" | tail -n1 |
-    sed -E 's/.* ([0-9]+) chunks written in ([0-9.]+)s.*/\1 \2/' | awk '{ printf "%.1f %d %.1f\n", $1 / $2, $1, $2 }'
+    sed -E 's/.* ([0-9]+) chunks written in ([0-9.]+)s \(([0-9]+)% embedding.*/\1 \2 \3/' |
+    awk '{ printf "%.1f %d %.1f %d\n", $1 / $2, $1, $2, $3 }'
 }
 
 # --- the cluster ---------------------------------------------------------------------------
@@ -78,7 +79,7 @@ export REAGENT_LIMITS_REQUESTS_PER_SECOND=0   # one key sends everything
 export REAGENT_LOG="${REAGENT_LOG:-warn}"
 CLUSTER_PROFILE=release scripts/cluster-demo.sh start >/dev/null
 eval "$(scripts/cluster-demo.sh env)"
-read -r cluster_ingest_rate chunks cluster_ingest_s < <(ingest_rate "$CLUSTER_DIR/setup.log")
+read -r cluster_ingest_rate chunks cluster_ingest_s cluster_embedding < <(ingest_rate "$CLUSTER_DIR/setup.log")
 read -r c_rps c_p50 c_p99 c_err c_share c_ret < <(measure cluster "$BALANCER_URL" "$REPLICA1_URL" "$REPLICA2_URL")
 scripts/cluster-demo.sh stop
 
@@ -87,7 +88,7 @@ export REAGENT_STORE_BACKEND=embedded REAGENT_STORE_DATA_DIR="$work/store"
 sources=(corpus); [ -d ../shared/data/us-regulations ] && sources+=(../shared/data/us-regulations)
 say "embedded: ingesting ${sources[*]}"
 "$REAGENT_BIN" ingest --config "$REPLICA1_CONFIG" "${sources[@]}" >"$work/ingest.log" 2>&1 || [ $? -eq 2 ]
-read -r embedded_ingest_rate embedded_chunks embedded_ingest_s < <(ingest_rate "$work/ingest.log")
+read -r embedded_ingest_rate embedded_chunks embedded_ingest_s embedded_embedding < <(ingest_rate "$work/ingest.log")
 "$REAGENT_BIN" serve --config "$REPLICA1_CONFIG" --bind "127.0.0.1:$single_port" >"$work/serve.log" 2>&1 &
 single_pid=$!
 single="http://127.0.0.1:$single_port"
@@ -108,5 +109,5 @@ errors (socket + non-2xx)        $(printf '%-47s %s' "$c_err" "$e_err")
 retrieval share of analyze time  $(printf '%-47s %s' "$c_share %" "$e_share %")
 retrieval per analysis (mean ms) $(printf '%-47s %s' "$c_ret" "$e_ret")
 ingest chunks/s (${sources[*]})
-                                 $(printf '%-47s %s' "$cluster_ingest_rate ($chunks chunks in ${cluster_ingest_s}s)" "$embedded_ingest_rate ($embedded_chunks chunks in ${embedded_ingest_s}s)")
+                                 $(printf '%-47s %s' "$cluster_ingest_rate ($chunks in ${cluster_ingest_s}s, ${cluster_embedding}% embedding)" "$embedded_ingest_rate ($embedded_chunks in ${embedded_ingest_s}s, ${embedded_embedding}% embedding)")
 EOF
