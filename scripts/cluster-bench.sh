@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Load benchmark (figures, no assertions): the same wrk load, POST /api/v1/analyze with
-# the rules generator (scripts/cluster-bench.lua), against
+# the rules generator (scripts/wrk-analyze.lua), against
 #   cluster   haproxy → 2 `reagent serve` replicas → the 3-node Qdrant cluster
 #             (scripts/cluster-demo.sh, release build), and
 #   embedded  one `reagent serve` on the embedded store (the default), same database,
-#             same documents, same key,
+#             same documents, same key, and
+#   sqlite    that server on its own SQLite database (the one-machine default), seeded and
+#             with the same sanctions lists,
 # one after the other on the same machine. Prints requests/s, p50/p99 latency, errors,
 # and the share of the analyses' time spent in retrieval (the store's searches with the
 # query vectors and fusion; from /metrics: reagent_retrieval_duration_seconds over
@@ -51,19 +53,19 @@ metric_sum() { # metric label-regex url...
 # Prints: rps p50 p99 errors share retrieval_ms
 measure() { # name url metrics-url...
   local name=$1 url=$2; shift 2
-  BENCH_KEY="$ADMIN_KEY" wrk -t1 -c4 -d5s --timeout 30s -s scripts/cluster-bench.lua "$url" >/dev/null   # warm-up
+  WRK_API_KEY="$ADMIN_KEY" wrk -t1 -c4 -d5s --timeout 30s -s scripts/wrk-analyze.lua "$url" >/dev/null   # warm-up
   local r0 a0 n0 r1 a1 n1 line
   r0="$(metric_sum reagent_retrieval_duration_seconds_sum . "$@")"
   n0="$(metric_sum reagent_retrieval_duration_seconds_count . "$@")"
   a0="$(metric_sum reagent_http_request_duration_seconds_sum 'route="/api/v1/analyze"' "$@")"
   say "$name: wrk, $connections connections for ${seconds}s"
-  line="$(BENCH_KEY="$ADMIN_KEY" wrk -t"$threads" -c"$connections" -d"${seconds}s" --timeout 30s -s scripts/cluster-bench.lua "$url" | tee "$work/wrk-$name.out" | grep '^RESULT ')"
+  line="$(WRK_API_KEY="$ADMIN_KEY" wrk -t"$threads" -c"$connections" -d"${seconds}s" --timeout 30s -s scripts/wrk-analyze.lua "$url" | tee "$work/wrk-$name.out" | grep '^RESULT ')"
   r1="$(metric_sum reagent_retrieval_duration_seconds_sum . "$@")"
   n1="$(metric_sum reagent_retrieval_duration_seconds_count . "$@")"
   a1="$(metric_sum reagent_http_request_duration_seconds_sum 'route="/api/v1/analyze"' "$@")"
   get() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
   awk -v req="$(get requests)" -v us="$(get duration_us)" -v p50="$(get p50_ms)" -v p99="$(get p99_ms)" \
-    -v err="$(( $(get non2xx) + $(get socket) ))" -v r="$(awk -v a="$r1" -v b="$r0" 'BEGIN{print a-b}')" \
+    -v err="$(( $(get non2xx) + $(get connect) + $(get read) + $(get write) + $(get timeout) ))" -v r="$(awk -v a="$r1" -v b="$r0" 'BEGIN{print a-b}')" \
     -v a="$(awk -v x="$a1" -v y="$a0" 'BEGIN{print x-y}')" -v n="$(awk -v x="$n1" -v y="$n0" 'BEGIN{print x-y}')" \
     'BEGIN { printf "%.1f %s %s %d %.1f %.1f\n", req / (us / 1e6), p50, p99, err, (a > 0 ? 100 * r / a : 0), (n > 0 ? 1000 * r / n : 0) }'
 }
@@ -73,6 +75,19 @@ ingest_rate() { # log: "N chunks written in T s (E% embedding)" → chunks/s, ch
     sed -E 's/.* ([0-9]+) chunks written in ([0-9.]+)s \(([0-9]+)% embedding.*/\1 \2 \3/' |
     awk '{ printf "%.1f %d %.1f %d\n", $1 / $2, $1, $2, $3 }'
 }
+
+single="http://127.0.0.1:$single_port"
+serve_single() { # one embedded server on replica 1's configuration and the environment's overrides
+  "$REAGENT_BIN" serve --config "$REPLICA1_CONFIG" --bind "127.0.0.1:$single_port" >"$work/serve.log" 2>&1 &
+  single_pid=$!
+  for _ in $(seq 1 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$single/ready")" = 200 ] && return 0
+    kill -0 "$single_pid" 2>/dev/null || { say "the embedded server exited:"; cat "$work/serve.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  say "the embedded server is not ready after 60 s"; exit 1
+}
+stop_single() { kill -TERM "$single_pid"; wait "$single_pid" 2>/dev/null || true; single_pid=""; }
 
 # --- the cluster ---------------------------------------------------------------------------
 export REAGENT_LIMITS_REQUESTS_PER_SECOND=0   # one key sends everything
@@ -89,25 +104,32 @@ sources=(corpus); [ -d ../shared/data/us-regulations ] && sources+=(../shared/da
 say "embedded: ingesting ${sources[*]}"
 "$REAGENT_BIN" ingest --config "$REPLICA1_CONFIG" "${sources[@]}" >"$work/ingest.log" 2>&1 || [ $? -eq 2 ]
 read -r embedded_ingest_rate embedded_chunks embedded_ingest_s embedded_embedding < <(ingest_rate "$work/ingest.log")
-"$REAGENT_BIN" serve --config "$REPLICA1_CONFIG" --bind "127.0.0.1:$single_port" >"$work/serve.log" 2>&1 &
-single_pid=$!
-single="http://127.0.0.1:$single_port"
-for _ in $(seq 1 600); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$single/ready")" = 200 ] && break
-  kill -0 "$single_pid" 2>/dev/null || { say "the embedded server exited:"; cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
+serve_single
 read -r e_rps e_p50 e_p99 e_err e_share e_ret < <(measure embedded "$single" "$single")
+stop_single
 
-cat <<EOF
+# --- the same server on SQLite, the one-machine default: same documents, its own database ------
+export REAGENT_DATABASE_URL="sqlite://$work/reagent.db?mode=rwc"
+say "sqlite: seeding, loading the sanctions lists"
+"$REAGENT_BIN" db seed --config "$REPLICA1_CONFIG" >>"$work/sqlite.log" 2>&1
+for list in ../shared/data/sanctions/sdn-*.csv; do
+  [ -f "$list" ] || continue   # as in the demo: every snapshot when ../shared is there
+  published="$(basename "$list" .csv)"
+  "$REAGENT_BIN" sanctions load --config "$REPLICA1_CONFIG" "$list" --published "${published#sdn-}" >>"$work/sqlite.log" 2>&1
+done
+ADMIN_KEY="$("$REAGENT_BIN" keys create --config "$REPLICA1_CONFIG" --role admin --name bench 2>/dev/null | grep -o 'rk_[0-9a-zA-Z_]*' | head -n1)"
+serve_single
+read -r s_rps s_p50 s_p99 s_err s_share s_ret < <(measure sqlite "$single" "$single")
+stop_single
 
-== reagent cluster bench: POST /api/v1/analyze, rules generator, wrk $connections connections x ${seconds}s, $REAGENT_BIN, $(nproc) cores shared by everything
-                                 cluster (haproxy, 2 replicas, 3 Qdrant nodes)   embedded (1 server)
-requests/s                       $(printf '%-47s %s' "$c_rps" "$e_rps")
-latency p50 / p99 (ms)           $(printf '%-47s %s' "$c_p50 / $c_p99" "$e_p50 / $e_p99")
-errors (socket + non-2xx)        $(printf '%-47s %s' "$c_err" "$e_err")
-retrieval share of analyze time  $(printf '%-47s %s' "$c_share %" "$e_share %")
-retrieval per analysis (mean ms) $(printf '%-47s %s' "$c_ret" "$e_ret")
-ingest chunks/s (${sources[*]})
-                                 $(printf '%-47s %s' "$cluster_ingest_rate ($chunks in ${cluster_ingest_s}s, ${cluster_embedding}% embedding)" "$embedded_ingest_rate ($embedded_chunks in ${embedded_ingest_s}s, ${embedded_embedding}% embedding)")
-EOF
+row() { printf '%-33s %-26s %-26s %s\n' "$@"; }
+echo
+echo "== reagent cluster bench: POST /api/v1/analyze, rules generator, wrk $connections connections x ${seconds}s, $REAGENT_BIN, $(nproc) cores shared by everything"
+row "" "cluster (haproxy, 2" "embedded (1 server)," "embedded (1 server),"
+row "" "replicas, 3 Qdrant nodes)" "PostgreSQL" "SQLite"
+row "requests/s" "$c_rps" "$e_rps" "$s_rps"
+row "latency p50 / p99 (ms)" "$c_p50 / $c_p99" "$e_p50 / $e_p99" "$s_p50 / $s_p99"
+row "errors (socket + non-2xx)" "$c_err" "$e_err" "$s_err"
+row "retrieval share of analyze time" "$c_share %" "$e_share %" "$s_share %"
+row "retrieval per analysis (mean ms)" "$c_ret" "$e_ret" "$s_ret"
+echo "ingest of ${sources[*]}: cluster $cluster_ingest_rate chunks/s ($chunks in ${cluster_ingest_s}s, ${cluster_embedding}% embedding), embedded $embedded_ingest_rate chunks/s ($embedded_chunks in ${embedded_ingest_s}s, ${embedded_embedding}% embedding)"
