@@ -154,9 +154,8 @@ def main():
             if phase == "after kill" and name != args.killed_target:
                 if not rs:
                     failures.append(f"no request reached {name} after the kill")
-                for r in rs:
-                    if r[3] != 200:
-                        failures.append(f"{name} after the kill answered {r[3]}: {r[4]}")
+                if len(ok) != len(rs):
+                    failures.append(f"{name}: {len(rs) - len(ok)} of {len(rs)} requests after the kill not answered 200")
             if phase == "before kill" and not ok:
                 failures.append(f"{name} answered no analysis before the kill")
             if phase == "all" and len(ok) != len(rs):
