@@ -151,6 +151,8 @@ EOF
 start() {
   stop_all
   [ -x "$shared/cluster.sh" ] || { say "$shared/cluster.sh not found (set REAGENT_QDRANT_SHARED): no Qdrant cluster to run"; exit 3; }
+  # A start that fails half-way leaves nothing running.
+  trap 'rc=$?; if [ "$rc" != 0 ]; then say "start failed (exit $rc), stopping what it started"; stop_all; fi' EXIT
   apt_install haproxy
   apt_install wrk   # for scripts/cluster-bench.sh
   scripts/setup-models.sh >/dev/null
@@ -260,6 +262,7 @@ admin key   $admin
 officer key $officer   (sign in at $balancer/ with either)
 stop with   scripts/cluster-demo.sh stop
 EOF
+  trap - EXIT
 }
 
 stop_all() {
