@@ -65,9 +65,11 @@ measure() { # name url metrics-url...
   a1="$(metric_sum reagent_http_request_duration_seconds_sum 'route="/api/v1/analyze"' "$@")"
   get() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
   awk -v req="$(get requests)" -v us="$(get duration_us)" -v p50="$(get p50_ms)" -v p99="$(get p99_ms)" \
-    -v err="$(( $(get non2xx) + $(get connect) + $(get read) + $(get write) + $(get timeout) ))" -v r="$(awk -v a="$r1" -v b="$r0" 'BEGIN{print a-b}')" \
-    -v a="$(awk -v x="$a1" -v y="$a0" 'BEGIN{print x-y}')" -v n="$(awk -v x="$n1" -v y="$n0" 'BEGIN{print x-y}')" \
-    'BEGIN { printf "%.1f %s %s %d %.1f %.1f\n", req / (us / 1e6), p50, p99, err, (a > 0 ? 100 * r / a : 0), (n > 0 ? 1000 * r / n : 0) }'
+    -v err="$(( $(get non2xx) + $(get connect) + $(get read) + $(get write) + $(get timeout) ))" \
+    -v r0="$r0" -v r1="$r1" -v a0="$a0" -v a1="$a1" -v n0="$n0" -v n1="$n1" 'BEGIN {
+      r = r1 - r0; a = a1 - a0; n = n1 - n0
+      printf "%.1f %s %s %d %.1f %.1f\n", req / (us / 1e6), p50, p99, err, (a > 0 ? 100 * r / a : 0), (n > 0 ? 1000 * r / n : 0)
+    }'
 }
 
 ingest_rate() { # log: "N chunks written in T s (E% embedding)" → chunks/s, chunks, seconds, embedding share
