@@ -34,7 +34,7 @@ pub async fn serve(
     // The flusher finishes the flush it is in and writes the last counts itself, so no
     // audit write is ever cut off mid-way.
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let audit = app.audit.clone();
+    let audit = app.clone();
     let flusher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(audit.refusal_interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

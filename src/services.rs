@@ -12,7 +12,7 @@ use reagent_ingest::{ChunkStore, Chunker, EdgeStore, Embedder, OnnxEmbedder, Rem
 use thiserror::Error;
 
 use crate::analysis::Analyzer;
-use crate::app::App;
+use crate::app::{App, AppParts};
 use crate::app::documents::DocumentIngest;
 use crate::app::jobs::Jobs;
 use crate::audit::AuditLog;
@@ -100,7 +100,7 @@ impl Services {
 
     /// The use-cases over `db`: what `reagent serve` hands its front doors.
     pub fn app_state(&self, db: Database) -> Result<App, StartError> {
-        Ok(App {
+        Ok(App::new(AppParts {
             analyzer: self.analyzer()?,
             store: self.store.clone(),
             model_id: self.embedder.model_id().to_string(),
@@ -109,9 +109,8 @@ impl Services {
             audit: Arc::new(AuditLog::new(db.clone(), &self.config.audit)?),
             jobs: Arc::new(Jobs::new(db.clone())),
             documents: Some(self.document_ingest()),
-            observer: Default::default(),
             db,
-        })
+        }))
     }
 
     /// The ingest pipeline's parts for uploads.

@@ -284,7 +284,7 @@ pub fn client_source(extensions: &axum::http::Extensions) -> Option<String> {
 
 /// Who a request counts against: the authenticated principal, else the client address.
 fn caller(req: &Request) -> String {
-    if let Some(principal) = req.extensions().get::<crate::auth::Principal>() {
+    if let Some(principal) = req.extensions().get::<crate::app::Principal>() {
         return format!("principal:{}", principal.id);
     }
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {

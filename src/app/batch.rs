@@ -45,10 +45,9 @@ pub async fn start(
             tracing::warn!("storing the state of batch job {id}: {e}");
         }
         let options = Options { lookback_days, chunk_size: batch::DEFAULT_CHUNK_SIZE, actor: actor.clone(), source: name.clone() };
-        let deps = batch::Deps { analyzer: &state.analyzer, db: &state.db, audit: &state.audit };
         let progress = JobProgress { jobs: state.jobs.clone(), id };
         let format = Format::detect(&name, &bytes);
-        let outcome = batch::run(&deps, &bytes, format, &options, &progress).await;
+        let outcome = state.screen_batch(&bytes, format, &options, &progress).await;
         let (status, error, result) = match &outcome {
             Ok(report) => (JobStatus::Succeeded, None, Some(result_json(report))),
             Err(e) => (JobStatus::Failed, Some(e.to_string()), None),
@@ -62,6 +61,20 @@ pub async fn start(
         jobs::finish(&state.jobs, &state.audit, id, status, error, result, event).await;
     });
     Ok(view)
+}
+
+impl App {
+    /// Screens the transactions of a batch file now (what a batch job runs).
+    pub async fn screen_batch(
+        &self,
+        bytes: &[u8],
+        format: Format,
+        options: &Options,
+        progress: &dyn reagent_ingest::progress::Progress,
+    ) -> Result<BatchReport, batch::BatchError> {
+        let deps = batch::Deps { analyzer: &self.analyzer, db: &self.db, audit: &self.audit };
+        batch::run(&deps, bytes, format, options, progress).await
+    }
 }
 
 /// The job's result: the report, its summary line, and the first rejected rows.

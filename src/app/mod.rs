@@ -6,10 +6,16 @@
 //! timeline, manage keys. Every use-case returns [`AppError`]; each front door maps it
 //! to its own answer. Nothing here knows routes, status codes or pages.
 
+mod access;
 pub mod batch;
 pub mod documents;
 mod error;
 pub mod jobs;
+pub mod monitoring;
+mod service;
+pub mod sessions;
+pub mod transactions;
+mod vocabulary;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,17 +26,16 @@ use reagent_ingest::store::{ChunkRecord, VersionInfo};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::analysis::{Analyzer, Answer, Timings};
-use crate::audit::{Actor, AuditEvent, AuditKind, AuditLog, QuestionAsked};
-use crate::auth::{ApiKeyInfo, Authenticator, CreatedKey, Principal, RequestId};
+use crate::analysis::Analyzer;
+use crate::audit::{AuditEvent, AuditKind, AuditLog, QuestionAsked};
+use crate::auth::Authenticator;
 use crate::db::{AuditRow, Database};
-use crate::decision::{Decision, DecisionRequest};
 use crate::domain::{Customer, RuleInput, Transaction, ValidationError};
-use crate::feedback::{CitationFeedback, FeedbackRequest};
 use crate::guidance::{Analysis, GeneratorKind};
-use crate::review::case::Case;
-use crate::review::{AssignRequest, QueueQuery, ReviewQueue};
+use case::Case;
 pub use error::AppError;
+pub use service::AppParts;
+pub use vocabulary::*;
 
 /// Told the timings of every analysis (the service's metrics).
 pub trait AnalysisObserver: Send + Sync {
@@ -53,25 +58,27 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
-/// What the use-cases share: one per process.
+/// What the use-cases share: one per process. Its parts are private, so a front door
+/// reaches the database, the store, the audit trail and authentication only through
+/// the use-cases (and the few accessors of [`service`] for wiring and probes).
 pub struct App {
-    pub analyzer: Analyzer,
-    pub db: Database,
-    pub store: Arc<dyn ChunkStore>,
+    analyzer: Analyzer,
+    db: Database,
+    store: Arc<dyn ChunkStore>,
     /// The embedding model's id (shown by the readiness probe).
-    pub model_id: String,
+    model_id: String,
     /// Days of a customer's history loaded with a stored transaction (`server.lookback_days`).
-    pub lookback_days: i64,
+    lookback_days: i64,
     /// API keys and JWTs → principals (`[auth]`).
-    pub auth: Arc<Authenticator>,
+    auth: Arc<Authenticator>,
     /// The hash-chained audit trail (`[audit]`).
-    pub audit: Arc<AuditLog>,
+    audit: Arc<AuditLog>,
     /// Jobs started by the front doors (ingestion, batches).
-    pub jobs: Arc<jobs::Jobs>,
+    jobs: Arc<jobs::Jobs>,
     /// The ingest pipeline for uploads (`None`: uploads are unavailable).
-    pub documents: Option<Arc<documents::DocumentIngest>>,
+    documents: Option<Arc<documents::DocumentIngest>>,
     /// Told each analysis' timings (set once, by the front door that keeps metrics).
-    pub observer: std::sync::OnceLock<Arc<dyn AnalysisObserver>>,
+    observer: std::sync::OnceLock<Arc<dyn AnalysisObserver>>,
 }
 
 /// An analysis or a question names a stored transaction by id, or gives one inline
@@ -279,6 +286,12 @@ impl App {
     /// The decisions on analysis `id`, oldest first.
     pub async fn decisions(&self, id: Uuid) -> Result<Vec<Decision>, AppError> {
         self.require_analysis(id).await?;
+        self.decision_history(id).await
+    }
+
+    /// The decisions on analysis `id`, oldest first, for an analysis known to exist
+    /// (none for an unknown one).
+    pub async fn decision_history(&self, id: Uuid) -> Result<Vec<Decision>, AppError> {
         Ok(crate::decision::decisions(&self.audit, id).await?)
     }
 
@@ -347,7 +360,7 @@ impl App {
         principal: &Principal,
         request_id: Option<&RequestId>,
         name: String,
-        role: crate::auth::Role,
+        role: Role,
     ) -> Result<CreatedKey, AppError> {
         let (app, actor, rid) = (self.clone(), Actor::from(principal), request_id.cloned());
         detached(async move {
@@ -388,6 +401,14 @@ pub async fn detached<T: Send + 'static>(
     tokio::spawn(work).await.unwrap_or_else(|e| Err(AppError::internal("the request failed on our side", e)))
 }
 
+impl App {
+    /// Loads the sanctions list versions stored since the last look into the engine;
+    /// how many were new.
+    pub async fn refresh_sanctions(&self) -> Result<usize, crate::db::DbError> {
+        self.db.refresh_sanctions(self.analyzer.engine().sanctions()).await
+    }
+}
+
 /// How often a running service looks for sanctions list versions stored since it
 /// started (by `reagent sanctions load` in another process).
 const SANCTIONS_REFRESH: Duration = Duration::from_secs(60);
@@ -396,7 +417,7 @@ const SANCTIONS_REFRESH: Duration = Duration::from_secs(60);
 /// new ones in the background. A new version's index is built on its first use.
 pub async fn watch_sanctions_lists(app: &Arc<App>) -> Result<(), crate::db::DbError> {
     let lists = app.analyzer.engine().sanctions().clone();
-    app.db.refresh_sanctions(&lists).await?;
+    app.refresh_sanctions().await?;
     if lists.is_empty() {
         tracing::warn!("no sanctions list loaded (`reagent sanctions load FILE --published DATE`): names are not screened");
     }

@@ -16,14 +16,14 @@ pub async fn run(config: Config, bind: Option<String>) -> Result<ExitCode> {
     let services = Services::start(config).context("starting")?;
     let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
     reagent::app::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
-    let orphans = state.jobs.fail_orphans().await.context("failing the ingestion jobs of stopped processes")?;
+    let orphans = state.jobs().fail_orphans().await.context("failing the ingestion jobs of stopped processes")?;
     if !orphans.is_empty() {
         tracing::warn!("{} ingestion job(s) of a stopped server process marked failed", orphans.len());
     }
-    if state.auth.list_keys().await?.iter().all(|k| k.revoked_at.is_some()) && !state.auth.jwt_enabled() {
+    if state.keys().await?.iter().all(|k| k.revoked_at.is_some()) && !state.jwt_enabled() {
         tracing::warn!("no active API key and no JWT configured: every API call will be refused; create one with `reagent keys create --role admin --name NAME`");
     }
-    if !state.analyzer.llm_configured() {
+    if !state.llm_configured() {
         tracing::info!("no LLM configured (llm.enabled = false): guidance comes from the rules generator");
     }
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
