@@ -41,6 +41,12 @@ pub enum StartError {
     Audit(#[from] crate::audit::AuditError),
 }
 
+/// Opens (and migrates) the configured database: where every command that reads or
+/// writes records starts, and what [`Services::app_state`] is given.
+pub async fn open_database(config: &Config) -> Result<Database, crate::db::DbError> {
+    Database::open(&config.database).await
+}
+
 pub struct Services {
     pub config: Config,
     pub embedder: Arc<dyn Embedder>,

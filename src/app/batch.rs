@@ -11,7 +11,9 @@ use super::jobs::{self, JobKind, JobStatus, JobView};
 use super::{App, AppError};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::auth::{Principal, RequestId};
-use crate::batch::{self, BatchReport, Format, Options};
+use crate::batch;
+
+pub use crate::batch::{BatchReport, DEFAULT_CHUNK_SIZE, Format, Options, load_customers};
 
 /// Rejected rows listed in a job's result (all of them are counted).
 pub const MAX_REJECTED_SHOWN: usize = 1000;

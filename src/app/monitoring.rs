@@ -1,16 +1,24 @@
-//! Owns the monitoring use-cases: the quality figures of a date range (the dashboard)
-//! and the quality gauges of `/metrics`, over `crate::monitoring`; and the types and
-//! pure renderings (charts, summary rows) the front doors show them with.
+//! Owns the monitoring use-cases: the quality figures of a date range (the dashboard,
+//! and the monthly report of the command line, which opens the database but no
+//! [`App`]) and the quality gauges of `/metrics`, over `crate::monitoring`; and the
+//! types and pure renderings (charts, summary rows, report files) the front doors
+//! show them with.
 
 use chrono::NaiveDate;
+use chrono_tz::Tz;
 
 use super::{App, AppError};
-use crate::monitoring::{DateRange, MonitoringError};
+use crate::db::Database;
 
 pub use crate::monitoring::chart::{Chart, Table, charts};
 pub use crate::monitoring::prometheus::GaugeCache;
-pub use crate::monitoring::report::summary_rows;
-pub use crate::monitoring::Figures;
+pub use crate::monitoring::report::{html, markdown, summary_rows};
+pub use crate::monitoring::{DateRange, Figures, MonitoringError};
+
+/// The quality figures of `range`, its days counted in `tz`.
+pub async fn figures(db: &Database, range: DateRange, tz: Tz) -> Result<Figures, MonitoringError> {
+    Figures::compute(db, range, tz).await
+}
 
 impl From<MonitoringError> for AppError {
     fn from(e: MonitoringError) -> Self {
@@ -36,7 +44,7 @@ impl App {
             Some(from) => DateRange::new(from, to)?,
             None => DateRange::ending(to, default_days)?,
         };
-        Ok(Figures::compute(&self.db, range, self.time_zone()).await?)
+        Ok(figures(&self.db, range, self.time_zone()).await?)
     }
 
     /// The quality gauges' text for `/metrics`, from `cache` while it is fresh.
@@ -45,7 +53,7 @@ impl App {
     }
 
     /// The institution's time zone (`[rules]`), in which days are counted.
-    pub fn time_zone(&self) -> chrono_tz::Tz {
+    pub fn time_zone(&self) -> Tz {
         self.analyzer.engine().config().time_zone()
     }
 }

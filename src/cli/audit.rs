@@ -59,7 +59,7 @@ pub fn keygen() -> Result<ExitCode> {
 
 pub async fn run(config: Config, cmd: AuditCommand) -> Result<ExitCode> {
     let keys = config.audit.checkpoint_keys()?;
-    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let db = reagent::services::open_database(&config).await.context("opening the database")?;
     match cmd {
         AuditCommand::Verify { checkpoint, json } => {
             let mut given = Vec::new();

@@ -9,7 +9,6 @@ use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use reagent::config::Config;
-use reagent::db::Database;
 use reagent::feedback::{self, ExportReport, FeedbackError};
 use reagent::services::{Services, StartError};
 
@@ -40,7 +39,7 @@ pub fn run(config: Config, cmd: FeedbackCommand) -> Result<ExitCode> {
     let since = since.as_deref().map(parse_since).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let db = match Database::open(&config.database).await {
+        let db = match reagent::services::open_database(&config).await {
             Ok(db) => db,
             Err(e) => return Ok(fail(EXIT_DATABASE, &format!("opening the database: {e}"))),
         };

@@ -31,7 +31,7 @@ pub enum KeysCommand {
 
 pub async fn run(config: Config, cmd: KeysCommand) -> Result<ExitCode> {
     use reagent::audit::{Actor, AuditEvent, AuditKind, AuditLog};
-    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let db = reagent::services::open_database(&config).await.context("opening the database")?;
     let auth = reagent::auth::Authenticator::new(db.clone(), &config.auth).context("[auth]")?;
     match cmd {
         KeysCommand::Create { role, name, json } => {

@@ -61,7 +61,7 @@ pub enum SanctionsCommand {
 pub fn run(config: Config, cmd: SanctionsCommand) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let db = Database::open(&config.database).await.context("opening the database")?;
+        let db = reagent::services::open_database(&config).await.context("opening the database")?;
         match cmd {
             SanctionsCommand::Load { file, published, list, alt, add, json } => {
                 load(&db, file, published, list, alt, add, json).await

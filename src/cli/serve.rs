@@ -12,7 +12,7 @@ pub async fn run(config: Config, bind: Option<String>) -> Result<ExitCode> {
         .unwrap_or(&config.server.bind)
         .parse()
         .context("--bind must be an address like 127.0.0.1:8080")?;
-    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let db = reagent::services::open_database(&config).await.context("opening the database")?;
     let services = Services::start(config).context("starting")?;
     let state = std::sync::Arc::new(services.app_state(db).context("starting the service")?);
     reagent::app::watch_sanctions_lists(&state).await.context("loading the sanctions lists")?;
