@@ -11,6 +11,7 @@ pub mod batch;
 pub mod documents;
 mod error;
 pub mod jobs;
+pub mod keys;
 pub mod monitoring;
 mod service;
 pub mod sessions;
@@ -27,7 +28,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::analysis::Analyzer;
-use crate::audit::{AuditEvent, AuditKind, AuditLog, QuestionAsked};
+use crate::audit::{AuditLog, QuestionAsked};
 use crate::auth::Authenticator;
 use crate::db::{AuditRow, Database};
 use crate::domain::{Customer, RuleInput, Transaction, ValidationError};
@@ -346,49 +347,6 @@ impl App {
         }
         let entries = self.audit.trail(object_id).await?;
         Ok((object_id.to_string(), entries))
-    }
-
-    /// Every API key (revoked ones too).
-    pub async fn keys(&self) -> Result<Vec<ApiKeyInfo>, AppError> {
-        Ok(self.auth.list_keys().await?)
-    }
-
-    /// Creates a key and audits it, both whatever the caller does meanwhile (the
-    /// steps run in a task of their own).
-    pub async fn create_key(
-        self: &Arc<Self>,
-        principal: &Principal,
-        request_id: Option<&RequestId>,
-        name: String,
-        role: Role,
-    ) -> Result<CreatedKey, AppError> {
-        let (app, actor, rid) = (self.clone(), Actor::from(principal), request_id.cloned());
-        detached(async move {
-            let created = app.auth.create_key(&name, role).await?;
-            let event = AuditEvent::new(AuditKind::Key, "key.create", actor, &created.info.key_id)
-                .request(rid.as_ref())
-                .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
-            app.audit.record(event).await?;
-            Ok(created)
-        })
-        .await
-    }
-
-    /// Revokes a key and audits it, both whatever the caller does meanwhile.
-    pub async fn revoke_key(
-        self: &Arc<Self>,
-        principal: &Principal,
-        request_id: Option<&RequestId>,
-        id: String,
-    ) -> Result<ApiKeyInfo, AppError> {
-        let (app, actor, rid) = (self.clone(), Actor::from(principal), request_id.cloned());
-        detached(async move {
-            let revoked = app.auth.revoke_key(&id).await?;
-            let event = AuditEvent::new(AuditKind::Key, "key.revoke", actor, &id).request(rid.as_ref());
-            app.audit.record(event).await?;
-            Ok(revoked)
-        })
-        .await
     }
 }
 

@@ -55,8 +55,6 @@ const DOMAIN: &str = "domain";
 /// Each goes once `app` has database-only use-cases for it.
 const KNOWN: &[(&str, &str, &str)] = &[
     ("src/cli/audit.rs", "audit", "`reagent audit verify/export/checkpoint/prune` maintain the trail itself: needs an audit-maintenance use-case in app"),
-    ("src/cli/keys.rs", "audit", "`reagent keys create/revoke` audit the change: needs key use-cases in app over the database alone"),
-    ("src/cli/keys.rs", "auth", "`reagent keys` builds its own Authenticator: needs key use-cases in app over the database alone"),
     ("src/cli/feedback.rs", "feedback", "`reagent feedback export` writes training pairs from the records and the store: needs an export use-case in app"),
     ("src/cli/sanctions.rs", "db", "`reagent sanctions load/list` store and read list versions: needs sanctions-list use-cases in app"),
     ("src/cli/eval.rs", "analysis", "`reagent eval` hands the eval crate the Analyzer it measures: wiring of the eval crate, to move into services"),
