@@ -61,7 +61,7 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 
 /// What the use-cases share: one per process. Its parts are private, so a front door
 /// reaches the database, the store, the audit trail and authentication only through
-/// the use-cases (and the few accessors of [`service`] for wiring and probes).
+/// the use-cases (and the few accessors for wiring and probes of `service.rs`).
 pub struct App {
     analyzer: Analyzer,
     db: Database,

@@ -338,9 +338,7 @@ impl WebError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
-}
 
-impl WebError {
     /// `e`, from a use-case on analysis `analysis`, as the workflow pages word it: a
     /// refusal of the role says `forbidden`, a missing analysis is named, and a refused
     /// field answers `invalid` (the review pages answer 400 where the API says 422);
