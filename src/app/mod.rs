@@ -335,6 +335,18 @@ impl App {
         Ok(crate::feedback::list(&self.db, id).await?)
     }
 
+    /// Writes the officers' judgements given since `since` to `out` as training pairs
+    /// (JSON lines, oldest first); what was written and skipped. The command line's
+    /// exit codes tell the database's failures from the store's, so the workflow's
+    /// error is kept.
+    pub async fn export_feedback(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        out: &mut dyn std::io::Write,
+    ) -> Result<ExportReport, FeedbackError> {
+        crate::feedback::export(&self.db, self.store.as_ref(), since, out).await
+    }
+
     /// The audit timeline of one object (analysis, transaction, decision, key, job),
     /// oldest first; `object_id` must be given and at most 200 characters.
     pub async fn audit_timeline(&self, object_id: Option<&str>) -> Result<(String, Vec<AuditRow>), AppError> {

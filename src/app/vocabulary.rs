@@ -8,7 +8,7 @@ pub use crate::audit::refusals::Refusal;
 pub use crate::auth::{ApiKeyInfo, AuthError, CreatedKey, Permission, Principal, RequestId, Role};
 pub use crate::db::{MAX_QUEUE_PAGE, TransactionRow};
 pub use crate::decision::{Decision, DecisionKind, DecisionRequest, MAX_COMMENT_CHARS};
-pub use crate::feedback::{CitationFeedback, FeedbackRequest, MAX_NOTE_CHARS, Verdict};
+pub use crate::feedback::{CitationFeedback, ExportReport, FeedbackError, FeedbackRequest, MAX_NOTE_CHARS, Verdict};
 pub use crate::generation::LLM_SUGGESTION_PREFIX;
 pub use crate::review::{AssignRequest, QueueQuery, ReviewQueue, days_left};
 

@@ -55,7 +55,6 @@ const DOMAIN: &str = "domain";
 /// Each goes once `app` has database-only use-cases for it.
 const KNOWN: &[(&str, &str, &str)] = &[
     ("src/cli/audit.rs", "audit", "`reagent audit verify/export/checkpoint/prune` maintain the trail itself: needs an audit-maintenance use-case in app"),
-    ("src/cli/feedback.rs", "feedback", "`reagent feedback export` writes training pairs from the records and the store: needs an export use-case in app"),
     ("src/cli/sanctions.rs", "db", "`reagent sanctions load/list` store and read list versions: needs sanctions-list use-cases in app"),
     ("src/cli/eval.rs", "analysis", "`reagent eval` hands the eval crate the Analyzer it measures: wiring of the eval crate, to move into services"),
 ];
