@@ -13,6 +13,7 @@ mod error;
 pub mod jobs;
 pub mod keys;
 pub mod monitoring;
+pub mod sanctions;
 mod service;
 pub mod sessions;
 pub mod transactions;
