@@ -16,6 +16,7 @@ pub mod monitoring;
 pub mod sanctions;
 mod service;
 pub mod sessions;
+pub mod trail;
 pub mod transactions;
 mod vocabulary;
 

@@ -49,13 +49,9 @@ const DOMAIN: &str = "domain";
 /// Imports that break the layering today, each with the change that removes it. The
 /// test fails when one of them is gone, so the list only shrinks.
 ///
-/// Both are commands of the command line: one works on the records with no
-/// [`App`](reagent::app::App) (building one loads the model and opens the store, which
-/// the embedded backend holds exclusively, so it could not run beside a server) and
-/// goes once `app` has a database-only use-case for it, as `app::keys` and
-/// `app::sanctions` are; the other wires the eval crate to the pipeline it measures.
+/// `reagent eval` wires the eval crate to the pipeline it measures: analyses that are
+/// neither stored nor audited, which no use-case of `app` is.
 const KNOWN: &[(&str, &str, &str)] = &[
-    ("src/cli/audit.rs", "audit", "`reagent audit verify/export/checkpoint/prune` maintain the trail itself: needs an audit-maintenance use-case in app"),
     ("src/cli/eval.rs", "analysis", "`reagent eval` hands the eval crate the Analyzer it measures: wiring of the eval crate, to move into services"),
 ];
 
