@@ -36,6 +36,7 @@ pub struct AppParts {
 }
 
 impl App {
+    /// The use-cases over `parts`; no observer is told of analyses yet ([`App::observe`]).
     pub fn new(parts: AppParts) -> Self {
         let AppParts { analyzer, db, store, model_id, lookback_days, auth, audit, jobs, documents } = parts;
         Self { analyzer, db, store, model_id, lookback_days, auth, audit, jobs, documents, observer: Default::default() }
