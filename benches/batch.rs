@@ -101,9 +101,14 @@ fn print(backend: &str, report: &BatchReport, rerun: &BatchReport) {
     println!("re-run of the same file   {} analysed, {} skipped, {:.1} s", rerun.analysed, rerun.already_analysed, rerun.seconds);
 }
 
-async fn screen(deps: &batch::Deps<'_>, file: &str) -> BatchReport {
+/// Screens `file` with `deps`, or (`None`) with the server's own use-case.
+async fn screen(server: &common::server::TestServer, deps: Option<&batch::Deps<'_>>, file: &str) -> BatchReport {
     let options = Options { lookback_days: 30, chunk_size: batch::DEFAULT_CHUNK_SIZE, actor: Actor::cli(), source: "bench.csv".into() };
-    batch::run(deps, file.as_bytes(), Format::Csv, &options, &Silent).await.expect("batch runs")
+    let report = match deps {
+        Some(deps) => batch::run(deps, file.as_bytes(), Format::Csv, &options, &Silent).await,
+        None => server.state.screen_batch(file.as_bytes(), Format::Csv, &options, &Silent).await,
+    };
+    report.expect("batch runs")
 }
 
 fn main() {
@@ -113,19 +118,20 @@ fn main() {
     let file = generate(n, customers);
     let server = runtime.block_on(common::server::start(&[common::repo().join("corpus")], |_| {}));
     runtime.block_on(async {
-        let state = &server.state;
-        let deps = batch::Deps { analyzer: &state.analyzer, db: &state.db, audit: &state.audit };
-        let report = screen(&deps, &file).await;
-        let rerun = screen(&deps, &file).await;
+        let report = screen(&server, None, &file).await;
+        let rerun = screen(&server, None, &file).await;
         print("SQLite", &report, &rerun);
 
         // Prints why it skips when REAGENT_TEST_POSTGRES_URL is not set.
         let Some(fresh) = common::postgres::fresh_database().await else { return };
         let db = Database::open(&DatabaseSettings { url: fresh.url.clone(), ..DatabaseSettings::default() }).await.expect("PostgreSQL opens");
         let audit = AuditLog::new(db.clone(), &AuditSettings::default()).expect("audit log");
-        let deps = batch::Deps { analyzer: &state.analyzer, db: &db, audit: &audit };
-        let report = screen(&deps, &file).await;
-        let rerun = screen(&deps, &file).await;
+        // An analyzer like the server's (same rules, store and settings; no sanctions list
+        // is loaded in either).
+        let analyzer = server.services.analyzer().expect("analyzer");
+        let deps = batch::Deps { analyzer: &analyzer, db: &db, audit: &audit };
+        let report = screen(&server, Some(&deps), &file).await;
+        let rerun = screen(&server, Some(&deps), &file).await;
         print("PostgreSQL", &report, &rerun);
         db.close().await;
     });

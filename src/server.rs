@@ -35,20 +35,20 @@ pub async fn serve(
     // The flusher finishes the flush it is in and writes the last counts itself, so no
     // audit write is ever cut off mid-way.
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let audit = app.audit.clone();
+    let refusals = app.clone();
     let flusher = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(audit.refusal_interval());
+        let mut tick = tokio::time::interval(refusals.refusal_interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // the first tick is immediate
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    audit.flush_refusals().await;
+                    refusals.flush_refusals().await;
                 }
                 _ = &mut stopped => break,
             }
         }
-        audit.flush_refusals().await
+        refusals.flush_refusals().await
     });
     let worker = crate::app::jobs::Worker::spawn(app.clone());
     // Connection info gives the rate limiter the client's address.

@@ -12,7 +12,7 @@ use reagent_ingest::{ChunkStore, Chunker, EdgeStore, Embedder, OnnxEmbedder, Rem
 use thiserror::Error;
 
 use crate::analysis::Analyzer;
-use crate::app::App;
+use crate::app::{App, AppParts};
 use crate::app::documents::DocumentIngest;
 use crate::app::jobs::Jobs;
 use crate::audit::AuditLog;
@@ -39,6 +39,12 @@ pub enum StartError {
     Auth(#[from] crate::auth::AuthError),
     #[error("[audit]: {0}")]
     Audit(#[from] crate::audit::AuditError),
+}
+
+/// Opens (and migrates) the configured database: where every command that reads or
+/// writes records starts, and what [`Services::app_state`] is given.
+pub async fn open_database(config: &Config) -> Result<Database, crate::db::DbError> {
+    Database::open(&config.database).await
 }
 
 pub struct Services {
@@ -101,7 +107,7 @@ impl Services {
     /// The use-cases over `db`: what `reagent serve` hands its front doors.
     pub fn app_state(&self, db: Database) -> Result<App, StartError> {
         let audit = Arc::new(AuditLog::new(db.clone(), &self.config.audit)?);
-        Ok(App {
+        Ok(App::new(AppParts {
             analyzer: self.analyzer()?,
             store: self.store.clone(),
             model_id: self.embedder.model_id().to_string(),
@@ -110,9 +116,8 @@ impl Services {
             jobs: Arc::new(Jobs::new(db.clone(), audit.clone(), self.config.jobs.clone())),
             audit,
             documents: Some(self.document_ingest()),
-            observer: Default::default(),
             db,
-        })
+        }))
     }
 
     /// The ingest pipeline's parts for uploads.

@@ -23,9 +23,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::{ApiError, ApiJson, ApiState};
-use crate::audit::refusals::Refusal;
-use crate::audit::Actor;
-use crate::auth::{AuthError, Permission, Principal, RequestId, Role};
+use crate::app::{Actor, AuthError, Permission, Principal, Refusal, RequestId, Role};
 
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,12 +126,12 @@ pub async fn authorize(State(state): State<Arc<ApiState>>, mut req: Request, nex
             // Only a 401 spends a token of the budget (`AuthAttempt::failed`); a valid
             // key or a client that hung up before the check finished costs nothing.
             let attempt = match &source {
-                Some(source) if !credential(req.headers()).is_some_and(|c| state.app.auth.is_verified(&c)) => {
+                Some(source) if !credential(req.headers()).is_some_and(|c| state.app.is_verified(&c)) => {
                     match state.limits.reserve_auth_attempt(source, chrono::Utc::now()).await {
                         Ok(attempt) => Some(attempt),
                         Err(wait) => {
                             let reason = "too many failed authentications from this address".to_string();
-                            state.app.audit.count_refusal(refusal("auth.throttled", "throttled", Actor::anonymous(), StatusCode::TOO_MANY_REQUESTS, reason));
+                            state.app.count_refusal(refusal("auth.throttled", "throttled", Actor::anonymous(), StatusCode::TOO_MANY_REQUESTS, reason));
                             let error = ApiError::new(
                                 StatusCode::TOO_MANY_REQUESTS,
                                 "too_many_failed_authentications",
@@ -162,7 +160,7 @@ pub async fn authorize(State(state): State<Arc<ApiState>>, mut req: Request, nex
                     } else {
                         ("auth.unauthenticated", "rejected")
                     };
-                    state.app.audit.count_refusal(refusal(action, outcome, actor, error.status, why));
+                    state.app.count_refusal(refusal(action, outcome, actor, error.status, why));
                     let mut response = error.into_response();
                     if response.status() == StatusCode::UNAUTHORIZED {
                         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -191,7 +189,7 @@ async fn check(state: &ApiState, headers: &HeaderMap, permission: Permission) ->
     let Some(credential) = credential(headers) else {
         return Err(unauthorized(AuthError::Missing.to_string(), "no credential".into()));
     };
-    let principal = match state.app.auth.authenticate(&credential).await {
+    let principal = match state.app.authenticate(&credential).await {
         Ok(p) => p,
         Err(AuthError::Missing) => return Err(unauthorized(AuthError::Missing.to_string(), "empty credential".into())),
         Err(AuthError::Invalid(why)) => return Err(unauthorized("invalid credentials".into(), why)),

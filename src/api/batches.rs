@@ -15,7 +15,7 @@ use axum::{Extension, Json};
 use super::{ApiError, ApiState, job_response, multipart_form};
 use crate::app::documents::{multipart_error, safe_file_name};
 use crate::app::jobs::JobKind;
-use crate::auth::{Principal, RequestId};
+use crate::app::{Principal, RequestId};
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).field("file")

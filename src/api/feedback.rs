@@ -10,13 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::{ApiError, ApiJson, ApiState};
-use crate::auth::{Principal, RequestId};
-use crate::feedback::FeedbackRequest;
+use crate::app::{Principal, RequestId};
+use crate::app::FeedbackRequest;
 
 #[utoipa::path(post, path = "/api/v1/analyses/{id}/feedback", operation_id = "submit_feedback",
     summary = "Judge a chunk cited for a required action: supports or does_not_support, optionally pointing to a better chunk. A later judgement of the same citation by the same officer replaces the earlier one; every judgement is audited. 422 names the field when the action is not in the analysis, the chunk is not cited for it, or the better chunk is not in the store.",
-    params(("id" = uuid::Uuid, Path, description = "analysis id")), request_body = crate::feedback::FeedbackRequest,
-    responses((status = 201, description = "the judgement in force", body = crate::feedback::CitationFeedback),
+    params(("id" = uuid::Uuid, Path, description = "analysis id")), request_body = crate::app::FeedbackRequest,
+    responses((status = 201, description = "the judgement in force", body = crate::app::CitationFeedback),
         (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]
 pub async fn submit(
     State(state): State<Arc<ApiState>>,
@@ -32,7 +32,7 @@ pub async fn submit(
 
 #[utoipa::path(get, path = "/api/v1/analyses/{id}/feedback", operation_id = "list_feedback", summary = "Every officer's judgements of the citations of an analysis",
     params(("id" = uuid::Uuid, Path, description = "analysis id")),
-    responses((status = 200, description = "judgements by action, chunk and officer", body = Vec<crate::feedback::CitationFeedback>),
+    responses((status = 200, description = "judgements by action, chunk and officer", body = Vec<crate::app::CitationFeedback>),
         (status = 404, description = "no such analysis", body = super::error::Body<'static>)))]
 pub async fn list(State(state): State<Arc<ApiState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("analysis", &id)?;

@@ -24,7 +24,7 @@
 //! budget must look first and charge later (only a failure costs), and must let failures
 //! checked concurrently run into debt. The look is one primary-key read; the charge one
 //! atomic upsert (cancel-safe, `Database::write`); rows of whole budgets are deleted
-//! at most once per [`PRUNE_EVERY`] per process. A budget that cannot be read lets the
+//! at most once a minute per process (`app::FailureBudgets`, which owns the bucket). A budget that cannot be read lets the
 //! attempt through (logged): the credential check behind it needs the same database.
 //!
 //! The per-caller rate limit and the in-flight cap stay in each process's memory: a
@@ -35,9 +35,9 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request, State};
@@ -56,8 +56,7 @@ use tower::load_shed::LoadShed;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 use super::ApiError;
-use crate::app::AuthBudget;
-use crate::db::{AuthFailureCharge, Database};
+use crate::app::{AuthBudget, FailureBudgets};
 
 /// `[limits]`: per-caller rate, concurrency and time limits of `reagent serve`. The rate
 /// and the in-flight cap hold per process: behind N replicas a caller gets up to N ×
@@ -135,9 +134,6 @@ const PROBES: [&str; 3] = ["/health", "/ready", "/metrics"];
 /// Callers tracked before idle ones (back to a full burst) are dropped.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// How often one process deletes the rows of budgets that are whole again.
-pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
 /// The per-caller rate limit: a keyed GCRA limiter of `requests_per_second` with
 /// bursts of `burst`, on clock `C` (a fake one in tests).
 struct CallerLimit<C: Clock = DefaultClock> {
@@ -182,77 +178,6 @@ pub struct Limits {
     in_flight: Option<Arc<Semaphore>>,
 }
 
-/// The failed-authentication budgets in the database: token buckets of `capacity`
-/// tokens refilled one per `interval_us`, each stored as the instant it is whole again.
-struct FailureBudgets {
-    db: Database,
-    capacity: i64,
-    /// One token's refill time in microseconds (at least 1).
-    interval_us: i64,
-    /// When this process next deletes whole budgets' rows.
-    next_prune: Mutex<Instant>,
-}
-
-impl FailureBudgets {
-    fn new(settings: &LimitSettings, db: Database) -> Option<Self> {
-        if settings.auth_failure_burst == 0 {
-            return None;
-        }
-        // Validated: above 0 per minute when on. `as` saturates a rate too slow to count.
-        let interval_us = (60_000_000.0 / settings.auth_failures_per_minute).round() as i64;
-        Some(Self {
-            db,
-            capacity: i64::from(settings.auth_failure_burst),
-            interval_us: interval_us.max(1),
-            next_prune: Mutex::new(Instant::now()),
-        })
-    }
-
-    /// `Err(wait)` when `source` has fewer than one token at `now`. A budget is whole
-    /// at `full_at`, so it holds `capacity − (full_at − now) / interval` tokens.
-    async fn check(&self, source: &str, now: DateTime<Utc>) -> Result<(), Duration> {
-        let full_at = match self.db.auth_budget_full_at(source).await {
-            Ok(full_at) => full_at,
-            Err(e) => {
-                tracing::error!("the failed-authentication budget of {source} could not be read; letting the attempt through: {e}");
-                None
-            }
-        };
-        let Some(full_at) = full_at else { return Ok(()) };
-        let ahead = full_at.saturating_sub(now.timestamp_micros());
-        let allowed = (self.capacity - 1).saturating_mul(self.interval_us);
-        if ahead <= allowed {
-            Ok(())
-        } else {
-            Err(Duration::from_micros(u64::try_from(ahead - allowed).unwrap_or(u64::MAX)))
-        }
-    }
-
-    /// Spends one token of `source`'s budget at `at`, down to at most one whole budget
-    /// of debt.
-    async fn charge(&self, source: &str, at: DateTime<Utc>) {
-        let now_us = at.timestamp_micros();
-        let prune = {
-            let mut next = self.next_prune.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let due = Instant::now() >= *next;
-            if due {
-                *next = Instant::now() + PRUNE_EVERY;
-            }
-            due
-        };
-        let debt = self.capacity.saturating_mul(2).saturating_mul(self.interval_us);
-        let charge = AuthFailureCharge {
-            now_us,
-            interval_us: self.interval_us,
-            latest_us: now_us.saturating_add(debt.max(self.interval_us)),
-            prune,
-        };
-        if let Err(e) = self.db.charge_auth_failure(source, charge).await {
-            tracing::error!("a failed authentication of {source} could not be charged to its budget: {e}");
-        }
-    }
-}
-
 /// The name a client address is limited and audited under: `ip:<IPv4>`, or the /64
 /// prefix of an IPv6 address (`ip:2001:db8:1:2::/64`), since one IPv6 host usually
 /// holds a whole /64 and could otherwise rotate through fresh budgets.
@@ -268,13 +193,14 @@ pub fn source(ip: IpAddr) -> String {
 }
 
 impl Limits {
-    /// The limits of `settings`, with the failed-authentication budgets in `db`.
-    pub fn new(settings: &LimitSettings, db: Database) -> Self {
+    /// The limits of `settings`, with the failed-authentication budgets `auth_failures`
+    /// (`None`: off; [`crate::app::App::failure_budgets`] gives the database's).
+    pub fn new(settings: &LimitSettings, auth_failures: Option<FailureBudgets>) -> Self {
         let cap = settings.max_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
             settings: settings.clone(),
             callers: CallerLimit::new(settings, DefaultClock::default()),
-            auth_failures: FailureBudgets::new(settings, db),
+            auth_failures,
             in_flight: (cap > 0).then(|| Arc::new(Semaphore::new(cap))),
         }
     }
@@ -335,7 +261,7 @@ pub fn client_source(extensions: &axum::http::Extensions) -> Option<String> {
 
 /// Who a request counts against: the authenticated principal, else the client address.
 fn caller(req: &Request) -> String {
-    if let Some(principal) = req.extensions().get::<crate::auth::Principal>() {
+    if let Some(principal) = req.extensions().get::<crate::app::Principal>() {
         return format!("principal:{}", principal.id);
     }
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
@@ -495,21 +421,13 @@ mod tests {
         assert!(l.check("a").is_err());
     }
 
-    /// A database in a temporary folder (kept while the folder lives).
-    async fn database() -> (Database, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("limits.db").display());
-        (Database::open(&crate::db::DatabaseSettings::new(url)).await.unwrap(), dir)
-    }
-
     #[tokio::test]
     async fn zero_rate_is_off() {
-        let (db, _dir) = database().await;
         let l = Limits::new(&LimitSettings {
             requests_per_second: 0.0,
             burst: 0,
             ..LimitSettings::default()
-        }, db);
+        }, None);
         assert!((0..10_000).all(|_| l.check_caller("a").is_ok()));
     }
 
@@ -536,13 +454,12 @@ mod tests {
 
     #[tokio::test]
     async fn in_flight_cap_sheds_probes_pass_and_the_deadline_answers_504() {
-        let (db, _dir) = database().await;
         let limits = Arc::new(Limits::new(&LimitSettings {
             requests_per_second: 0.0,
             max_in_flight: 1,
             request_timeout_secs: 1,
             ..LimitSettings::default()
-        }, db));
+        }, None));
         let router = axum::Router::new()
             .route("/slow", axum::routing::get(|| async { tokio::time::sleep(Duration::from_secs(60)).await; "late" }))
             .route("/health", axum::routing::get(|| async { "ok" }))
@@ -564,83 +481,6 @@ mod tests {
         assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
         assert_eq!(body["error"]["code"], "timeout", "{body}");
         assert_eq!(permits.available_permits(), 1, "the deadline freed the slot");
-    }
-
-    fn budget(db: &Database, burst: u32, per_minute: f64) -> Limits {
-        Limits::new(&LimitSettings {
-            auth_failure_burst: burst,
-            auth_failures_per_minute: per_minute,
-            ..LimitSettings::default()
-        }, db.clone())
-    }
-
-    #[tokio::test]
-    async fn only_failed_authentications_spend_the_address_budget() {
-        let (db, _dir) = database().await;
-        let l = budget(&db, 3, 6.0);
-        let t0 = Utc::now();
-        // Attempts that did not fail cost nothing, however they ended: a valid key, or
-        // a request dropped before its check finished (a client that hung up).
-        for _ in 0..50 {
-            let attempt = l.reserve_auth_attempt("ip:10.0.0.1", t0).await.unwrap();
-            drop(attempt);
-        }
-        // Attempts in flight at once do not count against the budget either.
-        let mut in_flight = Vec::new();
-        for _ in 0..10 {
-            in_flight.push(l.reserve_auth_attempt("ip:10.0.0.1", t0).await.unwrap());
-        }
-        drop(in_flight);
-        assert_eq!(db.count_auth_budgets().await.unwrap(), 0, "nothing was charged");
-        for _ in 0..3 {
-            l.reserve_auth_attempt("ip:10.0.0.1", t0).await.unwrap().failed().await;
-        }
-        let wait = l.reserve_auth_attempt("ip:10.0.0.1", t0).await.err().unwrap();
-        assert!((wait.as_secs_f64() - 10.0).abs() < 1e-6, "6 a minute: one every 10 s, {wait:?}");
-        assert!(l.reserve_auth_attempt("ip:10.0.0.2", t0).await.is_ok(), "another address has its own budget");
-        // Ten seconds later one attempt is back.
-        let t1 = t0 + chrono::Duration::seconds(10);
-        l.reserve_auth_attempt("ip:10.0.0.1", t1).await.unwrap().failed().await;
-        assert!(l.reserve_auth_attempt("ip:10.0.0.1", t1).await.is_err());
-        // Failures checked concurrently push the budget into debt: a longer wait.
-        let l = budget(&db, 2, 6.0);
-        let mut attempts = Vec::new();
-        for _ in 0..4 {
-            attempts.push(l.reserve_auth_attempt("ip:10.0.0.3", t0).await.unwrap());
-        }
-        futures_util::future::join_all(attempts.into_iter().map(crate::app::AuthAttempt::failed)).await;
-        let wait = l.reserve_auth_attempt("ip:10.0.0.3", t0).await.err().unwrap();
-        assert!((wait.as_secs_f64() - 30.0).abs() < 1e-6, "two tokens of debt plus one: {wait:?}");
-        // At most one whole budget of debt: two more failures wait no longer.
-        for _ in 0..2 {
-            l.charge("ip:10.0.0.3", t0).await;
-        }
-        let wait = l.reserve_auth_attempt("ip:10.0.0.3", t0).await.err().unwrap();
-        assert!((wait.as_secs_f64() - 30.0).abs() < 1e-6, "debt stops at one budget: {wait:?}");
-        // A burst of 0 turns the budget off, and never touches the database.
-        let off = budget(&db, 0, 0.0);
-        let before = db.count_auth_budgets().await.unwrap();
-        for _ in 0..1000 {
-            off.reserve_auth_attempt("ip:10.0.0.9", t0).await.unwrap().failed().await;
-        }
-        assert_eq!(db.count_auth_budgets().await.unwrap(), before);
-    }
-
-    #[tokio::test]
-    async fn whole_budgets_are_pruned() {
-        let (db, _dir) = database().await;
-        let l = budget(&db, 2, 60.0);
-        let t0 = Utc::now();
-        for i in 0..100 {
-            l.charge(&format!("ip:10.0.1.{i}"), t0).await;
-        }
-        // The first charge pruned (nothing); the next prune is a minute away.
-        assert_eq!(db.count_auth_budgets().await.unwrap(), 100);
-        *l.auth_failures.as_ref().unwrap().next_prune.lock().unwrap() = Instant::now();
-        // Five seconds on, one failure a second has made every budget whole again.
-        l.charge("ip:10.0.2.1", t0 + chrono::Duration::seconds(5)).await;
-        assert_eq!(db.count_auth_budgets().await.unwrap(), 1, "only the budget just charged is kept");
-        assert!(l.reserve_auth_attempt("ip:10.0.1.7", t0 + chrono::Duration::seconds(5)).await.is_ok());
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     /// The quality figures' gauges (`crate::monitoring::prometheus`), recomputed at most once a minute.
-    pub quality: crate::monitoring::prometheus::GaugeCache,
+    pub quality: crate::app::monitoring::GaugeCache,
 }
 
 impl Default for Metrics {

@@ -32,7 +32,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::app::documents::read_form;
 use crate::app::jobs::JobKind;
 use crate::app::{AnalysisObserver, App, TransactionRequest};
-use crate::auth::{Principal, RequestId};
+use crate::app::{Principal, RequestId};
 pub use error::{ApiError, ApiJson, decode};
 use metrics::Metrics;
 
@@ -67,16 +67,16 @@ impl ApiState {
     /// The API over `app`; its metrics are told every analysis of the process.
     pub fn new(app: Arc<App>, settings: ServerSettings, limits: &limits::LimitSettings) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
-        if app.observer.set(metrics.clone()).is_err() {
+        if app.observe(metrics.clone()).is_err() {
             tracing::warn!("the analyses of this process are already observed; the API's metrics miss their timings");
         }
-        let limits = Arc::new(limits::Limits::new(limits, app.db.clone()));
+        let limits = Arc::new(limits::Limits::new(limits, app.failure_budgets(limits.auth_failure_burst, limits.auth_failures_per_minute)));
         Arc::new(Self { app, metrics, settings, limits })
     }
 }
 
 impl AnalysisObserver for Metrics {
-    fn analysed(&self, timings: &crate::analysis::Timings, generator: crate::guidance::GeneratorKind, degraded: bool) {
+    fn analysed(&self, timings: &crate::app::Timings, generator: crate::guidance::GeneratorKind, degraded: bool) {
         self.retrieval(timings.retrieval);
         let kind = match generator {
             crate::guidance::GeneratorKind::Llm => "llm",
@@ -90,8 +90,8 @@ impl AnalysisObserver for Metrics {
 pub fn routes(state: Arc<ApiState>) -> Router {
     let body_limit = state.settings.body_limit_bytes;
     // Uploads may carry several files of up to ingest.max_file_bytes each.
-    let upload_limit = state.app.documents.as_ref().map_or(body_limit, |d| {
-        usize::try_from(d.parse.max_file_bytes.saturating_mul(4)).unwrap_or(usize::MAX).max(body_limit)
+    let upload_limit = state.app.max_upload_file_bytes().map_or(body_limit, |max| {
+        usize::try_from(max.saturating_mul(4)).unwrap_or(usize::MAX).max(body_limit)
     });
     Router::new()
         .route("/health", get(health))
@@ -175,14 +175,14 @@ async fn ready(State(state): State<Arc<ApiState>>) -> Response {
     // A write, not a read: a database that still answers reads can be unable to
     // take a write (a connection stuck holding the write lock), and then every
     // analysis would fail while a read probe said "ok".
-    let db = app.db.probe_write().await.map_err(|e| e.to_string());
+    let db = app.probe_database().await.map_err(|e| e.to_string());
     let ok = health.serves() && db.is_ok();
     let body = serde_json::json!({
         "status": if ok { "ready" } else { "not_ready" },
         "store": store,
         "database": match &db { Ok(()) => serde_json::json!({"ok": true, "writable": true}), Err(e) => serde_json::json!({"ok": false, "writable": false, "error": e}) },
-        "embedding_model": app.model_id,
-        "llm_configured": app.analyzer.llm_configured(),
+        "embedding_model": app.model_id(),
+        "llm_configured": app.llm_configured(),
     });
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
@@ -192,8 +192,7 @@ async fn ready(State(state): State<Arc<ApiState>>) -> Response {
     responses((status = 200, description = "text exposition format", body = String, content_type = "text/plain; version=0.0.4")))]
 async fn metrics_text(State(state): State<Arc<ApiState>>) -> Response {
     let mut text = state.metrics.render();
-    let tz = state.app.analyzer.engine().config().time_zone();
-    match state.metrics.quality.text(&state.app.db, tz).await {
+    match state.app.quality_gauges(&state.metrics.quality).await {
         Ok(quality) => text.push_str(&quality),
         // The service's own metrics still answer; the scrape shows the figures are missing.
         Err(e) => tracing::warn!("quality gauges for /metrics: {e}"),
@@ -217,7 +216,7 @@ async fn analyze(
 
 #[utoipa::path(post, path = "/api/v1/ask", summary = "A free question, optionally about a transaction",
     request_body = TransactionRequest,
-    responses((status = 200, description = "answer with citations", body = crate::analysis::Answer),
+    responses((status = 200, description = "answer with citations", body = crate::app::Answer),
         (status = 404, description = "no such stored transaction", body = error::Body<'static>)))]
 async fn ask(
     State(state): State<Arc<ApiState>>,
@@ -230,8 +229,8 @@ async fn ask(
 }
 
 /// The audit actor of a request (anonymous only if a route forgot its table entry).
-fn actor(principal: Option<&Principal>) -> crate::audit::Actor {
-    principal.map_or_else(crate::audit::Actor::anonymous, crate::audit::Actor::from)
+fn actor(principal: Option<&Principal>) -> crate::app::Actor {
+    principal.map_or_else(crate::app::Actor::anonymous, crate::app::Actor::from)
 }
 
 #[utoipa::path(get, path = "/api/v1/analyses/{id}", summary = "A stored analysis", params(("id" = uuid::Uuid, Path, description = "analysis id")),
@@ -274,7 +273,7 @@ pub(crate) async fn upload_documents(
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let form = multipart_form(form)?;
-    let max = state.app.documents.as_ref().map_or(0, |d| d.parse.max_file_bytes);
+    let max = state.app.max_upload_file_bytes().unwrap_or(0);
     let (files, meta) = read_form(form, max).await?;
     let job = crate::app::documents::start_ingest(&state.app, &principal, rid.as_deref(), files, meta).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
@@ -284,7 +283,7 @@ pub(crate) async fn upload_documents(
 /// answers for its own jobs, under its own permission).
 async fn job_response(app: &App, kind: JobKind, id: &str) -> Result<Response, ApiError> {
     let id = ApiError::path_uuid("job", id)?;
-    Ok(Json(app.jobs.get_of(kind, id).await?).into_response())
+    Ok(Json(app.jobs().get_of(kind, id).await?).into_response())
 }
 
 /// `GET /api/v1/jobs/{id}`: an ingestion job.

@@ -43,7 +43,7 @@ use super::auth::{Access, ROUTES};
         super::auth::create_key,
         super::auth::revoke_key,
     ),
-    components(schemas(super::error::Body, crate::auth::Role)),
+    components(schemas(super::error::Body, crate::app::Role)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("apiKey" = [])),
 )]
@@ -164,13 +164,13 @@ fn bounds(doc: &mut Value) {
         }
     };
     let properties = "/components/schemas/DecisionRequest/properties";
-    set(&format!("{properties}/comment"), json!({"minLength": 1, "maxLength": crate::decision::MAX_COMMENT_CHARS}));
-    set(&format!("{properties}/narrative"), json!({"maxLength": crate::review::case::MAX_NARRATIVE_CHARS}));
-    set("/components/schemas/FeedbackRequest/properties/note", json!({"maxLength": crate::feedback::MAX_NOTE_CHARS}));
+    set(&format!("{properties}/comment"), json!({"minLength": 1, "maxLength": crate::app::MAX_COMMENT_CHARS}));
+    set(&format!("{properties}/narrative"), json!({"maxLength": crate::app::case::MAX_NARRATIVE_CHARS}));
+    set("/components/schemas/FeedbackRequest/properties/note", json!({"maxLength": crate::app::MAX_NOTE_CHARS}));
     let queue = doc.pointer_mut("/paths/~1api~1v1~1review-queue/get/parameters").and_then(Value::as_array_mut);
     if let Some(limit) = queue.into_iter().flatten().find(|p| p["name"] == "limit") {
         limit["schema"]["minimum"] = json!(1);
-        limit["schema"]["maximum"] = json!(crate::db::MAX_QUEUE_PAGE);
+        limit["schema"]["maximum"] = json!(crate::app::MAX_QUEUE_PAGE);
     }
 }
 
@@ -184,7 +184,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::auth::Role;
+    use crate::app::Role;
 
     const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -272,9 +272,9 @@ mod tests {
             doc["paths"]["/api/v1/analyze"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/Analysis"
         );
-        assert_eq!(schemas["DecisionRequest"]["properties"]["comment"]["maxLength"], crate::decision::MAX_COMMENT_CHARS);
-        assert_eq!(schemas["FeedbackRequest"]["properties"]["note"]["maxLength"], crate::feedback::MAX_NOTE_CHARS);
+        assert_eq!(schemas["DecisionRequest"]["properties"]["comment"]["maxLength"], crate::app::MAX_COMMENT_CHARS);
+        assert_eq!(schemas["FeedbackRequest"]["properties"]["note"]["maxLength"], crate::app::MAX_NOTE_CHARS);
         let limit = doc["paths"]["/api/v1/review-queue"]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit");
-        assert_eq!(limit.unwrap()["schema"]["maximum"], crate::db::MAX_QUEUE_PAGE);
+        assert_eq!(limit.unwrap()["schema"]["maximum"], crate::app::MAX_QUEUE_PAGE);
     }
 }

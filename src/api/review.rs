@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::{ApiError, ApiJson, ApiState};
-use crate::auth::{Principal, RequestId};
-use crate::review::{AssignRequest, QueueQuery};
+use crate::app::{Principal, RequestId};
+use crate::app::{AssignRequest, QueueQuery};
 
 #[utoipa::path(get, path = "/api/v1/review-queue",
     summary = "Analyses that require review and have no decision (the latest analysis of each transaction), earliest due date first, items without one last, then oldest",
-    params(crate::review::QueueQuery),
+    params(crate::app::QueueQuery),
     responses((status = 200, description = "{today, truncated, items: [{analysis_id, transaction_id, customer_name, risk_level, actions, analyzed_at, due_on, days_left, overdue, assignment}]}; days_left counts from today in the institution's time zone")))]
 pub async fn queue(
     State(state): State<Arc<ApiState>>,
@@ -29,7 +29,7 @@ pub async fn queue(
 
 #[utoipa::path(post, path = "/api/v1/analyses/{id}/assignment",
     summary = "Assign an analysis in the queue to an officer (\"me\" or an officer's key id) or unassign it (null); audited as review.assign / review.unassign. 409 when it is decided or needs no review.",
-    params(("id" = uuid::Uuid, Path, description = "analysis id")), request_body = crate::review::AssignRequest,
+    params(("id" = uuid::Uuid, Path, description = "analysis id")), request_body = crate::app::AssignRequest,
     responses((status = 200, description = "{analysis_id, assignment: {assignee_id, assignee_name, assigned_by, assigned_at} | null}"),
         (status = 404, description = "no such analysis", body = super::error::Body<'static>),
         (status = 409, description = "decided, or needs no review", body = super::error::Body<'static>)))]

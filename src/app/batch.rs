@@ -10,8 +10,10 @@ use super::jobs::{self, JobKind, JobProgress, JobStatus, JobView};
 use super::{App, AppError};
 use crate::audit::{Actor, AuditEvent, AuditKind};
 use crate::auth::{Principal, RequestId};
-use crate::batch::{self, BatchReport, Format, Options};
+use crate::batch;
 use crate::db::AuditedWrite;
+
+pub use crate::batch::{BatchReport, DEFAULT_CHUNK_SIZE, Format, Options, load_customers};
 
 /// Rejected rows listed in a job's result (all of them are counted).
 pub const MAX_REJECTED_SHOWN: usize = 1000;
@@ -43,10 +45,9 @@ pub async fn start(
         let id = job.job_id;
         let _one = ONE_AT_A_TIME.lock().await;
         let options = Options { lookback_days, chunk_size: batch::DEFAULT_CHUNK_SIZE, actor: actor.clone(), source: name.clone() };
-        let deps = batch::Deps { analyzer: &state.analyzer, db: &state.db, audit: &state.audit };
         let progress = JobProgress::default();
         let format = Format::detect(&name, &bytes);
-        let outcome = state.jobs.with_heartbeat(&job, &progress, batch::run(&deps, &bytes, format, &options, &progress)).await;
+        let outcome = state.jobs.with_heartbeat(&job, &progress, state.screen_batch(&bytes, format, &options, &progress)).await;
         let (status, error, result) = match &outcome {
             Ok(report) => (JobStatus::Succeeded, None, Some(result_json(report))),
             Err(e) => (JobStatus::Failed, Some(e.to_string()), None),
@@ -60,6 +61,20 @@ pub async fn start(
         jobs::finish(&state.audit, &job, status, error, result, &progress, event).await;
     });
     Ok(view)
+}
+
+impl App {
+    /// Screens the transactions of a batch file now (what a batch job runs).
+    pub async fn screen_batch(
+        &self,
+        bytes: &[u8],
+        format: Format,
+        options: &Options,
+        progress: &dyn reagent_ingest::progress::Progress,
+    ) -> Result<BatchReport, batch::BatchError> {
+        let deps = batch::Deps { analyzer: &self.analyzer, db: &self.db, audit: &self.audit };
+        batch::run(&deps, bytes, format, options, progress).await
+    }
 }
 
 /// The job's result: the report, its summary line, and the first rejected rows.

@@ -6,10 +6,19 @@
 //! timeline, manage keys. Every use-case returns [`AppError`]; each front door maps it
 //! to its own answer. Nothing here knows routes, status codes or pages.
 
+mod access;
 pub mod batch;
 pub mod documents;
 mod error;
 pub mod jobs;
+pub mod keys;
+pub mod monitoring;
+pub mod sanctions;
+mod service;
+pub mod sessions;
+pub mod trail;
+pub mod transactions;
+mod vocabulary;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,17 +29,17 @@ use reagent_ingest::store::{ChunkRecord, VersionInfo};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::analysis::{Analyzer, Answer, Timings};
-use crate::audit::{Actor, AuditEvent, AuditKind, AuditLog, QuestionAsked};
-use crate::auth::{ApiKeyInfo, Authenticator, CreatedKey, Principal, RequestId};
+use crate::analysis::Analyzer;
+use crate::audit::{AuditLog, QuestionAsked};
+use crate::auth::Authenticator;
 use crate::db::{AuditRow, Database};
-use crate::decision::{Decision, DecisionRequest};
 use crate::domain::{Customer, RuleInput, Transaction, ValidationError};
-use crate::feedback::{CitationFeedback, FeedbackRequest};
 use crate::guidance::{Analysis, GeneratorKind};
-use crate::review::case::Case;
-use crate::review::{AssignRequest, QueueQuery, ReviewQueue};
+use case::Case;
+pub use access::FailureBudgets;
 pub use error::AppError;
+pub use service::AppParts;
+pub use vocabulary::*;
 
 /// Told the timings of every analysis (the service's metrics).
 pub trait AnalysisObserver: Send + Sync {
@@ -84,25 +93,27 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
-/// What the use-cases share: one per process.
+/// What the use-cases share: one per process. Its parts are private, so a front door
+/// reaches the database, the store, the audit trail and authentication only through
+/// the use-cases (and the few accessors for wiring and probes of `service.rs`).
 pub struct App {
-    pub analyzer: Analyzer,
-    pub db: Database,
-    pub store: Arc<dyn ChunkStore>,
+    analyzer: Analyzer,
+    db: Database,
+    store: Arc<dyn ChunkStore>,
     /// The embedding model's id (shown by the readiness probe).
-    pub model_id: String,
+    model_id: String,
     /// Days of a customer's history loaded with a stored transaction (`server.lookback_days`).
-    pub lookback_days: i64,
+    lookback_days: i64,
     /// API keys and JWTs → principals (`[auth]`).
-    pub auth: Arc<Authenticator>,
+    auth: Arc<Authenticator>,
     /// The hash-chained audit trail (`[audit]`).
-    pub audit: Arc<AuditLog>,
+    audit: Arc<AuditLog>,
     /// Jobs started by the front doors (ingestion, batches).
-    pub jobs: Arc<jobs::Jobs>,
+    jobs: Arc<jobs::Jobs>,
     /// The ingest pipeline for uploads (`None`: uploads are unavailable).
-    pub documents: Option<Arc<documents::DocumentIngest>>,
+    documents: Option<Arc<documents::DocumentIngest>>,
     /// Told each analysis' timings (set once, by the front door that keeps metrics).
-    pub observer: std::sync::OnceLock<Arc<dyn AnalysisObserver>>,
+    observer: std::sync::OnceLock<Arc<dyn AnalysisObserver>>,
 }
 
 /// An analysis or a question names a stored transaction by id, or gives one inline
@@ -316,6 +327,12 @@ impl App {
     /// The decisions on analysis `id`, oldest first.
     pub async fn decisions(&self, id: Uuid) -> Result<Vec<Decision>, AppError> {
         self.require_analysis(id).await?;
+        self.decision_history(id).await
+    }
+
+    /// The decisions on analysis `id`, oldest first, for an analysis known to exist
+    /// (none for an unknown one).
+    pub async fn decision_history(&self, id: Uuid) -> Result<Vec<Decision>, AppError> {
         Ok(crate::decision::decisions(&self.audit, id).await?)
     }
 
@@ -358,6 +375,18 @@ impl App {
         Ok(crate::feedback::list(&self.db, id).await?)
     }
 
+    /// Writes the officers' judgements given since `since` to `out` as training pairs
+    /// (JSON lines, oldest first); what was written and skipped. The command line's
+    /// exit codes tell the database's failures from the store's, so the workflow's
+    /// error is kept.
+    pub async fn export_feedback(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        out: &mut dyn std::io::Write,
+    ) -> Result<ExportReport, FeedbackError> {
+        crate::feedback::export(&self.db, self.store.as_ref(), since, out).await
+    }
+
     /// The audit timeline of one object (analysis, transaction, decision, key, job),
     /// oldest first; `object_id` must be given and at most 200 characters.
     pub async fn audit_timeline(&self, object_id: Option<&str>) -> Result<(String, Vec<AuditRow>), AppError> {
@@ -371,49 +400,6 @@ impl App {
         let entries = self.audit.trail(object_id).await?;
         Ok((object_id.to_string(), entries))
     }
-
-    /// Every API key (revoked ones too).
-    pub async fn keys(&self) -> Result<Vec<ApiKeyInfo>, AppError> {
-        Ok(self.auth.list_keys().await?)
-    }
-
-    /// Creates a key and audits it, both whatever the caller does meanwhile (the
-    /// steps run in a task of their own).
-    pub async fn create_key(
-        self: &Arc<Self>,
-        principal: &Principal,
-        request_id: Option<&RequestId>,
-        name: String,
-        role: crate::auth::Role,
-    ) -> Result<CreatedKey, AppError> {
-        let (app, actor, rid) = (self.clone(), Actor::from(principal), request_id.cloned());
-        detached(async move {
-            let created = app.auth.create_key(&name, role).await?;
-            let event = AuditEvent::new(AuditKind::Key, "key.create", actor, &created.info.key_id)
-                .request(rid.as_ref())
-                .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
-            app.audit.record(event).await?;
-            Ok(created)
-        })
-        .await
-    }
-
-    /// Revokes a key and audits it, both whatever the caller does meanwhile.
-    pub async fn revoke_key(
-        self: &Arc<Self>,
-        principal: &Principal,
-        request_id: Option<&RequestId>,
-        id: String,
-    ) -> Result<ApiKeyInfo, AppError> {
-        let (app, actor, rid) = (self.clone(), Actor::from(principal), request_id.cloned());
-        detached(async move {
-            let revoked = app.auth.revoke_key(&id).await?;
-            let event = AuditEvent::new(AuditKind::Key, "key.revoke", actor, &id).request(rid.as_ref());
-            app.audit.record(event).await?;
-            Ok(revoked)
-        })
-        .await
-    }
 }
 
 /// Runs `work` in a task of its own and waits for it: a use-case whose steps must all
@@ -425,6 +411,14 @@ pub async fn detached<T: Send + 'static>(
     tokio::spawn(work).await.unwrap_or_else(|e| Err(AppError::internal("the request failed on our side", e)))
 }
 
+impl App {
+    /// Loads the sanctions list versions stored since the last look into the engine;
+    /// how many were new.
+    pub async fn refresh_sanctions(&self) -> Result<usize, crate::db::DbError> {
+        self.db.refresh_sanctions(self.analyzer.engine().sanctions()).await
+    }
+}
+
 /// How often a running service looks for sanctions list versions stored since it
 /// started (by `reagent sanctions load` in another process).
 const SANCTIONS_REFRESH: Duration = Duration::from_secs(60);
@@ -433,7 +427,7 @@ const SANCTIONS_REFRESH: Duration = Duration::from_secs(60);
 /// new ones in the background. A new version's index is built on its first use.
 pub async fn watch_sanctions_lists(app: &Arc<App>) -> Result<(), crate::db::DbError> {
     let lists = app.analyzer.engine().sanctions().clone();
-    app.db.refresh_sanctions(&lists).await?;
+    app.refresh_sanctions().await?;
     if lists.is_empty() {
         tracing::warn!("no sanctions list loaded (`reagent sanctions load FILE --published DATE`): names are not screened");
     }

@@ -29,7 +29,7 @@ pub async fn run(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
     let mut opened = None;
     let input = match (&args.transaction_id, &args.file) {
         (Some(id), _) => {
-            let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+            let db = reagent::services::open_database(&config).await.context("opening the database")?;
             let engine = Services::rules_engine_for(&config)?;
             let input = reagent::app::stored_transaction(&db, id, config.server.lookback_days, engine.config().time_zone())
                 .await?
@@ -46,7 +46,7 @@ pub async fn run(config: Config, args: AnalyzeArgs) -> Result<ExitCode> {
     };
     let db = match opened {
         Some(db) => db,
-        None => reagent::db::Database::open(&config.database).await.context("opening the database")?,
+        None => reagent::services::open_database(&config).await.context("opening the database")?,
     };
     let services = Services::start(config).context("starting")?;
     let analyzer = services.analyzer()?;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::Subcommand;
+use reagent::app::trail::{AuditTrail, Checkpoint, GivenCheckpoint};
 use reagent::config::Config;
 
 #[derive(Subcommand)]
@@ -48,7 +49,7 @@ pub enum AuditCommand {
 
 /// `reagent audit keygen`: needs no database.
 pub fn keygen() -> Result<ExitCode> {
-    let (signing, public) = reagent::audit::CheckpointKeys::generate()?;
+    let (signing, public) = reagent::app::trail::CheckpointKeys::generate()?;
     println!("# [audit] keys for signed checkpoints and prune anchors. Keep the signing key out of");
     println!("# the database and its backups (REAGENT_AUDIT_CHECKPOINT_SIGNING_KEY); give examiners");
     println!("# only the public key.");
@@ -59,20 +60,22 @@ pub fn keygen() -> Result<ExitCode> {
 
 pub async fn run(config: Config, cmd: AuditCommand) -> Result<ExitCode> {
     let keys = config.audit.checkpoint_keys()?;
-    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let db = reagent::services::open_database(&config).await.context("opening the database")?;
+    let trail = AuditTrail::new(db, keys, &config.audit);
+    let keys = trail.keys();
     match cmd {
         AuditCommand::Verify { checkpoint, json } => {
             let mut given = Vec::new();
             for path in &checkpoint {
                 let text = std::fs::read_to_string(path).with_context(|| format!("--checkpoint {}", path.display()))?;
-                let document = reagent::audit::Checkpoint::from_json(&text)
+                let document = Checkpoint::from_json(&text)
                     .map_err(|e| anyhow::anyhow!("--checkpoint {}: {e}", path.display()))?;
-                given.push(reagent::audit::GivenCheckpoint {
+                given.push(GivenCheckpoint {
                     checkpoint: document,
                     source: format!("checkpoint file {}", path.display()),
                 });
             }
-            let report = reagent::audit::verify_with(&db, &keys, &given).await?;
+            let report = trail.verify(&given).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
@@ -129,17 +132,17 @@ pub async fn run(config: Config, cmd: AuditCommand) -> Result<ExitCode> {
             let n = if out.as_os_str() == "-" {
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
-                reagent::audit::export(&db, &mut lock, since).await?
+                trail.export(&mut lock, since).await?
             } else {
                 let file = std::fs::File::create(&out).with_context(|| format!("--out {}", out.display()))?;
                 let mut w = std::io::BufWriter::new(file);
-                reagent::audit::export(&db, &mut w, since).await?
+                trail.export(&mut w, since).await?
             };
             eprintln!("exported {n} audit entries");
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Checkpoint { out } => {
-            let checkpoint = reagent::audit::take_checkpoint(&db, &keys).await?;
+            let checkpoint = trail.checkpoint().await?;
             let document = serde_json::to_string_pretty(&checkpoint)? + "\n";
             match out {
                 Some(path) => {
@@ -152,14 +155,14 @@ pub async fn run(config: Config, cmd: AuditCommand) -> Result<ExitCode> {
         }
         AuditCommand::Keygen => keygen(),
         AuditCommand::SignAnchor => {
-            match reagent::audit::sign_anchor(&db, &keys).await? {
+            match trail.sign_anchor().await? {
                 Some(seq) => println!("signed the prune anchor at entry {seq}"),
                 None => println!("no unsigned prune anchor"),
             }
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Prune => {
-            let report = reagent::audit::prune(&db, &config.audit, chrono::Utc::now()).await?;
+            let report = trail.prune(chrono::Utc::now()).await?;
             match report.through_seq {
                 Some(seq) => println!(
                     "pruned {} entries through entry {seq}; verification continues from its {} anchor",

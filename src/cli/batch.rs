@@ -1,5 +1,5 @@
 //! `reagent batch`: screen a file of transactions (`run`) and load a file of
-//! customers (`customers`), over `reagent::batch`. Prints the one-line summary and
+//! customers (`customers`), over `reagent::app::batch`. Prints the one-line summary and
 //! writes the rejected rows (line, field, message) to a CSV report.
 
 use std::path::{Path, PathBuf};
@@ -7,10 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use reagent::audit::{Actor, AuditLog};
-use reagent::batch::{self, Format, Options};
+use reagent::app::{Actor, App};
+use reagent::app::batch::{self, Format, Options};
 use reagent::config::Config;
-use reagent::db::Database;
 use reagent::services::Services;
 use reagent_ingest::progress::Reporter;
 
@@ -41,10 +40,21 @@ pub enum BatchCommand {
 pub fn run(config: Config, cmd: BatchCommand) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let db = Database::open(&config.database).await.context("opening the database")?;
+        let db = reagent::services::open_database(&config).await.context("opening the database")?;
         match cmd {
             BatchCommand::Run { file, report, chunk_size, json } => {
-                screen(config, db, &file, report, chunk_size, json).await
+                let (bytes, format) = read(&file)?;
+                let lookback_days =
+                    u32::try_from(config.server.lookback_days).context("server.lookback_days must not be negative")?;
+                let services = tokio::task::spawn_blocking(move || Services::start(config)).await?.context("starting")?;
+                let app = services.app_state(db)?;
+                let options = Options {
+                    lookback_days,
+                    chunk_size,
+                    actor: Actor::cli(),
+                    source: file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                };
+                screen(&app, &file, &bytes, format, &options, report, json).await
             }
             BatchCommand::Customers { file, report } => {
                 let (bytes, format) = read(&file)?;
@@ -64,29 +74,19 @@ fn read(file: &Path) -> Result<(Vec<u8>, Format)> {
 }
 
 async fn screen(
-    config: Config,
-    db: Database,
+    app: &App,
     file: &Path,
+    bytes: &[u8],
+    format: Format,
+    options: &Options,
     report_path: Option<PathBuf>,
-    chunk_size: usize,
     json: bool,
 ) -> Result<ExitCode> {
-    let (bytes, format) = read(file)?;
-    let lookback_days = u32::try_from(config.server.lookback_days).context("server.lookback_days must not be negative")?;
-    let audit = AuditLog::new(db.clone(), &config.audit)?;
-    let services = tokio::task::spawn_blocking(move || Services::start(config)).await?.context("starting")?;
-    let analyzer = services.analyzer()?;
-    if db.refresh_sanctions(analyzer.engine().sanctions()).await? == 0 {
+    if app.refresh_sanctions().await? == 0 {
         tracing::warn!("no sanctions list loaded (`reagent sanctions load`): names are not screened");
     }
-    let options = Options {
-        lookback_days,
-        chunk_size,
-        actor: Actor::cli(),
-        source: file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-    };
-    let deps = batch::Deps { analyzer: &analyzer, db: &db, audit: &audit };
-    let report = batch::run(&deps, &bytes, format, &options, &Reporter::new())
+    let report = app
+        .screen_batch(bytes, format, options, &Reporter::new())
         .await
         .with_context(|| format!("screening {}", file.display()))?;
     if json {

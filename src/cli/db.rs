@@ -18,7 +18,7 @@ pub enum DbCommand {
 }
 
 pub async fn seed(config: Config, file: Option<PathBuf>) -> Result<ExitCode> {
-    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
+    let db = reagent::services::open_database(&config).await.context("opening the database")?;
     let report = match file {
         Some(f) => db.seed_from(&f).await?,
         None => db.seed_demo().await?,

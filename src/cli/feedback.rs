@@ -1,6 +1,6 @@
 //! `reagent feedback export`: officers' judgements of citations as training pairs
-//! (JSON lines, the format the tuning tool reads with `--pairs`). The rules are
-//! `reagent::feedback`; this file opens the database and the store, and reports.
+//! (JSON lines, the format the tuning tool reads with `--pairs`), through
+//! `reagent::app`; this file opens the database and the store, and reports.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 use reagent::config::Config;
-use reagent::db::Database;
-use reagent::feedback::{self, ExportReport, FeedbackError};
+use reagent::app::{ExportReport, FeedbackError};
 use reagent::services::{Services, StartError};
 
 /// Exit code: the database could not be opened or read.
@@ -40,7 +39,7 @@ pub fn run(config: Config, cmd: FeedbackCommand) -> Result<ExitCode> {
     let since = since.as_deref().map(parse_since).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let db = match Database::open(&config.database).await {
+        let db = match reagent::services::open_database(&config).await {
             Ok(db) => db,
             Err(e) => return Ok(fail(EXIT_DATABASE, &format!("opening the database: {e}"))),
         };
@@ -49,9 +48,9 @@ pub fn run(config: Config, cmd: FeedbackCommand) -> Result<ExitCode> {
             Err(StartError::Store(e)) => return Ok(fail(EXIT_STORE, &format!("opening the chunk store: {e}"))),
             Err(e) => return Err(anyhow!(e).context("starting")),
         };
-        let store = services.store.as_ref();
+        let app = services.app_state(db).context("starting")?;
         let exported = match &out {
-            None => feedback::export(&db, store, since, &mut std::io::stdout().lock()).await,
+            None => app.export_feedback(since, &mut std::io::stdout().lock()).await,
             Some(path) => {
                 // Written beside and renamed when complete, so a failed export never
                 // leaves a truncated file where the tuning tool looks.
@@ -60,7 +59,7 @@ pub fn run(config: Config, cmd: FeedbackCommand) -> Result<ExitCode> {
                 let partial = PathBuf::from(partial);
                 let file = std::fs::File::create(&partial).with_context(|| format!("--out {}", partial.display()))?;
                 let mut writer = std::io::BufWriter::new(file);
-                let result = feedback::export(&db, store, since, &mut writer).await;
+                let result = app.export_feedback(since, &mut writer).await;
                 drop(writer);
                 if result.is_ok() {
                     std::fs::rename(&partial, path).with_context(|| format!("--out {}", path.display()))?;

@@ -30,17 +30,20 @@ pub enum KeysCommand {
 }
 
 pub async fn run(config: Config, cmd: KeysCommand) -> Result<ExitCode> {
-    use reagent::audit::{Actor, AuditEvent, AuditKind, AuditLog};
-    let db = reagent::db::Database::open(&config.database).await.context("opening the database")?;
-    let auth = reagent::auth::Authenticator::new(db.clone(), &config.auth).context("[auth]")?;
+    use reagent::app::{Actor, AppError, Role};
+    let db = reagent::services::open_database(&config).await.context("opening the database")?;
+    let keys = reagent::app::keys::KeyAdmin::open(db, &config.auth, &config.audit).context("[auth], [audit]")?;
     match cmd {
         KeysCommand::Create { role, name, json } => {
-            let role: reagent::auth::Role = role.parse().map_err(anyhow::Error::msg).context("--role")?;
-            let created = auth.create_key(&name, role).await.context("--name")?;
-            let audit = AuditLog::new(db, &config.audit)?;
-            let event = AuditEvent::new(AuditKind::Key, "key.create", Actor::cli(), &created.info.key_id)
-                .details(serde_json::json!({ "name": created.info.name, "role": created.info.role }));
-            audit.record(event).await?;
+            let role: Role = role.parse().map_err(anyhow::Error::msg).context("--role")?;
+            let created = keys
+                .create(Actor::cli(), None, name, role)
+                .await
+                .map_err(|e| match e {
+                    AppError::Invalid { field: Some(field), message } => anyhow::anyhow!("invalid {field}: {message}"),
+                    other => other.into(),
+                })
+                .context("--name")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&created)?);
             } else {
@@ -50,12 +53,12 @@ pub async fn run(config: Config, cmd: KeysCommand) -> Result<ExitCode> {
             }
         }
         KeysCommand::List { json } => {
-            let keys = auth.list_keys().await?;
+            let listed = keys.list().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                println!("{}", serde_json::to_string_pretty(&listed)?);
             } else {
                 println!("{:<14} {:<20} {:<26} {:<22} name", "id", "role", "created", "revoked");
-                for k in &keys {
+                for k in &listed {
                     println!(
                         "{:<14} {:<20} {:<26} {:<22} {}",
                         k.key_id,
@@ -68,14 +71,10 @@ pub async fn run(config: Config, cmd: KeysCommand) -> Result<ExitCode> {
             }
         }
         KeysCommand::Revoke { id } => {
-            let revoked = auth.revoke_key(&id).await.map_err(|e| match e {
-                reagent::auth::AuthError::NotFound(_) => {
-                    anyhow::anyhow!("no API key {id:?} (see `reagent keys list`)")
-                }
+            let revoked = keys.revoke(Actor::cli(), None, id.clone()).await.map_err(|e| match e {
+                AppError::NotFound { .. } => anyhow::anyhow!("no API key {id:?} (see `reagent keys list`)"),
                 other => other.into(),
             })?;
-            let audit = AuditLog::new(db, &config.audit)?;
-            audit.record(AuditEvent::new(AuditKind::Key, "key.revoke", Actor::cli(), &id)).await?;
             println!("revoked {} ({}); a running server stops accepting it within auth.key_cache_seconds", revoked.key_id, revoked.name);
         }
     }

@@ -1,5 +1,5 @@
 //! `reagent report monthly`: the quality figures of one calendar month
-//! (`reagent::monitoring`) written for examiners as Markdown (charts as SVG files
+//! (`reagent::app::monitoring`) written for examiners as Markdown (charts as SVG files
 //! beside it) and/or one self-contained HTML file.
 
 use std::path::{Path, PathBuf};
@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use reagent::config::Config;
-use reagent::db::Database;
-use reagent::monitoring::{DateRange, Figures, MonitoringError, chart, report};
+use reagent::app::monitoring::{self, DateRange, Figures, MonitoringError};
 use reagent::services::Services;
 
 /// Exit code for a month that cannot be read.
@@ -52,8 +51,8 @@ pub fn run(config: Config, cmd: ReportCommand) -> Result<ExitCode> {
     let tz = Services::rules_engine_for(&config).context("loading the rules data (for the time zone)")?.config().time_zone();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let figures = runtime.block_on(async {
-        let db = Database::open(&config.database).await.context("opening the database")?;
-        Figures::compute(&db, range, tz).await.context("computing the figures")
+        let db = reagent::services::open_database(&config).await.context("opening the database")?;
+        monitoring::figures(&db, range, tz).await.context("computing the figures")
     })?;
     let written = write(&figures, &out, format)?;
     for path in written {
@@ -65,7 +64,7 @@ pub fn run(config: Config, cmd: ReportCommand) -> Result<ExitCode> {
 /// Writes the report files; their paths, report first.
 fn write(figures: &Figures, out: &Path, format: Format) -> Result<Vec<PathBuf>> {
     let label = figures.range.month_label().unwrap_or_else(|| figures.range.from().to_string());
-    let charts = chart::charts(figures);
+    let charts = monitoring::charts(figures);
     let generated = chrono::Utc::now();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = Vec::new();
@@ -73,7 +72,7 @@ fn write(figures: &Figures, out: &Path, format: Format) -> Result<Vec<PathBuf>> 
         let chart_dir = format!("charts-{label}");
         std::fs::create_dir_all(out.join(&chart_dir)).with_context(|| format!("creating {}", out.join(&chart_dir).display()))?;
         let md_path = out.join(format!("report-{label}.md"));
-        write_file(&md_path, &report::markdown(figures, &charts, &chart_dir, generated))?;
+        write_file(&md_path, &monitoring::markdown(figures, &charts, &chart_dir, generated))?;
         written.push(md_path);
         for c in &charts {
             let path = out.join(&chart_dir).join(format!("{}.svg", c.id));
@@ -83,7 +82,7 @@ fn write(figures: &Figures, out: &Path, format: Format) -> Result<Vec<PathBuf>> 
     }
     if matches!(format, Format::Html | Format::Both) {
         let html_path = out.join(format!("report-{label}.html"));
-        write_file(&html_path, &report::html(figures, &charts, generated))?;
+        write_file(&html_path, &monitoring::html(figures, &charts, generated))?;
         written.push(html_path);
     }
     Ok(written)

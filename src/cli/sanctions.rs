@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::Subcommand;
 use reagent::config::Config;
-use reagent::db::{Database, StoredVersion};
-use reagent::sanctions::{self, ListKind, ListSelection, SanctionsLists, VersionDiff};
+use reagent::app::sanctions::{SanctionsVersions, StoredVersion};
+use reagent::sanctions::{self, ListKind, ListSelection, SanctionsLists};
 use reagent::services::Services;
 
 /// Names of added and removed entries printed after a load (all are in `--json`).
@@ -61,7 +61,8 @@ pub enum SanctionsCommand {
 pub fn run(config: Config, cmd: SanctionsCommand) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let db = Database::open(&config.database).await.context("opening the database")?;
+        let db = reagent::services::open_database(&config).await.context("opening the database")?;
+        let db = SanctionsVersions::new(db);
         match cmd {
             SanctionsCommand::Load { file, published, list, alt, add, json } => {
                 load(&db, file, published, list, alt, add, json).await
@@ -75,7 +76,7 @@ pub fn run(config: Config, cmd: SanctionsCommand) -> Result<ExitCode> {
 }
 
 async fn load(
-    db: &Database,
+    db: &SanctionsVersions,
     file: PathBuf,
     published: NaiveDate,
     list: ListKind,
@@ -85,18 +86,7 @@ async fn load(
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let (info, entries) = sanctions::read_list(list, published, &file, alt.as_deref(), add.as_deref())?;
-    let previous = db
-        .sanctions_versions()
-        .await?
-        .into_iter()
-        .filter(|v| v.list == list && v.published < published)
-        .last();
-    let previous_entries = match &previous {
-        Some(p) => Some((p.version_id.clone(), db.sanctions_entries(&p.version_id).await?)),
-        None => None,
-    };
-    let diff = VersionDiff::between(previous_entries.as_ref().map(|(id, e)| (id.as_str(), e.as_slice())), &entries);
-    let stored = db.store_sanctions_version(&info, &entries).await?;
+    let (stored, diff) = db.store(&info, &entries).await?;
     if json {
         let report = serde_json::json!({
             "version": info, "stored": matches!(stored, StoredVersion::Added),
@@ -139,8 +129,8 @@ async fn load(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list_versions(db: &Database, json: bool) -> Result<ExitCode> {
-    let versions = db.sanctions_versions().await?;
+async fn list_versions(db: &SanctionsVersions, json: bool) -> Result<ExitCode> {
+    let versions = db.versions().await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&versions)?);
         return Ok(ExitCode::SUCCESS);
@@ -160,7 +150,7 @@ async fn list_versions(db: &Database, json: bool) -> Result<ExitCode> {
 
 async fn screen(
     config: &Config,
-    db: &Database,
+    db: &SanctionsVersions,
     name: &str,
     as_of: Option<NaiveDate>,
     text: bool,
@@ -174,7 +164,7 @@ async fn screen(
         settings.threshold = t;
     }
     let lists = SanctionsLists::empty();
-    db.refresh_sanctions(&lists).await?;
+    db.load_into(&lists).await?;
     anyhow::ensure!(!lists.is_empty(), "no sanctions list loaded (reagent sanctions load FILE --published DATE)");
     let selection = as_of.map_or(ListSelection::Newest, ListSelection::InForceOn);
     let mut report = Vec::new();

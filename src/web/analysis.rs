@@ -19,11 +19,8 @@ use super::view::CitationView;
 use super::{
     Layout, SignedIn, UserView, Web, WebError, is_htmx, render, render_status, see_other, view,
 };
-use crate::audit::Actor;
-use crate::decision::{DecisionError, DecisionKind, DecisionRequest};
-use crate::domain::RuleInput;
+use crate::app::{Actor, App, AppError, DecisionKind, DecisionRequest};
 use crate::guidance::{Analysis, GeneratorKind};
-use crate::app::App;
 
 pub struct TransactionView {
     pub id: String,
@@ -110,10 +107,10 @@ fn parse_id(id: &str) -> Result<Uuid, WebError> {
 }
 
 async fn load(app: &Arc<App>, id: Uuid) -> Result<Analysis, WebError> {
-    app.db
-        .get_analysis(id)
-        .await?
-        .ok_or_else(|| WebError::not_found(format!("There is no analysis {id}.")))
+    app.analysis(id).await.map_err(|e| match e {
+        AppError::NotFound { .. } => WebError::not_found(format!("There is no analysis {id}.")),
+        other => other.into(),
+    })
 }
 
 async fn build(
@@ -121,16 +118,9 @@ async fn build(
     user: &SignedIn,
     a: Analysis,
 ) -> Result<AnalysisPage, WebError> {
-    let request = app.db.analysis_request(a.analysis_id).await?;
-    let stored = request
-        .as_ref()
-        .and_then(|r| r.get("inline"))
-        .and_then(|v| v.as_bool())
-        != Some(true);
-    let input: Option<RuleInput> = request
-        .and_then(|r| r.get("request").cloned())
-        .and_then(|v| serde_json::from_value(v).ok());
-    let transaction = input.map(|i| {
+    let request = app.analysed_request(a.analysis_id).await?;
+    let stored = !request.inline;
+    let transaction = request.input.map(|i| {
         let t = &i.transaction;
         TransactionView {
             id: t.transaction_id.clone(),
@@ -152,8 +142,7 @@ async fn build(
         }
     });
     let history = app
-        .db
-        .analyses_for_transaction(&a.transaction_id)
+        .analyses_of_transaction(&a.transaction_id)
         .await?
         .into_iter()
         .map(|h| OtherAnalysis {
@@ -167,8 +156,7 @@ async fn build(
         })
         .collect();
     let (timeline, decided) = timeline(app, a.analysis_id).await?;
-    let today = crate::review::today_in(app.analyzer.engine().config().time_zone());
-    let folded = super::findings::fold(&a, today);
+    let folded = super::findings::fold(&a, app.today());
     Ok(AnalysisPage {
         layout: user.layout("transactions"),
         user: user.user(),
@@ -253,12 +241,7 @@ pub async fn ask(
             None,
         )
     } else {
-        let input: Option<RuleInput> = app
-            .db
-            .analysis_request(a.analysis_id)
-            .await?
-            .and_then(|r| r.get("request").cloned())
-            .and_then(|v| serde_json::from_value(v).ok());
+        let input = app.analysed_request(a.analysis_id).await?.input;
         let ans = app
             .ask_about(input, question.clone(), None, Actor::from(user.principal()), None)
             .await?;
@@ -343,16 +326,18 @@ pub(super) async fn record_decision(
         return Ok(Some("Say why: a comment is required with every decision.".to_owned()));
     }
     let req = DecisionRequest { decision, comment: comment.trim().to_owned(), r#override, narrative };
-    match crate::decision::decide(&app.audit, user.principal(), None, analysis_id, &req).await {
+    match app.decide(user.principal(), None, analysis_id, &req).await {
         Ok(_) => Ok(None),
-        Err(DecisionError::Invalid { field, reason }) => Ok(Some(format!("{field}: {reason}"))),
-        Err(DecisionError::AlreadyDecided(_)) => Ok(Some(
+        Err(AppError::Invalid { field: Some(field), message }) => Ok(Some(format!("{field}: {message}"))),
+        Err(AppError::Conflict { code: "already_decided", .. }) => Ok(Some(
             "This analysis already has a decision. Tick “Override the current decision” and give the reason in the comment.".to_owned(),
         )),
-        Err(DecisionError::Forbidden(_)) => Err(WebError::forbidden("Only compliance officers may record decisions.")),
-        Err(DecisionError::NotFound(id)) => Err(WebError::not_found(format!("There is no analysis {id}."))),
-        Err(DecisionError::Db(e)) => Err(e.into()),
-        Err(DecisionError::Audit(e)) => Err(e.into()),
+        Err(e) => Err(WebError::about_analysis(
+            e,
+            Some(analysis_id),
+            "Only compliance officers may record decisions.",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )),
     }
 }
 
@@ -367,7 +352,7 @@ fn decision_label(d: DecisionKind) -> &'static str {
 
 /// The decision in force on an analysis, as a status line.
 pub async fn latest_decision(app: &Arc<App>, analysis_id: Uuid) -> Option<String> {
-    match crate::decision::decisions(&app.audit, analysis_id).await {
+    match app.decision_history(analysis_id).await {
         Ok(ds) => ds
             .last()
             .map(|d| format!("{} by {}", decision_label(d.decision), d.decided_by_name)),
@@ -383,8 +368,9 @@ async fn timeline(
     app: &Arc<App>,
     analysis_id: Uuid,
 ) -> Result<(Vec<TimelineEntry>, bool), WebError> {
-    let rows = app.audit.trail(&analysis_id.to_string()).await?;
-    let decisions = crate::decision::decisions(&app.audit, analysis_id)
+    let (_, rows) = app.audit_timeline(Some(&analysis_id.to_string())).await?;
+    let decisions = app
+        .decision_history(analysis_id)
         .await
         .map_err(WebError::internal)?;
     let mut out = Vec::with_capacity(rows.len());

@@ -1,7 +1,7 @@
 //! Owns the citation-feedback controls of the analysis page: the signed-in
 //! officer's current judgement of each chunk cited for a required action
 //! ([`FeedbackMarks`], shown by `templates/partials/citation_feedback.html`), and the
-//! form post that records a judgement through `crate::feedback` (session + CSRF,
+//! form post that records a judgement through `app`'s citation feedback (session + CSRF,
 //! `Permission::Decide`, as decisions).
 
 use std::collections::HashMap;
@@ -16,10 +16,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{SignedIn, Web, WebError, see_other};
-use crate::auth::Principal;
-use crate::feedback::{self, FeedbackError, FeedbackRequest, Verdict};
+use crate::app::{App, AppError, FeedbackRequest, Principal, Verdict};
 use crate::rules::ActionCode;
-use crate::app::App;
 
 /// The signed-in officer's judgement of one citation.
 #[derive(Debug, Clone)]
@@ -36,7 +34,7 @@ pub struct FeedbackMarks(HashMap<(String, String), Mark>);
 
 impl FeedbackMarks {
     pub async fn load(app: &Arc<App>, officer: &Principal, analysis_id: Uuid) -> Result<Self, WebError> {
-        let all = feedback::list(&app.db, analysis_id).await.map_err(web_error)?;
+        let all = app.citation_feedback(analysis_id).await.map_err(web_error(analysis_id))?;
         let mine = all.into_iter().filter(|f| f.judged_by == officer.id).map(|f| {
             let mark = Mark {
                 verdict: f.verdict.as_str(),
@@ -61,18 +59,17 @@ fn label(v: Verdict) -> &'static str {
     }
 }
 
-fn web_error(e: FeedbackError) -> WebError {
-    match e {
-        FeedbackError::Forbidden(_) => WebError::forbidden("Only compliance officers may judge citations."),
-        FeedbackError::NotFound(id) => WebError::not_found(format!("There is no analysis {id}.")),
-        FeedbackError::Invalid { field, reason } => WebError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {reason}")),
-        FeedbackError::Store(m) => {
-            tracing::error!("chunk store: {m}");
-            WebError::unavailable("The document store did not answer.")
-        }
-        FeedbackError::Db(e) => e.into(),
-        FeedbackError::Audit(e) => e.into(),
-        FeedbackError::Io(e) => WebError::internal(e),
+/// A feedback use-case's error on analysis `id` as this page words it.
+fn web_error(id: Uuid) -> impl FnOnce(AppError) -> WebError {
+    move |e| match e {
+        // The chunk store did not answer (logged by the use-case).
+        AppError::Unavailable { .. } => WebError::unavailable("The document store did not answer."),
+        other => WebError::about_analysis(
+            other,
+            Some(id),
+            "Only compliance officers may judge citations.",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     }
 }
 
@@ -120,7 +117,6 @@ pub async fn submit(
     }
     let analysis_id = Uuid::parse_str(&id).map_err(|_| WebError::bad_request(format!("{id:?} is not an analysis id.")))?;
     let req = form.parse()?;
-    let app = &web.app;
-    feedback::record(&app.audit, app.store.clone(), user.principal(), None, analysis_id, &req).await.map_err(web_error)?;
+    web.app.judge_citation(user.principal(), None, analysis_id, &req).await.map_err(web_error(analysis_id))?;
     Ok(see_other(&format!("/analyses/{analysis_id}#actions-title")))
 }

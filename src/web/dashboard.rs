@@ -1,5 +1,5 @@
 //! Owns the Dashboard page: the quality figures of a date range
-//! (`crate::monitoring`) as server-drawn SVG charts with their values as tables,
+//! (`app::monitoring`) as server-drawn SVG charts with their values as tables,
 //! for the roles holding `Permission::ViewMonitoring` (officers and admins).
 
 use askama::Template;
@@ -9,9 +9,9 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::{Layout, SignedIn, Web, WebError, render};
-use crate::auth::Permission;
-use crate::monitoring::chart::{self, Table};
-use crate::monitoring::{DateRange, Figures, MonitoringError, report};
+use crate::app::AppError;
+use crate::app::Permission;
+use crate::app::monitoring::{Table, charts, summary_rows};
 
 /// Days shown when the page is opened without a range, today included.
 const DEFAULT_DAYS: u64 = 30;
@@ -56,23 +56,14 @@ pub async fn page(State(web): State<Web>, user: SignedIn, Query(q): Query<RangeQ
     if !user.principal().role.allows(Permission::ViewMonitoring) {
         return Err(WebError::forbidden("The dashboard is for compliance officers and administrators."));
     }
-    let tz = web.app.analyzer.engine().config().time_zone();
-    let today = crate::review::today_in(tz);
-    let to = date("to", q.to.as_deref())?.unwrap_or(today);
-    let range = match date("from", q.from.as_deref())? {
-        Some(from) => DateRange::new(from, to),
-        None => DateRange::ending(to, DEFAULT_DAYS),
-    }
-    .map_err(|e| match e {
-        MonitoringError::Invalid { field, reason } => WebError::bad_request(format!("{field}: {reason}")),
-        other => WebError::internal(other),
+    let to = date("to", q.to.as_deref())?;
+    let from = date("from", q.from.as_deref())?;
+    let figures = web.app.quality_figures(from, to, DEFAULT_DAYS).await.map_err(|e| match e {
+        AppError::Invalid { field: Some(field), message } => WebError::bad_request(format!("{field}: {message}")),
+        other => WebError::from(other),
     })?;
-    let figures =
-        Figures::compute(&web.app.db, range, tz).await.map_err(|e| match e {
-            MonitoringError::Db(e) => WebError::from(e),
-            other => WebError::unavailable(other.to_string()),
-        })?;
-    let charts = chart::charts(&figures)
+    let range = figures.range;
+    let charts = charts(&figures)
         .into_iter()
         .map(|c| ChartView { id: c.id.clone(), title: c.title.clone(), svg: c.svg(), table: c.table() })
         .collect();
@@ -82,7 +73,7 @@ pub async fn page(State(web): State<Web>, user: SignedIn, Query(q): Query<RangeQ
         to: range.to().to_string(),
         time_zone: figures.time_zone.clone(),
         n_days: figures.days.len(),
-        summary: report::summary_rows(&figures.total),
+        summary: summary_rows(&figures.total),
         charts,
     }))
 }

@@ -334,7 +334,7 @@ async fn jobs(web: &Web, user: &SignedIn) -> Vec<JobView> {
         .collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        match web.app.jobs.get(id).await {
+        match web.app.jobs().get(id).await {
             Ok(Some(j)) => out.push(job_view(j)),
             Ok(None) => {}
             Err(e) => tracing::warn!("reading ingestion job {id}: {e}"),
@@ -361,7 +361,7 @@ pub async fn upload(
     let outcome = match multipart {
         Err(e) => Err(format!("Send the file as a form upload ({e}).")),
         Ok(form) => {
-            let max = app.documents.as_ref().map_or(0, |d| d.parse.max_file_bytes);
+            let max = app.max_upload_file_bytes().unwrap_or(0);
             match read_form(form, max).await {
                 Err(e) => Err(WebError::from(e).message),
                 Ok((files, meta)) => {
@@ -409,9 +409,10 @@ pub async fn job(
         .map_err(|_| WebError::bad_request(format!("{id:?} is not a job id.")))?;
     let job = web
         .app
-        .jobs
+        .jobs()
         .get(id)
-        .await?
+        .await
+        .map_err(crate::app::AppError::from)?
         .ok_or_else(|| WebError::not_found(format!("There is no ingestion job {id}.")))?;
     Ok(render(&JobFragment { job: job_view(job) }))
 }

@@ -47,7 +47,7 @@ pub struct Folded {
 
 /// Days-left wording for a due date as of `today`.
 pub fn days_left_label(due: NaiveDate, today: NaiveDate) -> (String, bool) {
-    let days = crate::review::days_left(due, today);
+    let days = crate::app::days_left(due, today);
     let label = match days {
         0 => "due today".to_owned(),
         1 => "1 day left".to_owned(),
@@ -75,7 +75,7 @@ fn restates(issue: &ComplianceIssue, action: &RequiredAction) -> bool {
 /// generator writes one per finding with the finding's citations), and not a
 /// suggestion of an action the rules did not find.
 fn belongs(rec: &Recommendation, action: &RequiredAction) -> bool {
-    !rec.text.starts_with(crate::generation::LLM_SUGGESTION_PREFIX) && chunk_set(&rec.citations) == chunk_set(&action.citations)
+    !rec.text.starts_with(crate::app::LLM_SUGGESTION_PREFIX) && chunk_set(&rec.citations) == chunk_set(&action.citations)
 }
 
 /// Folds the analysis's issues and recommendations into its actions (see the

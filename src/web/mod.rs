@@ -34,8 +34,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::app::{App, AppError, AuthBudget};
-use crate::auth::{Permission, Principal, Role};
+use crate::app::{App, AppError, AuthBudget, Permission, Principal, Role};
 use session::{SIGNIN_COOKIE, Session, SessionError, cookie, tokens_match};
 
 /// Settings of the web interface (`[web]`).
@@ -93,7 +92,7 @@ pub fn router(app: Arc<App>, settings: WebSettings, budget: Arc<dyn AuthBudget>)
         settings,
         app,
     });
-    let sessions = session::layer(web.app.db.clone(), web.settings.secure_cookies);
+    let sessions = session::layer(web.app.session_records(), web.settings.secure_cookies);
     Router::new()
         .route("/", get(home))
         .route("/sign-in", get(signin::form).post(signin::submit))
@@ -259,9 +258,9 @@ impl FromRequestParts<Web> for SignedIn {
         match current {
             Some(session) => {
                 // A key revoked since sign-in ends its sessions at the next request.
-                match web.app.db.get_api_key(&session.principal.id).await {
-                    Ok(Some(key)) if key.revoked_at.is_none() => Ok(SignedIn { session }),
-                    Ok(_) => {
+                match web.app.key_in_force(&session.principal.id).await {
+                    Ok(true) => Ok(SignedIn { session }),
+                    Ok(false) => {
                         session::end(&handle).await.map_err(|e| WebError::from(e).into_response())?;
                         Err(see_other("/sign-in"))
                     }
@@ -339,6 +338,21 @@ impl WebError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
+
+    /// `e`, from a use-case on analysis `analysis`, as the workflow pages word it: a
+    /// refusal of the role says `forbidden`, a missing analysis is named, and a refused
+    /// field answers `invalid` (the review pages answer 400 where the API says 422);
+    /// everything else as [`From<AppError>`] maps it.
+    pub fn about_analysis(e: AppError, analysis: Option<uuid::Uuid>, forbidden: &str, invalid: StatusCode) -> Self {
+        match (e, analysis) {
+            (AppError::Forbidden(_), _) => WebError::forbidden(forbidden),
+            (AppError::NotFound { field: Some(field), .. }, Some(id)) if field == "id" => {
+                WebError::not_found(format!("There is no analysis {id}."))
+            }
+            (AppError::Invalid { field: Some(field), message }, _) => WebError::new(invalid, format!("{field}: {message}")),
+            (other, _) => other.into(),
+        }
+    }
 }
 
 impl From<AppError> for WebError {
@@ -374,17 +388,6 @@ impl From<SessionError> for WebError {
     }
 }
 
-impl From<crate::db::DbError> for WebError {
-    fn from(e: crate::db::DbError) -> Self {
-        AppError::from(e).into()
-    }
-}
-
-impl From<crate::audit::AuditError> for WebError {
-    fn from(e: crate::audit::AuditError) -> Self {
-        AppError::from(e).into()
-    }
-}
 
 #[derive(Template)]
 #[template(path = "error.html")]

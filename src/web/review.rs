@@ -2,7 +2,7 @@
 //! (`/queue`: filters, due dates with days left, overdue marking, assign to me /
 //! to an officer) and the case view (`/cases/{id}`: related transactions, the
 //! SAR narrative draft to edit and keep with the decision, the CTR data sheet;
-//! a printable page and a JSON export). The workflow is `crate::review`.
+//! a printable page and a JSON export), over the review use-cases of `app`.
 
 use askama::Template;
 use axum::Form;
@@ -15,20 +15,12 @@ use uuid::Uuid;
 use super::findings::days_left_label;
 use super::view::{self, CitationView};
 use super::{Layout, SignedIn, Web, WebError, render, render_status, see_other};
-use crate::review::case::{Case, CtrField, FieldStatus, heading};
-use crate::review::{AssignRequest, QueueQuery, ReviewError};
+use crate::app::case::{Case, CtrField, FieldStatus, RelatedTransaction, heading};
+use crate::app::{AppError, AssignRequest, QueueQuery, Role};
 
-impl From<ReviewError> for WebError {
-    fn from(e: ReviewError) -> Self {
-        match e {
-            ReviewError::Forbidden(_) => WebError::forbidden("Only compliance officers work the review queue."),
-            ReviewError::NotFound(id) => WebError::not_found(format!("There is no analysis {id}.")),
-            ReviewError::Invalid { field, reason } => WebError::bad_request(format!("{field}: {reason}")),
-            ReviewError::NotInQueue(m) => WebError::new(StatusCode::CONFLICT, m),
-            ReviewError::Db(e) => e.into(),
-            ReviewError::Audit(e) => e.into(),
-        }
-    }
+/// A review use-case's error as these pages word it (a refused field is 400 here).
+fn review_error(analysis: Option<Uuid>) -> impl FnOnce(AppError) -> WebError {
+    move |e| WebError::about_analysis(e, analysis, "Only compliance officers work the review queue.", StatusCode::BAD_REQUEST)
 }
 
 fn require_decide(user: &SignedIn) -> Result<(), WebError> {
@@ -37,10 +29,6 @@ fn require_decide(user: &SignedIn) -> Result<(), WebError> {
     } else {
         Err(WebError::forbidden("Only compliance officers work the review queue and case view."))
     }
-}
-
-fn today(web: &Web) -> chrono::NaiveDate {
-    crate::review::today_in(web.app.analyzer.engine().config().time_zone())
 }
 
 pub struct QueueRowView {
@@ -76,16 +64,15 @@ struct QueuePage {
 
 pub async fn queue(State(web): State<Web>, user: SignedIn, Query(q): Query<QueueQuery>) -> Result<Response, WebError> {
     require_decide(&user)?;
-    let today = today(&web);
-    let queue = crate::review::queue(&web.app.db, user.principal(), &q, today).await?;
+    let today = web.app.today();
+    let queue = web.app.review_queue(user.principal(), &q).await.map_err(review_error(None))?;
     let officers = web
         .app
-        .db
-        .list_api_keys()
+        .keys()
         .await?
         .into_iter()
         .filter(|k| k.revoked_at.is_none())
-        .filter(|k| k.role.parse::<crate::auth::Role>().is_ok_and(super::can_decide))
+        .filter(|k| k.role.parse::<Role>().is_ok_and(super::can_decide))
         .map(|k| (k.key_id, k.name))
         .collect();
     let me = &user.principal().id;
@@ -142,7 +129,7 @@ pub async fn assign(State(web): State<Web>, user: SignedIn, Path(id): Path<Strin
     require_decide(&user)?;
     let id = parse_id(&id)?;
     let assignee = Some(f.assignee.trim().to_owned()).filter(|a| !a.is_empty());
-    crate::review::assign(&web.app.audit, user.principal(), None, id, &AssignRequest { assignee }).await?;
+    web.app.assign(user.principal(), None, id, &AssignRequest { assignee }).await.map_err(review_error(Some(id)))?;
     // Only a local path: never redirect elsewhere.
     let back = if f.back.starts_with("/queue") || f.back.starts_with("/cases/") { f.back.as_str() } else { "/queue" };
     Ok(see_other(back))
@@ -213,7 +200,7 @@ pub struct CaseView {
     pub due: String,
     pub overdue: bool,
     pub actions: Vec<CaseActionView>,
-    pub related: Vec<crate::review::case::RelatedTransaction>,
+    pub related: Vec<RelatedTransaction>,
     pub sections: Vec<SectionView>,
     /// What the narrative box holds: the kept narrative, else the draft.
     pub narrative: String,
@@ -301,9 +288,9 @@ fn case_view(c: Case, today: chrono::NaiveDate) -> CaseView {
 
 async fn load_case(web: &Web, user: &SignedIn, id: &str) -> Result<(Case, chrono::NaiveDate), WebError> {
     require_decide(user)?;
-    let today = today(web);
-    let institution = &web.app.analyzer.engine().config().institution;
-    let case = crate::review::case::case(&web.app.db, &web.app.audit, user.principal(), parse_id(id)?, institution, today).await?;
+    let today = web.app.today();
+    let id = parse_id(id)?;
+    let case = web.app.case(user.principal(), id).await.map_err(review_error(Some(id)))?;
     Ok((case, today))
 }
 

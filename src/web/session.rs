@@ -21,8 +21,8 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::auth::Principal;
-use crate::db::{Database, DbError, WebSessionRow};
+use crate::app::Principal;
+use crate::app::sessions::{SessionRecords, WebSessionRow};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "reagent_session";
@@ -52,8 +52,8 @@ pub enum SessionError {
 
 /// The session layer of the pages: cookie `reagent_session`, `HttpOnly`,
 /// `SameSite=Strict`, `Path=/`, `Secure` when `secure`, over the database.
-pub fn layer(db: Database, secure: bool) -> SessionManagerLayer<DbSessionStore> {
-    SessionManagerLayer::new(DbSessionStore { db })
+pub fn layer(records: SessionRecords, secure: bool) -> SessionManagerLayer<DbSessionStore> {
+    SessionManagerLayer::new(DbSessionStore { records })
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
@@ -101,18 +101,18 @@ pub async fn end(session: &tower_sessions::Session) -> Result<(), SessionError> 
     Ok(session.flush().await?)
 }
 
-/// tower-sessions' store over our database (`crate::db`'s `web_sessions` rows), on
+/// tower-sessions' store over our database (the `web_sessions` rows of `app::sessions`), on
 /// SQLite or PostgreSQL alike. Writes go through `Database::write` like every other
 /// write, so a browser hanging up never leaves one half-done.
 #[derive(Debug, Clone)]
 pub struct DbSessionStore {
-    db: Database,
+    records: SessionRecords,
 }
 
 /// New ids drawn when a fresh one is already taken (128 random bits: never, in practice).
 const CREATE_ATTEMPTS: usize = 3;
 
-fn backend(e: DbError) -> session_store::Error {
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
     // Logged in full here; the page only says the database did not answer.
     tracing::warn!("web sessions: {e}");
     session_store::Error::Backend(e.to_string())
@@ -130,7 +130,7 @@ fn to_row(record: &Record) -> session_store::Result<WebSessionRow> {
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         for _ in 0..CREATE_ATTEMPTS {
-            if self.db.create_web_session(&to_row(record)?, Utc::now()).await.map_err(backend)? {
+            if self.records.create(&to_row(record)?, Utc::now()).await.map_err(backend)? {
                 return Ok(());
             }
             record.id = Id::default();
@@ -139,11 +139,11 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.db.save_web_session(&to_row(record)?).await.map_err(backend)
+        self.records.save(&to_row(record)?).await.map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(row) = self.db.web_session(&id.to_string(), Utc::now()).await.map_err(backend)? else {
+        let Some(row) = self.records.get(&id.to_string(), Utc::now()).await.map_err(backend)? else {
             return Ok(None);
         };
         let decode = |e: String| session_store::Error::Decode(format!("web session: {e}"));
@@ -156,7 +156,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.db.delete_web_session(&id.to_string()).await.map_err(backend)
+        self.records.delete(&id.to_string()).await.map_err(backend)
     }
 }
 

@@ -15,9 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use crate::audit::Actor;
-use crate::audit::refusals::Refusal;
-use crate::auth::AuthError;
+use crate::app::{Actor, AuthError, Refusal};
 
 use super::session::{self, SIGNIN_COOKIE, random_token, set_cookie};
 use super::{Layout, Web, WebError, render_status, see_other};
@@ -127,15 +125,13 @@ pub async fn submit(
     };
     // Only an invalid key spends a token of the budget (`AuthAttempt::failed`).
     let attempt = match &source {
-        Some(source) if !web.app.auth.is_verified(key) => {
+        Some(source) if !web.app.is_verified(key) => {
             match web.budget.reserve(source, chrono::Utc::now()).await {
                 Ok(attempt) => Some(attempt),
                 Err(wait) => {
                     let status = StatusCode::TOO_MANY_REQUESTS;
                     let reason = "too many failed authentications from this address".to_string();
-                    web.app
-                        .audit
-                        .count_refusal(refusal("throttled", status, reason));
+                    web.app.count_refusal(refusal("throttled", status, reason));
                     let message =
                         "Too many failed sign-ins from your address. Wait a minute and try again.";
                     let response = page(&web, next, Some(message.into()), status);
@@ -145,7 +141,7 @@ pub async fn submit(
         }
         _ => None,
     };
-    let principal = match web.app.auth.authenticate_api_key(key).await {
+    let principal = match web.app.authenticate_api_key(key).await {
         Ok(p) => p,
         Err(e) => {
             let why = match &e {
@@ -158,9 +154,7 @@ pub async fn submit(
             {
                 attempt.failed().await;
             }
-            web.app
-                .audit
-                .count_refusal(refusal("rejected", StatusCode::UNAUTHORIZED, why));
+            web.app.count_refusal(refusal("rejected", StatusCode::UNAUTHORIZED, why));
             return page(
                 &web,
                 next,

@@ -11,11 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{Layout, SignedIn, UserView, Web, WebError, render, render_status, see_other, view};
-use crate::audit::Actor;
-use crate::db::{TransactionFilter, TransactionRow};
+use crate::app::{Actor, App, TransactionRow};
 use crate::domain::{Customer, RuleInput, Transaction};
 use crate::guidance::Analysis;
-use crate::app::App;
 
 /// Rows per page.
 const PAGE_SIZE: u32 = 25;
@@ -238,13 +236,8 @@ async fn page_of(
     form: AdhocForm,
 ) -> Result<TransactionsPage, WebError> {
     let page = page.max(1);
-    let filter = TransactionFilter {
-        query: Some(q.clone()),
-        limit: PAGE_SIZE,
-        offset: (page - 1) * PAGE_SIZE,
-    };
-    let rows = app.db.list_transactions(&filter).await?;
-    let total = app.db.count_transactions(&filter).await?;
+    let found = app.transactions(Some(q.clone()), PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    let (rows, total) = (found.rows, found.total);
     let pages = total.div_ceil(u64::from(PAGE_SIZE)).max(1) as u32;
     let link = |p: u32| format!("/transactions?q={}&page={p}", view::url_encode(&q));
     let (prev, next) = (
@@ -346,7 +339,7 @@ pub async fn analyze_adhoc(
         form.fail("customer_id", "Enter the customer's id, e.g. CUST003.");
         None
     } else {
-        let c = app.db.get_customer(form.customer_id.trim()).await?;
+        let c = app.customer(form.customer_id.trim()).await?;
         if c.is_none() {
             form.fail(
                 "customer_id",

@@ -127,12 +127,12 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
     let res = client.get(server.url(&format!("/api/v1/analyses/{}", uuid::Uuid::new_v4()))).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 404);
 
-    assert!(server.state.db.analyses_for_transaction("BAD1").await.unwrap().is_empty(), "failed requests stored nothing");
+    assert!(server.db.analyses_for_transaction("BAD1").await.unwrap().is_empty(), "failed requests stored nothing");
 
     // A good request still works, is stored, and is counted.
     let (status, body) = post(&client, url.clone(), &inline_request()).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(server.state.db.analyses_for_transaction("BAD1").await.unwrap().len(), 1);
+    assert_eq!(server.db.analyses_for_transaction("BAD1").await.unwrap().len(), 1);
     let (status, body) = post(&client, url.clone(), &json!({"transaction_id": "TXN003"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["transaction_id"], "TXN003");

@@ -24,9 +24,7 @@ fn options(source: &str) -> Options {
 }
 
 async fn run(server: &common::server::TestServer, text: &str, format: Format) -> BatchReport {
-    let state = &server.state;
-    let deps = batch::Deps { analyzer: &state.analyzer, db: &state.db, audit: &state.audit };
-    batch::run(&deps, text.as_bytes(), format, &options("test"), &Silent).await.expect("batch runs")
+    server.state.screen_batch(text.as_bytes(), format, &options("test"), &Silent).await.expect("batch runs")
 }
 
 /// A CSV row; the customer columns are filled when `with_customer`.
@@ -39,7 +37,7 @@ fn csv_row(id: &str, customer: &str, amount: &str, kind: &str, at: &str, with_cu
 
 /// The action codes of the latest stored analysis of `id`.
 async fn stored_actions(server: &common::server::TestServer, id: &str) -> Vec<String> {
-    let analyses = server.state.db.analyses_for_transaction(id).await.unwrap();
+    let analyses = server.db.analyses_for_transaction(id).await.unwrap();
     assert_eq!(analyses.len(), 1, "{id} has exactly one analysis");
     analyses[0].required_actions.iter().map(|a| a.code.as_str().to_string()).collect()
 }
@@ -94,18 +92,18 @@ async fn bad_rows_are_reported_with_line_and_field_and_nothing_else_is_lost() {
     assert_eq!((report.rows, report.analysed, report.stored), (46, 40, 40));
     assert_eq!(report.summary(), format!("40 analysed, {} require review, 6 rejected rows, {:.0} per second", report.requires_review, report.per_second));
     // Every good row is stored and analysed once; no bad row left a trace.
-    let analysed = server.state.db.analysed_transactions(&good).await.unwrap();
+    let analysed = server.db.analysed_transactions(&good).await.unwrap();
     assert_eq!(analysed.len(), 40);
     for bad in ["B1", "B2", "B3", "B4", "B6"] {
-        assert!(server.state.db.get_transaction(bad).await.unwrap().is_none(), "{bad} was stored");
+        assert!(server.db.get_transaction(bad).await.unwrap().is_none(), "{bad} was stored");
     }
     let csv = report.rejected_csv();
     assert!(csv.starts_with("line,field,message\n"), "{csv}");
     assert!(csv.contains(&format!("{},transaction.amount,", expected[0].0)), "{csv}");
     // One audit entry per analysis, and the chain still verifies.
-    let verify = reagent::audit::verify(&server.state.db).await.unwrap();
+    let verify = reagent::audit::verify(&server.db).await.unwrap();
     assert!(verify.broken.is_none(), "{verify:?}");
-    let entries = server.state.db.audit_page(0, 1000).await.unwrap();
+    let entries = server.db.audit_page(0, 1000).await.unwrap();
     assert_eq!(entries.iter().filter(|e| e.action == "analysis.create").count(), 40);
 }
 
@@ -141,12 +139,12 @@ async fn cash_of_one_customer_day_is_aggregated_across_rows_and_matches_one_by_o
         assert!(!stored_actions(&server, id).await.contains(&"CTR_FILING".to_string()), "{id}");
     }
     // The same transactions analysed one by one through the existing path.
-    let state = &server.state;
-    let time_zone = state.analyzer.engine().config().time_zone();
+    // A fresh analyzer over the same store and rules (no sanctions list is loaded).
+    let analyzer = server.services.analyzer().unwrap();
     for id in ["AGG-1", "AGG-2", "AGG-3", "LOW-1", "LOW-2"] {
-        let input = state.db.transaction_context_in(id, 30, time_zone).await.unwrap().unwrap();
-        let (single, _) = state.analyzer.analyze(input, None).await.unwrap();
-        let batch = state.db.analyses_for_transaction(id).await.unwrap().remove(0);
+        let input = server.state.stored_transaction(id).await.unwrap().unwrap();
+        let (single, _) = analyzer.analyze(input, None).await.unwrap();
+        let batch = server.db.analyses_for_transaction(id).await.unwrap().remove(0);
         let codes = |a: &reagent::guidance::Analysis| a.required_actions.iter().map(|x| x.code).collect::<Vec<_>>();
         assert_eq!(codes(&batch), codes(&single), "{id}");
         assert_eq!((batch.risk_level, batch.requires_review), (single.risk_level, single.requires_review), "{id}");
@@ -174,7 +172,7 @@ async fn structuring_across_days_is_found_within_the_batch_and_a_rerun_analyses_
     let again = run(&server, &text, Format::Csv).await;
     assert_eq!((again.analysed, again.already_analysed, again.stored), (0, 3, 3));
     for id in ["S-1", "S-2", "N-1"] {
-        assert_eq!(server.state.db.analyses_for_transaction(id).await.unwrap().len(), 1, "{id}");
+        assert_eq!(server.db.analyses_for_transaction(id).await.unwrap().len(), 1, "{id}");
     }
     // A file with one new row analyses only that one.
     lines.push(csv_row("S-3", "STR", "9400", "CASH_DEPOSIT", "2026-03-11T15:00:00Z", false));
@@ -186,7 +184,7 @@ async fn structuring_across_days_is_found_within_the_batch_and_a_rerun_analyses_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customers_load_from_their_own_file() {
     let server = server().await;
-    let db = &server.state.db;
+    let db = &server.db;
     let csv = "customer_id,name,customer_type,risk_rating,kyc_status,is_pep,country\nK1,Kay,INDIVIDUAL,HIGH,COMPLETE,true,US\nK2,Kim,ALIEN,LOW,COMPLETE,false,US\n";
     let report = batch::load_customers(db, csv.as_bytes(), Format::Csv).await.unwrap();
     assert_eq!(report.stored, 1);
@@ -243,7 +241,7 @@ async fn an_upload_job_screens_the_file_with_progress_and_a_report_for_roles_tha
     let viewer = server.client_as(Role::Viewer);
     assert_eq!(viewer.get(server.url(&format!("/api/v1/batches/{id}"))).send().await.unwrap().status(), 403);
     // The upload and the run are audited.
-    let trail = server.state.db.audit_for_object(&id, 10).await.unwrap();
+    let trail = server.db.audit_for_object(&id, 10).await.unwrap();
     let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, vec!["batch.upload", "batch.run"]);
     // A form without a file is refused naming the field.

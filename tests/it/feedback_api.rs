@@ -46,7 +46,7 @@ async fn officers_judge_citations_and_a_later_judgement_replaces_the_earlier() {
     }
 
     // Bad requests name the field, and write nothing.
-    let entries_before = server.state.db.audit_page(0, 100_000).await.unwrap().len();
+    let entries_before = server.db.audit_page(0, 100_000).await.unwrap().len();
     let missing = uuid::Uuid::new_v4().to_string();
     let unused_action = if action == "KYC_REMEDIATION" { "CTR_FILING" } else { "KYC_REMEDIATION" };
     for (req, field) in [
@@ -71,7 +71,7 @@ async fn officers_judge_citations_and_a_later_judgement_replaces_the_earlier() {
     assert_eq!(status, 404);
     let (status, body) = send(officer.post(server.url("/api/v1/analyses/not-a-uuid/feedback")).json(&json!({"action": action, "chunk_id": chunk, "verdict": "supports"}))).await;
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("id")), "{body}");
-    assert_eq!(server.state.db.audit_page(0, 100_000).await.unwrap().len(), entries_before, "refused requests wrote no audit entry");
+    assert_eq!(server.db.audit_page(0, 100_000).await.unwrap().len(), entries_before, "refused requests wrote no audit entry");
     let (_, list) = send(officer.get(&url)).await;
     assert_eq!(list, json!([]), "nothing stored");
 
@@ -102,7 +102,7 @@ async fn officers_judge_citations_and_a_later_judgement_replaces_the_earlier() {
     assert!(list.contains(&second) && list.contains(&by_admin), "{list:?}");
 
     // Every judgement is in the audit trail, related to the analysis; the chain holds.
-    let trail = server.state.db.audit_page(0, 100_000).await.unwrap();
+    let trail = server.db.audit_page(0, 100_000).await.unwrap();
     assert_eq!(audit_actions(&trail, &id), ["feedback.record", "feedback.replace", "feedback.record"]);
     let replace = trail.iter().find(|e| e.action == "feedback.replace").unwrap();
     let details: Value = serde_json::from_str(&replace.details).unwrap();
@@ -113,5 +113,5 @@ async fn officers_judge_citations_and_a_later_judgement_replaces_the_earlier() {
     let recorded: Value = serde_json::from_str(&trail.iter().find(|e| e.action == "feedback.record").unwrap().details).unwrap();
     assert!(recorded["note_sha256"].as_str().is_some_and(|h| h.len() == 64), "the note is audited as a hash: {recorded}");
     assert!(!trail.iter().any(|e| e.details.contains("the threshold is here")), "the note's text stays out of the trail");
-    assert!(reagent::audit::verify(&server.state.db).await.unwrap().ok());
+    assert!(reagent::audit::verify(&server.db).await.unwrap().ok());
 }

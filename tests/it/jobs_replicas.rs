@@ -143,7 +143,7 @@ async fn record(db: &Database, id: Uuid) -> JobRecord {
 async fn finished(app: &App, id: Uuid) -> reagent::app::jobs::JobView {
     let started = Instant::now();
     loop {
-        let job = app.jobs.get_of(JobKind::Ingest, id).await.unwrap();
+        let job = app.jobs().get_of(JobKind::Ingest, id).await.unwrap();
         if job.status.is_finished() {
             return job;
         }
@@ -158,12 +158,12 @@ async fn entries(db: &Database, id: Uuid, action: &str) -> Vec<reagent::db::Audi
 }
 
 /// Each document stored once: one active version whose chunks are all there.
-fn stored_once(app: &App, doc: &str) -> usize {
-    let versions = app.store.versions(Some(doc)).unwrap();
+fn stored_once(r: &Replicas, doc: &str) -> usize {
+    let versions = r.services.store.versions(Some(doc)).unwrap();
     assert_eq!(versions.len(), 1, "{doc}: one version, nothing duplicated: {versions:?}");
     let v = &versions[0];
     assert_eq!(v.status, VersionStatus::Active, "{doc}");
-    let chunks = app.store.chunks(doc, &v.meta.version).unwrap();
+    let chunks = r.services.store.chunks(doc, &v.meta.version).unwrap();
     assert_eq!(chunks.len(), v.chunk_count, "{doc}: every chunk once");
     chunks.len()
 }
@@ -195,7 +195,7 @@ async fn racing_workers_run_each_job_once(r: &Replicas) {
     let claims: Vec<_> = (0..16)
         .map(|i| {
             let app = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { app.jobs.claim().await.unwrap() })
+            tokio::spawn(async move { app.jobs().claim().await.unwrap() })
         })
         .collect();
     let mut claimed = Vec::new();
@@ -223,7 +223,7 @@ async fn racing_workers_run_each_job_once(r: &Replicas) {
         assert_eq!(closing.len(), 1, "job {i}: one closing entry: {closing:?}");
         assert_eq!((closing[0].outcome.as_str(), closing[0].actor_id.as_str()), ("success", "k-editor"));
         assert!(db.job_files(*id).await.unwrap().is_empty(), "a finished job's files are dropped");
-        stored_once(&a, &format!("race-{i}"));
+        stored_once(r, &format!("race-{i}"));
     }
     // The claim of the race plus one run per job.
     assert_eq!(total_attempts, n + 1, "each job run once (the raced one twice: claimed, then lapsed)");
@@ -233,7 +233,7 @@ async fn racing_workers_run_each_job_once(r: &Replicas) {
     // A replica started afterwards (a restart) reads every job as it ended.
     let c = r.app().await;
     for id in &ids {
-        let job = c.jobs.get_of(JobKind::Ingest, *id).await.unwrap();
+        let job = c.jobs().get_of(JobKind::Ingest, *id).await.unwrap();
         assert_eq!(job.status, JobStatus::Succeeded);
         assert_eq!(job.result.as_ref().map(|r| r["files"][0]["outcome"].clone()), Some("ingested".into()), "{job:?}");
     }
@@ -255,7 +255,7 @@ async fn progress_shows_through_the_other_replica(r: &Replicas) {
     let started = Instant::now();
     let mut seen = None;
     loop {
-        let job = b.jobs.get_of(JobKind::Ingest, id).await.unwrap();
+        let job = b.jobs().get_of(JobKind::Ingest, id).await.unwrap();
         if job.status == JobStatus::Running && 0 < job.progress.done && job.progress.done < job.progress.total {
             seen = Some(job);
             break;
@@ -270,7 +270,7 @@ async fn progress_shows_through_the_other_replica(r: &Replicas) {
     assert_eq!(seen.error, None);
     let db = r.db().await;
     let running = record(&db, id).await;
-    assert_eq!(running.owner, Some(a.jobs.owner()), "A's worker runs it");
+    assert_eq!(running.owner, Some(a.jobs().owner()), "A's worker runs it");
     assert!(running.lease_until.is_some_and(|l| l > Utc::now()), "under a live lease");
     let done = finished(&b, id).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
@@ -295,7 +295,7 @@ async fn dead_replicas_job_is_taken_over(r: &Replicas) {
     std::fs::write(dir.path().join(&files[0].name), &files[0].bytes).unwrap();
     let first = common::ingest(&r.services, &[dir.path().join(&files[0].name)], &common::options());
     assert_eq!(first.failed(), 0);
-    let chunks_before = stored_once(&a, "takeover-1");
+    let chunks_before = stored_once(r, "takeover-1");
 
     let wb = Worker::spawn(b.clone());
     let job = finished(&b, id).await;
@@ -309,19 +309,20 @@ async fn dead_replicas_job_is_taken_over(r: &Replicas) {
     assert_eq!(outcome("takeover-1.md"), "unchanged", "the stored document is a no-op: {report}");
     assert_eq!(outcome("takeover-2.md"), "ingested", "{report}");
     let stored = record(&db, id).await;
-    assert_eq!((stored.attempts, stored.owner.clone()), (2, Some(b.jobs.owner())), "claimed again by B");
-    assert_eq!(stored_once(&a, "takeover-1"), chunks_before, "nothing duplicated");
-    stored_once(&a, "takeover-2");
+    assert_eq!((stored.attempts, stored.owner.clone()), (2, Some(b.jobs().owner())), "claimed again by B");
+    assert_eq!(stored_once(r, "takeover-1"), chunks_before, "nothing duplicated");
+    stored_once(r, "takeover-2");
     assert_eq!(entries(&db, id, "document.ingest").await.len(), 1);
     wb.stop().await;
     // The dead replica comes back and tries to store its own end: refused, so the job
     // keeps B's end and one closing entry.
     let stale = reagent::audit::AuditEvent::new(reagent::audit::AuditKind::Document, "document.ingest", reagent::audit::Actor::cli(), id.to_string());
     let progress = reagent::app::jobs::JobProgress::default();
-    reagent::app::jobs::finish(&a.audit, &dead_claim, JobStatus::Failed, Some("stale".into()), None, &progress, stale).await;
+    let audit = reagent::audit::AuditLog::new(db.clone(), &r.services.config.audit).unwrap();
+    reagent::app::jobs::finish(&audit, &dead_claim, JobStatus::Failed, Some("stale".into()), None, &progress, stale).await;
     assert_eq!(entries(&db, id, "document.ingest").await.len(), 1, "one closing entry");
     let kept = record(&db, id).await;
-    assert_eq!((kept.status, kept.error, kept.owner), (JobStatus::Succeeded, None, Some(b.jobs.owner())));
+    assert_eq!((kept.status, kept.error, kept.owner), (JobStatus::Succeeded, None, Some(b.jobs().owner())));
 
     // 2. On this host, a process that is gone, its lease of ten minutes still
     // running: B's next pass releases the job at once rather than wait for the lease.
@@ -334,7 +335,7 @@ async fn dead_replicas_job_is_taken_over(r: &Replicas) {
     let job2 = finished(&b, id2).await;
     assert_eq!(job2.status, JobStatus::Succeeded, "{job2:?}");
     assert_eq!(record(&db, id2).await.attempts, 2);
-    stored_once(&a, "takeover-3");
+    stored_once(r, "takeover-3");
     wb.stop().await;
 }
 
@@ -352,10 +353,10 @@ async fn out_of_attempts_fails_once(r: &Replicas) {
     claim_as_dead(&db, id, "elsewhere/boot/2/2#second", t + chrono::Duration::seconds(40), 2).await;
     assert_eq!(record(&db, id).await.attempts, 2);
     // Both replicas notice at once; one of them fails it.
-    let (fa, fb) = tokio::join!(a.jobs.recover(), b.jobs.recover());
+    let (fa, fb) = tokio::join!(a.jobs().recover(), b.jobs().recover());
     let failed: Vec<_> = fa.unwrap().into_iter().chain(fb.unwrap()).collect();
     assert_eq!(failed.len(), 1, "failed once: {failed:?}");
-    let job = b.jobs.get_of(JobKind::Ingest, id).await.unwrap();
+    let job = b.jobs().get_of(JobKind::Ingest, id).await.unwrap();
     assert_eq!(job.status, JobStatus::Failed);
     let error = job.error.unwrap_or_default();
     assert!(error.contains("after 2 attempt(s)") && error.contains("jobs.max_attempts = 2"), "{error}");
@@ -369,7 +370,7 @@ async fn out_of_attempts_fails_once(r: &Replicas) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     wb.stop().await;
     assert_eq!(record(&db, id).await.attempts, 2);
-    assert!(b.store.versions(Some("doomed")).unwrap().is_empty(), "never ingested");
+    assert!(r.services.store.versions(Some("doomed")).unwrap().is_empty(), "never ingested");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -383,7 +383,7 @@ async fn dashboard_page_and_metrics_for_the_roles_that_may_see_them() {
     // The history ends today (New York), so the gauges' 30-day window holds all of it but A7.
     let today = Utc::now().with_timezone(&TZ).date_naive();
     let d0 = plus(today, -3);
-    seed(&server.state.db, d0).await;
+    seed(&server.db, d0).await;
 
     // A request first, so the scrape has a route to show the latency histogram of.
     let health = server.client_as(Role::Viewer).get(server.url("/health")).send().await.unwrap();

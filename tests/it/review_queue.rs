@@ -116,7 +116,7 @@ async fn assignment_is_audited_and_a_decision_takes_the_item_out() {
     let (_, q) = queue(&server, Role::Admin, "?assignee=me").await;
     assert!(ids(&q).is_empty(), "assigned to the officer, not the admin: {q}");
     // Only an active officer may be assigned: the viewer's key is refused.
-    let viewer_id = server.state.db.list_api_keys().await.unwrap().into_iter().find(|k| k.role == "viewer").unwrap().key_id;
+    let viewer_id = server.db.list_api_keys().await.unwrap().into_iter().find(|k| k.role == "viewer").unwrap().key_id;
     let (status, body) = send(assign(Role::Admin, json!({"assignee": viewer_id}))).await;
     assert_eq!((status, body["error"]["field"].as_str()), (422, Some("assignee")), "{body}");
     let (status, body) = send(assign(Role::Admin, json!({"assignee": null}))).await;

@@ -99,7 +99,8 @@ async fn request_for(server: &TestServer, client: &reqwest::Client, method: &str
         }
         ("post", "/api/v1/keys") => client.post(url(path)).json(&json!({"name": format!("made {n}"), "role": "viewer"})),
         ("delete", "/api/v1/keys/{id}") => {
-            let k = server.state.auth.create_key(&format!("doomed {n}"), Role::Viewer).await.unwrap();
+            let admin = server.state.authenticate(server.key(Role::Admin)).await.unwrap();
+            let k = server.state.create_key(&admin, None, format!("doomed {n}"), Role::Viewer).await.unwrap();
             client.delete(url(&path.replace("{id}", &k.info.key_id)))
         }
         ("get", p) if !p.contains('{') => client.get(url(p)),
@@ -167,10 +168,10 @@ async fn every_route_with_every_role_answers_as_documented() {
     assert!(checked >= 5 * reagent::api::auth::ROUTES.len(), "walked {checked} role × route pairs");
     // Refusals were counted, and audited once flushed: one entry per source, action and
     // actor, holding the count. The chain is intact.
-    assert!(server.state.audit.pending_refusals() >= 30);
-    assert!(server.state.audit.flush_refusals().await >= 2);
-    assert_eq!(server.state.audit.pending_refusals(), 0);
-    let trail = server.state.db.audit_page(0, 100_000).await.unwrap();
+    assert!(server.state.pending_refusals() >= 30);
+    assert!(server.state.flush_refusals().await >= 2);
+    assert_eq!(server.state.pending_refusals(), 0);
+    let trail = server.db.audit_page(0, 100_000).await.unwrap();
     let details = |e: &reagent::db::AuditRow| serde_json::from_str::<Value>(&e.details).unwrap();
     let entries = |action: &str| trail.iter().filter(|e| e.action == action).collect::<Vec<_>>();
     let total = |action: &str| entries(action).iter().map(|e| details(e)["count"].as_u64().unwrap()).sum::<u64>();
@@ -181,7 +182,7 @@ async fn every_route_with_every_role_answers_as_documented() {
     assert!(entries("auth.forbidden").iter().any(|e| e.actor_role == "viewer"
         && e.object_id == "ip:127.0.0.1"
         && details(e)["routes"]["POST /api/v1/analyze"].as_u64() >= Some(1)));
-    assert!(reagent::audit::verify(&server.state.db).await.unwrap().ok());
+    assert!(reagent::audit::verify(&server.db).await.unwrap().ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,8 +242,8 @@ async fn decisions_follow_the_workflow_and_leave_a_timeline() {
     let (status, body) = send(officer.get(server.url("/api/v1/audit"))).await;
     assert_eq!((status, body["error"]["field"].as_str()), (422, Some("object_id")));
     // The raw customer id appears nowhere in the trail.
-    let all = server.state.db.audit_page(0, 100_000).await.unwrap();
-    let raw_customer = server.state.db.get_transaction("TXN003").await.unwrap().unwrap().customer_id;
+    let all = server.db.audit_page(0, 100_000).await.unwrap();
+    let raw_customer = server.db.get_transaction("TXN003").await.unwrap().unwrap().customer_id;
     assert!(all.iter().all(|e| !e.details.contains(&raw_customer)), "{raw_customer} leaked into the audit log");
 
     // JWT: a viewer token reads but may not analyze; wrong secret or expired → 401.
@@ -301,7 +302,7 @@ async fn decisions_follow_the_workflow_and_leave_a_timeline() {
     assert_eq!(status, 401, "a revoked key is refused at once");
     let (status, body) = send(server.client().post(server.url("/api/v1/keys")).json(&json!({"name": "x", "role": "root"}))).await;
     assert_eq!((status, body["error"]["field"].as_str()), (422, Some("role")), "{body}");
-    assert!(reagent::audit::verify(&server.state.db).await.unwrap().ok());
+    assert!(reagent::audit::verify(&server.db).await.unwrap().ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +316,7 @@ async fn uploads_become_jobs_and_bad_uploads_name_the_field() {
     assert!(done["progress"]["total"].as_i64().unwrap() >= 1 && done["progress"]["done"] == done["progress"]["total"], "{done}");
     assert_eq!(done["result"]["files"][0]["document_id"], "upload-test-policy", "{done}");
     assert_eq!(done["result"]["files"][0]["path"], "upload-policy.md", "{done}");
-    let versions = server.state.store.versions(Some("upload-test-policy")).unwrap();
+    let versions = server.state.document_versions(Some("upload-test-policy".into())).await.unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].meta.version, "2026-01-01");
 
@@ -354,7 +355,7 @@ async fn uploads_become_jobs_and_bad_uploads_name_the_field() {
     let (status, _) = send(upload_request(&server.client_as(Role::ComplianceOfficer), &server, "nope")).await;
     assert_eq!(status, 403);
     // Uploads and their outcome are in the audit trail.
-    let trail = server.state.db.audit_page(0, 100_000).await.unwrap();
+    let trail = server.db.audit_page(0, 100_000).await.unwrap();
     assert!(trail.iter().any(|e| e.action == "document.upload" && e.actor_role == "policy_editor"));
     assert!(trail.iter().any(|e| e.action == "document.ingest" && e.outcome == "success" && e.details.contains("upload-test-policy")));
     assert!(trail.iter().any(|e| e.action == "document.ingest" && e.outcome == "failed"));

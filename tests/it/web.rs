@@ -255,7 +255,8 @@ async fn sessions_csrf_and_roles() {
     // A revoked key's sessions end at the next request.
     let doomed = sign_in(&server, server.key(Role::Analyst)).await;
     let key_id = server.key(Role::Analyst).split('_').nth(1).unwrap().to_string();
-    server.state.auth.revoke_key(&key_id).await.unwrap();
+    let admin = server.state.authenticate(server.key(Role::Admin)).await.unwrap();
+    server.state.revoke_key(&admin, None, key_id).await.unwrap();
     let res = c.get(server.url("/transactions")).header("cookie", &doomed.cookie).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 303);
 
@@ -549,9 +550,9 @@ async fn unreadable_sessions_are_signed_out() {
     let c = client();
     for (id, data) in [("AAAAAAAAAAAAAAAAAAAAAA", r#"{"signed_in":{"principal":"not a principal"}}"#), ("AQAAAAAAAAAAAAAAAAAAAA", "not json")] {
         let row = reagent::db::WebSessionRow { id: id.into(), data: data.into(), expires_at: now + chrono::Duration::hours(1) };
-        assert!(server.state.db.create_web_session(&row, now).await.unwrap());
+        assert!(server.db.create_web_session(&row, now).await.unwrap());
         let res = c.get(server.url("/transactions")).header("cookie", format!("reagent_session={id}")).send().await.unwrap();
         assert_eq!(res.status().as_u16(), 303, "{data}");
-        assert_eq!(server.state.db.web_session(id, now).await.unwrap(), None, "{data}: deleted");
+        assert_eq!(server.db.web_session(id, now).await.unwrap(), None, "{data}: deleted");
     }
 }

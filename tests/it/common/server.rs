@@ -12,6 +12,10 @@ use reagent::app::App;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: Arc<App>,
+    /// The server's database, for tests to arrange and check records directly.
+    pub db: Database,
+    /// The parts the server was built from (store, embedder, a fresh analyzer).
+    pub services: reagent::services::Services,
     /// One API key per role (`Role::ALL` order).
     pub keys: Vec<(Role, String)>,
     _dir: tempfile::TempDir,
@@ -89,11 +93,12 @@ pub async fn start_with(
     })
     .await
     .unwrap();
-    let state = Arc::new(services.app_state(db).unwrap());
+    let state = Arc::new(services.app_state(db.clone()).unwrap());
     reagent::app::watch_sanctions_lists(&state).await.unwrap();
+    let auth = reagent::auth::Authenticator::new(db.clone(), &config_kept.auth).unwrap();
     let mut keys = Vec::new();
     for role in Role::ALL {
-        keys.push((role, state.auth.create_key(&format!("test {role}"), role).await.unwrap().key));
+        keys.push((role, auth.create_key(&format!("test {role}"), role).await.unwrap().key));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -101,6 +106,8 @@ pub async fn start_with(
     TestServer {
         addr,
         state,
+        db,
+        services,
         keys,
         _dir: dir,
     }
@@ -120,8 +127,8 @@ pub async fn load_newest_sanctions(server: &TestServer) -> Option<String> {
     let date = newest.file_stem()?.to_str()?.strip_prefix("sdn-")?.parse().ok()?;
     let (info, entries) =
         reagent::sanctions::read_list(reagent::sanctions::ListKind::Sdn, date, &newest, None, None).unwrap();
-    server.state.db.store_sanctions_version(&info, &entries).await.unwrap();
-    server.state.db.refresh_sanctions(server.state.analyzer.engine().sanctions()).await.unwrap();
+    server.db.store_sanctions_version(&info, &entries).await.unwrap();
+    server.state.refresh_sanctions().await.unwrap();
     Some(info.version_id)
 }
 
