@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use reagent_ingest::lexical::{Lexical, LexicalVectors};
-use reagent_ingest::store::{Candidate, ScoredChunk, SearchFilter, SparseVector, StoreError, VectorQuery};
+use reagent_ingest::store::{Candidate, Fetch, ScoredChunk, SearchFilter, SparseVector, StoreError, VectorQuery};
 use reagent_ingest::{ChunkStore, Embedder};
 use thiserror::Error;
 use uuid::Uuid;
@@ -110,13 +110,10 @@ impl Retriever {
         let mut ranked = match mode {
             RetrievalMode::Dense => self.store.candidates(dense, filter, limit)?,
             RetrievalMode::Bm25 => self.store.candidates(terms, filter, limit)?,
-            RetrievalMode::Hybrid => {
-                let (d, s) = (self.store.candidates(dense, filter, n)?, self.store.candidates(terms, filter, n)?);
-                fuse::rrf(&[&d, &s], self.settings.rrf_k)
-            }
-            RetrievalMode::Dbsf => {
-                let (d, s) = (self.store.candidates(dense, filter, n)?, self.store.candidates(terms, filter, n)?);
-                fuse::dbsf(&[&d, &s])
+            RetrievalMode::Hybrid | RetrievalMode::Dbsf => {
+                let both = [dense, terms].map(|query| Fetch::Candidates { query, filter, limit: n });
+                let [d, s]: [Vec<Candidate>; 2] = pair(self.store.fetch(&both)?)?;
+                if mode == RetrievalMode::Hybrid { fuse::rrf(&[&d, &s], self.settings.rrf_k) } else { fuse::dbsf(&[&d, &s]) }
             }
             RetrievalMode::Fusion => {
                 let weights = self.settings.fusion_weights();
@@ -131,6 +128,9 @@ impl Retriever {
     /// score on the other side (a second query restricted to the missing ids), then the
     /// pair BM25 and term coverage of every candidate (skipped when weighted 0). Dense
     /// candidates first, in rank order, then those only BM25 found.
+    ///
+    /// Three store round trips: both candidate lists as one batch; the missing scores
+    /// and the pair scores as a second; the chunks' term vectors.
     fn signals(
         &self,
         query: &QueryVectors,
@@ -141,20 +141,31 @@ impl Retriever {
     ) -> Result<Vec<(Uuid, Signals)>, RetrievalError> {
         let lexical = &query.lexical;
         let terms = VectorQuery::Sparse(SparseVector::Terms, &lexical.terms);
-        let mut dense_hits = self.store.candidates(dense, filter, n)?;
-        let mut sparse_hits = if lexical.terms.is_empty() { vec![] } else { self.store.candidates(terms, filter, n)? };
+        let sparse_limit = if lexical.terms.is_empty() { 0 } else { n };
+        let [mut dense_hits, mut sparse_hits]: [Vec<Candidate>; 2] = pair(self.store.fetch(&[
+            Fetch::Candidates { query: dense, filter, limit: n },
+            Fetch::Candidates { query: terms, filter, limit: sparse_limit },
+        ])?)?;
         let only = |hits: &[Candidate], other: &[Candidate]| -> Vec<Uuid> {
             let have: HashSet<Uuid> = other.iter().map(|c| c.chunk_id).collect();
             hits.iter().map(|c| c.chunk_id).filter(|id| !have.contains(id)).collect()
         };
         let missing_dense = only(&sparse_hits, &dense_hits);
         let missing_sparse = if lexical.terms.is_empty() { vec![] } else { only(&dense_hits, &sparse_hits) };
-        if !missing_dense.is_empty() {
-            dense_hits.extend(self.store.score(dense, filter, &missing_dense)?);
-        }
-        if !missing_sparse.is_empty() {
-            sparse_hits.extend(self.store.score(terms, filter, &missing_sparse)?);
-        }
+        // Every candidate: those the dense side found, then those only BM25 found.
+        let union: Vec<Uuid> = dense_hits.iter().map(|c| c.chunk_id).chain(missing_dense.iter().copied()).collect();
+        let pairs_of: &[Uuid] = if weights.pairs > 0.0 && !lexical.pairs.is_empty() { &union } else { &[] };
+        let [dense_rest, sparse_rest, pair_scores]: [Vec<Candidate>; 3] = self
+            .store
+            .fetch(&[
+                Fetch::Score { query: dense, filter, ids: &missing_dense },
+                Fetch::Score { query: terms, filter, ids: &missing_sparse },
+                Fetch::Score { query: VectorQuery::Sparse(SparseVector::Pairs, &lexical.pairs), filter, ids: pairs_of },
+            ])?
+            .try_into()
+            .map_err(|_| batch_error())?;
+        dense_hits.extend(dense_rest);
+        sparse_hits.extend(sparse_rest);
         let mut signals: Vec<(Uuid, Signals)> =
             dense_hits.iter().map(|c| (c.chunk_id, Signals { dense: c.score, ..Default::default() })).collect();
         let at: HashMap<Uuid, usize> = signals.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
@@ -164,12 +175,9 @@ impl Retriever {
                 signals[i].1.bm25 = c.score;
             }
         }
-        if weights.pairs > 0.0 && !lexical.pairs.is_empty() && !ids.is_empty() {
-            let pairs = VectorQuery::Sparse(SparseVector::Pairs, &lexical.pairs);
-            for c in self.store.score(pairs, filter, &ids)? {
-                if let Some(&i) = at.get(&c.chunk_id) {
-                    signals[i].1.pairs = c.score;
-                }
+        for c in pair_scores {
+            if let Some(&i) = at.get(&c.chunk_id) {
+                signals[i].1.pairs = c.score;
             }
         }
         if weights.coverage > 0.0 && !lexical.terms.is_empty() && !ids.is_empty() {
@@ -191,4 +199,14 @@ impl Retriever {
         let mut by_id: HashMap<Uuid, _> = records.into_iter().map(|r| (r.chunk_id, r)).collect();
         Ok(ranked.into_iter().filter_map(|c| Some(ScoredChunk { record: by_id.remove(&c.chunk_id)?, score: c.score })).collect())
     }
+}
+
+/// The two answers of a batch of two.
+fn pair(answers: Vec<Vec<Candidate>>) -> Result<[Vec<Candidate>; 2], RetrievalError> {
+    answers.try_into().map_err(|_| batch_error())
+}
+
+/// A store answered a batch with the wrong number of answers.
+fn batch_error() -> RetrievalError {
+    RetrievalError::Store(StoreError::Backend("the store answered a batch of queries with a different number of answers".into()))
 }
