@@ -1,13 +1,17 @@
 //! The embedded and the remote store give the same answers: the same documents ingested
 //! into the embedded shard and into Qdrant collections (on one node, and on the 3-node
 //! cluster with 3 shards of 2 copies) come back ranked alike by the one retriever, under
-//! every filter; a remote store that fails is a clean 503; `/ready` lists a cluster
-//! collection's shards. Skips without a test server.
+//! every filter; batching the retriever's store queries changes no ranking; a remote
+//! store that fails is a clean 503; `/ready` lists a cluster collection's shards. Skips
+//! without a test server.
 
 use crate::common;
 
+use std::sync::Arc;
+
 use reagent::services::Services;
-use reagent_ingest::store::SearchFilter;
+use reagent_ingest::store::{OneAtATime, ScoredChunk, SearchFilter};
+use reagent_retrieval::{RetrievalMode, Retriever};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -47,6 +51,26 @@ fn both_stores_rank_the_same_chunks_for_the_same_queries() {
         assert_eq!(report.failed(), 0, "{:#?}", report.files);
         assert_eq!(embedded.store.count().unwrap(), remote.store.count().unwrap());
         rank_alike(&embedded, &remote);
+        batches_rank_as_one_query_at_a_time(&remote);
+    }
+    batches_rank_as_one_query_at_a_time(&embedded);
+}
+
+/// The retriever's batched store queries, one search's and several searches' together
+/// ([`Retriever::search_many`]), rank exactly as the same queries sent one at a time
+/// ([`OneAtATime`]), in every mode, scores bit for bit.
+fn batches_rank_as_one_query_at_a_time(services: &Services) {
+    let alone = Retriever::new(services.embedder.clone(), Arc::new(OneAtATime(services.store.clone())), services.config.retrieval.clone());
+    let batched = services.retriever();
+    let filter = SearchFilter { as_of: "2025-06-01".parse().ok(), ..Default::default() };
+    let bits = |hits: Vec<ScoredChunk>| hits.into_iter().map(|h| (h.record.chunk_id, h.score.to_bits())).collect::<Vec<_>>();
+    for mode in [RetrievalMode::Fusion, RetrievalMode::Hybrid, RetrievalMode::Dbsf, RetrievalMode::Dense, RetrievalMode::Bm25] {
+        let search = |r: &Retriever, q: &str| bits(r.search(q, filter.clone(), Some(mode), Some(10)).unwrap());
+        let one_by_one: Vec<_> = QUERIES.iter().map(|q| search(&alone, q)).collect();
+        assert!(one_by_one.iter().all(|hits| !hits.is_empty()), "{mode:?}: {one_by_one:?}");
+        assert_eq!(QUERIES.iter().map(|q| search(&batched, q)).collect::<Vec<_>>(), one_by_one, "{mode:?}: one search batched");
+        let together = batched.search_many(&QUERIES, filter.clone(), Some(mode), Some(10)).unwrap();
+        assert_eq!(together.into_iter().map(bits).collect::<Vec<_>>(), one_by_one, "{mode:?}: the searches batched together");
     }
 }
 
