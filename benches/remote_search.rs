@@ -21,7 +21,7 @@ use reagent::services::Services;
 use reagent_ingest::parse::MetadataDefaults;
 use reagent_ingest::pipeline::{IngestOptions, Pipeline};
 use reagent_ingest::progress::Reporter;
-use reagent_ingest::store::{OneAtATime, RemoteStore, SearchFilter, StoreBackend, test_server_url};
+use reagent_ingest::store::{OneAtATime, RemoteStore, ScoredChunk, SearchFilter, StoreBackend, test_server_url};
 use reagent_ingest::ChunkStore;
 use reagent_retrieval::{RetrievalMode, Retriever};
 
@@ -30,14 +30,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Per question of one timed pass: milliseconds, and the ranking (id and score bits).
-fn pass(retriever: &Retriever, questions: &[String], mode: RetrievalMode) -> anyhow::Result<(Vec<f64>, Vec<Vec<(uuid::Uuid, u32)>>)> {
+/// A search's hits: chunk ids and score bits.
+type Ranking = Vec<(uuid::Uuid, u32)>;
+
+fn ranking(hits: &[ScoredChunk]) -> Ranking {
+    hits.iter().map(|h| (h.record.chunk_id, h.score.to_bits())).collect()
+}
+
+/// Per question of one timed pass: milliseconds, and the ranking.
+fn pass(retriever: &Retriever, questions: &[String], mode: RetrievalMode) -> anyhow::Result<(Vec<f64>, Vec<Ranking>)> {
     let (mut ms, mut rankings) = (Vec::new(), Vec::new());
     for q in questions {
         let t = Instant::now();
         let hits = retriever.search(q, SearchFilter::default(), Some(mode), Some(10))?;
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        rankings.push(hits.iter().map(|h| (h.record.chunk_id, h.score.to_bits())).collect());
+        rankings.push(ranking(&hits));
     }
     Ok((ms, rankings))
 }
@@ -103,5 +110,25 @@ fn run(services: &Services, remote: &Arc<RemoteStore>, root: &std::path::Path, o
             if a.2 == b.2 { "yes" } else { "NO" }
         );
     }
+    // An analysis searches several texts at once: the same questions in groups of GROUP.
+    let groups: Vec<Vec<&str>> = questions.chunks(GROUP).map(|g| g.iter().map(String::as_str).collect()).collect();
+    let before = remote.requests();
+    let (mut ms, mut rankings) = (Vec::new(), Vec::new());
+    for group in &groups {
+        let t = Instant::now();
+        let together = batched.search_many(group, SearchFilter::default(), Some(RetrievalMode::Fusion), Some(10))?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0 / group.len() as f64);
+        rankings.extend(together.iter().map(|hits| ranking(hits)));
+    }
+    let trips = (remote.requests() - before) as f64 / questions.len().max(1) as f64;
+    let (_, alone_rankings) = pass(&alone, &questions, RetrievalMode::Fusion)?;
+    println!(
+        "fusion, {GROUP} searches per search_many: {trips:.1} round trips and {:.2} ms median per search; same ranking as one at a time: {}",
+        median(ms),
+        if rankings == alone_rankings { "yes" } else { "NO" }
+    );
     Ok(())
 }
+
+/// Searches per `search_many` call in the last figure (an analysis runs a few).
+const GROUP: usize = 5;

@@ -32,6 +32,11 @@
 //! only on the store's runtime, and dropping the store shuts that runtime down without
 //! blocking, which is allowed anywhere.
 //!
+//! **Round trips.** Each request is a round trip to the server, which is what a search
+//! pays for: `fetch` sends a batch of candidate and score queries as one `query_batch`
+//! request (`candidates` and `score` are batches of one), and [`RemoteStore::requests`]
+//! counts them.
+//!
 //! **Failures.** Unavailable, deadline-exceeded and resource-exhausted answers, and
 //! refused connections, are retried
 //! with exponential backoff; every other error (invalid argument above all) fails at
