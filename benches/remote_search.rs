@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use reagent::config::Config;
 use reagent::services::Services;
-use reagent_ingest::parse::MetadataDefaults;
+use reagent_ingest::parse::{MetadataDefaults, ParseSettings};
 use reagent_ingest::pipeline::{IngestOptions, Pipeline};
 use reagent_ingest::progress::Reporter;
 use reagent_ingest::store::{OneAtATime, RemoteStore, ScoredChunk, SearchFilter, StoreBackend, test_server_url};
@@ -75,7 +75,8 @@ fn run(services: &Services, remote: &Arc<RemoteStore>, root: &std::path::Path, o
         replace: false,
         defaults: MetadataDefaults::default(),
         today: chrono::Utc::now().date_naive(),
-        parse: services.config.ingest.parse_settings(),
+        // In process: the configured child extractor would run this bench's binary.
+        parse: ParseSettings::default(),
     };
     let progress = Reporter::new();
     let pipeline = Pipeline { chunker: &services.chunker, embedder: services.embedder.as_ref(), store: services.store.as_ref(), progress: &progress };

@@ -66,8 +66,8 @@ impl Retriever {
     }
 
     /// [`Retriever::search`] for each of `texts`, ranked exactly as one by one, with the
-    /// store queries of every search sent in the same batches: however many texts, a
-    /// search costs a remote store 4 round trips in `fusion` mode, 2 in the others.
+    /// store queries of every search sent in the same batches: however many texts, the
+    /// searches together cost a remote store 4 round trips in `fusion` mode, 2 in the others.
     pub fn search_many(
         &self,
         texts: &[&str],
