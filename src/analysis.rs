@@ -206,20 +206,34 @@ impl Analyzer {
             let settings = retriever.settings();
             let filter = SearchFilter { as_of: Some(as_of), jurisdictions: settings.jurisdictions.clone(), ..Default::default() };
             let limit = settings.evidence_limit;
+            // A miss may have been filled since (by another analysis); the rest are searched
+            // together, each text once.
+            let mut found: Vec<Option<Arc<Vec<ScoredChunk>>>> = queries
+                .iter()
+                .zip(found)
+                .map(|(q, found)| found.or_else(|| cache.as_ref().and_then(|c| c.get(&q.text, as_of))))
+                .collect();
+            let mut missing: Vec<&str> = Vec::new();
+            for (q, _) in queries.iter().zip(&found).filter(|(_, f)| f.is_none()) {
+                if !missing.contains(&q.text.as_str()) {
+                    missing.push(&q.text);
+                }
+            }
+            let searched: HashMap<&str, Arc<Vec<ScoredChunk>>> = if missing.is_empty() {
+                HashMap::new()
+            } else {
+                let hits = retriever.search_many(&missing, filter.clone(), None, None)?;
+                missing.iter().copied().zip(hits.into_iter().map(Arc::new)).collect()
+            };
+            for (text, hits) in &searched {
+                if let Some(c) = &cache {
+                    c.put(text, as_of, hits.clone());
+                }
+            }
             let mut merged: Vec<EvidenceChunk> = Vec::new();
             let mut index: HashMap<Uuid, usize> = HashMap::new();
-            for (q, found) in queries.iter().zip(found) {
-                // A miss may have been filled since (an earlier query of this analysis, another analysis).
-                let hits = match found.or_else(|| cache.as_ref().and_then(|c| c.get(&q.text, as_of))) {
-                    Some(hits) => hits,
-                    None => {
-                        let hits = Arc::new(retriever.search(&q.text, filter.clone(), None, None)?);
-                        if let Some(c) = &cache {
-                            c.put(&q.text, as_of, hits.clone());
-                        }
-                        hits
-                    }
-                };
+            for (q, found) in queries.iter().zip(found.iter_mut()) {
+                let Some(hits) = found.take().or_else(|| searched.get(q.text.as_str()).cloned()) else { continue };
                 for hit in hits.iter() {
                     let id = hit.record.chunk_id;
                     let slot = *index.entry(id).or_insert_with(|| {

@@ -1,13 +1,17 @@
 //! The embedded and the remote store give the same answers: the same documents ingested
 //! into the embedded shard and into Qdrant collections (on one node, and on the 3-node
 //! cluster with 3 shards of 2 copies) come back ranked alike by the one retriever, under
-//! every filter; a remote store that fails is a clean 503; `/ready` lists a cluster
-//! collection's shards. Skips without a test server.
+//! every filter; batching the retriever's store queries changes no ranking; a remote
+//! store that fails is a clean 503; `/ready` lists a cluster collection's shards. Skips
+//! without a test server.
 
 use crate::common;
 
+use std::sync::Arc;
+
 use reagent::services::Services;
-use reagent_ingest::store::SearchFilter;
+use reagent_ingest::store::{OneAtATime, ScoredChunk, SearchFilter};
+use reagent_retrieval::{RetrievalMode, Retriever};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -47,7 +51,40 @@ fn both_stores_rank_the_same_chunks_for_the_same_queries() {
         assert_eq!(report.failed(), 0, "{:#?}", report.files);
         assert_eq!(embedded.store.count().unwrap(), remote.store.count().unwrap());
         rank_alike(&embedded, &remote);
+        batches_rank_as_one_query_at_a_time(&remote);
     }
+    batches_rank_as_one_query_at_a_time(&embedded);
+}
+
+/// The retriever's batched store queries, one search's and several searches' together
+/// ([`Retriever::search_many`]), rank as the same queries sent one at a time
+/// ([`OneAtATime`]), in every mode: the same chunks in the same order, the same scores
+/// but for float noise (Qdrant may answer two identical queries a few ulps apart, while
+/// it merges segments after an ingest or from another copy of a shard).
+fn batches_rank_as_one_query_at_a_time(services: &Services) {
+    let alone = Retriever::new(services.embedder.clone(), Arc::new(OneAtATime(services.store.clone())), services.config.retrieval.clone());
+    let batched = services.retriever();
+    let filter = SearchFilter { as_of: "2025-06-01".parse().ok(), ..Default::default() };
+    let store = &services.config.store;
+    let (mut compared, mut worst) = (0, 0f32);
+    for mode in [RetrievalMode::Fusion, RetrievalMode::Hybrid, RetrievalMode::Dbsf, RetrievalMode::Dense, RetrievalMode::Bm25] {
+        let one_by_one: Vec<_> = QUERIES.iter().map(|q| alone.search(q, filter.clone(), Some(mode), Some(10)).unwrap()).collect();
+        let each: Vec<_> = QUERIES.iter().map(|q| batched.search(q, filter.clone(), Some(mode), Some(10)).unwrap()).collect();
+        let together = batched.search_many(&QUERIES, filter.clone(), Some(mode), Some(10)).unwrap();
+        for (how, runs) in [("one search batched", each), ("the searches batched together", together)] {
+            for ((query, a), b) in QUERIES.iter().zip(&one_by_one).zip(&runs) {
+                let ids = |hits: &[ScoredChunk]| hits.iter().map(|h| h.record.chunk_id).collect::<Vec<_>>();
+                assert!(!a.is_empty(), "{mode:?} {query:?}: nothing found");
+                assert_eq!(ids(a), ids(b), "{mode:?} {query:?}, {how}, {:?} with {} shard(s)", store.backend, store.shard_number);
+                for (x, y) in a.iter().zip(b) {
+                    worst = worst.max((x.score - y.score).abs());
+                }
+                compared += a.len();
+            }
+        }
+    }
+    eprintln!("{:?} store, {} shard(s): {compared} hits batched and one at a time alike, scores at most {worst} apart", store.backend, store.shard_number);
+    assert!(worst <= 1e-6, "scores differ by {worst}");
 }
 
 /// The same queries under the same filters give the same chunks with the same scores

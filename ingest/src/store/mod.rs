@@ -332,6 +332,15 @@ pub enum VectorQuery<'a> {
     Sparse(SparseVector, &'a SparseTerms),
 }
 
+/// One query of a batch ([`ChunkStore::fetch`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Fetch<'a> {
+    /// The best `limit` chunks, as [`ChunkStore::candidates`] answers.
+    Candidates { query: VectorQuery<'a>, filter: &'a SearchFilter, limit: usize },
+    /// The scores of those of `ids` that pass `filter`, as [`ChunkStore::score`] answers.
+    Score { query: VectorQuery<'a>, filter: &'a SearchFilter, ids: &'a [Uuid] },
+}
+
 /// A chunk and the raw score a query gave it (or, once fused, its fused score).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
@@ -363,6 +372,18 @@ pub trait ChunkStore: Send + Sync {
     /// `query`'s raw scores of those of `ids` that pass `filter`, best first; a sparse
     /// query leaves out chunks that share nothing with it.
     fn score(&self, query: VectorQuery<'_>, filter: &SearchFilter, ids: &[Uuid]) -> Result<Vec<Candidate>, StoreError>;
+    /// The answers of several queries, in order, each exactly what `candidates` or `score`
+    /// answers alone. By default one after the other; a remote store sends them as one
+    /// request, so a search pays one round trip per batch instead of one per query.
+    fn fetch(&self, fetches: &[Fetch<'_>]) -> Result<Vec<Vec<Candidate>>, StoreError> {
+        fetches
+            .iter()
+            .map(|f| match *f {
+                Fetch::Candidates { query, filter, limit } => self.candidates(query, filter, limit),
+                Fetch::Score { query, filter, ids } => self.score(query, filter, ids),
+            })
+            .collect()
+    }
     /// The chunks' stored sparse vectors (ids not stored are left out).
     fn sparse_vectors(&self, ids: &[Uuid], vector: SparseVector) -> Result<Vec<(Uuid, SparseTerms)>, StoreError>;
     /// The records of `ids`, as stored (ids not stored are left out).
@@ -383,6 +404,65 @@ pub trait ChunkStore: Send + Sync {
     /// chunks; a distributed store adds its shards' replica states.
     fn health(&self) -> StoreHealth {
         StoreHealth::from_count(StoreBackend::Embedded, self.count())
+    }
+}
+
+/// A store that answers every [`ChunkStore::fetch`] one query at a time (the trait's
+/// default), whatever `S` does: the reference a batching store is compared with (tests,
+/// `benches/remote_search.rs`). Everything else goes to `S` unchanged.
+pub struct OneAtATime<S>(pub S);
+
+impl<S: std::ops::Deref<Target = T> + Send + Sync, T: ChunkStore + ?Sized> ChunkStore for OneAtATime<S> {
+    fn write_pending(&self, chunks: &[StoredChunk]) -> Result<(), StoreError> {
+        self.0.write_pending(chunks)
+    }
+    fn activate(&self, document_id: &str, version: &str) -> Result<(), StoreError> {
+        self.0.activate(document_id, version)
+    }
+    fn set_effective_to(&self, document_id: &str, version: &str, effective_to: NaiveDate) -> Result<(), StoreError> {
+        self.0.set_effective_to(document_id, version, effective_to)
+    }
+    fn delete(&self, document_id: &str, version: Option<&str>) -> Result<usize, StoreError> {
+        self.0.delete(document_id, version)
+    }
+    fn recover(&self) -> Result<usize, StoreError> {
+        self.0.recover()
+    }
+    fn versions(&self, document_id: Option<&str>) -> Result<Vec<VersionInfo>, StoreError> {
+        self.0.versions(document_id)
+    }
+    fn chunks(&self, document_id: &str, version: &str) -> Result<Vec<ChunkRecord>, StoreError> {
+        self.0.chunks(document_id, version)
+    }
+    fn get(&self, chunk_id: Uuid) -> Result<Option<ChunkRecord>, StoreError> {
+        self.0.get(chunk_id)
+    }
+    fn candidates(&self, query: VectorQuery<'_>, filter: &SearchFilter, limit: usize) -> Result<Vec<Candidate>, StoreError> {
+        self.0.candidates(query, filter, limit)
+    }
+    fn score(&self, query: VectorQuery<'_>, filter: &SearchFilter, ids: &[Uuid]) -> Result<Vec<Candidate>, StoreError> {
+        self.0.score(query, filter, ids)
+    }
+    fn sparse_vectors(&self, ids: &[Uuid], vector: SparseVector) -> Result<Vec<(Uuid, SparseTerms)>, StoreError> {
+        self.0.sparse_vectors(ids, vector)
+    }
+    fn records(&self, ids: &[Uuid]) -> Result<Vec<ChunkRecord>, StoreError> {
+        self.0.records(ids)
+    }
+    fn bm25(&self) -> Bm25Params {
+        self.0.bm25()
+    }
+    fn count(&self) -> Result<usize, StoreError> {
+        self.0.count()
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.0.flush()
+    }
+    fn optimize(&self) -> Result<(), StoreError> {
+        self.0.optimize()
+    }
+    fn health(&self) -> StoreHealth {
+        self.0.health()
     }
 }
 

@@ -32,6 +32,11 @@
 //! only on the store's runtime, and dropping the store shuts that runtime down without
 //! blocking, which is allowed anywhere.
 //!
+//! **Round trips.** Each request is a round trip to the server, which is what a search
+//! pays for: `fetch` sends a batch of candidate and score queries as one `query_batch`
+//! request (`candidates` and `score` are batches of one), and [`RemoteStore::requests`]
+//! counts them.
+//!
 //! **Failures.** Unavailable, deadline-exceeded and resource-exhausted answers, and
 //! refused connections, are retried
 //! with exponential backoff; every other error (invalid argument above all) fails at
@@ -43,6 +48,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
@@ -51,7 +57,7 @@ use qdrant_client::qdrant::vector_output::Vector as OutputVector;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder,
-    Distance, FieldType, Filter, GetPointsBuilder, Modifier, PointId, PointStruct, Query, QueryPointsBuilder, Range, ReplicaState,
+    Distance, FieldType, Filter, GetPointsBuilder, Modifier, PointId, PointStruct, Query, QueryBatchPointsBuilder, QueryPoints, QueryPointsBuilder, Range, ReplicaState,
     ScrollPointsBuilder, SetPayloadPointsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
     UpsertPointsBuilder, Value, VectorInput, VectorsSelector, VectorParamsBuilder, VectorsConfigBuilder, WriteOrdering,
     WriteOrderingType,
@@ -62,7 +68,7 @@ use uuid::Uuid;
 use super::edge::{BM25, DENSE, LAYOUT, PAIRS};
 use super::payload::{ChunkPayload, INTEGER_FIELDS, KEYWORD_FIELDS, day_number};
 use super::{
-    Candidate, ChunkRecord, ChunkStore, HealthStatus, ReplicaHealth, SearchFilter, ShardHealth, SparseVector, StoreBackend, StoreError,
+    Candidate, ChunkRecord, ChunkStore, Fetch, HealthStatus, ReplicaHealth, SearchFilter, ShardHealth, SparseVector, StoreBackend, StoreError,
     StoreHealth, StoreSettings, StoredChunk, VectorQuery, VersionInfo, VersionStatus,
 };
 use crate::document::version_key;
@@ -91,6 +97,8 @@ pub struct RemoteStore {
     collection: String,
     url: String,
     bm25: Bm25Params,
+    /// Requests sent through [`RemoteStore::call`]: everything but chunk writes.
+    requests: AtomicU64,
 }
 
 impl std::fmt::Debug for RemoteStore {
@@ -229,11 +237,18 @@ impl RemoteStore {
             collection: settings.collection.clone(),
             url: settings.url.clone(),
             bm25: settings.bm25(),
+            requests: AtomicU64::new(0),
         })
     }
 
     pub fn collection(&self) -> &str {
         &self.collection
+    }
+
+    /// Requests (round trips) this store has sent, chunk writes and retries left out:
+    /// what a search costs in round trips (tests, `benches/remote_search.rs`).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// Delete the whole collection (if it exists). Only for tests and caches that mean
@@ -254,6 +269,7 @@ impl RemoteStore {
         F: Fn(Arc<Qdrant>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, QdrantError>> + Send,
     {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let client = self.client.clone();
         self.run(async move { retrying(what, || request(client.clone())).await })?
     }
@@ -454,10 +470,18 @@ impl RemoteStore {
         }
     }
 
-    /// Ids and scores of the best `limit` points for `query` under `filter`.
-    fn scored_ids(&self, query: VectorQuery<'_>, filter: Filter, limit: usize) -> Result<Vec<Candidate>, StoreError> {
+    /// `fetch` as a Qdrant query, or `None` when it asks for nothing (no ids, limit 0).
+    fn query_points(&self, fetch: Fetch<'_>) -> Option<QueryPoints> {
+        let (query, filter, limit) = match fetch {
+            Fetch::Candidates { query, filter, limit } => (query, search_filter(filter), limit),
+            Fetch::Score { query, filter, ids } => {
+                let mut restricted = search_filter(filter);
+                restricted.must.push(Condition::has_id(ids.iter().map(|&id| point_id(id))));
+                (query, restricted, ids.len())
+            }
+        };
         if limit == 0 {
-            return Ok(vec![]);
+            return None;
         }
         let (input, using) = match query {
             VectorQuery::Dense(v) => (VectorInput::new_dense(v.to_vec()), DENSE),
@@ -465,18 +489,20 @@ impl RemoteStore {
                 (VectorInput::new_sparse(terms.indices.clone(), terms.values.clone()), sparse_name(vector))
             }
         };
-        let request = QueryPointsBuilder::new(self.collection.clone())
-            .query(Query::new_nearest(input))
-            .using(using)
-            .filter(filter)
-            .limit(limit as u64)
-            .with_payload(false)
-            .build();
-        let found = self.call("querying points", move |c| {
-            let request = request.clone();
-            async move { c.query(request).await }
-        })?;
-        Ok(found.result.into_iter().filter_map(|p| Some(Candidate { chunk_id: chunk_id(p.id)?, score: p.score })).collect())
+        Some(
+            QueryPointsBuilder::new(self.collection.clone())
+                .query(Query::new_nearest(input))
+                .using(using)
+                .filter(filter)
+                .limit(limit as u64)
+                .with_payload(false)
+                .build(),
+        )
+    }
+
+    /// The one answer of `fetch`.
+    fn fetch_one(&self, fetch: Fetch<'_>) -> Result<Vec<Candidate>, StoreError> {
+        Ok(self.fetch(&[fetch])?.pop().unwrap_or_default())
     }
 
     fn retrieve(&self, ids: &[Uuid], payload: bool, vector: Option<&'static str>) -> Result<Vec<qdrant_client::qdrant::RetrievedPoint>, StoreError> {
@@ -653,16 +679,39 @@ impl ChunkStore for RemoteStore {
     }
 
     fn candidates(&self, query: VectorQuery<'_>, filter: &SearchFilter, limit: usize) -> Result<Vec<Candidate>, StoreError> {
-        self.scored_ids(query, search_filter(filter), limit)
+        self.fetch_one(Fetch::Candidates { query, filter, limit })
     }
 
     fn score(&self, query: VectorQuery<'_>, filter: &SearchFilter, ids: &[Uuid]) -> Result<Vec<Candidate>, StoreError> {
-        if ids.is_empty() {
-            return Ok(vec![]);
+        self.fetch_one(Fetch::Score { query, filter, ids })
+    }
+
+    /// One `query_batch` request for all of `fetches` (none when they ask for nothing).
+    fn fetch(&self, fetches: &[Fetch<'_>]) -> Result<Vec<Vec<Candidate>>, StoreError> {
+        let queries: Vec<Option<QueryPoints>> = fetches.iter().map(|f| self.query_points(*f)).collect();
+        let sent: Vec<QueryPoints> = queries.iter().flatten().cloned().collect();
+        let mut answers = Vec::new().into_iter();
+        if !sent.is_empty() {
+            let n = sent.len();
+            let request = QueryBatchPointsBuilder::new(self.collection.clone(), sent).build();
+            let found = self.call("querying points", move |c| {
+                let request = request.clone();
+                async move { c.query_batch(request).await }
+            })?;
+            if found.result.len() != n {
+                return Err(StoreError::Backend(format!("querying points: {n} queries sent, {} answered", found.result.len())));
+            }
+            answers = found.result.into_iter();
         }
-        let mut restricted = search_filter(filter);
-        restricted.must.push(Condition::has_id(ids.iter().map(|&id| point_id(id))));
-        self.scored_ids(query, restricted, ids.len())
+        Ok(queries
+            .iter()
+            .map(|q| match (q, q.as_ref().and_then(|_| answers.next())) {
+                (Some(_), Some(batch)) => {
+                    batch.result.into_iter().filter_map(|p| Some(Candidate { chunk_id: chunk_id(p.id)?, score: p.score })).collect()
+                }
+                _ => vec![],
+            })
+            .collect())
     }
 
     fn sparse_vectors(&self, ids: &[Uuid], vector: SparseVector) -> Result<Vec<(Uuid, SparseTerms)>, StoreError> {
@@ -848,6 +897,25 @@ mod tests {
         assert!(!all[2].is_empty(), "a sparse query finds the chunks sharing its terms");
         let in_force = SearchFilter { as_of: "2024-06-01".parse().ok(), jurisdictions: vec!["US".into()], ..Default::default() };
         assert_eq!(both(&|s| answers(s, &in_force)), all);
+        // A batch answers each of its queries exactly as the query alone, in one request.
+        let query = Lexical::new(StoreSettings::default().bm25()).query("cash transaction report sanctions list");
+        let (dense, terms) = (VectorQuery::Dense(&[0.2, 1.0, 0.1]), VectorQuery::Sparse(SparseVector::Terms, &query.terms));
+        let some = [chunks[2].id, Uuid::from_u128(404), chunks[0].id];
+        let fetches = [
+            Fetch::Candidates { query: dense, filter: &any, limit: 3 },
+            Fetch::Candidates { query: terms, filter: &in_force, limit: 2 },
+            Fetch::Score { query: dense, filter: &any, ids: &some },
+            Fetch::Score { query: terms, filter: &any, ids: &[] },
+            Fetch::Candidates { query: dense, filter: &any, limit: 0 },
+            Fetch::Score { query: VectorQuery::Sparse(SparseVector::Pairs, &query.pairs), filter: &in_force, ids: &some },
+        ];
+        let before = remote.requests();
+        let batched = remote.fetch(&fetches).unwrap();
+        assert_eq!(remote.requests() - before, 1, "one round trip for the whole batch");
+        let alone = super::super::OneAtATime(remote).fetch(&fetches).unwrap();
+        assert_eq!(batched, alone);
+        let lengths: Vec<usize> = batched.iter().map(Vec::len).collect();
+        assert_eq!([lengths[0], lengths[2], lengths[3], lengths[4]], [3, 2, 0, 0], "{batched:?}");
         for filter in [
             SearchFilter { as_of: "2023-12-31".parse().ok(), ..Default::default() },
             SearchFilter { jurisdictions: vec!["EU".into()], ..Default::default() },
