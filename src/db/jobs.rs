@@ -367,7 +367,10 @@ impl Database {
                  RETURNING {JOB_COLUMNS}"
             );
             on_pool_unbounded!(db, |pool| async {
-                let mut tx = if postgres { pool.begin().await? } else { pool.begin_with("BEGIN IMMEDIATE").await? };
+                // READ COMMITTED whatever the server's default: the claim must see the claims
+                // committed while it waited for the lock (as the audit append does).
+                let begin = if postgres { "BEGIN ISOLATION LEVEL READ COMMITTED" } else { "BEGIN IMMEDIATE" };
+                let mut tx = pool.begin_with(begin).await?;
                 if postgres {
                     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CLAIM_LOCK_ID).execute(&mut *tx).await?;
                 }

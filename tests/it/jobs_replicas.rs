@@ -47,10 +47,13 @@ impl Embedder for SlowEmbedder {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
     Sqlite,
     Postgres,
+    /// PostgreSQL with REPEATABLE READ as the database's default isolation: claims pin
+    /// their own, so they still see each other's commits.
+    PostgresRepeatableRead,
 }
 
 /// One database and one chunk store that the replicas of a test share.
@@ -69,8 +72,17 @@ impl Replicas {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = match backend {
             Backend::Sqlite => (format!("sqlite://{}?mode=rwc", dir.path().join("reagent.db").display()), None),
-            Backend::Postgres => {
+            Backend::Postgres | Backend::PostgresRepeatableRead => {
                 let pg = fresh_database().await?;
+                if backend == Backend::PostgresRepeatableRead {
+                    let admin = sqlx::PgPool::connect(&pg.url).await.unwrap();
+                    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&admin).await.unwrap();
+                    sqlx::query(&format!("ALTER DATABASE {name} SET default_transaction_isolation = 'repeatable read'"))
+                        .execute(&admin)
+                        .await
+                        .unwrap();
+                    admin.close().await;
+                }
                 (pg.url.clone(), Some(pg))
             }
         };
@@ -99,10 +111,11 @@ impl Replicas {
     }
 }
 
-/// Runs `scenario` on SQLite, then on PostgreSQL if configured.
+/// Runs `scenario` on SQLite, then on PostgreSQL if configured (with the server's default
+/// isolation, and with REPEATABLE READ as the default).
 macro_rules! on_both_backends {
     ($jobs:expr, $scenario:ident) => {
-        for backend in [Backend::Sqlite, Backend::Postgres] {
+        for backend in [Backend::Sqlite, Backend::Postgres, Backend::PostgresRepeatableRead] {
             let Some(replicas) = Replicas::new(backend, $jobs).await else { continue };
             eprintln!("{} on {backend:?}", stringify!($scenario));
             $scenario(&replicas).await;
