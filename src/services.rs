@@ -104,6 +104,11 @@ impl Services {
         Ok(Analyzer::new(Arc::new(self.rules_engine()?), Arc::new(self.retriever()), llm.map(Arc::new)))
     }
 
+    /// Analyses neither stored nor audited, over this process's pipeline (`reagent eval`).
+    pub fn unrecorded_analyses(&self) -> Result<crate::app::evaluation::UnrecordedAnalyses, StartError> {
+        Ok(crate::app::evaluation::UnrecordedAnalyses::new(self.analyzer()?))
+    }
+
     /// The use-cases over `db`: what `reagent serve` hands its front doors.
     pub fn app_state(&self, db: Database) -> Result<App, StartError> {
         let audit = Arc::new(AuditLog::new(db.clone(), &self.config.audit)?);

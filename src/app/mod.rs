@@ -9,6 +9,7 @@
 mod access;
 pub mod batch;
 pub mod documents;
+pub mod evaluation;
 mod error;
 pub mod jobs;
 pub mod keys;

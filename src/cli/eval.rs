@@ -356,7 +356,7 @@ fn retrieval(mut config: Config, args: RetrievalArgs) -> Result<ExitCode> {
 
 /// Where each scenario's request goes.
 enum Target {
-    InProcess(reagent::analysis::Analyzer),
+    InProcess(reagent::app::evaluation::UnrecordedAnalyses),
     Server { client: reqwest::Client, url: String, api_key: Option<String> },
 }
 
@@ -364,12 +364,7 @@ impl Target {
     /// The analysis for one request body, as the analyze endpoint would return it.
     async fn analyze(&self, request: &serde_json::Value) -> Result<serde_json::Value, String> {
         match self {
-            Target::InProcess(analyzer) => {
-                let input: reagent::domain::RuleInput = reagent::domain::decode(request.to_string().as_bytes())
-                    .map_err(|e| e.with_field())?;
-                let (analysis, _) = analyzer.analyze(input, None).await.map_err(|e| e.to_string())?;
-                serde_json::to_value(&analysis).map_err(|e| e.to_string())
-            }
+            Target::InProcess(analyses) => analyses.analyze(request.to_string().as_bytes()).await,
             Target::Server { client, url, api_key } => {
                 let mut req = client.post(url).header("content-type", "application/json").body(request.to_string());
                 if let Some(key) = api_key {
@@ -410,7 +405,7 @@ async fn guidance(config: Config, args: GuidanceArgs) -> Result<ExitCode> {
             if services.store.count()? == 0 {
                 eprintln!("warning: the store is empty; citations will miss (ingest corpus/ and the regulations first)");
             }
-            Target::InProcess(services.analyzer()?)
+            Target::InProcess(services.unrecorded_analyses()?)
         }
     };
     let started_at = chrono::Utc::now().to_rfc3339();
