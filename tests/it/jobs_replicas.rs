@@ -75,13 +75,7 @@ impl Replicas {
             Backend::Postgres | Backend::PostgresRepeatableRead => {
                 let pg = fresh_database().await?;
                 if backend == Backend::PostgresRepeatableRead {
-                    let admin = sqlx::PgPool::connect(&pg.url).await.unwrap();
-                    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&admin).await.unwrap();
-                    sqlx::query(&format!("ALTER DATABASE {name} SET default_transaction_isolation = 'repeatable read'"))
-                        .execute(&admin)
-                        .await
-                        .unwrap();
-                    admin.close().await;
+                    pg.default_to_repeatable_read().await;
                 }
                 (pg.url.clone(), Some(pg))
             }

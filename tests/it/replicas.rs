@@ -400,13 +400,7 @@ async fn a_key_revoked_through_one_replica_stops_working_on_the_other_on_postgre
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_keep_one_chain_whatever_the_default_isolation() {
     let Some(database) = postgres::fresh_database().await else { return };
-    let admin = sqlx::PgPool::connect(&database.url).await.unwrap();
-    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&admin).await.unwrap();
-    sqlx::query(&format!("ALTER DATABASE {name} SET default_transaction_isolation = 'repeatable read'"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
+    database.default_to_repeatable_read().await;
     let settings = reagent::audit::AuditSettings { pii_key: "k".repeat(32), ..Default::default() };
     let open = || async { Database::open(&DatabaseSettings::new(database.url.clone())).await.unwrap() };
     // Four writers: with two, a stale read's retry nearly always wins the next round.

@@ -79,3 +79,15 @@ impl Drop for FreshDatabase {
     }
 }
 
+impl FreshDatabase {
+    /// Makes REPEATABLE READ the database's default isolation (new connections take it),
+    /// as on a server configured so: code that needs READ COMMITTED must ask for it.
+    pub async fn default_to_repeatable_read(&self) {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connecting to the test database");
+        sqlx::query(&format!("ALTER DATABASE {} SET default_transaction_isolation = 'repeatable read'", self.name))
+            .execute(&mut conn)
+            .await
+            .expect("ALTER DATABASE");
+        conn.close().await.ok();
+    }
+}
